@@ -1,0 +1,58 @@
+# The project's vocabulary. Every target installs what it needs on first use:
+# a pinned uv in .tools/, then the locked environment in .venv/.
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+VENV := .venv
+STAMP := $(VENV)/.synced
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: run test test-fast lint format typecheck bench invoke requirements clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(STAMP): $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON) --quiet
+	touch $(STAMP)
+
+## run: one rebalance of the embedded default (simulated broker, bundled prices)
+run: $(STAMP)
+	$(VENV)/bin/alchemiser run $(ARGS)
+
+## test: the whole suite (lint, types, every test including slow ones, coverage gate)
+test: $(STAMP) lint typecheck
+	$(VENV)/bin/pytest --cov --cov-report=term -q
+	$(VENV)/bin/coverage report --include='src/alchemiser/domain/*,src/alchemiser/portfolio/*' --fail-under=90
+
+## test-fast: unit tests only, no slow suites
+test-fast: $(STAMP)
+	$(VENV)/bin/pytest -q -m "not slow and not integration" tests/unit
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+## bench: benchmarks that print numbers (never asserted in tests)
+bench: $(STAMP)
+	$(VENV)/bin/python bench/bench_diff_risk.py
+
+## invoke: the real Lambda handler, in a fresh process, with a real event (no Docker)
+invoke: $(STAMP)
+	$(VENV)/bin/alchemiser invoke $(or $(EVENT),events/market_open.json)
+
+## requirements: the Lambda package's requirements, exported from the lock
+requirements: $(UV)
+	$(UV) export --frozen --no-dev --no-hashes --no-emit-project --quiet -o src/requirements.txt
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .coverage .alchemiser

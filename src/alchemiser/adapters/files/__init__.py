@@ -1,0 +1,1 @@
+"""Price history read from local files: the bundled demo set or a user's directory."""

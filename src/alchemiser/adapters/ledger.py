@@ -1,0 +1,36 @@
+"""Ledgers that keep every run report: a local JSON-lines file, and one in memory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from alchemiser.domain.report import RunReport
+
+
+class FileLedger:
+    """Appends one JSON line per run; each write is flushed and synced before returning."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def record(self, report: RunReport) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        with self._path.open("a", encoding="utf-8") as stream:
+            stream.write(report.model_dump_json() + "\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+
+    def reports(self) -> list[RunReport]:
+        if not self._path.exists():
+            return []
+        lines = self._path.read_text(encoding="utf-8").splitlines()
+        return [RunReport.model_validate_json(line) for line in lines if line.strip()]
+
+
+class InMemoryLedger:
+    def __init__(self) -> None:
+        self.reports: list[RunReport] = []
+
+    def record(self, report: RunReport) -> None:
+        self.reports.append(report)

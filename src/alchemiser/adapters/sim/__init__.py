@@ -1,0 +1,1 @@
+"""The simulated exchange and broker: the embedded default, backtests and tests."""

@@ -1,0 +1,198 @@
+"""The simulated broker: a cash account that fills market orders at the session close.
+
+Fills happen at submission, at the reference close of ``session`` moved against the
+trader by ``slippage_bps``. Like Alpaca it refuses a reused client_order_id, an order
+beyond buying power, a sell of more than is held, and fractional quantities for
+assets that are not fractionable. With a ``state_path`` the account lives in a JSON
+file, written atomically after every change, so consecutive runs evolve one account.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from alchemiser.domain.account import AccountSnapshot, Position
+from alchemiser.domain.orders import OrderRecord, OrderRequest, OrderStatus, Side
+from alchemiser.domain.prices import reference_prices
+from alchemiser.domain.values import PRICE_STEP, ZERO, to_cents
+from alchemiser.errors import BrokerRejected, ConfigError, DuplicateOrder
+from alchemiser.ports import Clock, MarketData
+
+BPS = Decimal(10_000)
+STATE_VERSION = 1
+
+
+class SimPosition(BaseModel):
+    qty: Decimal
+    avg_entry_price: Decimal
+
+
+class SimState(BaseModel):
+    version: int = STATE_VERSION
+    cash: Decimal
+    positions: dict[str, SimPosition] = {}
+    orders: dict[str, OrderRecord] = {}
+    last_session: date | None = None
+
+
+class SimBroker:
+    def __init__(
+        self,
+        *,
+        market: MarketData,
+        session: date,
+        clock: Clock,
+        starting_cash: Decimal,
+        slippage_bps: Decimal = ZERO,
+        whole_share_symbols: frozenset[str] = frozenset(),
+        state_path: Path | None = None,
+    ) -> None:
+        self._market = market
+        self._session = session
+        self._clock = clock
+        self._slippage = slippage_bps / BPS
+        self._whole = whole_share_symbols
+        self._path = state_path
+        self._state = self._load(starting_cash)
+        last = self._state.last_session
+        if last is not None and session < last:
+            raise ConfigError(
+                f"the simulated account last traded on {last.isoformat()}; it cannot trade on "
+                f"the earlier session {session.isoformat()} (start over with --reset)",
+                field="sim.state",
+            )
+
+    def _load(self, starting_cash: Decimal) -> SimState:
+        if self._path is None or not self._path.exists():
+            return SimState(cash=to_cents(starting_cash))
+        try:
+            state = SimState.model_validate_json(self._path.read_text(encoding="utf-8"))
+        except (ValidationError, OSError) as error:
+            raise ConfigError(
+                f"cannot read the simulated account in {self._path}: {error.__class__.__name__} "
+                "(start over with --reset)",
+                field="sim.state",
+            ) from error
+        if state.version != STATE_VERSION:
+            raise ConfigError(f"unsupported state version {state.version}", field="sim.state")
+        return state
+
+    def _save(self) -> None:
+        if self._path is None:
+            return
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        payload = json.dumps(json.loads(self._state.model_dump_json()), indent=1)
+        handle, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=".sim-", suffix=".json")
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(payload)
+            stream.flush()
+            os.fsync(stream.fileno())
+        Path(tmp).replace(self._path)
+
+    def snapshot(self) -> AccountSnapshot:
+        positions = tuple(
+            Position(symbol=symbol, qty=p.qty, avg_entry_price=p.avg_entry_price)
+            for symbol, p in sorted(self._state.positions.items())
+        )
+        open_orders = tuple(o for o in self._state.orders.values() if not o.status.terminal)
+        return AccountSnapshot(
+            cash=self._state.cash,
+            buying_power=self._state.cash,
+            positions=positions,
+            open_orders=open_orders,
+        )
+
+    def fractionable(self, symbols: Sequence[str]) -> frozenset[str]:
+        return frozenset(s for s in symbols if s not in self._whole)
+
+    def _fill_price(self, symbol: str, side: Side) -> Decimal:
+        history = self._market.history([symbol], self._session, 1)
+        close = reference_prices(history, [symbol], self._session)[symbol]
+        move = self._slippage if side is Side.BUY else -self._slippage
+        return (close * (1 + move)).quantize(PRICE_STEP)
+
+    def submit_order(self, request: OrderRequest) -> OrderRecord:
+        if request.client_order_id in self._state.orders:
+            raise DuplicateOrder(
+                f"client_order_id {request.client_order_id} is already in use",
+                broker_code="duplicate_client_order_id",
+            )
+        if request.qty <= ZERO:
+            raise BrokerRejected(
+                f"qty must be positive, got {request.qty}", broker_code="invalid_qty"
+            )
+        if request.symbol in self._whole and request.qty != request.qty.to_integral_value():
+            raise BrokerRejected(
+                f"{request.symbol} is not fractionable", broker_code="fractional_not_allowed"
+            )
+        price = self._fill_price(request.symbol, request.side)
+        cost = to_cents(request.qty * price)
+        held = self._state.positions.get(request.symbol)
+        if request.side is Side.SELL:
+            if held is None or request.qty > held.qty:
+                available = held.qty if held else ZERO
+                raise BrokerRejected(
+                    f"insufficient qty available for order (requested {request.qty}, "
+                    f"available {available})",
+                    broker_code="insufficient_qty",
+                )
+            held.qty -= request.qty
+            if held.qty == ZERO:
+                del self._state.positions[request.symbol]
+            self._state.cash += cost
+        else:
+            if cost > self._state.cash:
+                raise BrokerRejected(
+                    f"insufficient buying power (needs ${cost}, has ${self._state.cash})",
+                    broker_code="insufficient_buying_power",
+                )
+            if held is None:
+                self._state.positions[request.symbol] = SimPosition(
+                    qty=request.qty, avg_entry_price=price
+                )
+            else:
+                total = held.qty + request.qty
+                held.avg_entry_price = ((held.qty * held.avg_entry_price + cost) / total).quantize(
+                    PRICE_STEP
+                )
+                held.qty = total
+            self._state.cash -= cost
+        record = OrderRecord(
+            client_order_id=request.client_order_id,
+            symbol=request.symbol,
+            side=request.side,
+            qty=request.qty,
+            status=OrderStatus.FILLED,
+            filled_qty=request.qty,
+            filled_avg_price=price,
+            broker_order_id=f"sim-{len(self._state.orders) + 1:08d}",
+            submitted_at=self._clock.now(),
+        )
+        self._state.orders[request.client_order_id] = record
+        self._state.last_session = self._session
+        self._save()
+        return record
+
+    def get_order(self, client_order_id: str) -> OrderRecord | None:
+        return self._state.orders.get(client_order_id)
+
+    def cancel_order(self, client_order_id: str) -> OrderRecord:
+        record = self._state.orders.get(client_order_id)
+        if record is None:
+            raise BrokerRejected(
+                f"order {client_order_id} not found", broker_code="order_not_found"
+            )
+        if record.status.terminal:
+            return record
+        cancelled = record.model_copy(update={"status": OrderStatus.CANCELED})
+        self._state.orders[client_order_id] = cancelled
+        self._save()
+        return cancelled

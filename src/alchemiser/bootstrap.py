@@ -1,0 +1,100 @@
+"""The composition root: settings in, concrete adapters out. The only place that
+chooses implementations; read it to see the whole dependency graph.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from alchemiser.adapters.files.prices import FilePriceStore
+from alchemiser.adapters.ledger import FileLedger, InMemoryLedger
+from alchemiser.adapters.sim.broker import SimBroker
+from alchemiser.config import AppConfig
+from alchemiser.domain.report import Mode
+from alchemiser.ports import Clock, Ledger, MarketData
+from alchemiser.service import AllocatedStrategy, Dependencies, RunRequest, make_run_id
+from alchemiser.strategy.base import FixedStrategy
+
+NEW_YORK = ZoneInfo("America/New_York")
+LEDGER_FILE = "ledger.jsonl"
+
+
+def market_data(config: AppConfig) -> MarketData:
+    if config.data.source == "directory" and config.data.path is not None:
+        return FilePriceStore(config.data.path)
+    return FilePriceStore.bundled()
+
+
+def strategies(config: AppConfig) -> list[AllocatedStrategy]:
+    return [
+        AllocatedStrategy(FixedStrategy(s.name, s.weights), s.allocation) for s in config.strategies
+    ]
+
+
+def sim_state_path(config: AppConfig, state_dir: Path) -> Path:
+    return state_dir / f"sim-{config.account}.json"
+
+
+def scheduled_request(
+    config: AppConfig, market: MarketData, scheduled_time: datetime
+) -> RunRequest:
+    """A scheduled run trades on the New York date of its trigger, with the data of the
+    session before it."""
+    trading_date = scheduled_time.astimezone(NEW_YORK).date()
+    return RunRequest(
+        run_id=make_run_id(config.account, trading_date, scheduled_time),
+        as_of=market.latest_session(before=trading_date),
+        trading_date=trading_date,
+        scheduled_time=scheduled_time,
+        mode=config.mode,
+    )
+
+
+def manual_request(
+    config: AppConfig, market: MarketData, now: datetime, as_of: date | None = None
+) -> RunRequest:
+    """A run asked for by hand against the simulator: trade at the close of ``as_of``
+    (the latest session when not given)."""
+    session = as_of or market.latest_session()
+    return RunRequest(
+        run_id=make_run_id(config.account, session, now),
+        as_of=session,
+        trading_date=session,
+        scheduled_time=None,
+        mode=Mode.SIM,
+    )
+
+
+def build(
+    config: AppConfig,
+    *,
+    market: MarketData,
+    as_of: date,
+    clock: Clock,
+    state_dir: Path | None,
+) -> Dependencies:
+    """Wire the adapters for one run. ``state_dir`` None keeps everything in memory."""
+    ledger: Ledger = InMemoryLedger() if state_dir is None else FileLedger(state_dir / LEDGER_FILE)
+    broker = SimBroker(
+        market=market,
+        session=as_of,
+        clock=clock,
+        starting_cash=config.sim.starting_cash,
+        slippage_bps=config.sim.slippage_bps,
+        whole_share_symbols=config.sim.whole_share_symbols,
+        state_path=None if state_dir is None else sim_state_path(config, state_dir),
+    )
+    return Dependencies(
+        broker=broker,
+        market_data=market,
+        ledger=ledger,
+        clock=clock,
+        strategies=strategies(config),
+        policy=config.rebalance,
+        limits=config.risk,
+        trading_state=config.trading_state,
+        execution=config.execution,
+        max_staleness_days=config.data.max_staleness_days,
+    )

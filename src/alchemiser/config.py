@@ -1,0 +1,132 @@
+"""Settings: one TOML file (or the embedded default) parsed into frozen pydantic models.
+
+Every problem becomes a ConfigError naming the field path, e.g.
+``strategies[1].weights.SPY: Input should be greater than or equal to 0``.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from alchemiser.domain.decisions import TradingState
+from alchemiser.domain.report import Mode
+from alchemiser.domain.targets import WEIGHT_TOLERANCE
+from alchemiser.domain.values import Frozen, Symbol
+from alchemiser.errors import ConfigError
+from alchemiser.execution.procedure import ExecutionPolicy
+from alchemiser.portfolio.diff import DiffPolicy
+from alchemiser.portfolio.risk import RiskLimits
+
+DEFAULT_CONFIG = "default.toml"
+
+
+class FixedStrategyConfig(Frozen):
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9 _.-]+$")]
+    kind: Literal["fixed"] = "fixed"
+    allocation: float = Field(gt=0, le=1)
+    weights: dict[Symbol, Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]]
+
+    @field_validator("weights")
+    @classmethod
+    def _sum_at_most_one(cls, weights: dict[str, float]) -> dict[str, float]:
+        if not weights:
+            raise ValueError("a fixed strategy needs at least one weight")
+        total = math.fsum(weights.values())
+        if total > 1 + WEIGHT_TOLERANCE:
+            raise ValueError(f"weights sum to {total:g}; they must sum to at most 1")
+        return weights
+
+
+StrategyConfig = FixedStrategyConfig
+
+
+class SimConfig(Frozen):
+    starting_cash: Decimal = Field(default=Decimal(100_000), gt=0)
+    slippage_bps: Decimal = Field(default=Decimal(5), ge=0, le=1000)
+    whole_share_symbols: frozenset[Symbol] = frozenset()
+
+
+class DataConfig(Frozen):
+    source: Literal["bundled", "directory"] = "bundled"
+    path: Path | None = None
+    max_staleness_days: int = Field(default=5, ge=0, le=30)
+    """Calendar days allowed between the latest data session and the trading date."""
+
+    @model_validator(mode="after")
+    def _path_with_directory(self) -> DataConfig:
+        if self.source == "directory" and self.path is None:
+            raise ValueError("source = 'directory' needs a path")
+        return self
+
+
+class AppConfig(Frozen):
+    account: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")] = (
+        "default"
+    )
+    broker: Literal["sim"] = "sim"
+    mode: Literal[Mode.SIM] = Mode.SIM
+    trading_state: TradingState = TradingState.ACTIVE
+    strategies: tuple[StrategyConfig, ...] = Field(min_length=1)
+    rebalance: DiffPolicy = DiffPolicy()
+    risk: RiskLimits = RiskLimits()
+    execution: ExecutionPolicy = ExecutionPolicy()
+    sim: SimConfig = SimConfig()
+    data: DataConfig = DataConfig()
+
+    @model_validator(mode="after")
+    def _allocations(self) -> AppConfig:
+        names = [s.name for s in self.strategies]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"strategy names must be unique: {', '.join(duplicates)}")
+        total = math.fsum(s.allocation for s in self.strategies)
+        if total > 1 + WEIGHT_TOLERANCE:
+            raise ValueError(f"strategy allocations sum to {total:g}; they must sum to at most 1")
+        return self
+
+
+def _field_path(location: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else part
+    return path or "config"
+
+
+def parse_config(document: dict[str, object], source: str) -> AppConfig:
+    try:
+        return AppConfig.model_validate(document)
+    except ValidationError as error:
+        first = error.errors()[0]
+        more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(
+            f"{message}{more} [in {source}]", field=_field_path(first["loc"])
+        ) from error
+
+
+def load_config(path: Path | None = None) -> AppConfig:
+    """Read ``path``, or the embedded default when ``path`` is None."""
+    if path is None:
+        source = f"<embedded {DEFAULT_CONFIG}>"
+        text = resources.files("alchemiser.defaults").joinpath(DEFAULT_CONFIG).read_text("utf-8")
+    else:
+        source = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise ConfigError(f"cannot read {path}: {error.strerror}") from error
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{source}: not valid TOML: {error}") from error
+    return parse_config(document, source)

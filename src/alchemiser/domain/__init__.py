@@ -1,0 +1,1 @@
+"""Value types of the trading domain: frozen, validated, free of I/O."""

@@ -1,0 +1,75 @@
+"""What the broker says the account holds, and what it is worth at given prices."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+from alchemiser.domain.orders import OrderRecord
+from alchemiser.domain.values import ZERO, Frozen, Symbol, to_cents
+
+
+class Position(Frozen):
+    symbol: Symbol
+    qty: Decimal
+    avg_entry_price: Decimal | None = None
+
+
+class AccountSnapshot(Frozen):
+    """Account state at one instant: cash, positions and open orders."""
+
+    cash: Decimal
+    buying_power: Decimal
+    positions: tuple[Position, ...] = ()
+    open_orders: tuple[OrderRecord, ...] = ()
+
+    def qty(self, symbol: str) -> Decimal:
+        for position in self.positions:
+            if position.symbol == symbol:
+                return position.qty
+        return ZERO
+
+    def quantities(self) -> dict[str, Decimal]:
+        return {p.symbol: p.qty for p in self.positions if p.qty != ZERO}
+
+
+class PositionValue(Frozen):
+    symbol: Symbol
+    qty: Decimal
+    price: Decimal
+    market_value: Decimal
+    weight: Decimal
+
+
+class AccountValuation(Frozen):
+    """An account marked to market: what the report shows before and after a run."""
+
+    cash: Decimal
+    equity: Decimal
+    positions: tuple[PositionValue, ...]
+
+
+def market_value(snapshot: AccountSnapshot, prices: Mapping[str, Decimal]) -> Decimal:
+    """Sum of qty x price over held positions; every held symbol must have a price."""
+    return sum((p.qty * prices[p.symbol] for p in snapshot.positions), ZERO)
+
+
+def value_account(snapshot: AccountSnapshot, prices: Mapping[str, Decimal]) -> AccountValuation:
+    """Mark every position to ``prices``; weights are fractions of equity."""
+    equity = snapshot.cash + market_value(snapshot, prices)
+    rows = []
+    for position in sorted(snapshot.positions, key=lambda p: p.symbol):
+        value = position.qty * prices[position.symbol]
+        weight = (value / equity) if equity > ZERO else ZERO
+        rows.append(
+            PositionValue(
+                symbol=position.symbol,
+                qty=position.qty,
+                price=prices[position.symbol],
+                market_value=to_cents(value),
+                weight=weight.quantize(Decimal("0.000001")),
+            )
+        )
+    return AccountValuation(
+        cash=to_cents(snapshot.cash), equity=to_cents(equity), positions=tuple(rows)
+    )

@@ -1,0 +1,82 @@
+"""The RunReport: the one record of what a run saw, decided and did.
+
+It is the service's return value, the CLI's output (``--json``), the Lambda response,
+the ledger row and, in a backtest, one step. Its JSON field names are a contract.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import Field
+
+from alchemiser.domain.account import AccountValuation
+from alchemiser.domain.decisions import Hold, RiskDecision, TradingState
+from alchemiser.domain.orders import Fill, OrderIntent, OrderRecord
+from alchemiser.domain.values import Frozen, Symbol
+from alchemiser.errors import AlchemiserError
+
+
+class RunStatus(StrEnum):
+    COMPLETED = "completed"
+    """Orders were planned and every approved order reached a final state without error."""
+    NOOP = "noop"
+    """Nothing to trade: holdings are within the drift band of the targets."""
+    FAILED = "failed"
+    """Something went wrong; ``errors`` says what. Failures before execution place no order."""
+
+
+class Mode(StrEnum):
+    SIM = "sim"
+    PAPER = "paper"
+    LIVE = "live"
+    BACKTEST = "backtest"
+
+
+class StrategyReport(Frozen):
+    name: str
+    allocation: float
+    weights: dict[Symbol, float]
+
+
+class TargetReport(Frozen):
+    weight: float
+    attribution: dict[str, float]
+    """strategy name -> its contribution to ``weight``."""
+
+
+class ErrorReport(Frozen):
+    type: str
+    code: str
+    message: str
+
+    @classmethod
+    def of(cls, error: AlchemiserError) -> ErrorReport:
+        return cls(type=type(error).__name__, code=error.code, message=error.message)
+
+
+class RunReport(Frozen):
+    run_id: str
+    as_of: date | None
+    trading_date: date
+    scheduled_time: datetime | None
+    mode: Mode
+    trading_state: TradingState
+    status: RunStatus
+    account_before: AccountValuation | None = None
+    account_after: AccountValuation | None = None
+    strategies: tuple[StrategyReport, ...] = ()
+    targets: dict[Symbol, TargetReport] = Field(default_factory=dict)
+    intents: tuple[OrderIntent, ...] = ()
+    holds: tuple[Hold, ...] = ()
+    decisions: tuple[RiskDecision, ...] = ()
+    orders: tuple[OrderRecord, ...] = ()
+    fills: tuple[Fill, ...] = ()
+    errors: tuple[ErrorReport, ...] = ()
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+    @property
+    def turnover(self) -> Decimal:
+        return sum((f.notional for f in self.fills), Decimal(0))

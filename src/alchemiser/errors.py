@@ -1,0 +1,113 @@
+"""Typed errors: every failure the product can explain has a class and a stable code.
+
+Only the handler boundary and the CLI catch broad exceptions; everything below raises
+one of these so the run report can say exactly what went wrong.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AlchemiserError(Exception):
+    """Base of every error the product raises on purpose."""
+
+    code: str = "ERROR"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(AlchemiserError):
+    """Invalid configuration or settings; ``field`` is the dotted path of the culprit."""
+
+    code = "CONFIG_INVALID"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+
+
+class EventError(AlchemiserError):
+    """A trigger event that does not match the expected schema."""
+
+    code = "EVENT_INVALID"
+
+
+class StrategyError(AlchemiserError):
+    """A strategy that cannot be read or evaluated; ``location`` is file:line:col."""
+
+    code = "STRATEGY_INVALID"
+
+    def __init__(self, message: str, *, location: str | None = None) -> None:
+        super().__init__(f"{location}: {message}" if location else message)
+        self.location = location
+
+
+class DataErrorKind(StrEnum):
+    MISSING = "DATA_MISSING"
+    STALE = "DATA_STALE"
+    NON_FINITE = "DATA_NON_FINITE"
+    NON_POSITIVE = "DATA_NON_POSITIVE"
+    UNSUPPORTED = "DATA_UNSUPPORTED"
+
+
+class DataError(AlchemiserError):
+    """Market or account data that cannot be trusted: missing, stale or not a number."""
+
+    def __init__(self, message: str, *, kind: DataErrorKind) -> None:
+        super().__init__(message, code=kind.value)
+        self.kind = kind
+
+
+class RiskDenied(AlchemiserError):
+    """A whole run refused by a risk rule (per-order denials live in RiskDecision)."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message, code=code)
+
+
+class BrokerError(AlchemiserError):
+    """Base of broker failures; ``broker_code`` is the broker's own code when it gave one."""
+
+    code = "BROKER_ERROR"
+
+    def __init__(self, message: str, *, broker_code: str | None = None) -> None:
+        super().__init__(message)
+        self.broker_code = broker_code
+
+
+class BrokerTransient(BrokerError):
+    """Worth retrying: rate limits, timeouts before sending, 5xx."""
+
+    code = "BROKER_TRANSIENT"
+
+
+class BrokerRejected(BrokerError):
+    """The broker refused the request; retrying the same request will not help."""
+
+    code = "BROKER_REJECTED"
+
+
+class DuplicateOrder(BrokerRejected):
+    """An order with this client_order_id exists already: look it up, never resubmit."""
+
+    code = "BROKER_DUPLICATE_ORDER"
+
+
+class BrokerUnknown(BrokerError):
+    """The request may or may not have taken effect (e.g. a timeout after sending)."""
+
+    code = "BROKER_UNKNOWN"
+
+
+class SecretError(AlchemiserError):
+    """A secret that is missing, unreadable or malformed. Never carries the value."""
+
+    code = "SECRET_INVALID"

@@ -1,0 +1,1 @@
+"""Order placement, written against the Broker port only."""

@@ -1,0 +1,1 @@
+"""Lambda entry points: each parses its input, builds dependencies, calls the service."""

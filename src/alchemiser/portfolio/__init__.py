@@ -1,0 +1,1 @@
+"""The pure portfolio core: targets and holdings in, reviewed order intents out."""

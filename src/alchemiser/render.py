@@ -1,0 +1,125 @@
+"""Plain-text rendering of a RunReport, for the terminal (and, later, e-mail)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from alchemiser.domain.account import AccountValuation
+from alchemiser.domain.report import RunReport
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
+
+    def line(cells: Sequence[str]) -> str:
+        return indent + "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    return [line(headers), *(line(r) for r in rows)]
+
+
+def _money(value: Decimal) -> str:
+    return f"${value:,.2f}"
+
+
+def _qty(value: Decimal) -> str:
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _account(title: str, account: AccountValuation | None) -> list[str]:
+    if account is None:
+        return [f"{title}: not available"]
+    lines = [f"{title}: equity {_money(account.equity)}, cash {_money(account.cash)}"]
+    if not account.positions:
+        return [*lines, "  (no positions)"]
+    rows = [
+        [p.symbol, _qty(p.qty), _money(p.price), _money(p.market_value), f"{p.weight:.2%}"]
+        for p in account.positions
+    ]
+    return lines + _table(["SYMBOL", "QTY", "PRICE", "VALUE", "WEIGHT"], rows)
+
+
+def render_report(report: RunReport) -> str:
+    as_of = report.as_of.isoformat() if report.as_of else "-"
+    out = [
+        f"Run {report.run_id}  mode={report.mode.value}  data as of {as_of}  "
+        f"trading {report.trading_date.isoformat()}  state={report.trading_state.value}",
+        "",
+    ]
+    if report.targets:
+        names = [s.name for s in report.strategies]
+        rows = [
+            [
+                symbol,
+                f"{t.weight:.2%}",
+                *(f"{t.attribution[n]:.2%}" if n in t.attribution else "-" for n in names),
+            ]
+            for symbol, t in report.targets.items()
+        ]
+        cash = 1 - sum(t.weight for t in report.targets.values())
+        rows.append(["(cash)", f"{cash:.2%}", *("" for _ in names)])
+        allocations = ", ".join(f"{s.name} {s.allocation:.0%}" for s in report.strategies)
+        out += [f"Target weights ({allocations}):", *_table(["SYMBOL", "TARGET", *names], rows), ""]
+    out += [*_account("Account before", report.account_before), ""]
+    if report.intents:
+        rows = [
+            [
+                i.side.value,
+                i.symbol,
+                _qty(i.qty),
+                _money(i.ref_price),
+                _money(i.notional),
+                i.kind.value,
+                i.reason,
+            ]
+            for i in report.intents
+        ]
+        headers = ["SIDE", "SYMBOL", "QTY", "REF PRICE", "NOTIONAL", "KIND", "WHY"]
+        out += [f"Order intents ({len(report.intents)}):", *_table(headers, rows), ""]
+    else:
+        out += ["Order intents: none", ""]
+    if report.holds:
+        rows = [[h.symbol, h.reason.value, h.detail] for h in report.holds]
+        out += ["Left alone:", *_table(["SYMBOL", "REASON", "DETAIL"], rows), ""]
+    if report.decisions:
+        rows = [
+            [
+                d.verdict.value.upper(),
+                d.side.value,
+                d.symbol,
+                _qty(d.approved_qty),
+                ",".join(d.codes) or "-",
+                d.reason,
+            ]
+            for d in report.decisions
+        ]
+        out += [
+            "Risk review:",
+            *_table(["VERDICT", "SIDE", "SYMBOL", "APPROVED QTY", "CODES", "REASON"], rows),
+            "",
+        ]
+    if report.orders:
+        rows = [
+            [
+                o.client_order_id,
+                o.status.value,
+                _qty(o.filled_qty),
+                _money(o.filled_avg_price) if o.filled_avg_price is not None else "-",
+                o.reject_reason or "",
+            ]
+            for o in report.orders
+        ]
+        out += [
+            "Orders:",
+            *_table(["CLIENT ORDER ID", "STATUS", "FILLED", "AVG PRICE", "NOTE"], rows),
+        ]
+        out += [f"  {len(report.fills)} fills, turnover {_money(report.turnover)}", ""]
+    out += [*_account("Account after", report.account_after), ""]
+    for error in report.errors:
+        out.append(f"ERROR {error.code} ({error.type}): {error.message}")
+    timings = ", ".join(f"{k} {v:.1f} ms" for k, v in report.timings_ms.items())
+    out.append(f"Status: {report.status.value.upper()}  ({timings})")
+    return "\n".join(out)

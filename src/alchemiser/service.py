@@ -1,0 +1,184 @@
+"""The rebalance use case: the only place that sequences I/O.
+
+snapshot -> history -> strategies -> combine -> diff -> risk -> execute -> record.
+Everything it calls is either pure (strategy/, portfolio/, domain/) or a port. Any
+AlchemiserError before execution fails the run closed: no order, the reason in the
+report. The report is recorded in the ledger whatever the outcome.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from alchemiser.domain.account import value_account
+from alchemiser.domain.decisions import TradingState
+from alchemiser.domain.prices import check_fresh, reference_prices
+from alchemiser.domain.report import (
+    ErrorReport,
+    Mode,
+    RunReport,
+    RunStatus,
+    StrategyReport,
+    TargetReport,
+)
+from alchemiser.errors import AlchemiserError, StrategyError
+from alchemiser.execution.procedure import ExecutionPolicy, execute
+from alchemiser.portfolio.diff import DiffPolicy, diff
+from alchemiser.portfolio.risk import RiskLimits, review
+from alchemiser.ports import Broker, Clock, Ledger, MarketData
+from alchemiser.strategy.allocation import CombinedTargets, StrategyWeights, combine
+from alchemiser.strategy.base import Strategy
+
+
+@dataclass(frozen=True)
+class AllocatedStrategy:
+    strategy: Strategy
+    allocation: float
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    run_id: str
+    as_of: date
+    """The last completed session: strategies see bars up to it; orders are sized at its close."""
+    trading_date: date
+    """The day the orders are placed."""
+    scheduled_time: datetime | None
+    mode: Mode
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    broker: Broker
+    market_data: MarketData
+    ledger: Ledger
+    clock: Clock
+    strategies: Sequence[AllocatedStrategy]
+    policy: DiffPolicy
+    limits: RiskLimits
+    trading_state: TradingState
+    execution: ExecutionPolicy
+    max_staleness_days: int
+
+
+def make_run_id(account: str, trading_date: date, trigger: datetime) -> str:
+    """Same account and trigger time -> same run id -> same client_order_ids."""
+    digest = hashlib.sha256(f"{account}|{trigger.isoformat()}".encode()).hexdigest()[:10]
+    return f"{trading_date:%Y%m%d}-{digest}"
+
+
+class _Recorder:
+    """Collects report fields as the run goes, and how long each phase took."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.fields: dict[str, Any] = {}
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        start = self.clock.monotonic()
+        try:
+            yield
+        finally:
+            self.timings[name] = round((self.clock.monotonic() - start) * 1000, 3)
+
+
+def _evaluate(
+    strategies: Sequence[AllocatedStrategy],
+    market_data: MarketData,
+    universe: set[str],
+    as_of: date,
+) -> tuple[list[StrategyWeights], dict[str, Decimal]]:
+    lookback = max(s.strategy.lookback() for s in strategies)
+    history = market_data.history(sorted(universe), as_of, lookback)
+    prices = reference_prices(history, universe, as_of)
+    evaluated = []
+    for allocated in strategies:
+        weights = allocated.strategy.evaluate(history, as_of)
+        unknown = sorted(set(weights) - universe)
+        if unknown:
+            raise StrategyError(
+                f"strategy {allocated.strategy.name!r} chose symbols it did not declare: "
+                + ", ".join(unknown)
+            )
+        evaluated.append(StrategyWeights(allocated.strategy.name, allocated.allocation, weights))
+    return evaluated, prices
+
+
+def _targets_report(combined: CombinedTargets) -> dict[str, TargetReport]:
+    return {
+        symbol: TargetReport(weight=weight, attribution=combined.attribution[symbol])
+        for symbol, weight in combined.weights.items()
+    }
+
+
+def rebalance(request: RunRequest, deps: Dependencies) -> RunReport:
+    """Run one rebalance and return its report; never raises an AlchemiserError."""
+    rec = _Recorder(deps.clock)
+    started = deps.clock.monotonic()
+    try:
+        check_fresh(request.as_of, request.trading_date, deps.max_staleness_days)
+        with rec.phase("snapshot"):
+            snapshot = deps.broker.snapshot()
+        universe = {s for a in deps.strategies for s in a.strategy.symbols()}
+        universe |= set(snapshot.quantities())
+        with rec.phase("strategies"):
+            evaluated, prices = _evaluate(
+                deps.strategies, deps.market_data, universe, request.as_of
+            )
+            combined = combine(evaluated)
+        rec.fields["account_before"] = value_account(snapshot, prices)
+        rec.fields["strategies"] = tuple(
+            StrategyReport(name=s.name, allocation=s.allocation, weights=dict(s.weights))
+            for s in evaluated
+        )
+        rec.fields["targets"] = _targets_report(combined)
+        with rec.phase("plan"):
+            fractionable = deps.broker.fractionable(sorted(universe))
+            plan = diff(
+                combined.weights, snapshot, prices, deps.policy, request.run_id, fractionable
+            )
+            verdicts = review(plan.intents, snapshot, prices, deps.limits, deps.trading_state)
+        rec.fields.update(intents=plan.intents, holds=plan.holds, decisions=verdicts.decisions)
+        with rec.phase("execute"):
+            result = execute(
+                verdicts.approved,
+                deps.broker,
+                deps.clock,
+                deps.execution,
+                cash_reserve=deps.policy.cash_buffer * plan.equity,
+                min_trade_notional=deps.policy.min_trade_notional,
+            )
+        rec.fields.update(orders=tuple(result.orders), fills=tuple(result.fills))
+        errors = [ErrorReport.of(e) for e in result.errors]
+        with rec.phase("snapshot_after"):
+            rec.fields["account_after"] = value_account(deps.broker.snapshot(), prices)
+        if errors:
+            status = RunStatus.FAILED
+        else:
+            status = RunStatus.COMPLETED if plan.intents else RunStatus.NOOP
+    except AlchemiserError as error:
+        errors = [ErrorReport.of(error)]
+        status = RunStatus.FAILED
+    rec.timings["total"] = round((deps.clock.monotonic() - started) * 1000, 3)
+    report = RunReport(
+        run_id=request.run_id,
+        as_of=request.as_of,
+        trading_date=request.trading_date,
+        scheduled_time=request.scheduled_time,
+        mode=request.mode,
+        trading_state=deps.trading_state,
+        status=status,
+        errors=tuple(errors),
+        timings_ms=rec.timings,
+        **rec.fields,
+    )
+    deps.ledger.record(report)
+    return report

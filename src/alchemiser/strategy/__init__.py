@@ -1,0 +1,1 @@
+"""Strategies turn price history into target weights; allocation combines them."""

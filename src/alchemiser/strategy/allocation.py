@@ -1,0 +1,47 @@
+"""Combine several strategies' weights into one target, remembering who wanted what."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from alchemiser.domain.targets import WEIGHT_TOLERANCE, validate_targets
+from alchemiser.errors import StrategyError
+
+
+@dataclass(frozen=True)
+class StrategyWeights:
+    """One strategy's evaluated weights and its share of the account."""
+
+    name: str
+    allocation: float
+    weights: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class CombinedTargets:
+    weights: dict[str, float]
+    attribution: dict[str, dict[str, float]]
+    """symbol -> strategy -> that strategy's contribution to the symbol's weight."""
+
+
+def combine(strategies: Sequence[StrategyWeights]) -> CombinedTargets:
+    """Account weight of a symbol = sum over strategies of allocation x strategy weight."""
+    total_allocation = sum(s.allocation for s in strategies)
+    if total_allocation > 1 + WEIGHT_TOLERANCE:
+        raise StrategyError(
+            f"strategy allocations sum to {total_allocation:.6f}: must be at most 1"
+        )
+    attribution: dict[str, dict[str, float]] = {}
+    for strategy in strategies:
+        try:
+            validate_targets(strategy.weights)
+        except StrategyError as error:
+            raise StrategyError(f"strategy {strategy.name!r}: {error}") from error
+        for symbol, weight in strategy.weights.items():
+            contribution = strategy.allocation * weight
+            if contribution > 0:
+                attribution.setdefault(symbol, {})[strategy.name] = contribution
+    weights = {symbol: sum(parts.values()) for symbol, parts in sorted(attribution.items())}
+    validate_targets(weights)
+    return CombinedTargets(weights=weights, attribution=dict(sorted(attribution.items())))
