@@ -95,6 +95,8 @@ class AppConfig(Frozen):
 def _field_path(location: tuple[int | str, ...]) -> str:
     path = ""
     for part in location:
+        if part == "[key]":
+            continue
         if isinstance(part, int):
             path += f"[{part}]"
         else:

@@ -74,14 +74,11 @@ def reference_prices(
         close = float(column[index])
         if math.isnan(close):
             valid = np.flatnonzero(~np.isnan(column[: index + 1]))
-            if valid.size == 0:
-                raise DataError(
-                    f"{symbol}: no price on or before {as_of.isoformat()}",
-                    kind=DataErrorKind.MISSING,
-                )
-            last = history.session(int(valid[-1]))
+            last = (
+                f" (last close {history.session(int(valid[-1])).isoformat()})" if valid.size else ""
+            )
             raise DataError(
-                f"{symbol}: last price is from {last.isoformat()}, not {as_of.isoformat()}",
+                f"{symbol}: no close for session {as_of.isoformat()}{last}",
                 kind=DataErrorKind.STALE,
             )
         if not math.isfinite(close):

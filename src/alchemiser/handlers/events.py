@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import AwareDatetime, Field, ValidationError
 
 from alchemiser.domain.values import Frozen
-from alchemiser.errors import ConfigError, EventError
+from alchemiser.errors import EventError
 
 
 class ScheduledEvent(Frozen):
@@ -50,8 +50,4 @@ class HandlerSettings(Frozen):
             values["config_path"] = environ["ALCHEMISER_CONFIG"]
         if environ.get("ALCHEMISER_STATE_DIR"):
             values["state_dir"] = environ["ALCHEMISER_STATE_DIR"]
-        try:
-            return cls.model_validate(values)
-        except ValidationError as error:
-            first = error.errors()[0]
-            raise ConfigError(first["msg"], field=".".join(str(p) for p in first["loc"])) from error
+        return cls.model_validate(values)

@@ -1,0 +1,102 @@
+"""Shared fixtures: small price directories, a manual clock, in-memory dependencies."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from alchemiser.adapters.clock import ManualClock
+from alchemiser.adapters.files.prices import FilePriceStore
+from alchemiser.adapters.ledger import InMemoryLedger
+from alchemiser.adapters.sim.broker import SimBroker
+from alchemiser.domain.decisions import TradingState
+from alchemiser.domain.report import Mode
+from alchemiser.execution.procedure import ExecutionPolicy
+from alchemiser.portfolio.diff import DiffPolicy
+from alchemiser.portfolio.risk import RiskLimits
+from alchemiser.ports import Broker
+from alchemiser.service import AllocatedStrategy, Dependencies, RunRequest
+from alchemiser.strategy.base import FixedStrategy
+
+SESSIONS = ["2026-07-27", "2026-07-28", "2026-07-29", "2026-07-30", "2026-07-31"]
+LAST = date(2026, 7, 31)
+
+
+def write_prices(
+    directory: Path, closes: Mapping[str, Mapping[str, float]], gz: bool = True
+) -> Path:
+    """Write ``{symbol: {date: close}}`` as per-ticker files in the product's format."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for symbol, rows in closes.items():
+        text = "date,close\n" + "".join(f"{d},{c}\n" for d, c in sorted(rows.items()))
+        if gz:
+            (directory / f"{symbol}.csv.gz").write_bytes(gzip.compress(text.encode()))
+        else:
+            (directory / f"{symbol}.csv").write_text(text)
+    return directory
+
+
+@pytest.fixture
+def price_dir(tmp_path: Path) -> Path:
+    """SPY, TLT, GLD over five sessions; AAA misses the last one (stale)."""
+    base = {"SPY": 500.0, "TLT": 90.0, "GLD": 200.0, "AAA": 10.0}
+    closes = {
+        symbol: {d: price * (1 + 0.01 * i) for i, d in enumerate(SESSIONS)}
+        for symbol, price in base.items()
+    }
+    del closes["AAA"][SESSIONS[-1]]
+    return write_prices(tmp_path / "prices", closes)
+
+
+@pytest.fixture
+def store(price_dir: Path) -> FilePriceStore:
+    return FilePriceStore(price_dir)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 7, 31, 20, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def make_deps(store: FilePriceStore, clock: ManualClock) -> Callable[..., Dependencies]:
+    def build(
+        weights: Mapping[str, float] | None = None,
+        *,
+        broker: Broker | None = None,
+        cash: Decimal = Decimal(100_000),
+        state: TradingState = TradingState.ACTIVE,
+        limits: RiskLimits | None = None,
+        policy: DiffPolicy | None = None,
+    ) -> Dependencies:
+        strategy = FixedStrategy(
+            "fixed", weights if weights is not None else {"SPY": 0.6, "TLT": 0.4}
+        )
+        return Dependencies(
+            broker=broker or SimBroker(market=store, session=LAST, clock=clock, starting_cash=cash),
+            market_data=store,
+            ledger=InMemoryLedger(),
+            clock=clock,
+            strategies=[AllocatedStrategy(strategy, 1.0)],
+            policy=policy or DiffPolicy(),
+            limits=limits
+            or RiskLimits(max_order_notional=Decimal(10**9), max_position_weight=Decimal(1)),
+            trading_state=state,
+            execution=ExecutionPolicy(),
+            max_staleness_days=5,
+        )
+
+    return build
+
+
+def run_request(
+    run_id: str = "20260731-test", as_of: date = LAST, trading_date: date = LAST
+) -> RunRequest:
+    return RunRequest(
+        run_id=run_id, as_of=as_of, trading_date=trading_date, scheduled_time=None, mode=Mode.SIM
+    )

@@ -1,0 +1,93 @@
+"""Configuration: the embedded default, and every bad input naming its field."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from alchemiser.config import load_config, parse_config
+from alchemiser.domain.decisions import TradingState
+from alchemiser.errors import ConfigError
+
+MINIMAL = {
+    "strategies": [{"name": "a", "kind": "fixed", "allocation": 1.0, "weights": {"SPY": 1.0}}]
+}
+
+
+def test_embedded_default_loads() -> None:
+    config = load_config()
+    assert config.broker == "sim"
+    assert [s.name for s in config.strategies] == ["balanced", "growth"]
+    assert sum(s.allocation for s in config.strategies) == pytest.approx(1.0)
+    assert config.rebalance.cash_buffer == Decimal("0.01")
+    assert config.sim.starting_cash == Decimal(100_000)
+
+
+def test_minimal_config_gets_defaults() -> None:
+    config = parse_config(MINIMAL, "test")
+    assert config.trading_state is TradingState.ACTIVE
+    assert config.risk.max_orders == 50
+
+
+def test_class_shares_are_normalised() -> None:
+    document = {"strategies": [{"name": "a", "allocation": 1, "weights": {"brk/b": 0.5}}]}
+    assert parse_config(document, "test").strategies[0].weights == {"BRK.B": 0.5}
+
+
+def _strategies(**overrides: object) -> dict[str, object]:
+    strategy = {"name": "a", "kind": "fixed", "allocation": 1.0, "weights": {"SPY": 1.0}}
+    strategy.update(overrides)
+    return {"strategies": [strategy]}
+
+
+@pytest.mark.parametrize(
+    ("document", "field", "fragment"),
+    [
+        (_strategies(weights={"SPY": 0.7, "TLT": 0.6}), "strategies[0].weights", "sum to 1.3"),
+        (_strategies(weights={"SPY": -0.1}), "strategies[0].weights.SPY", "greater than or equal"),
+        (_strategies(weights={"SPY": float("nan")}), "strategies[0].weights.SPY", "finite"),
+        (_strategies(weights={}), "strategies[0].weights", "at least one"),
+        (
+            _strategies(weights={"not a ticker": 0.5}),
+            "strategies[0].weights.not a ticker",
+            "ticker",
+        ),
+        (_strategies(allocation=1.5), "strategies[0].allocation", "less than or equal"),
+        (_strategies(kind="symphony"), "strategies[0].kind", "'fixed'"),
+        ({"strategies": []}, "strategies", "at least 1"),
+        ({**MINIMAL, "risk": {"max_orders": -1}}, "risk.max_orders", "greater than or equal"),
+        ({**MINIMAL, "rebalance": {"cash_buffer": "1.5"}}, "rebalance.cash_buffer", "less than"),
+        ({**MINIMAL, "trading_state": "PAUSED"}, "trading_state", "ACTIVE"),
+        ({**MINIMAL, "broker": "alpaca"}, "broker", "'sim'"),
+        ({**MINIMAL, "risk": {"max_order_notionl": 5}}, "risk.max_order_notionl", "not permitted"),
+        ({**MINIMAL, "data": {"source": "directory"}}, "data", "needs a path"),
+    ],
+)
+def test_invalid_config_names_the_field(
+    document: dict[str, object], field: str, fragment: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config(document, "test")
+    assert error.value.field == field
+    assert fragment in str(error.value)
+
+
+def test_allocations_above_one_and_duplicate_names() -> None:
+    two = {"name": "a", "allocation": 0.6, "weights": {"SPY": 1.0}}
+    with pytest.raises(ConfigError, match=r"allocations sum to 1\.2"):
+        parse_config({"strategies": [two, {**two, "name": "b"}]}, "test")
+    with pytest.raises(ConfigError, match="unique"):
+        parse_config(
+            {"strategies": [{**two, "allocation": 0.1}, {**two, "allocation": 0.1}]}, "test"
+        )
+
+
+def test_bad_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("strategies = [\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(broken)

@@ -1,0 +1,103 @@
+"""The order-placement procedure against a scripted broker and a manual clock."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from alchemiser.adapters.clock import ManualClock
+from alchemiser.domain.orders import IntentKind, OrderIntent, OrderStatus, Side, client_order_id
+from alchemiser.errors import BrokerRejected, BrokerTransient, BrokerUnknown
+from alchemiser.execution.procedure import ExecutionPolicy, execute
+from tests.fakes import Fault, ScriptedBroker
+
+PRICES = {"SPY": Decimal(100), "TLT": Decimal(50), "GLD": Decimal(200)}
+
+
+def intent(symbol: str, side: Side, qty: str) -> OrderIntent:
+    return OrderIntent(
+        client_order_id=client_order_id("run", symbol, side),
+        symbol=symbol,
+        side=side,
+        qty=Decimal(qty),
+        ref_price=PRICES[symbol],
+        qty_step=Decimal("0.000001"),
+        kind=IntentKind.OPEN if side is Side.BUY else IntentKind.DECREASE,
+        current_weight=Decimal(0),
+        target_weight=Decimal(0),
+        reason="test",
+    )
+
+
+def run(broker: ScriptedBroker, clock: ManualClock, intents: list[OrderIntent], **policy: float):
+    return execute(
+        intents,
+        broker,
+        clock,
+        ExecutionPolicy(**policy),
+        cash_reserve=Decimal(0),
+        min_trade_notional=Decimal(1),
+    )
+
+
+def test_sells_fill_before_buys_are_sent(clock: ManualClock) -> None:
+    broker = ScriptedBroker(
+        clock, cash=Decimal(0), prices=PRICES, positions={"SPY": Decimal(10)}, fill_after_seconds=3
+    )
+    result = run(broker, clock, [intent("TLT", Side.BUY, "10"), intent("SPY", Side.SELL, "10")])
+    assert broker.submissions[0].endswith("sell-SPY-0")
+    # The buy was only sent once the sell's cash had been released, 3 s later.
+    assert broker.accepted_at[client_order_id("run", "TLT", Side.BUY)] >= 3
+    assert {o.status for o in result.orders} == {OrderStatus.FILLED}
+    assert result.errors == []
+    assert clock.waits
+    assert all(w <= 1.0 for w in clock.waits)
+
+
+def test_buys_are_sized_from_cash_actually_released(clock: ManualClock) -> None:
+    broker = ScriptedBroker(clock, cash=Decimal(100), prices=PRICES, positions={"SPY": Decimal(10)})
+    # The sell is rejected, so only $100 is available for a $500 buy.
+    broker.faults["SPY"] = Fault(BrokerRejected("wash trade", broker_code="wash_trade"))
+    result = run(broker, clock, [intent("SPY", Side.SELL, "10"), intent("TLT", Side.BUY, "10")])
+    statuses = {o.symbol: o for o in result.orders}
+    assert statuses["SPY"].status is OrderStatus.REJECTED
+    assert statuses["TLT"].qty * PRICES["TLT"] <= Decimal(100)
+    assert [type(e) for e in result.errors] == [BrokerRejected]
+
+
+def test_unfilled_orders_are_cancelled_at_the_deadline(clock: ManualClock) -> None:
+    broker = ScriptedBroker(clock, cash=Decimal(10_000), prices=PRICES, fill_after_seconds=None)
+    result = run(broker, clock, [intent("GLD", Side.BUY, "1")], fill_timeout_seconds=5)
+    assert result.orders[0].status is OrderStatus.CANCELED
+    assert broker.cancels == [client_order_id("run", "GLD", Side.BUY)]
+    assert clock.monotonic() == pytest.approx(5)
+
+
+def test_unknown_outcome_that_was_accepted_is_looked_up_not_resent(clock: ManualClock) -> None:
+    broker = ScriptedBroker(clock, cash=Decimal(10_000), prices=PRICES)
+    broker.faults["GLD"] = Fault(BrokerUnknown("read timeout after sending"), accepted=True)
+    result = run(broker, clock, [intent("GLD", Side.BUY, "1"), intent("TLT", Side.BUY, "1")])
+    assert broker.submissions.count(client_order_id("run", "GLD", Side.BUY)) == 1
+    assert {o.symbol: o.status for o in result.orders} == {
+        "GLD": OrderStatus.FILLED,
+        "TLT": OrderStatus.FILLED,
+    }
+
+
+def test_transient_failure_not_accepted_halts_the_run(clock: ManualClock) -> None:
+    broker = ScriptedBroker(clock, cash=Decimal(10_000), prices=PRICES)
+    broker.faults["GLD"] = Fault(BrokerTransient("503"))
+    result = run(broker, clock, [intent("GLD", Side.BUY, "1"), intent("TLT", Side.BUY, "1")])
+    assert broker.orders == {}
+    assert [type(e) for e in result.errors] == [BrokerTransient]
+    assert result.orders == []
+
+
+def test_duplicate_id_is_looked_up(clock: ManualClock) -> None:
+    broker = ScriptedBroker(clock, cash=Decimal(10_000), prices=PRICES)
+    first = run(broker, clock, [intent("GLD", Side.BUY, "1")])
+    again = run(broker, clock, [intent("GLD", Side.BUY, "1")])
+    assert again.orders == first.orders
+    assert again.errors == []
+    assert len(broker.orders) == 1

@@ -1,0 +1,122 @@
+"""Price files, the reference calendar, reference prices and freshness."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from alchemiser.adapters.files.prices import FilePriceStore
+from alchemiser.config import load_config
+from alchemiser.domain.prices import PriceHistory, check_fresh, reference_prices
+from alchemiser.errors import DataError, DataErrorKind
+from tests.conftest import LAST, write_prices
+
+
+def test_history_aligns_on_reference_calendar(store: FilePriceStore) -> None:
+    history = store.history(["TLT", "SPY", "AAA"], LAST, 3)
+    assert history.symbols == ("AAA", "SPY", "TLT")
+    assert [str(d) for d in history.dates] == ["2026-07-29", "2026-07-30", "2026-07-31"]
+    assert math.isnan(history.closes[-1, 0])
+    assert history.closes[-1, 1] == pytest.approx(520.0)
+
+
+def test_latest_session(store: FilePriceStore) -> None:
+    assert store.latest_session() == LAST
+    assert store.latest_session(before=LAST) == date(2026, 7, 30)
+    assert store.latest_session(before=date(2026, 8, 3)) == LAST
+    with pytest.raises(DataError):
+        store.latest_session(before=date(2000, 1, 1))
+
+
+def test_plain_csv_files_are_read(tmp_path: Path) -> None:
+    write_prices(tmp_path, {"SPY": {"2026-07-31": 1.5}}, gz=False)
+    assert FilePriceStore(tmp_path).history(["SPY"], LAST, 1).closes[0, 0] == 1.5
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("day,price\n2026-07-31,1\n", "header"),
+        ("date,close\n2026-07-31\n", ":2:"),
+        ("date,close\n2026-13-31,1\n", ":2:"),
+        ("date,close\n2026-07-31,abc\n", ":2:"),
+        ("date,close\n2026-07-31,1\n2026-07-30,1\n", "increasing"),
+    ],
+)
+def test_malformed_files_raise_data_error(tmp_path: Path, text: str, fragment: str) -> None:
+    (tmp_path / "SPY.csv").write_text(text)
+    with pytest.raises(DataError, match=fragment):
+        FilePriceStore(tmp_path).history(["SPY"], LAST, 1)
+
+
+def test_missing_file_is_data_missing(store: FilePriceStore) -> None:
+    with pytest.raises(DataError) as error:
+        store.history(["ZZZ"], LAST, 1)
+    assert error.value.kind is DataErrorKind.MISSING
+
+
+def _history(values: list[float]) -> PriceHistory:
+    dates = np.array(["2026-07-29", "2026-07-30", "2026-07-31"], dtype="datetime64[D]")
+    return PriceHistory(
+        dates=dates, symbols=("X",), closes=np.array(values, dtype=float).reshape(3, 1)
+    )
+
+
+@pytest.mark.parametrize(
+    ("values", "kind"),
+    [
+        ([1.0, 1.0, math.nan], DataErrorKind.STALE),
+        ([1.0, 1.0, math.inf], DataErrorKind.NON_FINITE),
+        ([1.0, 1.0, 0.0], DataErrorKind.NON_POSITIVE),
+        ([1.0, 1.0, -2.0], DataErrorKind.NON_POSITIVE),
+    ],
+)
+def test_reference_prices_fail_closed(values: list[float], kind: DataErrorKind) -> None:
+    with pytest.raises(DataError) as error:
+        reference_prices(_history(values), ["X"], LAST)
+    assert error.value.kind is kind
+
+
+def test_reference_prices_convert_once_to_decimal() -> None:
+    prices = reference_prices(_history([1.0, 2.0, 747.030029296875]), ["X"], LAST)
+    assert prices == {"X": Decimal("747.0300")}
+
+
+def test_reference_prices_need_the_exact_session() -> None:
+    with pytest.raises(DataError) as error:
+        reference_prices(_history([1.0, 2.0, 3.0]), ["X"], date(2026, 8, 1))
+    assert error.value.kind is DataErrorKind.MISSING
+    with pytest.raises(DataError):
+        reference_prices(_history([1.0, 2.0, 3.0]), ["Y"], LAST)
+
+
+def test_check_fresh() -> None:
+    check_fresh(date(2026, 7, 31), date(2026, 8, 3), 5)
+    with pytest.raises(DataError, match="limit 5"):
+        check_fresh(date(2026, 7, 31), date(2026, 8, 6), 5)
+    with pytest.raises(DataError, match="after"):
+        check_fresh(date(2026, 8, 1), date(2026, 7, 31), 5)
+
+
+def test_bundled_prices_cover_the_default_config() -> None:
+    bundled = FilePriceStore.bundled()
+    symbols = {s for strategy in load_config().strategies for s in strategy.weights}
+    session = bundled.latest_session()
+    assert session == LAST
+    assert (
+        set(reference_prices(bundled.history(sorted(symbols), session, 1), symbols, session))
+        == symbols
+    )
+
+
+def test_price_history_rejects_bad_shapes() -> None:
+    dates = np.array(["2026-07-31", "2026-07-30"], dtype="datetime64[D]")
+    with pytest.raises(ValueError, match="increasing"):
+        PriceHistory(dates=dates, symbols=("X",), closes=np.ones((2, 1)))
+    with pytest.raises(ValueError, match="shape"):
+        PriceHistory(dates=dates[:1], symbols=("X",), closes=np.ones((2, 1)))

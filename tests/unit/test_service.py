@@ -1,0 +1,98 @@
+"""The rebalance use case end to end over real fakes: simulated broker, file prices."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from alchemiser.adapters.ledger import InMemoryLedger
+from alchemiser.domain.decisions import RiskCode, TradingState, Verdict
+from alchemiser.domain.orders import OrderStatus, Side
+from alchemiser.domain.report import RunStatus
+from alchemiser.portfolio.risk import RiskLimits
+from alchemiser.service import make_run_id, rebalance
+from tests.conftest import LAST, run_request
+
+
+def test_first_run_buys_targets_and_records_report(make_deps) -> None:
+    deps = make_deps()
+    report = rebalance(run_request(), deps)
+    assert report.status is RunStatus.COMPLETED
+    assert [i.side for i in report.intents] == [Side.BUY, Side.BUY]
+    assert {o.status for o in report.orders} == {OrderStatus.FILLED}
+    assert len(report.fills) == 2
+    after = {p.symbol: p.weight for p in report.account_after.positions}
+    assert after["SPY"] == pytest.approx(Decimal("0.594"), abs=Decimal("0.002"))
+    assert after["TLT"] == pytest.approx(Decimal("0.396"), abs=Decimal("0.002"))
+    assert isinstance(deps.ledger, InMemoryLedger)
+    assert deps.ledger.reports == [report]
+    assert report.targets["SPY"].attribution == {"fixed": 0.6}
+
+
+def test_second_run_converges(make_deps) -> None:
+    deps = make_deps()
+    rebalance(run_request("r1"), deps)
+    second = rebalance(run_request("r2"), deps)
+    assert second.status is RunStatus.NOOP
+    assert second.intents == ()
+    assert second.orders == ()
+    assert {h.symbol for h in second.holds} == {"SPY", "TLT"}
+
+
+def test_held_symbol_without_price_fails_closed(make_deps) -> None:
+    deps = make_deps({"SPY": 0.5, "AAA": 0.0})
+    first = rebalance(run_request("r1"), make_deps({"SPY": 0.5}, broker=deps.broker))
+    assert first.status is RunStatus.COMPLETED
+    # Now the account holds SPY and the strategy wants AAA, whose last bar is stale.
+    deps = make_deps({"AAA": 0.5}, broker=deps.broker)
+    report = rebalance(run_request("r2"), deps)
+    assert report.status is RunStatus.FAILED
+    assert report.errors[0].code == "DATA_STALE"
+    assert "AAA" in report.errors[0].message
+    assert report.orders == ()
+    assert deps.broker.snapshot().quantities().keys() == {"SPY"}
+
+
+def test_unknown_symbol_fails_closed(make_deps) -> None:
+    deps = make_deps({"ZZZ": 0.5})
+    report = rebalance(run_request(), deps)
+    assert report.status is RunStatus.FAILED
+    assert report.errors[0].code == "DATA_MISSING"
+    assert report.orders == ()
+    assert deps.ledger.reports == [report]
+
+
+def test_stale_session_fails_closed(make_deps) -> None:
+    report = rebalance(run_request(trading_date=date(2026, 8, 20)), make_deps())
+    assert report.status is RunStatus.FAILED
+    assert report.errors[0].code == "DATA_STALE"
+    assert report.orders == ()
+
+
+def test_halted_places_nothing(make_deps) -> None:
+    deps = make_deps(state=TradingState.HALTED)
+    report = rebalance(run_request(), deps)
+    assert report.orders == ()
+    assert {d.verdict for d in report.decisions} == {Verdict.DENIED}
+    assert {d.codes for d in report.decisions} == {(RiskCode.TRADING_HALTED,)}
+    assert deps.broker.snapshot().positions == ()
+
+
+def test_shrunk_order_is_executed_at_the_approved_size(make_deps) -> None:
+    deps = make_deps(
+        limits=RiskLimits(max_order_notional=Decimal(10_000), max_position_weight=Decimal(1))
+    )
+    report = rebalance(run_request(), deps)
+    assert {d.verdict for d in report.decisions} == {Verdict.SHRUNK}
+    for order, decision in zip(report.orders, report.decisions, strict=True):
+        assert order.qty == decision.approved_qty
+        assert order.qty * decision.ref_price <= Decimal(10_000)
+
+
+def test_run_id_is_deterministic_per_trigger() -> None:
+    trigger = datetime(2026, 7, 31, 13, 30, tzinfo=UTC)
+    assert make_run_id("a", LAST, trigger) == make_run_id("a", LAST, trigger)
+    assert make_run_id("a", LAST, trigger) != make_run_id("b", LAST, trigger)
+    assert make_run_id("a", LAST, trigger).startswith("20260731-")
