@@ -55,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     invoke.add_argument("event", type=Path)
     invoke.add_argument("--template", type=Path, default=Path("template.yaml"))
     invoke.add_argument("--function", help="logical id (default: the template's first function)")
+    invoke.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one of the function's environment variables (repeatable)",
+    )
     return parser
 
 
@@ -81,7 +88,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _invoke(args: argparse.Namespace) -> int:
-    result = local.invoke(args.event, args.template, args.function)
+    overrides = {}
+    for item in args.env:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--env expects KEY=VALUE, got {item!r}")
+        overrides[key] = value
+    result = local.invoke(args.event, args.template, args.function, overrides)
     print("--- logs ---")
     print(result.logs.rstrip())
     print("--- response ---")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alchemiser.adapters.files.prices import FilePriceStore
+from alchemiser.adapters.files.prices import FilePriceStore, bundled_prices_dir
 from alchemiser.config import load_config
 from alchemiser.domain.prices import PriceHistory, check_fresh, reference_prices
 from alchemiser.errors import DataError, DataErrorKind
@@ -120,3 +120,17 @@ def test_price_history_rejects_bad_shapes() -> None:
         PriceHistory(dates=dates, symbols=("X",), closes=np.ones((2, 1)))
     with pytest.raises(ValueError, match="shape"):
         PriceHistory(dates=dates[:1], symbols=("X",), closes=np.ones((2, 1)))
+
+
+SHARED_PRICES = Path(__file__).resolve().parents[3] / "shared" / "data" / "prices"
+
+
+@pytest.mark.skipif(
+    not SHARED_PRICES.is_dir(), reason="../shared/data/prices is not beside the checkout"
+)
+def test_bundled_prices_are_unaltered_copies_of_the_source() -> None:
+    bundled = Path(str(bundled_prices_dir()))
+    files = sorted(bundled.glob("*.csv.gz"))
+    assert len(files) >= 30
+    for path in files:
+        assert path.read_bytes() == (SHARED_PRICES / path.name).read_bytes(), path.name

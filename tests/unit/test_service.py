@@ -11,9 +11,11 @@ from alchemiser.adapters.ledger import InMemoryLedger
 from alchemiser.domain.decisions import RiskCode, TradingState, Verdict
 from alchemiser.domain.orders import OrderStatus, Side
 from alchemiser.domain.report import RunStatus
+from alchemiser.errors import BrokerRejected
 from alchemiser.portfolio.risk import RiskLimits
 from alchemiser.service import make_run_id, rebalance
 from tests.conftest import LAST, run_request
+from tests.fakes import Fault, ScriptedBroker
 
 
 def test_first_run_buys_targets_and_records_report(make_deps) -> None:
@@ -96,3 +98,31 @@ def test_run_id_is_deterministic_per_trigger() -> None:
     assert make_run_id("a", LAST, trigger) == make_run_id("a", LAST, trigger)
     assert make_run_id("a", LAST, trigger) != make_run_id("b", LAST, trigger)
     assert make_run_id("a", LAST, trigger).startswith("20260731-")
+
+
+def test_held_symbol_with_no_price_file_fails_closed(make_deps, clock) -> None:
+    broker = ScriptedBroker(
+        clock,
+        cash=Decimal(10_000),
+        prices={"SPY": Decimal(520), "TLT": Decimal(94)},
+        positions={"ZZZ": Decimal(3)},
+    )
+    deps = make_deps(broker=broker)
+    report = rebalance(run_request(), deps)
+    assert report.status is RunStatus.FAILED
+    assert report.errors[0].code == "DATA_MISSING"
+    assert "ZZZ" in report.errors[0].message
+    assert broker.submissions == []
+    assert report.intents == ()
+
+
+def test_broker_rejection_is_reported_as_failure(make_deps, clock) -> None:
+    broker = ScriptedBroker(
+        clock, cash=Decimal(10_000), prices={"SPY": Decimal(520), "TLT": Decimal(94)}
+    )
+    broker.faults["TLT"] = Fault(BrokerRejected("account is restricted", broker_code="restricted"))
+    report = rebalance(run_request(), make_deps(broker=broker))
+    assert report.status is RunStatus.FAILED
+    assert [e.code for e in report.errors] == ["BROKER_REJECTED"]
+    statuses = {o.symbol: o.status for o in report.orders}
+    assert statuses == {"SPY": OrderStatus.FILLED, "TLT": OrderStatus.REJECTED}

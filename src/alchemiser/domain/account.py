@@ -50,8 +50,8 @@ class AccountValuation(Frozen):
 
 
 def market_value(snapshot: AccountSnapshot, prices: Mapping[str, Decimal]) -> Decimal:
-    """Sum of qty x price over held positions; every held symbol must have a price."""
-    return sum((p.qty * prices[p.symbol] for p in snapshot.positions), ZERO)
+    """Sum of qty x price over held positions (zero quantities need no price)."""
+    return sum((p.qty * prices[p.symbol] for p in snapshot.positions if p.qty != ZERO), ZERO)
 
 
 def value_account(snapshot: AccountSnapshot, prices: Mapping[str, Decimal]) -> AccountValuation:
@@ -59,6 +59,8 @@ def value_account(snapshot: AccountSnapshot, prices: Mapping[str, Decimal]) -> A
     equity = snapshot.cash + market_value(snapshot, prices)
     rows = []
     for position in sorted(snapshot.positions, key=lambda p: p.symbol):
+        if position.qty == ZERO:
+            continue
         value = position.qty * prices[position.symbol]
         weight = (value / equity) if equity > ZERO else ZERO
         rows.append(

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
@@ -140,8 +141,16 @@ class InvokeResult:
     logs: str
 
 
-def invoke(event_path: Path, template_path: Path, logical_id: str | None = None) -> InvokeResult:
-    """Run the template's function on the event in ``event_path``, in a child process."""
+def invoke(
+    event_path: Path,
+    template_path: Path,
+    logical_id: str | None = None,
+    overrides: Mapping[str, str] | None = None,
+) -> InvokeResult:
+    """Run the template's function on the event in ``event_path``, in a child process.
+
+    ``overrides`` replace environment values, like ``sam local invoke --env-vars``.
+    """
     try:
         json.loads(event_path.read_text(encoding="utf-8"))
     except OSError as error:
@@ -150,7 +159,7 @@ def invoke(event_path: Path, template_path: Path, logical_id: str | None = None)
         raise EventError(f"{event_path} is not JSON: {error}") from error
     spec = function_spec(load_template(template_path), logical_id)
     root = (template_path.resolve().parent / spec.code_uri).resolve()
-    env = lambda_environment(spec, root)
+    env = {**lambda_environment(spec, root), **(overrides or {})}
     with tempfile.TemporaryDirectory(prefix="alchemiser-invoke-") as scratch:
         response_path = Path(scratch) / "response.json"
         completed = subprocess.run(
