@@ -44,12 +44,14 @@ class OrderIntent(Frozen):
         return self.qty_step < 1
 
     def with_qty(self, qty: Decimal) -> OrderIntent:
-        return self.model_copy(update={"qty": qty})
+        return OrderIntent.trusted({**self.__dict__, "qty": qty})
 
 
 def client_order_id(run_id: str, symbol: str, side: Side, leg: int = 0) -> str:
     """The deterministic order id: the same run, symbol, side and leg give the same id."""
-    return f"{run_id}-{side.value}-{symbol}-{leg}"
+    # join rather than an f-string: formatting a StrEnum member goes through Python-level
+    # __format__, and the diff builds one id per order (a StrEnum joins as its value).
+    return "-".join((run_id, side, symbol, str(leg)))
 
 
 class OrderStatus(StrEnum):

@@ -1,0 +1,71 @@
+"""Benchmark: diff + risk review for a 5,000-symbol account. Prints numbers; asserts nothing.
+
+Target (issue 2): under 50 ms for diff + risk on a 2-core machine.
+Run: make bench  (or .venv/bin/python bench/bench_diff_risk.py [symbols] [repeats])
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import sys
+import time
+from decimal import Decimal
+
+from alchemiser.domain.account import AccountSnapshot, Position
+from alchemiser.domain.decisions import TradingState
+from alchemiser.portfolio.diff import DiffPolicy, diff
+from alchemiser.portfolio.risk import RiskLimits, review
+
+
+def scenario(
+    symbols: int, seed: int = 7
+) -> tuple[dict[str, float], AccountSnapshot, dict[str, Decimal]]:
+    rng = random.Random(seed)
+    names = [f"S{i:04d}" for i in range(symbols)]
+    prices = {n: Decimal(f"{rng.uniform(5, 500):.4f}") for n in names}
+    held = rng.sample(names, k=int(symbols * 0.8))
+    positions = tuple(
+        Position(symbol=n, qty=Decimal(f"{rng.uniform(0.1, 50):.6f}")) for n in sorted(held)
+    )
+    targeted = rng.sample(names, k=int(symbols * 0.8))
+    raw = {n: rng.random() for n in targeted}
+    total = sum(raw.values())
+    targets = {n: w / total * 0.98 for n, w in raw.items()}
+    snapshot = AccountSnapshot(
+        cash=Decimal(250_000), buying_power=Decimal(250_000), positions=positions
+    )
+    return targets, snapshot, prices
+
+
+def main() -> None:
+    symbols = int(sys.argv[1]) if len(sys.argv) > 1 else 5_000
+    repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+    targets, snapshot, prices = scenario(symbols)
+    policy = DiffPolicy()
+    limits = RiskLimits(max_orders=10_000, max_position_weight=Decimal(1))
+    diff_ms: list[float] = []
+    risk_ms: list[float] = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        plan = diff(targets, snapshot, prices, policy, "bench-run")
+        middle = time.perf_counter()
+        verdicts = review(plan.intents, snapshot, prices, limits, TradingState.ACTIVE)
+        end = time.perf_counter()
+        diff_ms.append((middle - start) * 1000)
+        risk_ms.append((end - middle) * 1000)
+    total = [d + r for d, r in zip(diff_ms, risk_ms, strict=True)]
+    print(
+        f"symbols={symbols} intents={len(plan.intents)} holds={len(plan.holds)} "
+        f"approved={len(verdicts.approved)} repeats={repeats}"
+    )
+    print(f"diff   median {statistics.median(diff_ms):7.2f} ms   min {min(diff_ms):7.2f} ms")
+    print(f"risk   median {statistics.median(risk_ms):7.2f} ms   min {min(risk_ms):7.2f} ms")
+    print(
+        f"total  median {statistics.median(total):7.2f} ms   "
+        f"min {min(total):7.2f} ms   (target < 50 ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,707 @@
+"""Example-based tests of the pure pre-trade risk filter ``alchemiser.portfolio.risk``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+
+import pytest
+from pydantic import ValidationError
+
+from alchemiser.domain.account import AccountSnapshot, Position
+from alchemiser.domain.decisions import RiskCode, RiskDecision, TradingState, Verdict
+from alchemiser.domain.orders import IntentKind, OrderIntent, Side, client_order_id
+from alchemiser.portfolio.risk import RiskLimits, RiskReview, review
+
+D = Decimal
+ZERO = D(0)
+FRACTIONAL = "0.000001"
+
+LOOSE = RiskLimits(
+    max_order_notional=D(10**9),
+    max_position_weight=D(1),
+    max_gross_exposure=D(4),
+    max_turnover=D(100),
+    max_orders=1000,
+)
+
+PRICES = {"SPY": D(100), "QQQ": D(100), "TLT": D(100), "GLD": D(50)}
+
+
+def snapshot(cash: str | int, positions: Mapping[str, str | int] | None = None) -> AccountSnapshot:
+    return AccountSnapshot(
+        cash=D(cash),
+        buying_power=max(D(cash), ZERO),
+        positions=tuple(Position(symbol=s, qty=D(q)) for s, q in (positions or {}).items()),
+    )
+
+
+# cash $10,000 plus 100 SPY at $100: equity $20,000, gross exposure $10,000
+BASE = snapshot(10_000, {"SPY": 100})
+
+
+def limits(**changes: object) -> RiskLimits:
+    return RiskLimits.model_validate({**LOOSE.model_dump(), **changes})
+
+
+def intent(
+    symbol: str,
+    side: Side,
+    qty: str | int,
+    price: str | int | None = None,
+    *,
+    step: str = FRACTIONAL,
+    leg: int = 0,
+) -> OrderIntent:
+    return OrderIntent(
+        client_order_id=client_order_id("run", symbol, side, leg),
+        symbol=symbol,
+        side=side,
+        qty=D(qty),
+        ref_price=PRICES[symbol] if price is None else D(price),
+        qty_step=D(step),
+        kind=IntentKind.INCREASE if side is Side.BUY else IntentKind.DECREASE,
+        current_weight=ZERO,
+        target_weight=D("0.5"),
+        reason="test",
+    )
+
+
+def buy(
+    symbol: str,
+    qty: str | int,
+    price: str | int | None = None,
+    *,
+    step: str = FRACTIONAL,
+    leg: int = 0,
+) -> OrderIntent:
+    return intent(symbol, Side.BUY, qty, price, step=step, leg=leg)
+
+
+def sell(
+    symbol: str,
+    qty: str | int,
+    price: str | int | None = None,
+    *,
+    step: str = FRACTIONAL,
+    leg: int = 0,
+) -> OrderIntent:
+    return intent(symbol, Side.SELL, qty, price, step=step, leg=leg)
+
+
+def check(
+    intents: Sequence[OrderIntent],
+    snap: AccountSnapshot = BASE,
+    lim: RiskLimits = LOOSE,
+    state: TradingState = TradingState.ACTIVE,
+    prices: Mapping[str, Decimal] = PRICES,
+) -> RiskReview:
+    result = review(intents, snap, prices, lim, state)
+    assert len(result.decisions) == len(intents)
+    return result
+
+
+def decision(result: RiskReview, order: OrderIntent) -> RiskDecision:
+    (found,) = [d for d in result.decisions if d.client_order_id == order.client_order_id]
+    return found
+
+
+def assert_denied(result: RiskReview, order: OrderIntent, code: RiskCode) -> None:
+    found = decision(result, order)
+    assert found.verdict is Verdict.DENIED
+    assert found.codes == (code,)
+    assert found.approved_qty == ZERO
+    assert found.requested_qty == order.qty
+    assert order.client_order_id not in {a.client_order_id for a in result.approved}
+
+
+def assert_approved(result: RiskReview, order: OrderIntent) -> None:
+    found = decision(result, order)
+    assert found.verdict is Verdict.APPROVED
+    assert found.codes == ()
+    assert found.approved_qty == order.qty
+    assert order in result.approved
+
+
+def assert_shrunk(
+    result: RiskReview, order: OrderIntent, qty: Decimal, codes: tuple[RiskCode, ...]
+) -> None:
+    found = decision(result, order)
+    assert found.verdict is Verdict.SHRUNK
+    assert found.codes == codes
+    assert found.requested_qty == order.qty
+    assert found.approved_qty == qty
+    assert order.with_qty(qty) in result.approved
+
+
+# --- approval and ordering ------------------------------------------------------------
+
+
+def test_orders_within_all_limits_are_approved_unchanged() -> None:
+    orders = [buy("QQQ", 10), sell("SPY", 10)]
+
+    result = check(orders)
+
+    assert result.approved == (orders[1], orders[0])
+    for order in orders:
+        assert_approved(result, order)
+        assert decision(result, order).reason == "within all limits"
+    assert result.denied == ()
+
+
+def test_sells_are_reviewed_before_buys_each_in_given_order() -> None:
+    snap = snapshot(1000, {"SPY": 10, "TLT": 10})
+    orders = [buy("QQQ", 1), sell("TLT", 1), buy("GLD", 1), sell("SPY", 1)]
+
+    result = check(orders, snap)
+
+    assert [d.symbol for d in result.decisions] == ["TLT", "SPY", "QQQ", "GLD"]
+    assert [a.symbol for a in result.approved] == ["TLT", "SPY", "QQQ", "GLD"]
+
+
+def test_empty_review() -> None:
+    result = check([])
+
+    assert result.decisions == ()
+    assert result.approved == ()
+
+
+# --- trading state --------------------------------------------------------------------
+
+
+def test_halted_approves_nothing() -> None:
+    orders = [sell("SPY", 1), buy("QQQ", 1)]
+
+    result = check(orders, state=TradingState.HALTED)
+
+    assert result.approved == ()
+    for order in orders:
+        assert_denied(result, order, RiskCode.TRADING_HALTED)
+    assert len(result.denied) == 2
+
+
+def test_reducing_approves_only_sells() -> None:
+    orders = [buy("QQQ", 1), sell("SPY", 100), buy("GLD", 1)]
+
+    result = check(orders, state=TradingState.REDUCING)
+
+    assert result.approved == (orders[1],)
+    assert_approved(result, orders[1])
+    assert_denied(result, orders[0], RiskCode.TRADING_REDUCING_ONLY)
+    assert_denied(result, orders[2], RiskCode.TRADING_REDUCING_ONLY)
+
+
+# --- malformed orders and data --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("side", "qty", "price"),
+    [
+        (Side.BUY, "0", "100"),
+        (Side.SELL, "0", "100"),
+        (Side.BUY, "-1", "100"),
+        (Side.SELL, "-1", "100"),
+        (Side.BUY, "1", "0"),
+        (Side.SELL, "1", "-5"),
+    ],
+)
+def test_invalid_order_is_denied(side: Side, qty: str, price: str) -> None:
+    bad = intent("SPY", side, qty, price, leg=1)
+    good = buy("QQQ", 1)
+
+    result = check([bad, good])
+
+    assert_denied(result, bad, RiskCode.INVALID_ORDER)
+    assert_approved(result, good)
+    assert qty in decision(result, bad).reason
+
+
+def test_held_symbol_without_price_denies_everything() -> None:
+    snap = snapshot(10_000, {"SPY": 100, "TLT": 5})
+    orders = [buy("QQQ", 1), sell("SPY", 1)]
+    prices = {"SPY": D(100), "QQQ": D(100)}
+
+    result = check(orders, snap, prices=prices)
+
+    assert result.approved == ()
+    for order in orders:
+        assert_denied(result, order, RiskCode.PRICE_MISSING)
+        assert "TLT" in decision(result, order).reason
+    assert [d.symbol for d in result.decisions] == ["SPY", "QQQ"]
+
+
+def test_price_is_needed_only_for_held_symbols() -> None:
+    # QQQ is not held: its intent's ref_price is enough.
+    result = check([buy("QQQ", 1)], prices={"SPY": D(100)})
+
+    assert [a.symbol for a in result.approved] == ["QQQ"]
+
+
+# --- symbol lists ---------------------------------------------------------------------
+
+
+def test_deny_list() -> None:
+    orders = [buy("QQQ", 1), sell("SPY", 1)]
+
+    result = check(orders, lim=limits(deny_symbols=frozenset({"QQQ"})))
+
+    assert_denied(result, orders[0], RiskCode.SYMBOL_DENIED)
+    assert_approved(result, orders[1])
+    assert "deny list" in decision(result, orders[0]).reason
+
+
+def test_deny_list_applies_to_sells_too() -> None:
+    order = sell("SPY", 1)
+
+    result = check([order], lim=limits(deny_symbols=["spy"]))
+
+    assert_denied(result, order, RiskCode.SYMBOL_DENIED)
+
+
+def test_allow_list() -> None:
+    orders = [buy("QQQ", 1), sell("SPY", 1), buy("SPY", 1)]
+
+    result = check(orders, lim=limits(allow_symbols=frozenset({"SPY"})))
+
+    assert_denied(result, orders[0], RiskCode.SYMBOL_NOT_ALLOWED)
+    assert_approved(result, orders[1])
+    assert_approved(result, orders[2])
+
+
+def test_empty_allow_list_allows_nothing() -> None:
+    orders = [buy("QQQ", 1), sell("SPY", 1)]
+
+    result = check(orders, lim=limits(allow_symbols=frozenset()))
+
+    assert result.approved == ()
+    for order in orders:
+        assert_denied(result, order, RiskCode.SYMBOL_NOT_ALLOWED)
+
+
+# --- order count ----------------------------------------------------------------------
+
+
+def test_max_orders_gives_sells_priority() -> None:
+    orders = [buy("QQQ", 1), buy("GLD", 1), sell("SPY", 1)]
+
+    result = check(orders, lim=limits(max_orders=2))
+
+    assert [a.symbol for a in result.approved] == ["SPY", "QQQ"]
+    assert_denied(result, orders[1], RiskCode.MAX_ORDERS_EXCEEDED)
+    assert "2 orders" in decision(result, orders[1]).reason
+
+
+def test_max_orders_one_keeps_the_sell() -> None:
+    orders = [buy("QQQ", 1), sell("SPY", 1)]
+
+    result = check(orders, lim=limits(max_orders=1))
+
+    assert result.approved == (orders[1],)
+    assert_denied(result, orders[0], RiskCode.MAX_ORDERS_EXCEEDED)
+
+
+def test_max_orders_zero_denies_everything() -> None:
+    orders = [buy("QQQ", 1), sell("SPY", 1)]
+
+    result = check(orders, lim=limits(max_orders=0))
+
+    assert result.approved == ()
+    for order in orders:
+        assert_denied(result, order, RiskCode.MAX_ORDERS_EXCEEDED)
+
+
+def test_denied_orders_do_not_use_up_the_order_count() -> None:
+    orders = [sell("SPY", 1), buy("QQQ", 1)]
+
+    result = check(orders, lim=limits(max_orders=1, deny_symbols=frozenset({"SPY"})))
+
+    assert_denied(result, orders[0], RiskCode.SYMBOL_DENIED)
+    assert_approved(result, orders[1])
+
+
+# --- selling what is held -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("held", "qty", "allowed"),
+    [
+        ("100", "100", True),
+        ("100", "100.000001", False),
+        ("100", "101", False),
+        ("7.2273576", "7.2273576", True),
+        ("7.2273576", "7.2273577", False),
+        ("0.3", "0.3", True),
+    ],
+)
+def test_sell_exceeds_position(held: str, qty: str, allowed: bool) -> None:
+    order = sell("SPY", qty)
+
+    result = check([order], snapshot(0, {"SPY": held}))
+
+    if allowed:
+        assert_approved(result, order)
+    else:
+        assert_denied(result, order, RiskCode.SELL_EXCEEDS_POSITION)
+        assert held in decision(result, order).reason
+
+
+def test_sell_of_a_symbol_not_held_is_denied() -> None:
+    order = sell("TLT", 1)
+
+    result = check([order])
+
+    assert_denied(result, order, RiskCode.SELL_EXCEEDS_POSITION)
+
+
+def test_sells_in_one_run_draw_down_the_same_position() -> None:
+    first, second = sell("SPY", 60), sell("SPY", 60, leg=1)
+
+    result = check([first, second])
+
+    assert_approved(result, first)
+    assert_denied(result, second, RiskCode.SELL_EXCEEDS_POSITION)
+
+
+# --- order notional -------------------------------------------------------------------
+
+
+def test_order_notional_shrinks_a_buy() -> None:
+    order = buy("QQQ", 25)
+
+    result = check([order], lim=limits(max_order_notional=D(1000)))
+
+    assert_shrunk(result, order, D(10), (RiskCode.ORDER_NOTIONAL_EXCEEDS_MAX,))
+    (approved,) = result.approved
+    assert approved.client_order_id == order.client_order_id
+    assert approved.notional == D(1000)
+    assert "shrunk from 25 to 10" in decision(result, order).reason
+
+
+@pytest.mark.parametrize(
+    ("side", "step", "expected"),
+    [
+        (Side.BUY, FRACTIONAL, D("33.333333")),
+        (Side.BUY, "1", D(33)),
+        (Side.SELL, FRACTIONAL, D("33.333333")),
+        (Side.SELL, "1", D(33)),
+        (Side.BUY, "0.01", D("33.33")),
+    ],
+)
+def test_order_notional_shrinks_to_the_quantity_step(
+    side: Side, step: str, expected: Decimal
+) -> None:
+    order = intent("SPY", side, 50, "30", step=step)
+
+    result = check([order], lim=limits(max_order_notional=D(1000)))
+
+    assert_shrunk(result, order, expected, (RiskCode.ORDER_NOTIONAL_EXCEEDS_MAX,))
+    assert result.approved[0].notional <= D(1000)
+
+
+def test_whole_share_exit_of_a_fractional_position_shrinks_to_an_integer() -> None:
+    order = sell("SPY", "7.2273576", step="1")
+
+    result = check([order], snapshot(0, {"SPY": "7.2273576"}), limits(max_order_notional=D(550)))
+
+    assert_shrunk(result, order, D(5), (RiskCode.ORDER_NOTIONAL_EXCEEDS_MAX,))
+
+
+def test_order_notional_exactly_at_the_limit_is_approved() -> None:
+    order = buy("QQQ", 10)
+
+    result = check([order], lim=limits(max_order_notional=D(1000)))
+
+    assert_approved(result, order)
+
+
+# --- turnover -------------------------------------------------------------------------
+
+
+def test_turnover_counts_sells_and_buys() -> None:
+    # max turnover 0.1 x $20,000 equity = $2,000 for the run
+    orders = [buy("QQQ", 10), sell("SPY", 15), buy("GLD", 10)]
+
+    result = check(orders, lim=limits(max_turnover=D("0.1")))
+
+    assert_approved(result, orders[1])
+    assert_shrunk(result, orders[0], D(5), (RiskCode.TURNOVER_EXCEEDS_MAX,))
+    denied = decision(result, orders[2])
+    assert denied.verdict is Verdict.DENIED
+    assert denied.codes == (RiskCode.TURNOVER_EXCEEDS_MAX,)
+    assert denied.approved_qty == ZERO
+    assert "nothing left" in denied.reason
+    assert sum((a.notional for a in result.approved), ZERO) == D(2000)
+
+
+def test_turnover_shrinks_sells() -> None:
+    order = sell("SPY", 50)
+
+    result = check([order], lim=limits(max_turnover=D("0.05")))  # $1,000
+
+    assert_shrunk(result, order, D(10), (RiskCode.TURNOVER_EXCEEDS_MAX,))
+
+
+# --- buying power ---------------------------------------------------------------------
+
+
+def test_buy_is_capped_at_cash() -> None:
+    order = buy("QQQ", 30)
+
+    result = check([order], snapshot(1000, {"SPY": 100}))
+
+    assert_shrunk(result, order, D(10), (RiskCode.INSUFFICIENT_BUYING_POWER,))
+    assert "cash after planned sells" in decision(result, order).reason
+
+
+def test_buys_may_use_planned_sell_proceeds() -> None:
+    orders = [buy("QQQ", 30), sell("SPY", 20)]  # the sell is listed last
+
+    result = check(orders, snapshot(1000, {"SPY": 100}))
+
+    assert_approved(result, orders[0])
+    assert_approved(result, orders[1])
+
+
+def test_denied_sells_do_not_fund_buys() -> None:
+    orders = [buy("QQQ", 30), sell("SPY", 20)]
+
+    result = check(orders, snapshot(1000, {"SPY": 100}), limits(deny_symbols=frozenset({"SPY"})))
+
+    assert_shrunk(result, orders[0], D(10), (RiskCode.INSUFFICIENT_BUYING_POWER,))
+
+
+def test_buys_share_the_cash() -> None:
+    orders = [buy("QQQ", 6), buy("TLT", 6)]
+
+    result = check(orders, snapshot(1000, {"SPY": 100}))
+
+    assert_approved(result, orders[0])
+    assert_shrunk(result, orders[1], D(4), (RiskCode.INSUFFICIENT_BUYING_POWER,))
+
+
+@pytest.mark.parametrize("cash", ["0", "-500"])
+def test_no_cash_denies_buys(cash: str) -> None:
+    order = buy("QQQ", 1)
+
+    result = check([order], snapshot(cash, {"SPY": 100}))
+
+    assert_denied(result, order, RiskCode.INSUFFICIENT_BUYING_POWER)
+
+
+# --- position weight and gross exposure -----------------------------------------------
+
+
+def test_position_weight_caps_a_buy_of_a_held_symbol() -> None:
+    order = buy("SPY", 30)  # SPY is $10,000 of $20,000; the cap is $12,000
+
+    result = check([order], lim=limits(max_position_weight=D("0.6")))
+
+    assert_shrunk(result, order, D(20), (RiskCode.POSITION_WEIGHT_EXCEEDS_MAX,))
+    assert "max position weight" in decision(result, order).reason
+
+
+def test_position_weight_caps_a_new_position() -> None:
+    order = buy("QQQ", 150)
+
+    result = check([order], snapshot(30_000, {"SPY": 100}), limits(max_position_weight=D("0.25")))
+
+    assert_shrunk(result, order, D(100), (RiskCode.POSITION_WEIGHT_EXCEEDS_MAX,))
+
+
+def test_position_already_above_max_weight_cannot_grow() -> None:
+    order = buy("SPY", 1)
+
+    result = check([order], lim=limits(max_position_weight=D("0.4")))
+
+    denied = decision(result, order)
+    assert denied.verdict is Verdict.DENIED
+    assert denied.codes == (RiskCode.POSITION_WEIGHT_EXCEEDS_MAX,)
+
+
+def test_position_weight_counts_earlier_buys_of_the_run() -> None:
+    first, second = buy("QQQ", 60), buy("QQQ", 60, leg=1)
+
+    result = check(
+        [first, second], snapshot(30_000, {"SPY": 100}), limits(max_position_weight=D("0.25"))
+    )
+
+    assert_approved(result, first)
+    assert_shrunk(result, second, D(40), (RiskCode.POSITION_WEIGHT_EXCEEDS_MAX,))
+
+
+def test_gross_exposure_caps_buys() -> None:
+    order = buy("QQQ", 30)  # gross $10,000; cap 0.6 x $20,000 = $12,000
+
+    result = check([order], lim=limits(max_gross_exposure=D("0.6")))
+
+    assert_shrunk(result, order, D(20), (RiskCode.GROSS_EXPOSURE_EXCEEDS_MAX,))
+    assert "max gross exposure" in decision(result, order).reason
+
+
+def test_sells_reduce_gross_exposure_before_buys() -> None:
+    orders = [buy("QQQ", 30), sell("SPY", 20)]
+
+    result = check(orders, lim=limits(max_gross_exposure=D("0.6")))
+
+    assert_approved(result, orders[0])
+    assert_approved(result, orders[1])
+
+
+def test_gross_exposure_at_the_cap_denies_buys() -> None:
+    order = buy("QQQ", 1)
+
+    result = check([order], lim=limits(max_gross_exposure=D("0.5")))
+
+    denied = decision(result, order)
+    assert denied.verdict is Verdict.DENIED
+    assert denied.codes == (RiskCode.GROSS_EXPOSURE_EXCEEDS_MAX,)
+
+
+def test_sells_are_not_checked_against_weight_or_exposure() -> None:
+    order = sell("SPY", 10)
+
+    tight = limits(max_position_weight=D("0.01"), max_gross_exposure=D("0.01"))
+    result = check([order], lim=tight)
+
+    assert_approved(result, order)
+
+
+# --- several codes, shrunk to zero ----------------------------------------------------
+
+
+def test_codes_accumulate_in_check_order() -> None:
+    order = buy("QQQ", 30)
+
+    result = check([order], snapshot(1000, {"SPY": 100}), limits(max_order_notional=D(2500)))
+
+    assert_shrunk(
+        result,
+        order,
+        D(10),
+        (RiskCode.ORDER_NOTIONAL_EXCEEDS_MAX, RiskCode.INSUFFICIENT_BUYING_POWER),
+    )
+    reason = decision(result, order).reason
+    assert "max order notional" in reason
+    assert "cash after planned sells" in reason
+
+
+def test_shrunk_to_zero_is_denied_with_the_codes_that_shrank_it() -> None:
+    order = buy("QQQ", 5, step="1")
+
+    result = check([order], snapshot(50), limits(max_order_notional=D(150)))
+
+    denied = decision(result, order)
+    assert denied.verdict is Verdict.DENIED
+    assert denied.codes == (
+        RiskCode.ORDER_NOTIONAL_EXCEEDS_MAX,
+        RiskCode.INSUFFICIENT_BUYING_POWER,
+    )
+    assert denied.approved_qty == ZERO
+    assert denied.requested_qty == D(5)
+    assert "nothing left to trade" in denied.reason
+    assert result.approved == ()
+
+
+def test_an_order_shrunk_to_zero_does_not_count_or_spend() -> None:
+    orders = [buy("QQQ", 1, step="1"), buy("GLD", 1)]  # $100 does not fit $50; $50 does
+
+    result = check(orders, snapshot(50), limits(max_orders=1))
+
+    denied = decision(result, orders[0])
+    assert denied.verdict is Verdict.DENIED
+    assert denied.codes == (RiskCode.INSUFFICIENT_BUYING_POWER,)
+    assert_approved(result, orders[1])
+
+
+def test_fractional_buy_shrinks_where_whole_share_buy_is_denied() -> None:
+    fractional = buy("QQQ", 1)
+    whole = buy("QQQ", 1, step="1")
+
+    frac_result = check([fractional], snapshot(50))
+    whole_result = check([whole], snapshot(50))
+
+    assert_shrunk(frac_result, fractional, D("0.5"), (RiskCode.INSUFFICIENT_BUYING_POWER,))
+    assert decision(whole_result, whole).verdict is Verdict.DENIED
+
+
+# --- reasons, bookkeeping, limits validation ------------------------------------------
+
+
+def test_every_decision_has_a_human_reason() -> None:
+    snap = snapshot(1000, {"SPY": 100, "TLT": 10})
+    orders = [
+        buy("QQQ", 30),
+        buy("GLD", 1),
+        sell("SPY", 200),
+        sell("TLT", 10),
+        intent("IEF", Side.BUY, 0, "100"),
+        buy("XLK", 1, "10"),
+        buy("BIL", 1, "10"),
+    ]
+    lim = limits(
+        max_order_notional=D(2500),
+        deny_symbols=frozenset({"GLD"}),
+        allow_symbols=frozenset({"SPY", "TLT", "QQQ", "GLD", "IEF", "XLK"}),
+        max_orders=2,
+    )
+    prices = {**PRICES, "IEF": D(100), "XLK": D(10), "BIL": D(10)}
+    reviews = [
+        check(orders, snap, lim, prices=prices),
+        check(orders, snap, lim, TradingState.HALTED, prices),
+        check(orders, snap, lim, TradingState.REDUCING, prices),
+        check(orders, snap, lim, prices={"SPY": D(100)}),
+    ]
+
+    codes_seen: set[RiskCode] = set()
+    for result in reviews:
+        for found in result.decisions:
+            assert found.reason.strip()
+            assert " " in found.reason
+            assert found.reason not in {c.value for c in RiskCode}
+            codes_seen.update(found.codes)
+    assert codes_seen >= {
+        RiskCode.TRADING_HALTED,
+        RiskCode.TRADING_REDUCING_ONLY,
+        RiskCode.INVALID_ORDER,
+        RiskCode.PRICE_MISSING,
+        RiskCode.SYMBOL_DENIED,
+        RiskCode.SYMBOL_NOT_ALLOWED,
+        RiskCode.MAX_ORDERS_EXCEEDED,
+        RiskCode.SELL_EXCEEDS_POSITION,
+        RiskCode.ORDER_NOTIONAL_EXCEEDS_MAX,
+        RiskCode.INSUFFICIENT_BUYING_POWER,
+    }
+
+
+def test_denied_property_lists_only_denials() -> None:
+    orders = [buy("QQQ", 1), sell("TLT", 1), buy("GLD", 1)]
+
+    result = check(orders, lim=limits(deny_symbols=frozenset({"GLD"})))
+
+    assert {d.symbol for d in result.denied} == {"TLT", "GLD"}
+    assert all(d.verdict is Verdict.DENIED for d in result.denied)
+
+
+def test_input_intents_are_not_modified() -> None:
+    order = buy("QQQ", 25)
+
+    check([order], lim=limits(max_order_notional=D(1000)))
+
+    assert order.qty == D(25)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"max_order_notional": ZERO},
+        {"max_position_weight": D("1.5")},
+        {"max_position_weight": ZERO},
+        {"max_gross_exposure": D(5)},
+        {"max_turnover": ZERO},
+        {"max_orders": -1},
+        {"deny_symbols": ["not a ticker"]},
+    ],
+)
+def test_limits_reject_out_of_range_values(changes: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        RiskLimits.model_validate(changes)
