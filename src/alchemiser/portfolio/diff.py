@@ -206,7 +206,7 @@ def _plan_symbol(
     """The order for one symbol, or the reason there is none. Called once per symbol of
     the book, so it builds its results without re-validating what is already valid."""
     current_value = qty_held * price
-    current_weight = current_value / equity
+    current_weight = current_value / equity if qty_held else ZERO
     # A weight that rounds to nothing (below 1e-10) is no target at all: exit in full,
     # rather than leave a residue no order can reach.
     target = to_decimal_weight(weight) if weight > 0 else ZERO
