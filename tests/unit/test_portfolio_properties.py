@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+import pytest
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +20,8 @@ from alchemiser.domain.orders import IntentKind, OrderIntent, Side
 from alchemiser.domain.values import to_cents, to_decimal_weight
 from alchemiser.portfolio.diff import DiffPolicy, DiffResult, diff, fit_buys_to_cash
 from alchemiser.portfolio.risk import RiskLimits, RiskReview, review
+
+pytestmark = pytest.mark.slow
 
 D = Decimal
 ZERO = D(0)
