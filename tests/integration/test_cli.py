@@ -100,34 +100,32 @@ def test_bad_config_exits_2_naming_the_field(tmp_path: Path) -> None:
     assert "sum to 1.2" in result.stderr
 
 
-def test_invoke_runs_the_real_handler_in_a_fresh_process(tmp_path: Path) -> None:
+def invoke(event: str, tmp_path: Path) -> tuple[int, str, dict[str, object]]:
+    """``alchemiser invoke`` on a shipped event, with its state kept in ``tmp_path``."""
     result = alchemiser(
         "invoke",
-        str(ROOT / "events" / "market_open.json"),
+        str(ROOT / "events" / event),
         "--template",
         str(ROOT / "template.yaml"),
         "--env",
         f"ALCHEMISER_STATE_DIR={tmp_path / 'state'}",
         cwd=tmp_path,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
     logs, _, response = result.stdout.partition("--- response ---")
-    assert json.loads(response)["status"] == "completed"
+    return result.returncode, logs + result.stderr, json.loads(response)
+
+
+def test_invoke_runs_the_real_handler_in_a_fresh_process(tmp_path: Path) -> None:
+    code, logs, response = invoke("market_open.json", tmp_path)
+    assert code == 0, logs
+    assert response["status"] == "completed"
     assert '"OrdersSubmitted":[4.0]' in logs
     assert '"function_name":"RebalanceFunction"' in logs
+    assert '"correlation_id":"' + str(response["run_id"]) + '"' in logs
 
 
 def test_invoke_reports_failures_in_lambda_error_shape(tmp_path: Path) -> None:
-    result = alchemiser(
-        "invoke",
-        str(ROOT / "events" / "stale_data.json"),
-        "--template",
-        str(ROOT / "template.yaml"),
-        "--env",
-        f"ALCHEMISER_STATE_DIR={tmp_path / 'state'}",
-        cwd=tmp_path,
-    )
-    assert result.returncode == 1
-    response = json.loads(result.stdout.partition("--- response ---")[2])
+    code, _, response = invoke("stale_data.json", tmp_path)
+    assert code == 1
     assert response["errorType"] == "RunFailed"
-    assert "DATA_STALE" in response["errorMessage"]
+    assert "DATA_STALE" in str(response["errorMessage"])
