@@ -38,7 +38,10 @@ def sim_state_path(config: AppConfig, state_dir: Path) -> Path:
 
 
 def scheduled_request(
-    config: AppConfig, market: MarketData, scheduled_time: datetime
+    config: AppConfig,
+    market: MarketData,
+    scheduled_time: datetime,
+    time_budget_seconds: float | None = None,
 ) -> RunRequest:
     """A scheduled run trades on the New York date of its trigger, with the data of the
     session before it."""
@@ -49,6 +52,7 @@ def scheduled_request(
         trading_date=trading_date,
         scheduled_time=scheduled_time,
         mode=config.mode,
+        time_budget_seconds=time_budget_seconds,
     )
 
 

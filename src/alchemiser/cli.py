@@ -16,7 +16,7 @@ from pathlib import Path
 from alchemiser import bootstrap
 from alchemiser.adapters.clock import SystemClock
 from alchemiser.config import load_config
-from alchemiser.domain.report import RunStatus
+from alchemiser.domain.report import failure_reason
 from alchemiser.errors import AlchemiserError, ConfigError
 from alchemiser.handlers import local
 from alchemiser.render import render_report
@@ -80,9 +80,8 @@ def _run(args: argparse.Namespace) -> int:
     )
     report = rebalance(request, deps)
     print(report.model_dump_json(indent=2) if args.json else render_report(report))
-    if report.status is RunStatus.FAILED:
-        reasons = "; ".join(f"{e.code}: {e.message}" for e in report.errors)
-        print(f"alchemiser: run failed: {reasons}", file=sys.stderr)
+    if not report.status.succeeded:
+        print(f"alchemiser: run {report.status.value}: {failure_reason(report)}", file=sys.stderr)
         return EXIT_FAILED
     return 0
 

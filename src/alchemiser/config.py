@@ -18,7 +18,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from alchemiser.domain.decisions import TradingState
 from alchemiser.domain.report import Mode
 from alchemiser.domain.targets import WEIGHT_TOLERANCE
-from alchemiser.domain.values import Frozen, Symbol
+from alchemiser.domain.values import Frozen, Symbol, normalise_symbol
 from alchemiser.errors import ConfigError
 from alchemiser.execution.procedure import ExecutionPolicy
 from alchemiser.portfolio.diff import DiffPolicy
@@ -32,6 +32,22 @@ class FixedStrategyConfig(Frozen):
     kind: Literal["fixed"] = "fixed"
     allocation: float = Field(gt=0, le=1)
     weights: dict[Symbol, Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]]
+
+    @field_validator("weights", mode="before")
+    @classmethod
+    def _one_key_per_symbol(cls, weights: object) -> object:
+        """``spy`` and ``SPY`` (or ``BRK/B`` and ``BRK.B``) are one symbol: refuse both."""
+        if isinstance(weights, dict):
+            seen: dict[str, str] = {}
+            for key in weights:
+                try:
+                    symbol = normalise_symbol(str(key))
+                except ValueError:
+                    continue  # reported, with its key, by the field's own validation
+                if symbol in seen:
+                    raise ValueError(f"{seen[symbol]!r} and {key!r} are the same symbol {symbol}")
+                seen[symbol] = str(key)
+        return weights
 
     @field_validator("weights")
     @classmethod
@@ -48,7 +64,7 @@ StrategyConfig = FixedStrategyConfig
 
 
 class SimConfig(Frozen):
-    starting_cash: Decimal = Field(default=Decimal(100_000), gt=0)
+    starting_cash: Decimal = Field(default=Decimal(100_000), gt=0, le=Decimal(10**12))
     slippage_bps: Decimal = Field(default=Decimal(5), ge=0, le=1000)
     whole_share_symbols: frozenset[Symbol] = frozenset()
 

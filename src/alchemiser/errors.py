@@ -56,6 +56,8 @@ class DataErrorKind(StrEnum):
     NON_FINITE = "DATA_NON_FINITE"
     NON_POSITIVE = "DATA_NON_POSITIVE"
     UNSUPPORTED = "DATA_UNSUPPORTED"
+    MALFORMED = "DATA_MALFORMED"
+    OPEN_ORDERS = "OPEN_ORDERS_PRESENT"
 
 
 class DataError(AlchemiserError):

@@ -43,6 +43,10 @@ class MarketData(Protocol):
         """The last completed session strictly before ``before`` (or the latest of all)."""
         ...
 
+    def is_session(self, day: date) -> bool:
+        """Whether the market trades on ``day``."""
+        ...
+
     def history(self, symbols: Sequence[str], end: date, sessions: int) -> PriceHistory:
         """Daily adjusted closes of ``symbols`` for the ``sessions`` sessions up to ``end``."""
         ...

@@ -59,10 +59,16 @@ def render_report(report: RunReport) -> str:
             ]
             for symbol, t in report.targets.items()
         ]
-        cash = 1 - sum(t.weight for t in report.targets.values())
-        rows.append(["(cash)", f"{cash:.2%}", *("" for _ in names)])
+        unallocated = 1 - sum(t.weight for t in report.targets.values())
+        rows.append(["(cash)", f"{unallocated:.2%}", *("" for _ in names)])
         allocations = ", ".join(f"{s.name} {s.allocation:.0%}" for s in report.strategies)
-        out += [f"Target weights ({allocations}):", *_table(["SYMBOL", "TARGET", *names], rows), ""]
+        out += [f"Target weights ({allocations}):", *_table(["SYMBOL", "TARGET", *names], rows)]
+        if report.cash_buffer:
+            out.append(
+                f"  plus a cash buffer of {report.cash_buffer:.2%} of equity: "
+                f"targets apply to the other {1 - report.cash_buffer:.2%}"
+            )
+        out.append("")
     out += [*_account("Account before", report.account_before), ""]
     if report.intents:
         rows = [
@@ -101,6 +107,13 @@ def render_report(report: RunReport) -> str:
             *_table(["VERDICT", "SIDE", "SYMBOL", "APPROVED QTY", "CODES", "REASON"], rows),
             "",
         ]
+    if report.adjustments:
+        rows = [
+            [a.side.value, a.symbol, _qty(a.approved_qty), _qty(a.placed_qty), a.reason]
+            for a in report.adjustments
+        ]
+        out += ["Adjusted at execution:"]
+        out += [*_table(["SIDE", "SYMBOL", "APPROVED QTY", "PLACED QTY", "WHY"], rows), ""]
     if report.orders:
         rows = [
             [
@@ -118,6 +131,7 @@ def render_report(report: RunReport) -> str:
         ]
         out += [f"  {len(report.fills)} fills, turnover {_money(report.turnover)}", ""]
     out += [*_account("Account after", report.account_after), ""]
+    out += [f"NOTE {note}" for note in report.notes]
     for error in report.errors:
         out.append(f"ERROR {error.code} ({error.type}): {error.message}")
     timings = ", ".join(f"{k} {v:.1f} ms" for k, v in report.timings_ms.items())

@@ -12,11 +12,11 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from alchemiser.domain.account import value_account
+from alchemiser.domain.account import AccountSnapshot, value_account
 from alchemiser.domain.decisions import TradingState
 from alchemiser.domain.prices import check_fresh, reference_prices
 from alchemiser.domain.report import (
@@ -27,8 +27,8 @@ from alchemiser.domain.report import (
     StrategyReport,
     TargetReport,
 )
-from alchemiser.errors import AlchemiserError, StrategyError
-from alchemiser.execution.procedure import ExecutionPolicy, execute
+from alchemiser.errors import AlchemiserError, DataError, DataErrorKind, StrategyError
+from alchemiser.execution.procedure import ExecutionPolicy, ExecutionResult, execute
 from alchemiser.portfolio.diff import DiffPolicy, diff
 from alchemiser.portfolio.risk import RiskLimits, review
 from alchemiser.ports import Broker, Clock, Ledger, MarketData
@@ -50,7 +50,11 @@ class RunRequest:
     trading_date: date
     """The day the orders are placed."""
     scheduled_time: datetime | None
+    """The scheduler's trigger time; None for a run asked for by hand."""
     mode: Mode
+    time_budget_seconds: float | None = None
+    """How long the run may take (a Lambda's remaining time, less a margin); waits for
+    fills stop in time to cancel what is open and write the report."""
 
 
 @dataclass(frozen=True)
@@ -68,8 +72,13 @@ class Dependencies:
 
 
 def make_run_id(account: str, trading_date: date, trigger: datetime) -> str:
-    """Same account and trigger time -> same run id -> same client_order_ids."""
-    digest = hashlib.sha256(f"{account}|{trigger.isoformat()}".encode()).hexdigest()[:10]
+    """Same account and trigger instant -> same run id -> same client_order_ids.
+
+    The instant is normalised to UTC whole seconds first, so one moment written two
+    ways (``...T13:30:00Z``, ``...T09:30:00-04:00``) is still one run.
+    """
+    instant = trigger.astimezone(UTC).replace(microsecond=0).isoformat()
+    digest = hashlib.sha256(f"{account}|{instant}".encode()).hexdigest()[:10]
     return f"{trading_date:%Y%m%d}-{digest}"
 
 
@@ -119,53 +128,99 @@ def _targets_report(combined: CombinedTargets) -> dict[str, TargetReport]:
     }
 
 
+def _check_open_orders(snapshot: AccountSnapshot, run_id: str) -> None:
+    """Orders still working at the broker would fill on top of this plan: refuse, unless
+    they are this run's own (a retry), which execution finds by their client ids."""
+    foreign = sorted(
+        o.client_order_id
+        for o in snapshot.open_orders
+        if not o.client_order_id.startswith(f"{run_id}-")
+    )
+    if foreign:
+        raise DataError(
+            f"{len(foreign)} open order(s) at the broker ({', '.join(foreign[:5])}): "
+            "the plan cannot account for them; let them finish or cancel them, then run again",
+            kind=DataErrorKind.OPEN_ORDERS,
+        )
+
+
+def _status(intents: int, approved: int, result: ExecutionResult) -> RunStatus:
+    if result.errors:
+        return RunStatus.FAILED
+    if not intents:
+        return RunStatus.NOOP
+    if not approved:
+        return RunStatus.BLOCKED
+    if any(o.filled_qty < o.qty for o in result.orders):
+        return RunStatus.INCOMPLETE
+    return RunStatus.COMPLETED
+
+
+def _trade(
+    request: RunRequest, deps: Dependencies, rec: _Recorder, deadline: float | None
+) -> RunStatus:
+    """Everything from the account snapshot to the account after; fills ``rec.fields``."""
+    with rec.phase("snapshot"):
+        snapshot = deps.broker.snapshot()
+    _check_open_orders(snapshot, request.run_id)
+    universe = {s for a in deps.strategies for s in a.strategy.symbols()}
+    universe |= set(snapshot.quantities())
+    with rec.phase("strategies"):
+        evaluated, prices = _evaluate(deps.strategies, deps.market_data, universe, request.as_of)
+        combined = combine(evaluated)
+    rec.fields["account_before"] = value_account(snapshot, prices)
+    rec.fields["strategies"] = tuple(
+        StrategyReport(name=s.name, allocation=s.allocation, weights=dict(s.weights))
+        for s in evaluated
+    )
+    rec.fields["targets"] = _targets_report(combined)
+    with rec.phase("plan"):
+        fractionable = deps.broker.fractionable(sorted(universe))
+        plan = diff(combined.weights, snapshot, prices, deps.policy, request.run_id, fractionable)
+        verdicts = review(plan.intents, snapshot, prices, deps.limits, deps.trading_state)
+    rec.fields.update(intents=plan.intents, holds=plan.holds, decisions=verdicts.decisions)
+    with rec.phase("execute"):
+        result = execute(
+            verdicts.approved,
+            deps.broker,
+            deps.clock,
+            deps.execution,
+            cash_reserve=deps.policy.cash_buffer * plan.equity,
+            min_trade_notional=deps.policy.min_trade_notional,
+            deadline=deadline,
+        )
+    rec.fields.update(
+        orders=tuple(result.orders),
+        fills=tuple(result.fills),
+        adjustments=tuple(result.adjustments),
+        errors=tuple(ErrorReport.of(e) for e in result.errors),
+    )
+    with rec.phase("snapshot_after"):
+        rec.fields["account_after"] = value_account(deps.broker.snapshot(), prices)
+    return _status(len(plan.intents), len(verdicts.approved), result)
+
+
 def rebalance(request: RunRequest, deps: Dependencies) -> RunReport:
-    """Run one rebalance and return its report; never raises an AlchemiserError."""
+    """Run one rebalance and return its report; never raises an AlchemiserError.
+
+    The report is recorded in the ledger before it is returned, whatever the outcome.
+    """
     rec = _Recorder(deps.clock)
     started = deps.clock.monotonic()
+    deadline = (
+        None if request.time_budget_seconds is None else started + request.time_budget_seconds
+    )
     try:
         check_fresh(request.as_of, request.trading_date, deps.max_staleness_days)
-        with rec.phase("snapshot"):
-            snapshot = deps.broker.snapshot()
-        universe = {s for a in deps.strategies for s in a.strategy.symbols()}
-        universe |= set(snapshot.quantities())
-        with rec.phase("strategies"):
-            evaluated, prices = _evaluate(
-                deps.strategies, deps.market_data, universe, request.as_of
-            )
-            combined = combine(evaluated)
-        rec.fields["account_before"] = value_account(snapshot, prices)
-        rec.fields["strategies"] = tuple(
-            StrategyReport(name=s.name, allocation=s.allocation, weights=dict(s.weights))
-            for s in evaluated
-        )
-        rec.fields["targets"] = _targets_report(combined)
-        with rec.phase("plan"):
-            fractionable = deps.broker.fractionable(sorted(universe))
-            plan = diff(
-                combined.weights, snapshot, prices, deps.policy, request.run_id, fractionable
-            )
-            verdicts = review(plan.intents, snapshot, prices, deps.limits, deps.trading_state)
-        rec.fields.update(intents=plan.intents, holds=plan.holds, decisions=verdicts.decisions)
-        with rec.phase("execute"):
-            result = execute(
-                verdicts.approved,
-                deps.broker,
-                deps.clock,
-                deps.execution,
-                cash_reserve=deps.policy.cash_buffer * plan.equity,
-                min_trade_notional=deps.policy.min_trade_notional,
-            )
-        rec.fields.update(orders=tuple(result.orders), fills=tuple(result.fills))
-        errors = [ErrorReport.of(e) for e in result.errors]
-        with rec.phase("snapshot_after"):
-            rec.fields["account_after"] = value_account(deps.broker.snapshot(), prices)
-        if errors:
-            status = RunStatus.FAILED
+        if request.scheduled_time is not None and not deps.market_data.is_session(
+            request.trading_date
+        ):
+            rec.fields["notes"] = (f"{request.trading_date.isoformat()} is not a trading session",)
+            status = RunStatus.SKIPPED
         else:
-            status = RunStatus.COMPLETED if plan.intents else RunStatus.NOOP
+            status = _trade(request, deps, rec, deadline)
     except AlchemiserError as error:
-        errors = [ErrorReport.of(error)]
+        rec.fields["errors"] = (*rec.fields.get("errors", ()), ErrorReport.of(error))
         status = RunStatus.FAILED
     rec.timings["total"] = round((deps.clock.monotonic() - started) * 1000, 3)
     report = RunReport(
@@ -176,7 +231,7 @@ def rebalance(request: RunRequest, deps: Dependencies) -> RunReport:
         mode=request.mode,
         trading_state=deps.trading_state,
         status=status,
-        errors=tuple(errors),
+        cash_buffer=deps.policy.cash_buffer,
         timings_ms=rec.timings,
         **rec.fields,
     )

@@ -107,3 +107,17 @@ def test_bad_config_file_fails_before_any_order(
     with pytest.raises(Exception, match=r"strategies\[0\]\.weights"):
         handler(_event("market_open.json"), LocalContext("RebalanceFunction", 1024, 300))
     assert not lambda_env.exists()
+
+
+def test_a_market_holiday_is_skipped_not_traded(
+    capfd: pytest.CaptureFixture[str], lambda_env: Path
+) -> None:
+    holiday = {**_event("market_open.json"), "scheduled_time": "2026-07-03T13:30:00Z"}
+    response = handler(holiday, LocalContext("RebalanceFunction", 1024, 300))
+    assert response["status"] == "skipped"
+    assert response["notes"] == ["2026-07-03 is not a trading session"]
+    assert response["orders"] == []
+    metrics = _emf(capfd.readouterr().out)
+    assert metrics["RunSkipped"] == 1
+    assert metrics["RunFailed"] == 0
+    assert not (lambda_env / "sim-demo.json").exists()

@@ -63,6 +63,10 @@ def _strategies(**overrides: object) -> dict[str, object]:
         ({**MINIMAL, "broker": "alpaca"}, "broker", "'sim'"),
         ({**MINIMAL, "risk": {"max_order_notionl": 5}}, "risk.max_order_notionl", "not permitted"),
         ({**MINIMAL, "data": {"source": "directory"}}, "data", "needs a path"),
+        (_strategies(weights={"SPY": 0.5, "spy": 0.4}), "strategies[0].weights", "same symbol SPY"),
+        (_strategies(weights={"BRK/B": 0.5, "BRK.B": 0.4}), "strategies[0].weights", "BRK.B"),
+        ({**MINIMAL, "rebalance": {"qty_step": "1E-30"}}, "rebalance.qty_step", "greater than"),
+        ({**MINIMAL, "sim": {"starting_cash": "1e30"}}, "sim.starting_cash", "less than"),
     ],
 )
 def test_invalid_config_names_the_field(

@@ -101,3 +101,53 @@ def test_duplicate_id_is_looked_up(clock: ManualClock) -> None:
     assert again.orders == first.orders
     assert again.errors == []
     assert len(broker.orders) == 1
+
+
+def test_buys_resized_at_execution_are_reported(clock: ManualClock) -> None:
+    broker = ScriptedBroker(clock, cash=Decimal(1_000), prices=PRICES)
+    result = execute(
+        [intent("TLT", Side.BUY, "10"), intent("GLD", Side.BUY, "2")],
+        broker,
+        clock,
+        ExecutionPolicy(),
+        cash_reserve=Decimal(500),
+        min_trade_notional=Decimal(1),
+    )
+    placed = {o.symbol: o.qty for o in result.orders}
+    assert sum(q * PRICES[s] for s, q in placed.items()) <= Decimal(500)
+    assert {a.symbol for a in result.adjustments} == {"TLT", "GLD"}
+    for adjustment in result.adjustments:
+        assert adjustment.placed_qty == placed[adjustment.symbol] < adjustment.approved_qty
+        assert "$500.00" in adjustment.reason
+
+
+def test_deadline_cuts_the_wait_short(clock: ManualClock) -> None:
+    broker = ScriptedBroker(clock, cash=Decimal(10_000), prices=PRICES, fill_after_seconds=None)
+    result = execute(
+        [intent("GLD", Side.BUY, "1")],
+        broker,
+        clock,
+        ExecutionPolicy(fill_timeout_seconds=60),
+        cash_reserve=Decimal(0),
+        min_trade_notional=Decimal(1),
+        deadline=clock.monotonic() + 2.5,
+    )
+    assert clock.monotonic() == pytest.approx(2.5)
+    assert result.orders[0].status is OrderStatus.CANCELED
+
+
+class FlakyLookups(ScriptedBroker):
+    def get_order(self, client_order_id: str):  # type: ignore[no-untyped-def]
+        raise BrokerTransient("503 from the status endpoint")
+
+
+def test_a_flaky_status_endpoint_reports_one_error_per_order(clock: ManualClock) -> None:
+    broker = FlakyLookups(clock, cash=Decimal(10_000), prices=PRICES, fill_after_seconds=None)
+    result = run(
+        broker,
+        clock,
+        [intent("GLD", Side.BUY, "1"), intent("TLT", Side.BUY, "1")],
+        fill_timeout_seconds=30,
+    )
+    assert [type(e) for e in result.errors] == [BrokerTransient, BrokerTransient]
+    assert {o.status for o in result.orders} == {OrderStatus.CANCELED}

@@ -39,19 +39,40 @@ def test_plain_csv_files_are_read(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "fragment"),
+    ("text", "fragment", "kind"),
     [
-        ("day,price\n2026-07-31,1\n", "header"),
-        ("date,close\n2026-07-31\n", ":2:"),
-        ("date,close\n2026-13-31,1\n", ":2:"),
-        ("date,close\n2026-07-31,abc\n", ":2:"),
-        ("date,close\n2026-07-31,1\n2026-07-30,1\n", "increasing"),
+        ("day,price\n2026-07-31,1\n", "header", DataErrorKind.MALFORMED),
+        ("date,close\n", "no rows", DataErrorKind.MALFORMED),
+        ("date,close\n2026-07-31\n", ":2:", DataErrorKind.MALFORMED),
+        ("date,close\n2026-13-31,1\n", ":2:", DataErrorKind.MALFORMED),
+        ("date,close\n20260731,1\n", ":2:", DataErrorKind.MALFORMED),
+        ("date,close\n2026-W31-5,1\n", ":2:", DataErrorKind.MALFORMED),
+        ("date,close\n2026-07-31,abc\n", ":2:", DataErrorKind.MALFORMED),
+        ("date,close\n2026-07-31,nan\n", ":2:", DataErrorKind.MALFORMED),
+        ("date,close\n2026-07-30,1\n2026-07-31,inf\n", ":3:", DataErrorKind.NON_FINITE),
+        ("date,close\n2026-07-31,0\n", ":2:", DataErrorKind.NON_POSITIVE),
+        ("date,close\n2026-07-31,-5\n", ":2:", DataErrorKind.NON_POSITIVE),
+        ("date,close\n2026-07-31,1\n2026-07-30,1\n", "increasing", DataErrorKind.MALFORMED),
     ],
 )
-def test_malformed_files_raise_data_error(tmp_path: Path, text: str, fragment: str) -> None:
+def test_malformed_files_raise_data_error(
+    tmp_path: Path, text: str, fragment: str, kind: DataErrorKind
+) -> None:
     (tmp_path / "SPY.csv").write_text(text)
-    with pytest.raises(DataError, match=fragment):
+    with pytest.raises(DataError, match=fragment) as error:
         FilePriceStore(tmp_path).history(["SPY"], LAST, 1)
+    assert error.value.kind is kind
+
+
+@pytest.mark.parametrize(
+    "raw", [b"date,close\n2026-07-31,\xff\n", b"\x1f\x8b not really gzip"], ids=["utf8", "gzip"]
+)
+def test_unreadable_files_raise_data_error(tmp_path: Path, raw: bytes) -> None:
+    name = "SPY.csv.gz" if raw.startswith(b"\x1f") else "SPY.csv"
+    (tmp_path / name).write_bytes(raw)
+    with pytest.raises(DataError) as error:
+        FilePriceStore(tmp_path).history(["SPY"], LAST, 1)
+    assert error.value.kind is DataErrorKind.MALFORMED
 
 
 def test_missing_file_is_data_missing(store: FilePriceStore) -> None:
@@ -74,6 +95,7 @@ def _history(values: list[float]) -> PriceHistory:
         ([1.0, 1.0, math.inf], DataErrorKind.NON_FINITE),
         ([1.0, 1.0, 0.0], DataErrorKind.NON_POSITIVE),
         ([1.0, 1.0, -2.0], DataErrorKind.NON_POSITIVE),
+        ([1.0, 1.0, 1e25], DataErrorKind.NON_FINITE),
     ],
 )
 def test_reference_prices_fail_closed(values: list[float], kind: DataErrorKind) -> None:

@@ -9,11 +9,11 @@ import pytest
 
 from alchemiser.adapters.ledger import InMemoryLedger
 from alchemiser.domain.decisions import RiskCode, TradingState, Verdict
-from alchemiser.domain.orders import OrderStatus, Side
-from alchemiser.domain.report import RunStatus
+from alchemiser.domain.orders import OrderRequest, OrderStatus, Side
+from alchemiser.domain.report import Mode, RunStatus, failure_reason
 from alchemiser.errors import BrokerRejected
 from alchemiser.portfolio.risk import RiskLimits
-from alchemiser.service import make_run_id, rebalance
+from alchemiser.service import RunRequest, make_run_id, rebalance
 from tests.conftest import LAST, run_request
 from tests.fakes import Fault, ScriptedBroker
 
@@ -98,6 +98,8 @@ def test_run_id_is_deterministic_per_trigger() -> None:
     assert make_run_id("a", LAST, trigger) == make_run_id("a", LAST, trigger)
     assert make_run_id("a", LAST, trigger) != make_run_id("b", LAST, trigger)
     assert make_run_id("a", LAST, trigger).startswith("20260731-")
+    same_instant = datetime.fromisoformat("2026-07-31T09:30:00.250-04:00")
+    assert make_run_id("a", LAST, same_instant) == make_run_id("a", LAST, trigger)
 
 
 def test_held_symbol_with_no_price_file_fails_closed(make_deps, clock) -> None:
@@ -126,3 +128,97 @@ def test_broker_rejection_is_reported_as_failure(make_deps, clock) -> None:
     assert [e.code for e in report.errors] == ["BROKER_REJECTED"]
     statuses = {o.symbol: o.status for o in report.orders}
     assert statuses == {"SPY": OrderStatus.FILLED, "TLT": OrderStatus.REJECTED}
+
+
+def _open_order(broker: ScriptedBroker, client_order_id: str) -> None:
+    broker.fill_after_seconds = None
+    broker.submit_order(
+        OrderRequest(client_order_id=client_order_id, symbol="SPY", side=Side.BUY, qty=Decimal(10))
+    )
+
+
+def test_open_orders_from_elsewhere_fail_closed(make_deps, clock) -> None:
+    broker = ScriptedBroker(
+        clock, cash=Decimal(100_000), prices={"SPY": Decimal(520), "TLT": Decimal(94)}
+    )
+    _open_order(broker, "manual-order-1")
+    report = rebalance(run_request("r1"), make_deps(broker=broker))
+    assert report.status is RunStatus.FAILED
+    assert report.errors[0].code == "OPEN_ORDERS_PRESENT"
+    assert "manual-order-1" in report.errors[0].message
+    assert broker.submissions == ["manual-order-1"]
+
+
+def test_open_orders_of_the_same_run_are_picked_up_not_repeated(make_deps, clock) -> None:
+    broker = ScriptedBroker(
+        clock, cash=Decimal(100_000), prices={"SPY": Decimal(520), "TLT": Decimal(94)}
+    )
+    _open_order(broker, "r1-buy-SPY-0")
+    broker.fill_after_seconds = 5.0  # still working when the retried run starts
+    report = rebalance(run_request("r1"), make_deps(broker=broker))
+    assert report.account_before is not None
+    assert report.account_before.positions == ()
+    assert report.errors == ()
+    assert broker.submissions.count("r1-buy-SPY-0") == 2  # the retry was refused as a duplicate
+    assert len(broker.orders) == 2
+    assert {o.client_order_id for o in report.orders} == {"r1-buy-SPY-0", "r1-buy-TLT-0"}
+
+
+def test_scheduled_run_on_a_closed_day_is_skipped(make_deps) -> None:
+    deps = make_deps()
+    saturday = date(2026, 8, 1)
+    request = RunRequest(
+        run_id="r1",
+        as_of=LAST,
+        trading_date=saturday,
+        scheduled_time=datetime(2026, 8, 1, 13, 30, tzinfo=UTC),
+        mode=Mode.SIM,
+    )
+    report = rebalance(request, deps)
+    assert report.status is RunStatus.SKIPPED
+    assert report.status.succeeded
+    assert report.notes == ("2026-08-01 is not a trading session",)
+    assert report.orders == ()
+    assert deps.broker.snapshot().positions == ()
+    assert deps.ledger.reports == [report]
+
+
+def test_everything_denied_is_blocked(make_deps) -> None:
+    report = rebalance(run_request(), make_deps(state=TradingState.HALTED))
+    assert report.status is RunStatus.BLOCKED
+    assert report.status.succeeded
+
+
+def test_orders_that_never_fill_leave_the_run_incomplete(make_deps, clock) -> None:
+    broker = ScriptedBroker(
+        clock,
+        cash=Decimal(100_000),
+        prices={"SPY": Decimal(520), "TLT": Decimal(94)},
+        fill_after_seconds=None,
+    )
+    report = rebalance(run_request(), make_deps(broker=broker))
+    assert report.status is RunStatus.INCOMPLETE
+    assert not report.status.succeeded
+    assert {o.status for o in report.orders} == {OrderStatus.CANCELED}
+    assert "not filled in full" in failure_reason(report)
+
+
+def test_time_budget_bounds_the_waits(make_deps, clock) -> None:
+    broker = ScriptedBroker(
+        clock,
+        cash=Decimal(100_000),
+        prices={"SPY": Decimal(520), "TLT": Decimal(94)},
+        fill_after_seconds=None,
+    )
+    request = RunRequest(
+        run_id="r1",
+        as_of=LAST,
+        trading_date=LAST,
+        scheduled_time=None,
+        mode=Mode.SIM,
+        time_budget_seconds=4.0,
+    )
+    start = clock.monotonic()
+    report = rebalance(request, make_deps(broker=broker))
+    assert clock.monotonic() - start == pytest.approx(4.0)
+    assert report.status is RunStatus.INCOMPLETE

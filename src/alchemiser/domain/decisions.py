@@ -50,6 +50,17 @@ class RiskCode(StrEnum):
     GROSS_EXPOSURE_EXCEEDS_MAX = "GROSS_EXPOSURE_EXCEEDS_MAX"
 
 
+class Adjustment(Frozen):
+    """An approved order that execution placed smaller, or not at all, and why."""
+
+    client_order_id: str
+    symbol: Symbol
+    side: Side
+    approved_qty: Decimal
+    placed_qty: Decimal
+    reason: str
+
+
 class Verdict(StrEnum):
     APPROVED = "approved"
     SHRUNK = "shrunk"

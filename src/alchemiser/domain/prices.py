@@ -89,7 +89,10 @@ def reference_prices(
             raise DataError(
                 f"{symbol}: price is not positive ({close})", kind=DataErrorKind.NON_POSITIVE
             )
-        prices[symbol] = to_decimal_price(close)
+        try:
+            prices[symbol] = to_decimal_price(close)
+        except ValueError as error:
+            raise DataError(f"{symbol}: {error}", kind=DataErrorKind.NON_FINITE) from error
     return prices
 
 

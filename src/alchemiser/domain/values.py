@@ -59,10 +59,13 @@ _set = object.__setattr__
 _new = object.__new__
 
 
+MAX_PRICE = 1e12
+
+
 def to_decimal_price(value: float) -> Decimal:
     """A float close as a Decimal price rounded to 1/100 of a cent."""
-    if not math.isfinite(value):
-        raise ValueError(f"price is not finite: {value!r}")
+    if not math.isfinite(value) or abs(value) >= MAX_PRICE:
+        raise ValueError(f"price is not finite or not plausible: {value!r}")
     return Decimal(repr(value)).quantize(PRICE_STEP, rounding=ROUND_HALF_EVEN)
 
 

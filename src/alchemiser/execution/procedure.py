@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from pydantic import Field
 
+from alchemiser.domain.decisions import Adjustment
 from alchemiser.domain.orders import Fill, OrderIntent, OrderRecord, OrderRequest, OrderStatus, Side
 from alchemiser.domain.values import ZERO, Frozen, to_cents
 from alchemiser.errors import (
@@ -42,7 +43,7 @@ class ExecutionPolicy(Frozen):
 class ExecutionResult:
     orders: list[OrderRecord] = field(default_factory=list)
     errors: list[AlchemiserError] = field(default_factory=list)
-    dropped_buys: list[OrderIntent] = field(default_factory=list)
+    adjustments: list[Adjustment] = field(default_factory=list)
 
     @property
     def fills(self) -> list[Fill]:
@@ -85,12 +86,16 @@ def _rejected(intent: OrderIntent, reason: str) -> OrderRecord:
 
 
 class _Run:
-    def __init__(self, broker: Broker, clock: Clock, policy: ExecutionPolicy) -> None:
+    def __init__(
+        self, broker: Broker, clock: Clock, policy: ExecutionPolicy, deadline: float | None
+    ) -> None:
         self.broker = broker
         self.clock = clock
         self.policy = policy
+        self.deadline = deadline
         self.result = ExecutionResult()
         self.records: dict[str, OrderRecord] = {}
+        self.lookup_failed: set[str] = set()
 
     def submit(self, intents: Sequence[OrderIntent]) -> list[str]:
         placed = []
@@ -124,11 +129,18 @@ class _Run:
         try:
             return self.broker.get_order(client_order_id)
         except BrokerError as failure:
-            self.result.errors.append(failure)
+            # One error per order: polling a flaky broker must not flood the report.
+            if client_order_id not in self.lookup_failed:
+                self.lookup_failed.add(client_order_id)
+                self.result.errors.append(failure)
             return None
 
     def wait(self, client_order_ids: Sequence[str]) -> None:
+        """Poll until every order is final, the leg's fill timeout passes, or the run's
+        hard deadline (what the Lambda has left, less time to tidy up) arrives."""
         deadline = self.clock.monotonic() + self.policy.fill_timeout_seconds
+        if self.deadline is not None:
+            deadline = min(deadline, self.deadline)
         pending = [c for c in client_order_ids if not self.records[c].status.terminal]
         while pending:
             remaining = deadline - self.clock.monotonic()
@@ -151,6 +163,27 @@ class _Run:
                 self.result.errors.append(failure)
 
 
+def _adjustments(
+    approved: Sequence[OrderIntent], placed: Sequence[OrderIntent], available: Decimal
+) -> list[Adjustment]:
+    placed_qty = {i.client_order_id: i.qty for i in placed}
+    changes = []
+    for intent in approved:
+        qty = placed_qty.get(intent.client_order_id, ZERO)
+        if qty != intent.qty:
+            changes.append(
+                Adjustment(
+                    client_order_id=intent.client_order_id,
+                    symbol=intent.symbol,
+                    side=intent.side,
+                    approved_qty=intent.qty,
+                    placed_qty=qty,
+                    reason=f"buys scaled to fit the ${max(available, ZERO):.2f} left to spend",
+                )
+            )
+    return changes
+
+
 def execute(
     approved: Sequence[OrderIntent],
     broker: Broker,
@@ -159,12 +192,16 @@ def execute(
     *,
     cash_reserve: Decimal,
     min_trade_notional: Decimal,
+    deadline: float | None = None,
 ) -> ExecutionResult:
     """Place ``approved`` orders: sells first, then buys sized from the cash released.
 
     ``cash_reserve`` is the cash the plan keeps back; buys never eat into it.
+    ``deadline`` (on ``clock.monotonic``) bounds every wait; what is still open then is
+    cancelled. Buys placed smaller than approved, or not at all, are reported as
+    adjustments.
     """
-    run = _Run(broker, clock, policy)
+    run = _Run(broker, clock, policy, deadline)
     sells = [i for i in approved if i.side is Side.SELL]
     buys = [i for i in approved if i.side is Side.BUY]
     try:
@@ -173,8 +210,8 @@ def execute(
             buying_power = broker.snapshot().buying_power
             headroom = 1 + policy.price_tolerance_bps / BPS
             available = min(buying_power - cash_reserve, buying_power / headroom)
-            sized, dropped = fit_buys_to_cash(buys, available, min_trade_notional)
-            run.result.dropped_buys.extend(dropped)
+            sized, _ = fit_buys_to_cash(buys, available, min_trade_notional)
+            run.result.adjustments.extend(_adjustments(buys, sized, available))
             run.wait(run.submit(sized))
     except _Halt:
         pass

@@ -53,11 +53,12 @@ class DiffPolicy(Frozen):
 
     drift_abs: Decimal = Field(default=Decimal("0.01"), ge=0, le=1)
     drift_rel: Decimal = Field(default=Decimal("0.10"), ge=0, le=10)
-    min_trade_notional: Decimal = Field(default=Decimal("1.00"), ge=0)
+    min_trade_notional: Decimal = Field(default=Decimal("1.00"), ge=0, le=Decimal(10**9))
     cash_buffer: Decimal = Field(default=Decimal("0.01"), ge=0, lt=1)
     fractional: bool = True
     whole_share_symbols: frozenset[Symbol] = frozenset()
-    qty_step: Decimal = Field(default=Decimal("0.000001"), gt=0, le=1)
+    qty_step: Decimal = Field(default=Decimal("0.000001"), ge=Decimal("1e-9"), le=1)
+    """Fractional share increment; brokers accept at most 9 decimal places."""
 
     def step_for(self, symbol: str, fractionable: Collection[str] | None = None) -> Decimal:
         """The share increment for ``symbol``: ``qty_step`` if fractional, else one share."""

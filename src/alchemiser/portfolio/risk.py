@@ -31,10 +31,10 @@ _HALTED, _REDUCING = TradingState.HALTED, TradingState.REDUCING
 class RiskLimits(Frozen):
     """Per-run limits. Weights and exposure are fractions of equity before the run."""
 
-    max_order_notional: Decimal = Field(default=Decimal(50_000), gt=0)
+    max_order_notional: Decimal = Field(default=Decimal(50_000), gt=0, le=Decimal(10**12))
     max_position_weight: Decimal = Field(default=Decimal("0.60"), gt=0, le=1)
     max_gross_exposure: Decimal = Field(default=Decimal("1.00"), gt=0, le=4)
-    max_turnover: Decimal = Field(default=Decimal("2.00"), gt=0)
+    max_turnover: Decimal = Field(default=Decimal("2.00"), gt=0, le=100)
     max_orders: int = Field(default=50, ge=0)
     allow_symbols: frozenset[Symbol] | None = None
     deny_symbols: frozenset[Symbol] = frozenset()

@@ -42,6 +42,14 @@ def combine(strategies: Sequence[StrategyWeights]) -> CombinedTargets:
             contribution = strategy.allocation * weight
             if contribution > 0:
                 attribution.setdefault(symbol, {})[strategy.name] = contribution
-    weights = {symbol: sum(parts.values()) for symbol, parts in sorted(attribution.items())}
+    # Rounded to 12 places: sums like 0.7 x 0.4 print as 0.28, not 0.27999999999999997,
+    # and 1e-12 of an account is far below one share of anything.
+    attribution = {
+        symbol: {name: round(part, 12) for name, part in parts.items()}
+        for symbol, parts in attribution.items()
+    }
+    weights = {
+        symbol: round(sum(parts.values()), 12) for symbol, parts in sorted(attribution.items())
+    }
     validate_targets(weights)
     return CombinedTargets(weights=weights, attribution=dict(sorted(attribution.items())))

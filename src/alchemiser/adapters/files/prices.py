@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import re
 from collections.abc import Sequence
 from datetime import date
 from importlib import resources
@@ -20,6 +21,8 @@ from alchemiser.domain.prices import DateArray, FloatMatrix, PriceHistory
 from alchemiser.errors import DataError, DataErrorKind
 
 HEADER = "date,close"
+SATURDAY = 5
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 BUNDLED_PACKAGE = "alchemiser.data"
 
 
@@ -36,31 +39,44 @@ class _Series:
         self.closes = closes
 
 
+def _malformed(message: str) -> DataError:
+    return DataError(message, kind=DataErrorKind.MALFORMED)
+
+
 def _parse(text: str, source: str) -> _Series:
+    """Rows ``YYYY-MM-DD,close``; a session without a close is simply absent. Any other
+    row (a bad date, a non-number, inf, NaN, zero or a negative close) fails the file."""
     lines = text.splitlines()
     if not lines or lines[0].strip().lower() != HEADER:
-        raise DataError(f"{source}:1: expected header {HEADER!r}", kind=DataErrorKind.MISSING)
+        raise _malformed(f"{source}:1: expected header {HEADER!r}")
     days: list[str] = []
     closes: list[float] = []
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
-        day, sep, close = line.partition(",")
+        day, _, close = (part.strip() for part in line.partition(","))
         try:
-            if not sep:
-                raise ValueError("missing comma")
-            date.fromisoformat(day.strip())
             value = float(close)
-        except ValueError as error:
-            raise DataError(
-                f"{source}:{number}: expected 'YYYY-MM-DD,close', got {line!r} ({error})",
-                kind=DataErrorKind.MISSING,
-            ) from error
-        days.append(day.strip())
-        closes.append(value if math.isfinite(value) else math.nan)
-    dates = np.array(days, dtype="datetime64[D]")
+            date.fromisoformat(day)
+        except ValueError:
+            value = math.nan
+        if not _ISO_DAY.fullmatch(day) or math.isnan(value):
+            raise _malformed(f"{source}:{number}: expected 'YYYY-MM-DD,close', got {line!r}")
+        if not math.isfinite(value) or value <= 0:
+            kind = (
+                DataErrorKind.NON_FINITE if not math.isfinite(value) else DataErrorKind.NON_POSITIVE
+            )
+            raise DataError(f"{source}:{number}: close {close!r} is not a price", kind=kind)
+        days.append(day)
+        closes.append(value)
+    if not days:
+        raise _malformed(f"{source}: no rows")
+    try:
+        dates = np.array(days, dtype="datetime64[D]")
+    except ValueError as error:
+        raise _malformed(f"{source}: {error}") from error
     if len(dates) > 1 and not bool(np.all(dates[1:] > dates[:-1])):
-        raise DataError(f"{source}: dates are not strictly increasing", kind=DataErrorKind.MISSING)
+        raise _malformed(f"{source}: dates are not strictly increasing")
     return _Series(dates, np.array(closes, dtype=np.float64))
 
 
@@ -83,8 +99,11 @@ class FilePriceStore:
         for name, opener in ((f"{symbol}.csv.gz", gzip.decompress), (f"{symbol}.csv", None)):
             entry = self._directory.joinpath(name)
             if entry.is_file():
-                raw = entry.read_bytes()
-                text = (opener(raw) if opener else raw).decode("utf-8")
+                try:
+                    raw = entry.read_bytes()
+                    text = (opener(raw) if opener else raw).decode("utf-8")
+                except (OSError, EOFError, UnicodeDecodeError) as error:
+                    raise _malformed(f"{name}: cannot read: {error}") from error
                 series = _parse(text, name)
                 self._cache[symbol] = series
                 return series
@@ -104,6 +123,14 @@ class FilePriceStore:
                 "no session in the price data before that date", kind=DataErrorKind.MISSING
             )
         return date.fromisoformat(str(sessions[-1]))
+
+    def is_session(self, day: date) -> bool:
+        """A day of the reference calendar; after the data ends, any weekday (the files
+        cannot know later holidays, and such a run fails the staleness check first)."""
+        sessions = self.sessions()
+        if np.datetime64(day, "D") <= sessions[-1]:
+            return bool(np.isin(np.datetime64(day, "D"), sessions))
+        return day.weekday() < SATURDAY
 
     def history(self, symbols: Sequence[str], end: date, sessions: int) -> PriceHistory:
         calendar = self.sessions()

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from alchemiser.domain.account import AccountSnapshot, Position
 from alchemiser.domain.orders import OrderRecord, OrderRequest, OrderStatus, Side
 from alchemiser.domain.prices import reference_prices
-from alchemiser.domain.values import PRICE_STEP, ZERO, to_cents
+from alchemiser.domain.values import PRICE_STEP, ZERO, Symbol, to_cents
 from alchemiser.errors import BrokerRejected, ConfigError, DuplicateOrder
 from alchemiser.ports import Clock, MarketData
 
@@ -38,7 +38,7 @@ class SimPosition(BaseModel):
 class SimState(BaseModel):
     version: int = STATE_VERSION
     cash: Decimal
-    positions: dict[str, SimPosition] = {}
+    positions: dict[Symbol, SimPosition] = {}
     orders: dict[str, OrderRecord] = {}
     last_session: date | None = None
 
