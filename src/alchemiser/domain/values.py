@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
@@ -42,17 +43,30 @@ class Frozen(BaseModel):
     def trusted(cls, values: dict[str, Any]) -> Self:
         """Build without validation, for the pure core's hot loops only.
 
-        Every value must already have its field's exact type (the callers build them
-        from validated inputs). This sets what ``model_construct`` sets, without its
-        per-field default handling, which dominates the diff of a 5,000-symbol book;
-        tests check it stays equal to a validated instance.
+        ``values`` must hold every field, each already of its field's exact type (the
+        callers build them from validated inputs). This sets what ``model_construct``
+        sets, without its per-field default handling, which dominates the diff of a
+        5,000-symbol book; tests check it stays equal to a validated instance.
+
+        Every instance shares one set of field names as its ``model_fields_set``. That
+        is safe because the models are frozen: pydantic only adds to that set on
+        attribute assignment, which frozen models refuse, and ``model_copy`` copies it
+        before changing it. One set per class also spares the garbage collector one
+        tracked object per instance.
         """
         instance = _new(cls)
         _set(instance, "__dict__", values)
-        _set(instance, "__pydantic_fields_set__", set(values))
+        _set(instance, "__pydantic_fields_set__", cls.__all_fields__)
         _set(instance, "__pydantic_extra__", None)
         _set(instance, "__pydantic_private__", None)
         return instance
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls.__all_fields__ = set(cls.__pydantic_fields__)
+
+    __all_fields__: ClassVar[set[str]] = set()
 
 
 _set = object.__setattr__
@@ -79,6 +93,14 @@ def to_decimal_weight(value: float) -> Decimal:
     # at half the cost of building the exact ~50-digit Decimal first. The diff calls
     # this once per symbol.
     return Decimal(f"{value:.10f}")
+
+
+def to_decimal_weights(weights: Mapping[str, float]) -> dict[str, Decimal]:
+    """``to_decimal_weight`` of every value, in one pass."""
+    if not all(map(math.isfinite, weights.values())):
+        bad = {k: v for k, v in weights.items() if not math.isfinite(v)}
+        raise ValueError(f"weights are not finite: {bad!r}")
+    return {symbol: Decimal(f"{weight:.10f}") for symbol, weight in weights.items()}
 
 
 def to_cents(amount: Decimal) -> Decimal:

@@ -23,7 +23,7 @@ from alchemiser.domain.values import (
     Frozen,
     Symbol,
     floor_to_step,
-    to_decimal_weight,
+    to_decimal_weights,
 )
 from alchemiser.errors import DataError, DataErrorKind
 
@@ -127,12 +127,13 @@ def diff(
     buys: list[OrderIntent] = []
     holds: list[Hold] = []
     whole = _whole_share_symbols(universe, policy, fractionable)
+    target_weights = to_decimal_weights({s: w for s, w in targets.items() if w > 0})
     for symbol in sorted(universe):
         planned = _plan_symbol(
             symbol,
             prices[symbol],
             held.get(symbol, ZERO),
-            targets.get(symbol, 0.0),
+            target_weights.get(symbol, ZERO),
             equity,
             investable,
             WHOLE_SHARE if symbol in whole else policy.qty_step,
@@ -197,7 +198,7 @@ def _plan_symbol(
     symbol: str,
     price: Decimal,
     qty_held: Decimal,
-    weight: float,
+    target: Decimal,
     equity: Decimal,
     investable: Decimal,
     step: Decimal,
@@ -210,7 +211,6 @@ def _plan_symbol(
     current_weight = current_value / equity if qty_held else ZERO
     # A weight that rounds to nothing (below 1e-10) is no target at all: exit in full,
     # rather than leave a residue no order can reach.
-    target = to_decimal_weight(weight) if weight > 0 else ZERO
     if target == ZERO:
         if qty_held <= ZERO:
             return None
@@ -236,7 +236,7 @@ def _plan_symbol(
     if abs(drift) <= band:
         reason, detail = _WITHIN_BAND, f"drift {drift:+.3%} within band {band:.3%}"
     else:
-        describe = f"weight {current_weight:.3%} -> {target_weight:.3%} (drift {drift:+.3%})"
+        describe = f"weight {current_weight:.3%} -> {target_weight:.3%}"
         if drift < ZERO:
             qty = min(qty_held, floor_to_step((current_value - target_value) / price, step))
             side, kind = _SELL, _DECREASE

@@ -62,8 +62,8 @@ class _Book:
         self.turnover = ZERO
         self.orders = 0
 
-    def apply(self, intent: OrderIntent, qty: Decimal) -> None:
-        notional = qty * intent.ref_price
+    def apply(self, intent: OrderIntent, qty: Decimal, notional: Decimal) -> None:
+        """Book ``qty`` of ``intent`` (worth ``notional`` at its reference price)."""
         symbol = intent.symbol
         if intent.side is _BUY:
             self.cash -= notional
@@ -155,9 +155,8 @@ def _refusal(intent: OrderIntent, rules: _Rules, book: _Book) -> tuple[RiskCode,
     return None
 
 
-def _fits(intent: OrderIntent, caps: _Caps, book: _Book) -> bool:
-    """True when the order fits every dollar ceiling as it is (the common case)."""
-    notional = intent.qty * intent.ref_price
+def _fits(intent: OrderIntent, notional: Decimal, caps: _Caps, book: _Book) -> bool:
+    """True when the order, worth ``notional``, fits every dollar ceiling as it is."""
     if notional > caps.order or notional > caps.turnover - book.turnover:
         return False
     if intent.side is _SELL:
@@ -236,10 +235,11 @@ def review(
         if refusal is not None:
             decisions.append(_decision(intent, ZERO, _DENIED, (refusal[0],), refusal[1]))
             continue
-        if _fits(intent, caps, book):
+        notional = intent.qty * intent.ref_price
+        if _fits(intent, notional, caps, book):
             decisions.append(_decision(intent, intent.qty, _APPROVED, (), _WITHIN_LIMITS))
             approved.append(intent)
-            book.apply(intent, intent.qty)
+            book.apply(intent, intent.qty, notional)
             continue
         sizing = _shrink(intent, caps, book)
         if sizing.qty <= ZERO:
@@ -249,5 +249,5 @@ def review(
         reason = f"shrunk from {intent.qty} to {sizing.qty}: " + "; ".join(sizing.notes)
         decisions.append(_decision(intent, sizing.qty, _SHRUNK, tuple(sizing.codes), reason))
         approved.append(intent.with_qty(sizing.qty))
-        book.apply(intent, sizing.qty)
+        book.apply(intent, sizing.qty, sizing.qty * intent.ref_price)
     return RiskReview.trusted({"decisions": tuple(decisions), "approved": tuple(approved)})
