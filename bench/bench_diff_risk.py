@@ -82,10 +82,14 @@ def measure(name: str, book: Book, repeats: int) -> None:
         end = time.perf_counter()
         diff_ms.append((middle - start) * 1000)
         risk_ms.append((end - middle) * 1000)
+        intents, approved = len(plan.intents), len(verdicts.approved)
+        holds = len(plan.holds)
+        # Free this round's results here, untimed, not inside the next round's diff.
+        del plan, verdicts
     total = [d + r for d, r in zip(diff_ms, risk_ms, strict=True)]
     print(
-        f"{name}: symbols={len(prices)} intents={len(plan.intents)} holds={len(plan.holds)} "
-        f"approved={len(verdicts.approved)} repeats={repeats}"
+        f"{name}: symbols={len(prices)} intents={intents} holds={holds} "
+        f"approved={approved} repeats={repeats}"
     )
     print(f"  diff   median {statistics.median(diff_ms):7.2f} ms   min {min(diff_ms):7.2f} ms")
     print(f"  risk   median {statistics.median(risk_ms):7.2f} ms   min {min(risk_ms):7.2f} ms")
