@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+import random
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import pytest
 from pydantic import ValidationError
@@ -10,6 +11,7 @@ from pydantic import ValidationError
 from alchemiser.domain.account import AccountSnapshot, Position
 from alchemiser.domain.decisions import Hold, RiskDecision, TradingState
 from alchemiser.domain.orders import OrderIntent
+from alchemiser.domain.values import to_decimal_weight, to_decimal_weights
 from alchemiser.portfolio.diff import DiffPolicy, diff
 from alchemiser.portfolio.risk import RiskLimits, review
 
@@ -57,3 +59,16 @@ def test_trusted_instances_are_immutable(built) -> None:
     intent = built[0][0]
     with pytest.raises(ValidationError):
         intent.qty = Decimal(1)  # type: ignore[misc]
+
+
+def test_weights_convert_like_an_exact_half_even_rounding() -> None:
+    rng = random.Random(3)
+    weights = {f"S{i}": rng.random() ** rng.choice([1, 3, 9]) for i in range(2000)}
+    weights |= {"TIE": 0.00000000005, "HALF": 0.5, "ONE": 1.0, "TINY": 1e-11}
+    converted = to_decimal_weights(weights)
+    for symbol, weight in weights.items():
+        exact = Decimal(weight).quantize(Decimal("1e-10"), rounding=ROUND_HALF_EVEN)
+        assert converted[symbol] == exact == to_decimal_weight(weight)
+        assert converted[symbol].as_tuple().exponent == exact.as_tuple().exponent
+    with pytest.raises(ValueError, match="not finite"):
+        to_decimal_weights({"X": float("nan")})

@@ -1,7 +1,7 @@
 """Scalar value types: symbols, money and quantities, and their one rounding policy.
 
 Money and share quantities are Decimal everywhere in the domain. Indicator maths is
-float; the conversion happens once, in ``to_decimal_price`` / ``to_decimal_weight``.
+float; the conversion happens once, in ``to_decimal_price`` / ``to_decimal_weights``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict
 
 CENT = Decimal("0.01")
 PRICE_STEP = Decimal("0.0001")
-WEIGHT_STEP = Decimal("0.0000000001")
 ZERO = Decimal(0)
 ONE = Decimal(1)
 
@@ -88,15 +87,15 @@ def to_decimal_weight(value: float) -> Decimal:
     below one share of anything, and the same weight always gives the same order."""
     if not math.isfinite(value):
         raise ValueError(f"weight is not finite: {value!r}")
-    # Same digits and exponent as Decimal(value).quantize(WEIGHT_STEP, ROUND_HALF_EVEN):
+    # Same digits and exponent as Decimal(value).quantize(Decimal('1e-10'), ROUND_HALF_EVEN):
     # float formatting also rounds the exact binary value half-even (ties included),
-    # at half the cost of building the exact ~50-digit Decimal first. The diff calls
-    # this once per symbol.
+    # at half the cost of building the exact ~50-digit Decimal first.
     return Decimal(f"{value:.10f}")
 
 
 def to_decimal_weights(weights: Mapping[str, float]) -> dict[str, Decimal]:
-    """``to_decimal_weight`` of every value, in one pass."""
+    """``to_decimal_weight`` of every value, in one pass (the diff converts a whole
+    book of targets at once)."""
     if not all(map(math.isfinite, weights.values())):
         bad = {k: v for k, v in weights.items() if not math.isfinite(v)}
         raise ValueError(f"weights are not finite: {bad!r}")
