@@ -11,11 +11,16 @@ from zoneinfo import ZoneInfo
 from alchemiser.adapters.files.prices import FilePriceStore
 from alchemiser.adapters.ledger import FileLedger, InMemoryLedger
 from alchemiser.adapters.sim.broker import SimBroker
-from alchemiser.config import AppConfig
+from alchemiser.config import AppConfig, FixedStrategyConfig, StrategyConfig
 from alchemiser.domain.report import Mode
 from alchemiser.ports import Clock, Ledger, MarketData
 from alchemiser.service import AllocatedStrategy, Dependencies, RunRequest, make_run_id
-from alchemiser.strategy.base import FixedStrategy
+from alchemiser.strategy.base import FixedStrategy, Strategy
+from alchemiser.strategy.symphony.strategy import (
+    SymphonyStrategy,
+    builtin_symphony,
+    read_symphony_file,
+)
 
 NEW_YORK = ZoneInfo("America/New_York")
 LEDGER_FILE = "ledger.jsonl"
@@ -27,10 +32,18 @@ def market_data(config: AppConfig) -> MarketData:
     return FilePriceStore.bundled()
 
 
+def strategy(config: StrategyConfig) -> Strategy:
+    """The strategy a config entry names: fixed weights, or a symphony read and parsed."""
+    if isinstance(config, FixedStrategyConfig):
+        return FixedStrategy(config.name, config.weights)
+    if config.builtin is not None:
+        return SymphonyStrategy(config.name, builtin_symphony(config.builtin))
+    assert config.file is not None  # guaranteed by SymphonyStrategyConfig
+    return SymphonyStrategy(config.name, read_symphony_file(config.file))
+
+
 def strategies(config: AppConfig) -> list[AllocatedStrategy]:
-    return [
-        AllocatedStrategy(FixedStrategy(s.name, s.weights), s.allocation) for s in config.strategies
-    ]
+    return [AllocatedStrategy(strategy(s), s.allocation) for s in config.strategies]
 
 
 def sim_state_path(config: AppConfig, state_dir: Path) -> Path:
@@ -87,6 +100,7 @@ def build(
         clock=clock,
         starting_cash=config.sim.starting_cash,
         slippage_bps=config.sim.slippage_bps,
+        fee_bps=config.sim.fee_bps,
         whole_share_symbols=config.sim.whole_share_symbols,
         state_path=None if state_dir is None else sim_state_path(config, state_dir),
     )

@@ -1,4 +1,4 @@
-"""The ``alchemiser`` command: run | invoke.
+"""The ``alchemiser`` command: run | invoke | evaluate | explain | validate | backtest.
 
 Exit status: 0 when the run completed or had nothing to do, 1 when it failed
 (the reason on stderr, one line), 2 for bad arguments or configuration.
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from alchemiser import bootstrap
+from alchemiser import bootstrap, cli_research
 from alchemiser.adapters.clock import SystemClock
 from alchemiser.config import load_config
 from alchemiser.domain.report import failure_reason
@@ -62,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override one of the function's environment variables (repeatable)",
     )
+    cli_research.add_commands(commands, _date)
     return parser
 
 
@@ -106,7 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
-        return _invoke(args)
+        if args.command == "invoke":
+            return _invoke(args)
+        return cli_research.HANDLERS[args.command](args)
     except ConfigError as error:
         print(f"alchemiser: configuration error: {error}", file=sys.stderr)
         return EXIT_USAGE

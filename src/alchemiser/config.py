@@ -13,7 +13,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from alchemiser.domain.decisions import TradingState
 from alchemiser.domain.report import Mode
@@ -60,12 +67,47 @@ class FixedStrategyConfig(Frozen):
         return weights
 
 
-StrategyConfig = FixedStrategyConfig
+class SymphonyStrategyConfig(Frozen):
+    """A symphony: a built-in by name, or a file (relative to the config file)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9 _.-]+$")]
+    kind: Literal["symphony"]
+    allocation: float = Field(gt=0, le=1)
+    builtin: str | None = None
+    file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SymphonyStrategyConfig:
+        if (self.builtin is None) == (self.file is None):
+            raise ValueError("a symphony strategy needs exactly one of 'builtin' or 'file'")
+        return self
+
+
+STRATEGY_KINDS = ("fixed", "symphony")
+
+
+def _strategy_kind(value: object) -> str:
+    if isinstance(value, dict):
+        return str(value.get("kind", "fixed"))
+    return str(getattr(value, "kind", "fixed"))
+
+
+StrategyConfig = Annotated[
+    Annotated[FixedStrategyConfig, Tag("fixed")]
+    | Annotated[SymphonyStrategyConfig, Tag("symphony")],
+    Discriminator(
+        _strategy_kind,
+        custom_error_type="strategy_kind",
+        custom_error_message="kind must be 'fixed' or 'symphony'",
+    ),
+]
 
 
 class SimConfig(Frozen):
     starting_cash: Decimal = Field(default=Decimal(100_000), gt=0, le=Decimal(10**12))
     slippage_bps: Decimal = Field(default=Decimal(5), ge=0, le=1000)
+    fee_bps: Decimal = Field(default=Decimal(0), ge=0, le=1000)
+    """Commission on each fill's notional (Alpaca charges none on US equities)."""
     whole_share_symbols: frozenset[Symbol] = frozenset()
 
 
@@ -110,8 +152,12 @@ class AppConfig(Frozen):
 
 def _field_path(location: tuple[int | str, ...]) -> str:
     path = ""
+    previous: int | str | None = None
     for part in location:
-        if part == "[key]":
+        # "[key]" marks a dict key; a strategy kind after a list index is the union's tag.
+        skip = part == "[key]" or (isinstance(previous, int) and part in STRATEGY_KINDS)
+        previous = part
+        if skip:
             continue
         if isinstance(part, int):
             path += f"[{part}]"
@@ -147,4 +193,16 @@ def load_config(path: Path | None = None) -> AppConfig:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{source}: not valid TOML: {error}") from error
+    if path is not None:
+        _anchor_files(document, path.parent)
     return parse_config(document, source)
+
+
+def _anchor_files(document: dict[str, object], base: Path) -> None:
+    """Symphony files named in a config are relative to the config file, not the cwd."""
+    strategies = document.get("strategies")
+    if not isinstance(strategies, list):
+        return
+    for strategy in strategies:
+        if isinstance(strategy, dict) and isinstance(strategy.get("file"), str):
+            strategy["file"] = str(base / strategy["file"])

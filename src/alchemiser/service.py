@@ -103,11 +103,17 @@ def _evaluate(
     strategies: Sequence[AllocatedStrategy],
     market_data: MarketData,
     universe: set[str],
+    held: set[str],
     as_of: date,
 ) -> tuple[list[StrategyWeights], dict[str, Decimal]]:
+    """Each strategy's weights, and the reference prices of what is held or targeted.
+
+    Prices are required (fail closed) only for symbols the account holds or a strategy
+    chose: a symbol a strategy merely watches may lack a close (it did not trade yet),
+    and the strategy itself decides whether it can do without it.
+    """
     lookback = max(s.strategy.lookback() for s in strategies)
-    history = market_data.history(sorted(universe), as_of, lookback)
-    prices = reference_prices(history, universe, as_of)
+    history = market_data.history(sorted(universe | held), as_of, lookback)
     evaluated = []
     for allocated in strategies:
         weights = allocated.strategy.evaluate(history, as_of)
@@ -118,7 +124,8 @@ def _evaluate(
                 + ", ".join(unknown)
             )
         evaluated.append(StrategyWeights(allocated.strategy.name, allocated.allocation, weights))
-    return evaluated, prices
+    chosen = {symbol for s in evaluated for symbol, w in s.weights.items() if w > 0}
+    return evaluated, reference_prices(history, chosen | held, as_of)
 
 
 def _targets_report(combined: CombinedTargets) -> dict[str, TargetReport]:
@@ -164,9 +171,11 @@ def _trade(
         snapshot = deps.broker.snapshot()
     _check_open_orders(snapshot, request.run_id)
     universe = {s for a in deps.strategies for s in a.strategy.symbols()}
-    universe |= set(snapshot.quantities())
+    held = set(snapshot.quantities())
     with rec.phase("strategies"):
-        evaluated, prices = _evaluate(deps.strategies, deps.market_data, universe, request.as_of)
+        evaluated, prices = _evaluate(
+            deps.strategies, deps.market_data, universe, held, request.as_of
+        )
         combined = combine(evaluated)
     rec.fields["account_before"] = value_account(snapshot, prices)
     rec.fields["strategies"] = tuple(
@@ -175,7 +184,7 @@ def _trade(
     )
     rec.fields["targets"] = _targets_report(combined)
     with rec.phase("plan"):
-        fractionable = deps.broker.fractionable(sorted(universe))
+        fractionable = deps.broker.fractionable(sorted(universe | held))
         plan = diff(combined.weights, snapshot, prices, deps.policy, request.run_id, fractionable)
         verdicts = review(plan.intents, snapshot, prices, deps.limits, deps.trading_state)
     rec.fields.update(intents=plan.intents, holds=plan.holds, decisions=verdicts.decisions)

@@ -30,7 +30,7 @@ def test_run_prints_every_section_and_converges(tmp_path: Path) -> None:
     for section in (
         "Target weights",
         "Account before",
-        "Order intents (4)",
+        "Order intents (",
         "Risk review",
         "Orders:",
         "Account after",
@@ -72,9 +72,15 @@ def test_json_report_contract(tmp_path: Path) -> None:
         "timings_ms",
     ):
         assert key in report
-    assert report["targets"]["SPY"]["attribution"] == pytest.approx(
-        {"balanced": 0.42, "growth": 0.09}
-    )
+    assert {s["name"]: s["allocation"] for s in report["strategies"]} == {
+        "nuclear": 0.3,
+        "tecl": 0.5,
+        "kmlm-switcher": 0.2,
+    }
+    for target in report["targets"].values():
+        assert target["weight"] == pytest.approx(sum(target["attribution"].values()))
+        assert set(target["attribution"]) <= {"nuclear", "tecl", "kmlm-switcher"}
+    assert sum(t["weight"] for t in report["targets"].values()) == pytest.approx(1.0)
     order = report["orders"][0]
     assert order["client_order_id"].startswith(report["run_id"])
     assert order["status"] == "filled"
@@ -119,7 +125,8 @@ def test_invoke_runs_the_real_handler_in_a_fresh_process(tmp_path: Path) -> None
     code, logs, response = invoke("market_open.json", tmp_path)
     assert code == 0, logs
     assert response["status"] == "completed"
-    assert '"OrdersSubmitted":[4.0]' in logs
+    assert f'"OrdersSubmitted":[{float(len(response["orders"]))}]' in logs
+    assert response["orders"]
     assert '"function_name":"RebalanceFunction"' in logs
     assert '"correlation_id":"' + str(response["run_id"]) + '"' in logs
 

@@ -19,7 +19,11 @@ MINIMAL = {
 def test_embedded_default_loads() -> None:
     config = load_config()
     assert config.broker == "sim"
-    assert [s.name for s in config.strategies] == ["balanced", "growth"]
+    assert [(s.name, s.allocation) for s in config.strategies] == [
+        ("nuclear", 0.3),
+        ("tecl", 0.5),
+        ("kmlm-switcher", 0.2),
+    ]
     assert sum(s.allocation for s in config.strategies) == pytest.approx(1.0)
     assert config.rebalance.cash_buffer == Decimal("0.01")
     assert config.sim.starting_cash == Decimal(100_000)
@@ -55,7 +59,13 @@ def _strategies(**overrides: object) -> dict[str, object]:
             "ticker",
         ),
         (_strategies(allocation=1.5), "strategies[0].allocation", "less than or equal"),
-        (_strategies(kind="symphony"), "strategies[0].kind", "'fixed'"),
+        (_strategies(kind="bogus"), "strategies[0]", "'fixed' or 'symphony'"),
+        (_strategies(kind="symphony"), "strategies[0].weights", "not permitted"),
+        (
+            {"strategies": [{"name": "s", "kind": "symphony", "allocation": 1.0}]},
+            "strategies[0]",
+            "exactly one of 'builtin' or 'file'",
+        ),
         ({"strategies": []}, "strategies", "at least 1"),
         ({**MINIMAL, "risk": {"max_orders": -1}}, "risk.max_orders", "greater than or equal"),
         ({**MINIMAL, "rebalance": {"cash_buffer": "1.5"}}, "rebalance.cash_buffer", "less than"),
@@ -95,3 +105,18 @@ def test_bad_files(tmp_path: Path) -> None:
     broken.write_text("strategies = [\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(broken)
+
+
+def test_symphony_files_are_relative_to_the_config(tmp_path: Path) -> None:
+    config = tmp_path / "conf" / "c.toml"
+    config.parent.mkdir()
+    config.write_text(
+        '[[strategies]]\nname = "mine"\nkind = "symphony"\nallocation = 0.5\n'
+        'file = "strategies/mine.clj"\n'
+        '[[strategies]]\nname = "nuclear"\nkind = "symphony"\nallocation = 0.5\n'
+        'builtin = "nuclear"\n'
+    )
+    loaded = load_config(config)
+    mine, nuclear = loaded.strategies
+    assert mine.file == tmp_path / "conf" / "strategies" / "mine.clj"  # type: ignore[union-attr]
+    assert nuclear.builtin == "nuclear"  # type: ignore[union-attr]

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from alchemiser import bootstrap
 from alchemiser.adapters.files.prices import FilePriceStore, bundled_prices_dir
 from alchemiser.config import load_config
 from alchemiser.domain.prices import PriceHistory, check_fresh, reference_prices
@@ -127,7 +128,8 @@ def test_check_fresh() -> None:
 
 def test_bundled_prices_cover_the_default_config() -> None:
     bundled = FilePriceStore.bundled()
-    symbols = {s for strategy in load_config().strategies for s in strategy.weights}
+    symbols = {s for a in bootstrap.strategies(load_config()) for s in a.strategy.symbols()}
+    assert len(symbols) > 30
     session = bundled.latest_session()
     assert session == LAST
     assert (

@@ -13,6 +13,12 @@ from typing import Protocol
 from alchemiser.domain.prices import PriceHistory
 
 
+class WeightTable(Protocol):
+    """A strategy evaluated over a date range: its weights on any session of it."""
+
+    def weights_at(self, as_of: date) -> dict[str, float]: ...
+
+
 class Strategy(Protocol):
     @property
     def name(self) -> str: ...
@@ -28,6 +34,18 @@ class Strategy(Protocol):
     def evaluate(self, history: PriceHistory, as_of: date) -> dict[str, float]:
         """Target weights as of the close of ``as_of``."""
         ...
+
+    def evaluate_all(self, history: PriceHistory) -> WeightTable:
+        """Every session of ``history`` at once (what a backtest reads)."""
+        ...
+
+
+class _Constant:
+    def __init__(self, weights: Mapping[str, float]) -> None:
+        self._weights = dict(weights)
+
+    def weights_at(self, as_of: date) -> dict[str, float]:
+        return dict(self._weights)
 
 
 class FixedStrategy:
@@ -49,3 +67,6 @@ class FixedStrategy:
 
     def evaluate(self, history: PriceHistory, as_of: date) -> dict[str, float]:
         return {symbol: weight for symbol, weight in self._weights.items() if weight > 0}
+
+    def evaluate_all(self, history: PriceHistory) -> WeightTable:
+        return _Constant(self.evaluate(history, date.min))

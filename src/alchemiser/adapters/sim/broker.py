@@ -52,6 +52,7 @@ class SimBroker:
         clock: Clock,
         starting_cash: Decimal,
         slippage_bps: Decimal = ZERO,
+        fee_bps: Decimal = ZERO,
         whole_share_symbols: frozenset[str] = frozenset(),
         state_path: Path | None = None,
     ) -> None:
@@ -59,6 +60,7 @@ class SimBroker:
         self._session = session
         self._clock = clock
         self._slippage = slippage_bps / BPS
+        self._fee = fee_bps / BPS
         self._whole = whole_share_symbols
         self._path = state_path
         self._state = self._load(starting_cash)
@@ -69,6 +71,12 @@ class SimBroker:
                 f"the earlier session {session.isoformat()} (start over with --reset)",
                 field="sim.state",
             )
+
+    def advance_to(self, session: date) -> None:
+        """Move the simulated market to a later session (a backtest's next day)."""
+        if session < self._session:
+            raise ConfigError(f"cannot move the simulated market back to {session.isoformat()}")
+        self._session = session
 
     def _load(self, starting_cash: Decimal) -> SimState:
         if self._path is None or not self._path.exists():
@@ -134,7 +142,10 @@ class SimBroker:
                 f"{request.symbol} is not fractionable", broker_code="fractional_not_allowed"
             )
         price = self._fill_price(request.symbol, request.side)
-        cost = to_cents(request.qty * price)
+        notional = to_cents(request.qty * price)
+        fee = to_cents(notional * self._fee)
+        # What the account pays for a buy, or receives for a sell, after the fee.
+        cost = notional + fee if request.side is Side.BUY else notional - fee
         held = self._state.positions.get(request.symbol)
         if request.side is Side.SELL:
             if held is None or request.qty > held.qty:

@@ -1,0 +1,344 @@
+"""The backtester: every session of a range through the live run's own code path.
+
+Each day is one ``service.rebalance`` call, exactly as a live run makes it, against
+the simulated broker (fills at the session close, with slippage and fees). Only two
+things differ, and neither changes a decision: strategies are evaluated once over the
+whole range (vectorised; the day's row is what a live run on that day computes), and
+market data is served from one preloaded matrix instead of being re-read each day.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+
+from alchemiser import bootstrap
+from alchemiser.adapters.clock import ManualClock
+from alchemiser.adapters.sim.broker import SimBroker
+from alchemiser.config import AppConfig
+from alchemiser.domain.prices import PriceHistory
+from alchemiser.domain.report import Mode, RunReport, RunStatus
+from alchemiser.errors import DataError, DataErrorKind, StrategyError
+from alchemiser.ports import MarketData
+from alchemiser.service import AllocatedStrategy, Dependencies, RunRequest, rebalance
+from alchemiser.strategy.base import WeightTable
+
+TRADING_DAYS = 252
+ALL_HISTORY = 1_000_000
+
+
+class PreloadedMarketData:
+    """MarketData over one history matrix loaded up front (slices, no file reads)."""
+
+    def __init__(self, history: PriceHistory) -> None:
+        self._history = history
+        self._columns = {s: i for i, s in enumerate(history.symbols)}
+
+    def latest_session(self, before: date | None = None) -> date:
+        index = len(self._history.dates) - 1
+        if before is not None:
+            index = int(np.searchsorted(self._history.dates, np.datetime64(before, "D"))) - 1
+        if index < 0:
+            raise DataError("no session before that date", kind=DataErrorKind.MISSING)
+        return self._history.session(index)
+
+    def is_session(self, day: date) -> bool:
+        index = self._history.row_index(day)
+        return index >= 0 and self._history.session(index) == day
+
+    def history(self, symbols: Sequence[str], end: date, sessions: int) -> PriceHistory:
+        stop = self._history.row_index(end) + 1
+        start = max(stop - max(sessions, 1), 0)
+        ordered = tuple(sorted(set(symbols)))
+        missing = [s for s in ordered if s not in self._columns]
+        if missing:
+            raise DataError(f"{', '.join(missing)}: no price history", kind=DataErrorKind.MISSING)
+        columns = [self._columns[s] for s in ordered]
+        return PriceHistory(
+            dates=self._history.dates[start:stop],
+            symbols=ordered,
+            closes=self._history.closes[start:stop][:, columns],
+        )
+
+
+class _Evaluated:
+    """A strategy already evaluated over the whole range: each day reads its row."""
+
+    def __init__(self, name: str, symbols: frozenset[str], table: WeightTable) -> None:
+        self._name = name
+        self._symbols = symbols
+        self._table = table
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def symbols(self) -> frozenset[str]:
+        return self._symbols
+
+    def lookback(self) -> int:
+        return 1
+
+    def evaluate(self, history: PriceHistory, as_of: date) -> dict[str, float]:
+        return self._table.weights_at(as_of)
+
+    def evaluate_all(self, history: PriceHistory) -> WeightTable:
+        return self._table
+
+
+@dataclass
+class Day:
+    session: date
+    equity: float
+    cash: float
+    traded: float
+    status: RunStatus
+    note: str = ""
+
+
+@dataclass
+class _DayLedger:
+    """Keeps each day's RunReport until the backtest has marked the account."""
+
+    reports: list[RunReport] = field(default_factory=list)
+
+    def record(self, report: RunReport) -> None:
+        self.reports.append(report)
+
+
+def _mark(
+    broker: SimBroker, history: PriceHistory, columns: dict[str, int], row: int
+) -> tuple[float, float]:
+    """Equity and cash at a session's close; a position without a close that day is
+    marked at its last one (marking only: no order is ever sized from it)."""
+    snapshot = broker.snapshot()
+    equity = float(snapshot.cash)
+    for position in snapshot.positions:
+        closes = history.closes[: row + 1, columns[position.symbol]]
+        known = closes[np.isfinite(closes)]
+        equity += float(position.qty) * float(known[-1])
+    return equity, float(snapshot.cash)
+
+
+def first_decision(tables: Sequence[WeightTable], sessions: Sequence[date]) -> date | None:
+    """The session from which every strategy decides on every later session: before it,
+    some indicator lacks history (a fund that did not exist yet, say)."""
+    first: date | None = None
+    for session in sessions:
+        try:
+            for table in tables:
+                table.weights_at(session)
+        except StrategyError:
+            first = None
+            continue
+        if first is None:
+            first = session
+    return first
+
+
+@dataclass
+class Metrics:
+    start: date
+    end: date
+    sessions: int
+    final_equity: float
+    total_return: float
+    cagr: float
+    volatility: float
+    sharpe: float
+    max_drawdown: float
+    turnover: float
+    """Traded notional per year as a multiple of average equity."""
+    failed_days: int
+
+
+@dataclass
+class BacktestResult:
+    days: list[Day]
+    metrics: Metrics
+    requested_start: date
+
+
+def _metrics(days: list[Day]) -> Metrics:
+    equity = [d.equity for d in days]
+    returns = [b / a - 1 for a, b in itertools.pairwise(equity) if a > 0]
+    years = max(len(days) - 1, 1) / TRADING_DAYS
+    total = equity[-1] / equity[0] - 1
+    stdev = statistics.pstdev(returns) if len(returns) > 1 else 0.0
+    mean = statistics.fmean(returns) if returns else 0.0
+    peak, drawdown = -math.inf, 0.0
+    for value in equity:
+        peak = max(peak, value)
+        drawdown = max(drawdown, 1 - value / peak)
+    average_equity = statistics.fmean(equity)
+    return Metrics(
+        start=days[0].session,
+        end=days[-1].session,
+        sessions=len(days),
+        final_equity=equity[-1],
+        total_return=total,
+        cagr=(equity[-1] / equity[0]) ** (1 / years) - 1 if equity[0] > 0 else math.nan,
+        volatility=stdev * math.sqrt(TRADING_DAYS),
+        sharpe=mean / stdev * math.sqrt(TRADING_DAYS) if stdev > 0 else math.nan,
+        max_drawdown=drawdown,
+        turnover=sum(d.traded for d in days) / average_equity / years,
+        failed_days=sum(1 for d in days if d.status is RunStatus.FAILED),
+    )
+
+
+def run_backtest(
+    config: AppConfig,
+    market: MarketData,
+    start: date,
+    end: date,
+    progress: Callable[[int, int], None] | None = None,
+) -> BacktestResult:
+    """Rebalance daily from ``start`` to ``end`` (sessions of the data's calendar)."""
+    if end < start:
+        raise StrategyError(f"backtest end {end} is before its start {start}")
+    allocated = bootstrap.strategies(config)
+    universe = sorted({s for a in allocated for s in a.strategy.symbols()})
+    history = market.history(universe, end, ALL_HISTORY)
+    evaluated = [
+        AllocatedStrategy(
+            _Evaluated(a.strategy.name, a.strategy.symbols(), a.strategy.evaluate_all(history)),
+            a.allocation,
+        )
+        for a in allocated
+    ]
+    preloaded = PreloadedMarketData(history)
+    sessions = [
+        history.session(i) for i in range(len(history.dates)) if start <= history.session(i) <= end
+    ]
+    if not sessions:
+        raise DataError(f"no sessions between {start} and {end}", kind=DataErrorKind.MISSING)
+    first = first_decision([a.strategy.evaluate_all(history) for a in evaluated], sessions)
+    if first is None:
+        raise StrategyError(
+            f"the strategies cannot all decide on any session between {start} and {end} "
+            "(not enough price history for their indicators)"
+        )
+    sessions = [s for s in sessions if s >= first]
+    clock = ManualClock(datetime.combine(sessions[0], datetime.min.time(), tzinfo=UTC))
+    broker = SimBroker(
+        market=preloaded,
+        session=sessions[0],
+        clock=clock,
+        starting_cash=config.sim.starting_cash,
+        slippage_bps=config.sim.slippage_bps,
+        fee_bps=config.sim.fee_bps,
+        whole_share_symbols=config.sim.whole_share_symbols,
+    )
+    ledger = _DayLedger()
+    deps = Dependencies(
+        broker=broker,
+        market_data=preloaded,
+        ledger=ledger,
+        clock=clock,
+        strategies=evaluated,
+        policy=config.rebalance,
+        limits=config.risk,
+        trading_state=config.trading_state,
+        execution=config.execution,
+        max_staleness_days=config.data.max_staleness_days,
+    )
+    columns = {s: i for i, s in enumerate(history.symbols)}
+    days: list[Day] = []
+    for number, session in enumerate(sessions, start=1):
+        broker.advance_to(session)
+        request = RunRequest(
+            run_id=f"bt-{session:%Y%m%d}",
+            as_of=session,
+            trading_date=session,
+            scheduled_time=None,
+            mode=Mode.BACKTEST,
+        )
+        report = rebalance(request, deps)
+        ledger.reports.clear()  # the day is summarised below; nothing else reads them
+        equity, cash = _mark(broker, history, columns, history.row_index(session))
+        note = "; ".join(f"{e.code}: {e.message}" for e in report.errors)
+        days.append(Day(session, equity, cash, float(report.turnover), report.status, note))
+        if progress is not None:
+            progress(number, len(sessions))
+    return BacktestResult(days=days, metrics=_metrics(days), requested_start=start)
+
+
+def write_csv(result: BacktestResult, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["date", "equity", "cash", "traded", "status", "note"])
+        for day in result.days:
+            writer.writerow(
+                [
+                    day.session.isoformat(),
+                    f"{day.equity:.2f}",
+                    f"{day.cash:.2f}",
+                    f"{day.traded:.2f}",
+                    day.status.value,
+                    day.note,
+                ]
+            )
+
+
+def write_chart(result: BacktestResult, path: Path, title: str) -> None:
+    """The equity curve and its drawdown as a PNG.
+
+    matplotlib is imported here, not at module level: it is an optional dependency
+    (``alchemiser[backtest]``) that only this command needs, and the Lambda never does.
+    """
+    import matplotlib  # noqa: PLC0415 - documented lazy import of an optional dependency
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot  # noqa: PLC0415
+
+    dates = [d.session for d in result.days]
+    equity = np.array([d.equity for d in result.days])
+    drawdown = equity / np.maximum.accumulate(equity) - 1
+    figure, (top, bottom) = pyplot.subplots(
+        2, 1, figsize=(10, 6), sharex=True, height_ratios=[3, 1]
+    )
+    top.plot(dates, equity, linewidth=1.0)
+    top.set_title(title)
+    top.set_ylabel("equity ($)")
+    top.grid(alpha=0.3)
+    bottom.fill_between(dates, drawdown * 100, 0, color="tab:red", alpha=0.4)
+    bottom.set_ylabel("drawdown (%)")
+    bottom.grid(alpha=0.3)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+
+
+def summary(result: BacktestResult) -> list[str]:
+    metrics = result.metrics
+    late = (
+        [
+            f"note          the strategies decide on every session only from "
+            f"{metrics.start.isoformat()} (not enough history before): the backtest starts "
+            f"there, not on {result.requested_start.isoformat()}"
+        ]
+        if metrics.start > result.requested_start
+        else []
+    )
+    return [
+        *late,
+        f"period        {metrics.start.isoformat()} to {metrics.end.isoformat()} "
+        f"({metrics.sessions} sessions)",
+        f"final equity  ${metrics.final_equity:,.2f} ({metrics.total_return:+.2%})",
+        f"CAGR          {metrics.cagr:.2%}",
+        f"volatility    {metrics.volatility:.2%} (annualised)",
+        f"Sharpe        {metrics.sharpe:.2f} (risk-free rate 0)",
+        f"max drawdown  {metrics.max_drawdown:.2%}",
+        f"turnover      {metrics.turnover:.1f}x equity per year",
+        f"failed days   {metrics.failed_days}",
+    ]

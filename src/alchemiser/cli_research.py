@@ -1,0 +1,176 @@
+"""The research commands: evaluate | explain | validate | backtest.
+
+Each reads symphonies and prices only (no broker, no account), except ``backtest``,
+which runs the live code path against the simulated broker day by day.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+from alchemiser import bootstrap
+from alchemiser.adapters.files.prices import FilePriceStore
+from alchemiser.backtest import run_backtest, summary, write_chart, write_csv
+from alchemiser.config import load_config
+from alchemiser.errors import AlchemiserError, StrategyError
+from alchemiser.ports import MarketData
+from alchemiser.strategy.symphony.ast import Symphony
+from alchemiser.strategy.symphony.evaluator import Evaluation, evaluate
+from alchemiser.strategy.symphony.explain import explain
+from alchemiser.strategy.symphony.parser import check_symphony, symbols
+from alchemiser.strategy.symphony.strategy import (
+    ALL_HISTORY,
+    BUILTINS,
+    builtin_symphony,
+    builtin_text,
+    read_symphony_file,
+    ticker_locations,
+)
+
+BUILTIN_PREFIX = "builtin:"
+EXIT_FAILED = 1
+
+
+def add_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    date_type: Callable[[str], date],
+) -> None:
+    for name, help_text in (
+        ("evaluate", "a symphony's target weights as of the close of a date"),
+        ("explain", "the decision path a symphony took on a date"),
+    ):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("file", help=f"a symphony file, or {BUILTIN_PREFIX}NAME")
+        command.add_argument("--as-of", type=date_type, required=True)
+        command.add_argument("--prices", type=Path, help="a directory of <TICKER>.csv[.gz] files")
+        if name == "evaluate":
+            command.add_argument("--json", action="store_true")
+    validate = commands.add_parser("validate", help="every problem in each symphony file")
+    validate.add_argument("files", nargs="+", help=f"symphony files, or {BUILTIN_PREFIX}NAME")
+    validate.add_argument("--prices", type=Path, help="check tickers against this price directory")
+    backtest = commands.add_parser("backtest", help="rebalance daily over a date range (simulated)")
+    backtest.add_argument("--config", type=Path, help="TOML config (default: the embedded default)")
+    backtest.add_argument("--start", type=date_type, required=True)
+    backtest.add_argument("--end", type=date_type, required=True)
+    backtest.add_argument("--out", type=Path, default=Path("backtest-output"))
+    backtest.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
+
+
+def _store(prices: Path | None) -> FilePriceStore:
+    return FilePriceStore(prices) if prices is not None else FilePriceStore.bundled()
+
+
+def _load(reference: str) -> Symphony:
+    if reference.startswith(BUILTIN_PREFIX):
+        return builtin_symphony(reference.removeprefix(BUILTIN_PREFIX))
+    return read_symphony_file(Path(reference))
+
+
+def _evaluation(args: argparse.Namespace) -> tuple[Evaluation, int]:
+    symphony = _load(args.file)
+    market: MarketData = _store(args.prices)
+    history = market.history(sorted(symbols(symphony)), args.as_of, ALL_HISTORY)
+    evaluation = evaluate(symphony, history)
+    return evaluation, evaluation.row(args.as_of)
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    evaluation, _ = _evaluation(args)
+    weights = evaluation.weights_at(args.as_of)
+    if args.json:
+        print(json.dumps({"as_of": args.as_of.isoformat(), "weights": weights}))
+    else:
+        print(f"{evaluation.symphony.name} as of the close of {args.as_of.isoformat()}:")
+        for symbol, weight in weights.items():
+            print(f"  {symbol:<8} {weight:8.2%}")
+        cash = 1 - sum(weights.values())
+        if cash > 1e-12:
+            print(f"  {'(cash)':<8} {cash:8.2%}")
+    return 0
+
+
+def explain_command(args: argparse.Namespace) -> int:
+    evaluation, index = _evaluation(args)
+    print("\n".join(explain(evaluation, index)))
+    return 0
+
+
+def _problems(reference: str, store: FilePriceStore) -> list[str]:
+    if reference.startswith(BUILTIN_PREFIX):
+        name = reference.removeprefix(BUILTIN_PREFIX)
+        if name not in BUILTINS:
+            return [f"{reference}: no such built-in (have {', '.join(sorted(BUILTINS))})"]
+        text, source = builtin_text(name)
+    else:
+        try:
+            text, source = Path(reference).read_text(encoding="utf-8"), reference
+        except (OSError, UnicodeDecodeError) as error:
+            return [f"{reference}: cannot read: {error}"]
+    problems = [str(error) for error in check_symphony(text, source)]
+    if problems:
+        return problems
+    symphony = _load(reference)
+    for ticker, location in ticker_locations(symphony):
+        try:
+            store.history([ticker], store.latest_session(), 1)
+        except AlchemiserError:
+            problems.append(f"{location}: {ticker}: no price data")
+    return problems
+
+
+def validate_command(args: argparse.Namespace) -> int:
+    store = _store(args.prices)
+    failed = 0
+    for reference in args.files:
+        problems = _problems(reference, store)
+        if problems:
+            failed += 1
+            print(f"{reference}: {len(problems)} problem(s)")
+            for problem in problems:
+                print(f"  {problem}")
+        else:
+            print(f"{reference}: ok")
+    return EXIT_FAILED if failed else 0
+
+
+def _progress(done: int, total: int) -> None:
+    if sys.stderr.isatty():
+        filled = done * 40 // total
+        print(
+            f"\r[{'#' * filled}{'.' * (40 - filled)}] {done}/{total} sessions",
+            end="",
+            file=sys.stderr,
+        )
+        if done == total:
+            print(file=sys.stderr)
+    elif done == total or done % max(total // 10, 1) == 0:
+        print(f"backtest: {done}/{total} sessions", file=sys.stderr)
+
+
+def backtest_command(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    if args.start > args.end:
+        raise StrategyError(f"--start {args.start} is after --end {args.end}")
+    result = run_backtest(config, bootstrap.market_data(config), args.start, args.end, _progress)
+    curve = args.out / "equity.csv"
+    write_csv(result, curve)
+    print("\n".join(summary(result)))
+    print(f"equity curve  {curve}")
+    if not args.no_chart:
+        chart = args.out / "equity.png"
+        write_chart(result, chart, f"{config.account}: {args.start} to {args.end}")
+        print(f"chart         {chart}")
+    return 0
+
+
+HANDLERS = {
+    "evaluate": evaluate_command,
+    "explain": explain_command,
+    "validate": validate_command,
+    "backtest": backtest_command,
+}

@@ -1,0 +1,1 @@
+"""Built-in strategies, shipped as symphony files."""

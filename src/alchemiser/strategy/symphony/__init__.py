@@ -1,0 +1,1 @@
+"""Symphonies: Composer-style strategy trees read from their exported text."""

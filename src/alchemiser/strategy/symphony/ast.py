@@ -1,0 +1,146 @@
+"""The symphony tree: what the parser builds and the evaluator walks.
+
+Every node carries the ``Location`` of the form it came from, so evaluation errors and
+the decision trace can point at file:line:column. Nodes are frozen dataclasses: the
+tree is built once and shared, never changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    source: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}:{self.column}"
+
+
+class IndicatorFn(StrEnum):
+    """The indicators of docs/SYMPHONY.md, by the names symphony text uses."""
+
+    CURRENT_PRICE = "current-price"
+    MOVING_AVERAGE_PRICE = "moving-average-price"
+    EXPONENTIAL_MOVING_AVERAGE_PRICE = "exponential-moving-average-price"
+    RSI = "relative-strength-index"
+    CUMULATIVE_RETURN = "cumulative-return"
+    MOVING_AVERAGE_RETURN = "moving-average-return"
+    STDEV_RETURN = "stdev-return"
+    STDEV_PRICE = "stdev-price"
+    MAX_DRAWDOWN = "max-drawdown"
+
+
+@dataclass(frozen=True, slots=True)
+class Indicator:
+    """``(fn "TICKER" {:window n})``; inside a filter ``ticker`` is None (each candidate)."""
+
+    fn: IndicatorFn
+    ticker: str | None
+    window: int
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    value: float
+    location: Location
+
+
+Operand = Indicator | Number
+
+
+class Comparator(StrEnum):
+    GT = ">"
+    LT = "<"
+    GE = ">="
+    LE = "<="
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    op: Comparator
+    left: Operand
+    right: Operand
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    ticker: str
+    """Normalised to Alpaca's spelling (``BRK/B`` -> ``BRK.B``)."""
+    description: str | None
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class WeightEqual:
+    children: tuple[Node, ...]
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class WeightSpecified:
+    weights: tuple[float, ...]
+    """Fractions summing to at most 1 (percent weights are divided by 100 when parsed)."""
+    children: tuple[Node, ...]
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class WeightInverseVolatility:
+    window: int
+    children: tuple[Node, ...]
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    label: str
+    child: Node
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class If:
+    condition: Condition
+    then: Node
+    otherwise: Node
+    location: Location
+
+
+class Selection(StrEnum):
+    TOP = "select-top"
+    BOTTOM = "select-bottom"
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    score: Indicator
+    """The candidate-relative indicator (``ticker`` is None)."""
+    selection: Selection
+    count: int
+    children: tuple[Node, ...]
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Cash:
+    """An empty branch (``nil``, ``[]``): its weight stays in cash."""
+
+    location: Location
+
+
+Node = Asset | WeightEqual | WeightSpecified | WeightInverseVolatility | Group | If | Filter | Cash
+
+
+@dataclass(frozen=True, slots=True)
+class Symphony:
+    name: str
+    options: dict[str, object]
+    body: Node
+    location: Location

@@ -1,0 +1,396 @@
+"""Evaluate a symphony over a whole date range at once, vectorised along time.
+
+Every node yields, for each date, the weights it gives each symbol (as fractions of
+the node's own capital) and whether it has a decision at all that day (``valid``).
+A live run reads the last row; a backtest reads every row. The tree is walked in
+post-order with an explicit stack, so nesting depth never touches Python's stack.
+
+Decisions (docs/SYMPHONY.md lists them for users):
+- Not enough history, or a missing close, makes a decision impossible on that date:
+  the node is *invalid* there. Validity follows the path actually taken: an ``if``
+  is valid when its condition can be computed and the branch it takes is valid, so
+  an untaken branch's missing data does not matter. A strategy asked for weights on
+  an invalid date raises StrategyError naming the indicator and its location.
+- ``filter`` excludes candidates with no score (or no decision) that day and picks
+  among the rest; ties go to the candidate whose name sorts first (ticker, group
+  label, or ``#i`` for other nodes by position). No candidate at all: invalid.
+- ``weight-inverse-volatility`` needs every child's volatility, and a positive one.
+- A sub-portfolio's price series (for scores and volatilities) compounds its daily
+  return: the weights it chose at one close times each asset's return to the next.
+- Empty branches hold cash: their weight is simply not invested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import numpy.typing as npt
+
+from alchemiser.domain.prices import PriceHistory
+from alchemiser.errors import DataError, DataErrorKind, StrategyError
+from alchemiser.strategy.indicators import compute as compute_indicator
+from alchemiser.strategy.symphony.ast import (
+    Asset,
+    Cash,
+    Comparator,
+    Condition,
+    Filter,
+    Group,
+    If,
+    Indicator,
+    IndicatorFn,
+    Node,
+    Number,
+    Selection,
+    Symphony,
+    WeightEqual,
+    WeightInverseVolatility,
+    WeightSpecified,
+)
+
+Series = npt.NDArray[np.float64]
+Mask = npt.NDArray[np.bool_]
+
+
+@dataclass
+class Result:
+    """One node over the whole range: symbol -> weight series, and where it decides."""
+
+    weights: dict[str, Series]
+    valid: Mask
+
+
+@dataclass
+class _Context:
+    history: PriceHistory
+    columns: dict[str, int]
+    returns: Series
+    """Daily simple returns of every symbol, T x N (NaN where either close is missing)."""
+    indicator_cache: dict[tuple[str, int, str], Series] = field(default_factory=dict)
+    price_cache: dict[int, Series] = field(default_factory=dict)
+    results: dict[int, Result] = field(default_factory=dict)
+    conditions: dict[int, tuple[Mask, Mask]] = field(default_factory=dict)
+    """``if`` node -> (condition holds, condition computable), for explaining."""
+    rankings: dict[int, tuple[list[str], Series, Mask]] = field(default_factory=dict)
+    """``filter`` node -> (candidate names, scores, chosen), columns in name order."""
+    volatilities: dict[int, tuple[list[str], Series, Series]] = field(default_factory=dict)
+    """inverse-volatility node -> (child names, volatilities, shares)."""
+
+    @property
+    def length(self) -> int:
+        return len(self.history.dates)
+
+    def close(self, ticker: str) -> Series:
+        column = self.columns.get(ticker)
+        if column is None:
+            raise StrategyError(f"{ticker}: no price history")
+        return self.history.closes[:, column]
+
+    def indicator(self, spec: Indicator) -> Series:
+        if spec.ticker is None:  # the parser only builds these inside filters
+            raise StrategyError(
+                "a filter's score indicator used outside a filter", location=str(spec.location)
+            )
+        key = (spec.fn.value, spec.window, spec.ticker)
+        cached = self.indicator_cache.get(key)
+        if cached is None:
+            cached = compute(spec.fn, self.close(spec.ticker), spec.window)
+            self.indicator_cache[key] = cached
+        return cached
+
+
+def compute(fn: IndicatorFn, series: Series, window: int) -> Series:
+    """An indicator, with its refusals (non-positive values, bad windows) as StrategyError."""
+    try:
+        result: Series = compute_indicator(fn, series, window)
+    except ValueError as error:
+        raise StrategyError(f"{fn.value} with window {window}: {error}") from error
+    return result
+
+
+def _children(node: Node) -> tuple[Node, ...]:
+    if isinstance(node, WeightEqual | WeightSpecified | WeightInverseVolatility | Filter):
+        return node.children
+    if isinstance(node, Group):
+        return (node.child,)
+    if isinstance(node, If):
+        return (node.then, node.otherwise)
+    return ()
+
+
+def _post_order(root: Node) -> Iterator[Node]:
+    """Children before parents, each node once, without recursion."""
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    seen: set[int] = set()
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            yield node
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        stack.extend((child, False) for child in reversed(_children(node)))
+
+
+def _combine(parts: list[tuple[float, Result]], length: int) -> Result:
+    """Weighted sum of children; valid where every child is."""
+    weights: dict[str, Series] = {}
+    valid = np.ones(length, dtype=bool)
+    for share, result in parts:
+        valid &= result.valid
+        for symbol, series in result.weights.items():
+            scaled = series * share
+            if symbol in weights:
+                weights[symbol] = weights[symbol] + scaled
+            else:
+                weights[symbol] = scaled
+    return Result(weights, valid)
+
+
+def _operand(ctx: _Context, operand: Indicator | Number) -> Series:
+    if isinstance(operand, Number):
+        return np.full(ctx.length, operand.value)
+    return ctx.indicator(operand)
+
+
+_COMPARE = {
+    Comparator.GT: np.greater,
+    Comparator.LT: np.less,
+    Comparator.GE: np.greater_equal,
+    Comparator.LE: np.less_equal,
+}
+
+
+def _condition(ctx: _Context, condition: Condition) -> tuple[Mask, Mask]:
+    left = _operand(ctx, condition.left)
+    right = _operand(ctx, condition.right)
+    known = np.isfinite(left) & np.isfinite(right)
+    with np.errstate(invalid="ignore"):
+        holds = _COMPARE[condition.op](left, right) & known
+    return holds, known
+
+
+def _if(ctx: _Context, node: If) -> Result:
+    holds, known = _condition(ctx, node.condition)
+    then, otherwise = ctx.results[id(node.then)], ctx.results[id(node.otherwise)]
+    zero = np.zeros(ctx.length)
+    weights = {
+        symbol: np.where(holds, then.weights.get(symbol, zero), otherwise.weights.get(symbol, zero))
+        for symbol in then.weights.keys() | otherwise.weights.keys()
+    }
+    valid = known & np.where(holds, then.valid, otherwise.valid)
+    ctx.conditions[id(node)] = (holds, known)
+    return Result(weights, valid)
+
+
+def candidate_name(node: Node, position: int) -> str:
+    if isinstance(node, Asset):
+        return node.ticker
+    if isinstance(node, Group):
+        return node.label
+    return f"#{position + 1}"
+
+
+def _price_series(ctx: _Context, node: Node) -> Series:
+    """The close of an asset, or the compounded value of a sub-portfolio."""
+    if isinstance(node, Asset):
+        return ctx.close(node.ticker)
+    cached = ctx.price_cache.get(id(node))
+    if cached is not None:
+        return cached
+    result = ctx.results[id(node)]
+    daily = np.zeros(ctx.length)
+    known = np.ones(ctx.length, dtype=bool)
+    known[0] = bool(result.valid[0])
+    for symbol, weights in result.weights.items():
+        held = weights[:-1]
+        returns = ctx.returns[1:, ctx.columns[symbol]]
+        contribution = np.where(held > 0, held * returns, 0.0)
+        daily[1:] += np.nan_to_num(contribution)
+        known[1:] &= ~((held > 0) & np.isnan(returns))
+    known[1:] &= result.valid[:-1]
+    # A day without a known return adds nothing: the value carries over it, unreported.
+    daily[~known] = 0.0
+    value: Series = np.cumprod(1.0 + daily, dtype=np.float64)
+    value[~known] = np.nan
+    ctx.price_cache[id(node)] = value
+    return value
+
+
+def _scores(ctx: _Context, node: Filter | WeightInverseVolatility) -> tuple[list[str], Series]:
+    """Each child's score series, columns ordered by candidate name (the tie-break)."""
+    if isinstance(node, Filter):
+        fn, window = node.score.fn, node.score.window
+    else:
+        fn, window = IndicatorFn.STDEV_RETURN, node.window
+    names = [candidate_name(child, i) for i, child in enumerate(node.children)]
+    columns = []
+    for child in node.children:
+        if isinstance(child, Asset):
+            key = (fn.value, window, child.ticker)
+            score = ctx.indicator_cache.get(key)
+            if score is None:
+                score = compute(fn, ctx.close(child.ticker), window)
+                ctx.indicator_cache[key] = score
+        else:
+            score = compute(fn, _price_series(ctx, child), window)
+        valid = ctx.results[id(child)].valid
+        columns.append(np.where(valid, score, np.nan))
+    stacked: Series = np.column_stack(columns) if columns else np.empty((ctx.length, 0))
+    return names, stacked
+
+
+def _filter(ctx: _Context, node: Filter) -> Result:
+    names, scores = _scores(ctx, node)
+    order = sorted(range(len(names)), key=lambda i: names[i])
+    ordered = scores[:, order]
+    known = np.isfinite(ordered)
+    key = np.where(known, -ordered if node.selection is Selection.TOP else ordered, np.inf)
+    ranks = np.argsort(np.argsort(key, axis=1, kind="stable"), axis=1, kind="stable")
+    available = known.sum(axis=1)
+    picks = min(node.count, len(names))
+    chosen = (ranks < picks) & known
+    count = np.minimum(available, picks)
+    share = np.divide(1.0, count, out=np.zeros(ctx.length), where=count > 0)
+    weights: dict[str, Series] = {}
+    for slot, index in enumerate(order):
+        child = ctx.results[id(node.children[index])]
+        factor = np.where(chosen[:, slot], share, 0.0)
+        for symbol, series in child.weights.items():
+            weights[symbol] = weights.get(symbol, 0.0) + series * factor
+    ctx.rankings[id(node)] = ([names[i] for i in order], ordered, chosen)
+    return Result(weights, available > 0)
+
+
+def _inverse_volatility(ctx: _Context, node: WeightInverseVolatility) -> Result:
+    names, vols = _scores(ctx, node)
+    usable = (
+        np.all(np.isfinite(vols) & (vols > 0), axis=1) if names else np.ones(ctx.length, dtype=bool)
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inverse = np.where(usable[:, None], 1.0 / vols, 0.0)
+        total = inverse.sum(axis=1)
+        shares = np.divide(
+            inverse, total[:, None], out=np.zeros_like(inverse), where=total[:, None] > 0
+        )
+    weights: dict[str, Series] = {}
+    for i, child in enumerate(node.children):
+        for symbol, series in ctx.results[id(child)].weights.items():
+            weights[symbol] = weights.get(symbol, 0.0) + series * shares[:, i]
+    valid = usable & np.all([ctx.results[id(c)].valid for c in node.children], axis=0)
+    ctx.volatilities[id(node)] = (names, vols, shares)
+    return Result(weights, valid)
+
+
+def _evaluate_node(ctx: _Context, node: Node) -> Result:
+    if isinstance(node, Asset):
+        close = ctx.close(node.ticker)
+        return Result({node.ticker: np.ones(ctx.length)}, np.isfinite(close))
+    if isinstance(node, Cash):
+        return Result({}, np.ones(ctx.length, dtype=bool))
+    if isinstance(node, Group):
+        return ctx.results[id(node.child)]
+    if isinstance(node, WeightEqual):
+        share = 1.0 / len(node.children) if node.children else 0.0
+        return _combine([(share, ctx.results[id(c)]) for c in node.children], ctx.length)
+    if isinstance(node, WeightSpecified):
+        parts = [(w, ctx.results[id(c)]) for w, c in zip(node.weights, node.children, strict=True)]
+        return _combine(parts, ctx.length)
+    if isinstance(node, If):
+        return _if(ctx, node)
+    if isinstance(node, Filter):
+        return _filter(ctx, node)
+    return _inverse_volatility(ctx, node)
+
+
+@dataclass
+class Evaluation:
+    """A symphony evaluated over ``history``: weights and validity for every date."""
+
+    symphony: Symphony
+    history: PriceHistory
+    root: Result
+    context: _Context
+
+    def row(self, as_of: date) -> int:
+        index = self.history.row_index(as_of)
+        if index < 0 or self.history.session(index) != as_of:
+            raise DataError(
+                f"no session {as_of.isoformat()} in the price data", kind=DataErrorKind.MISSING
+            )
+        return index
+
+    def weights_at(self, as_of: date) -> dict[str, float]:
+        """The target weights at the close of ``as_of``; StrategyError when undecidable."""
+        index = self.row(as_of)
+        if not self.root.valid[index]:
+            why = missing_input(self, index)
+            raise StrategyError(
+                f"{self.symphony.name}: no decision on {as_of.isoformat()}: {why}",
+                location=str(self.symphony.location),
+            )
+        return {
+            symbol: float(series[index])
+            for symbol, series in sorted(self.root.weights.items())
+            if series[index] > 0
+        }
+
+
+def evaluate(symphony: Symphony, history: PriceHistory) -> Evaluation:
+    """Evaluate every node of ``symphony`` over every date of ``history``."""
+    closes = history.closes
+    with np.errstate(invalid="ignore", divide="ignore"):
+        returns = np.full_like(closes, np.nan)
+        returns[1:] = closes[1:] / closes[:-1] - 1.0
+    ctx = _Context(history, {s: i for i, s in enumerate(history.symbols)}, returns)
+    for node in _post_order(symphony.body):
+        try:
+            ctx.results[id(node)] = _evaluate_node(ctx, node)
+        except StrategyError as error:
+            if error.location is None:
+                raise StrategyError(error.message, location=str(node.location)) from error
+            raise
+    return Evaluation(symphony, history, ctx.results[id(symphony.body)], ctx)
+
+
+def missing_input(evaluation: Evaluation, index: int) -> str:
+    """Why the decision path has no value at ``index``: the first indicator, condition or
+    asset on the taken path that lacks data."""
+    ctx = evaluation.context
+    stack: list[Node] = [evaluation.symphony.body]
+    while stack:
+        node = stack.pop()
+        result = ctx.results[id(node)]
+        if result.valid[index]:
+            continue
+        if isinstance(node, If):
+            holds, known = ctx.conditions[id(node)]
+            if not known[index]:
+                operands = [
+                    o
+                    for o in (node.condition.left, node.condition.right)
+                    if isinstance(o, Indicator)
+                ]
+                for operand in operands:
+                    if not np.isfinite(ctx.indicator(operand)[index]):
+                        return (
+                            f"({operand.fn.value} {operand.ticker} window {operand.window}) at "
+                            f"{operand.location} has no value "
+                            "(not enough history, or a missing close)"
+                        )
+            stack.append(node.then if holds[index] else node.otherwise)
+        elif isinstance(node, Asset):
+            return f"{node.ticker} at {node.location} has no close on that date"
+        elif isinstance(node, Filter | WeightInverseVolatility):
+            kind = "filter" if isinstance(node, Filter) else "weight-inverse-volatility"
+            return (
+                f"the {kind} at {node.location} has no usable candidate score (not enough history)"
+            )
+        else:
+            stack.extend(_children(node))
+    return "missing data"

@@ -1,0 +1,471 @@
+"""Parsing symphony text into the tree of ``ast.py``, and the helpers that walk that tree.
+
+``parse_symphony`` returns the tree or raises the first problem; ``check_symphony``
+returns every problem, for ``alchemiser validate``. A reader error stops everything (the
+brackets no longer say what belongs to what); a semantic error spoils only its own node,
+so checking reports it and carries on with the node's children and the rest of the file.
+
+Symphonies nest over a thousand ``if``s deep, so nothing here recurses on depth: nodes
+are built bottom-up from an explicit work stack, and the walkers use a stack too.
+Conditions and indicators are shallow by grammar and are parsed directly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from typing import NamedTuple, ParamSpec, TypeVar
+
+from alchemiser.domain.values import normalise_symbol
+from alchemiser.errors import StrategyError
+from alchemiser.strategy.symphony.ast import (
+    Asset,
+    Cash,
+    Comparator,
+    Condition,
+    Filter,
+    Group,
+    If,
+    Indicator,
+    IndicatorFn,
+    Location,
+    Node,
+    Number,
+    Operand,
+    Selection,
+    Symphony,
+    WeightEqual,
+    WeightInverseVolatility,
+    WeightSpecified,
+)
+from alchemiser.strategy.symphony.reader import (
+    Form,
+    KeywordForm,
+    ListForm,
+    MapForm,
+    NilForm,
+    NumberForm,
+    StringForm,
+    SymbolForm,
+    VectorForm,
+    clip,
+    describe,
+    paused_gc,
+    read,
+    to_data,
+)
+
+_INDICATORS = {fn.value: fn for fn in IndicatorFn} | {"rsi": IndicatorFn.RSI}
+_COMPARATORS = {op.value: op for op in Comparator}
+_SELECTIONS = {selection.value: selection for selection in Selection}
+_NODES = "asset, weight-equal, weight-specified, weight-inverse-volatility, group, if, filter"
+# Percent weights are recognised by their sum; the tolerance absorbs the float rounding
+# of decimal weights (0.1 + 0.2 ...), nothing anyone would write on purpose.
+_TOLERANCE = 1e-9
+
+P = ParamSpec("P")
+T = TypeVar("T")
+_Build = Callable[[Sequence[Node]], Node]
+
+
+def parse_symphony(text: str, source: str) -> Symphony:
+    """The symphony in ``text``, or its first ``StrategyError`` in file order."""
+    symphony, errors = _parse(text, source)
+    if errors or symphony is None:
+        raise errors[0]
+    return symphony
+
+
+def check_symphony(text: str, source: str) -> list[StrategyError]:
+    """Every problem in ``text`` in file order (one per node at most); empty when it parses."""
+    try:
+        return _parse(text, source)[1]
+    except StrategyError as error:  # the reader's: fatal, and the only one to report
+        return [error]
+
+
+def iter_nodes(root: Symphony | Node) -> Iterator[Node]:
+    """Every node under ``root`` (itself included), parents before children, in order."""
+    stack: list[Node] = [root.body if isinstance(root, Symphony) else root]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, WeightEqual | WeightSpecified | WeightInverseVolatility | Filter):
+            stack.extend(reversed(node.children))
+        elif isinstance(node, Group):
+            stack.append(node.child)
+        elif isinstance(node, If):
+            stack.extend((node.otherwise, node.then))
+
+
+def iter_indicators(root: Symphony | Node) -> Iterator[Indicator]:
+    """Every indicator under ``root``: both sides of each condition, each filter's score."""
+    for node in iter_nodes(root):
+        if isinstance(node, If):
+            for operand in (node.condition.left, node.condition.right):
+                if isinstance(operand, Indicator):
+                    yield operand
+        elif isinstance(node, Filter):
+            yield node.score
+
+
+def symbols(root: Symphony | Node) -> frozenset[str]:
+    """Every ticker named under ``root``: the assets, and the tickers indicators read."""
+    tickers = {node.ticker for node in iter_nodes(root) if isinstance(node, Asset)}
+    tickers.update(ind.ticker for ind in iter_indicators(root) if ind.ticker is not None)
+    return frozenset(tickers)
+
+
+def max_window(root: Symphony | Node) -> int:
+    """The longest window under ``root`` (indicators, inverse volatility); 0 if none."""
+    windows = [ind.window for ind in iter_indicators(root)]
+    windows += [n.window for n in iter_nodes(root) if isinstance(n, WeightInverseVolatility)]
+    return max(windows, default=0)
+
+
+def _parse(text: str, source: str) -> tuple[Symphony | None, list[StrategyError]]:
+    with paused_gc():
+        forms = read(text, source)
+        parser = _Parser()
+        try:
+            symphony: Symphony | None = parser.symphony(forms, source)
+        except StrategyError as error:  # the file's outline is wrong: nothing else to check
+            parser.errors.append(error)
+            symphony = None
+    return symphony, sorted(parser.errors, key=_position)
+
+
+def _position(error: StrategyError) -> tuple[int, int]:
+    """(line, column) of an error's "source:line:col" location, to sort by."""
+    _, line, column = str(error.location).rsplit(":", 2)
+    return int(line), int(column)
+
+
+class _Plan(NamedTuple):
+    """A node waiting for its children: ``build`` gets them, parsed, in order."""
+
+    build: _Build
+    forms: tuple[Form, ...]
+
+
+class _Parser:
+    """One parse. Records semantic errors and goes on; the caller decides what to do."""
+
+    def __init__(self) -> None:
+        self.errors: list[StrategyError] = []
+
+    def symphony(self, forms: list[Form], source: str) -> Symphony:
+        usage = '(defsymphony "Name" {options} NODE)'
+        if not forms:
+            raise StrategyError(f"empty input: expected {usage}", location=f"{source}:1:1")
+        self.errors += [_error("expected one (defsymphony ...) per file", f) for f in forms[1:]]
+        form = forms[0]
+        if not isinstance(form, ListForm) or _operator(form) != "defsymphony":
+            raise _error(f"expected {usage}, got {describe(form)}", form)
+        name, options, body = _arguments(form, 3, 3, usage)
+        label = self.attempt(_string, name, "symphony name")
+        settings = self.attempt(_options, options)
+        return Symphony(label or "", settings or {}, self.node(body), form.location)
+
+    def attempt(self, parse: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T | None:
+        """``parse(...)``, or None with its error recorded."""
+        try:
+            return parse(*args, **kwargs)
+        except StrategyError as error:
+            self.errors.append(error)
+            return None
+
+    def node(self, root: Form) -> Node:
+        """The node ``root`` spells, built bottom-up: children first, then their parent."""
+        work: list[Form | _Plan] = [root]
+        done: list[Node] = []
+        while work:
+            item = work.pop()
+            if isinstance(item, _Plan):
+                split = len(done) - len(item.forms)
+                done[split:] = [item.build(done[split:])]
+                continue
+            if isinstance(item, VectorForm):
+                # A vector where one node belongs: one node is itself, several share equally.
+                if len(item.items) == 1:
+                    work.append(item.items[0])
+                    continue
+                result: Node | _Plan = _Plan(_equal(item.location), item.items)
+                if not item.items:
+                    result = Cash(item.location)
+            elif isinstance(item, NilForm):
+                result = Cash(item.location)
+            else:
+                result = self.expand(item)
+            if isinstance(result, _Plan):
+                work.append(result)
+                work.extend(reversed(result.forms))
+            else:
+                done.append(result)
+        return done[0]
+
+    def expand(self, form: Form) -> Node | _Plan:
+        """A leaf node, or the plan of a node with children; Cash where the form is wrong.
+        A node whose own arguments are wrong still has its children checked."""
+        try:
+            if not isinstance(form, ListForm):
+                raise _error(f"expected a node ({_NODES}), got {describe(form)}", form)
+            operator = _OPERATORS.get(_operator(form) or "")
+            if operator is None:
+                raise _unknown_node(form)
+            children, make = operator(form)
+        except StrategyError as error:
+            self.errors.append(error)
+            return Cash(form.location)
+        build = self.attempt(make) or _cash(form.location)
+        if children is None:  # a leaf
+            return build(())
+        return _Plan(build, children) if children else Cash(form.location)
+
+
+# Operators: each checks the outline of its form and returns its children (None for a
+# leaf) and ``make``, which checks the node's own arguments and returns its builder.
+_Make = Callable[[], _Build]
+_Operator = Callable[[ListForm], tuple[tuple[Form, ...] | None, _Make]]
+
+
+def _asset(form: ListForm) -> tuple[None, _Make]:
+    args = _arguments(form, 1, 2, '(asset "TICKER" "optional description")')
+
+    def make() -> _Build:
+        described = len(args) == 2 and not isinstance(args[1], NilForm)
+        description = _string(args[1], "asset description (or nil)") if described else None
+        asset = Asset(_ticker(args[0]), description, form.location)
+        return lambda _: asset
+
+    return None, make
+
+
+def _weight_equal(form: ListForm) -> tuple[tuple[Form, ...], _Make]:
+    (vector,) = _arguments(form, 1, 1, "(weight-equal [NODE ...])")
+    return _vector(vector, "weight-equal"), lambda: _equal(form.location)
+
+
+def _weight_specified(form: ListForm) -> tuple[tuple[Form, ...], _Make]:
+    args = form.items[1:]
+    if len(args) % 2:
+        raise _error(
+            f"weight-specified expects weight and node pairs, got an odd number ({len(args)})",
+            form,
+        )
+
+    def make() -> _Build:
+        weights = _fractions([_weight(weight) for weight in args[0::2]], form)
+        return lambda nodes: WeightSpecified(weights, tuple(nodes), form.location)
+
+    return args[1::2], make
+
+
+def _inverse_volatility(form: ListForm) -> tuple[tuple[Form, ...], _Make]:
+    window, vector = _arguments(form, 2, 2, "(weight-inverse-volatility WINDOW [NODE ...])")
+
+    def make() -> _Build:
+        days = _positive_int(window, "weight-inverse-volatility window")
+        return lambda nodes: WeightInverseVolatility(days, tuple(nodes), form.location)
+
+    return _vector(vector, "weight-inverse-volatility"), make
+
+
+def _group(form: ListForm) -> tuple[tuple[Form, ...], _Make]:
+    label, child = _arguments(form, 2, 2, '(group "label" [NODE])')
+
+    def make() -> _Build:
+        name = _string(label, "group label")
+        return lambda nodes: Group(name, nodes[0], form.location)
+
+    return (child,), make
+
+
+def _if(form: ListForm) -> tuple[tuple[Form, ...], _Make]:
+    args = _arguments(form, 2, 3, "(if CONDITION [THEN-NODE ...] [ELSE-NODE ...])")
+
+    def make() -> _Build:
+        condition, where = _condition(args[0]), form.location
+        if len(args) == 2:  # no else-branch: the weight of a false condition stays in cash
+            return lambda nodes: If(condition, nodes[0], Cash(where), where)
+        return lambda nodes: If(condition, nodes[0], nodes[1], where)
+
+    return args[1:], make
+
+
+def _filter(form: ListForm) -> tuple[tuple[Form, ...], _Make]:
+    usage = "(filter (SCORE {:window N}) (select-top N) [NODE ...])"
+    score, selection, vector = _arguments(form, 3, 3, usage)
+
+    def make() -> _Build:
+        if not isinstance(score, ListForm):
+            raise _error(
+                f"expected a filter score like (rsi {{:window 10}}), got {describe(score)}", score
+            )
+        indicator = _indicator(score, in_filter=True)
+        how = _SELECTIONS.get(_operator(selection) or "")
+        if how is None or not isinstance(selection, ListForm) or len(selection.items) != 2:
+            raise _error(
+                f"expected (select-top N) or (select-bottom N), got {describe(selection)}",
+                selection,
+            )
+        count = _positive_int(selection.items[1], f"{how.value} count")
+        return lambda nodes: Filter(indicator, how, count, tuple(nodes), form.location)
+
+    return _vector(vector, "filter"), make
+
+
+_OPERATORS: dict[str, _Operator] = {
+    "asset": _asset,
+    "weight-equal": _weight_equal,
+    "weight-specified": _weight_specified,
+    "weight-inverse-volatility": _inverse_volatility,
+    "group": _group,
+    "if": _if,
+    "filter": _filter,
+}
+
+
+def _cash(location: Location) -> _Build:
+    """Stands in for a node with errors, so that its children are still checked."""
+    return lambda _: Cash(location)
+
+
+def _equal(location: Location) -> _Build:
+    return lambda nodes: WeightEqual(tuple(nodes), location)
+
+
+def _fractions(weights: list[float], form: ListForm) -> tuple[float, ...]:
+    """Weights as fractions: percents (summing to 100) divided by 100; above 1 refused."""
+    total = math.fsum(weights)
+    if abs(total - 100) <= 100 * _TOLERANCE:
+        return tuple(weight / 100 for weight in weights)
+    if total > 1 + _TOLERANCE:
+        raise _error(
+            f"weight-specified weights sum to {total:g}: expected fractions summing to at "
+            "most 1, or percents summing to 100",
+            form,
+        )
+    return tuple(weights)
+
+
+def _condition(form: Form) -> Condition:
+    items = form.items if isinstance(form, ListForm) else ()
+    op = _COMPARATORS.get(_operator(form) or "")
+    if op is None or len(items) != 3:
+        got = f"{len(items) - 1} operands" if op else describe(form)
+        raise _error(
+            f"expected a condition (> A B), (< A B), (>= A B) or (<= A B), got {got}", form
+        )
+    return Condition(op, _operand(items[1]), _operand(items[2]), form.location)
+
+
+def _operand(form: Form) -> Operand:
+    if isinstance(form, NumberForm):
+        return Number(float(form.value), form.location)
+    if isinstance(form, ListForm):
+        return _indicator(form, in_filter=False)
+    raise _error(f"expected a number or an indicator, got {describe(form)}", form)
+
+
+def _indicator(form: ListForm, *, in_filter: bool) -> Indicator:
+    """``(fn "TICKER" {:window N})``, or ``(fn {:window N})`` inside a filter."""
+    name = _operator(form) or ""
+    fn = _INDICATORS.get(name)
+    if fn is None:
+        head = form.items[0] if form.items else form
+        raise _error(f"unknown indicator {describe(head)}: expected {', '.join(_INDICATORS)}", head)
+    args = form.items[1:]
+    has_ticker = bool(args) and isinstance(args[0], StringForm)
+    if in_filter and has_ticker:
+        raise _error(f"inside filter, {name} scores each candidate and takes no ticker", args[0])
+    if not in_filter and not has_ticker:
+        raise _error(f'{name} needs a ticker: ({name} "SPY" {{:window 10}})', form)
+    options = args[1:] if has_ticker else args
+    if len(options) > 1 or (options and not isinstance(options[0], MapForm)):
+        raise _error(f"{name} takes one options map {{:window N}} after its ticker", form)
+    window = _window(options[0], name) if options else None
+    if window is None and fn is not IndicatorFn.CURRENT_PRICE:
+        raise _error(f"{name} needs a window: {{:window N}}", form)
+    ticker = _ticker(args[0]) if has_ticker else None
+    return Indicator(fn, ticker, window or 1, form.location)  # current-price: the last close
+
+
+def _window(form: Form, name: str) -> int | None:
+    window = None
+    for key, value in form.pairs if isinstance(form, MapForm) else ():
+        if not isinstance(key, KeywordForm) or key.name != "window" or window is not None:
+            raise _error(f"unexpected {name} option {describe(key)}: expected one :window", key)
+        window = _positive_int(value, f"{name} window")
+    return window
+
+
+def _unknown_node(form: ListForm) -> StrategyError:
+    head = form.items[0] if form.items else form
+    name = _operator(form)
+    if name in _INDICATORS or name in _COMPARATORS:
+        what = "an indicator" if name in _INDICATORS else "a comparison"
+        return _error(f"'{name}' is {what}, not a node: expected one of {_NODES}", head)
+    if name is None:
+        return _error(f"expected a node ({_NODES}), got {describe(form)}", form)
+    return _error(f"unknown operator '{clip(name)}': expected one of {_NODES}", head)
+
+
+def _arguments(form: ListForm, least: int, most: int, usage: str) -> tuple[Form, ...]:
+    args = form.items[1:]
+    if not least <= len(args) <= most:
+        expected = f"{least}" if least == most else f"{least} or {most}"
+        raise _error(f"{usage} expects {expected} arguments, got {len(args)}", form)
+    return args
+
+
+def _vector(form: Form, operator: str) -> tuple[Form, ...]:
+    if not isinstance(form, VectorForm):
+        raise _error(f"{operator} expects a vector of nodes [...], got {describe(form)}", form)
+    return form.items
+
+
+def _string(form: Form, what: str) -> str:
+    if not isinstance(form, StringForm):
+        raise _error(f"{what} must be a string, got {describe(form)}", form)
+    return form.value
+
+
+def _ticker(form: Form) -> str:
+    try:
+        return normalise_symbol(_string(form, 'ticker (like "SPY")'))
+    except ValueError:
+        raise _error(
+            f"invalid ticker {describe(form)}: expected one like SPY or BRK/B", form
+        ) from None
+
+
+def _weight(form: Form) -> float:
+    if not isinstance(form, NumberForm) or form.value < 0:
+        raise _error(f"a weight must be a number, 0 or more, got {describe(form)}", form)
+    return float(form.value)
+
+
+def _positive_int(form: Form, what: str) -> int:
+    if not isinstance(form, NumberForm) or type(form.value) is not int or form.value < 1:
+        raise _error(f"{what} must be a positive whole number, got {describe(form)}", form)
+    return form.value
+
+
+def _options(form: Form) -> dict[str, object]:
+    """The options map as plain Python: keyword keys and keyword values become strings."""
+    options = to_data(form) if isinstance(form, MapForm) else None
+    if not isinstance(options, dict):
+        raise _error(f"expected an options map {{:key value ...}}, got {describe(form)}", form)
+    return options
+
+
+def _operator(form: Form) -> str | None:
+    """The symbol a list starts with: its operator."""
+    if isinstance(form, ListForm) and form.items and isinstance(form.items[0], SymbolForm):
+        return form.items[0].name
+    return None
+
+
+def _error(message: str, form: Form) -> StrategyError:
+    return StrategyError(message, location=str(form.location))
