@@ -24,6 +24,7 @@ from alchemiser import bootstrap
 from alchemiser.adapters.clock import ManualClock
 from alchemiser.adapters.sim.broker import SimBroker
 from alchemiser.config import AppConfig
+from alchemiser.domain.decisions import Verdict
 from alchemiser.domain.prices import PriceHistory
 from alchemiser.domain.report import Mode, RunReport, RunStatus
 from alchemiser.errors import DataError, DataErrorKind, StrategyError
@@ -101,6 +102,8 @@ class Day:
     cash: float
     traded: float
     status: RunStatus
+    limited: int = 0
+    """Orders the risk review shrank or denied that day."""
     note: str = ""
 
 
@@ -158,6 +161,8 @@ class Metrics:
     turnover: float
     """Traded notional per year as a multiple of average equity."""
     failed_days: int
+    limited_orders: int
+    """Orders the risk limits shrank or denied over the whole backtest."""
 
 
 @dataclass
@@ -191,6 +196,7 @@ def _metrics(days: list[Day]) -> Metrics:
         max_drawdown=drawdown,
         turnover=sum(d.traded for d in days) / average_equity / years,
         failed_days=sum(1 for d in days if d.status is RunStatus.FAILED),
+        limited_orders=sum(d.limited for d in days),
     )
 
 
@@ -265,7 +271,10 @@ def run_backtest(
         ledger.reports.clear()  # the day is summarised below; nothing else reads them
         equity, cash = _mark(broker, history, columns, history.row_index(session))
         note = "; ".join(f"{e.code}: {e.message}" for e in report.errors)
-        days.append(Day(session, equity, cash, float(report.turnover), report.status, note))
+        limited = sum(1 for d in report.decisions if d.verdict is not Verdict.APPROVED)
+        days.append(
+            Day(session, equity, cash, float(report.turnover), report.status, limited, note)
+        )
         if progress is not None:
             progress(number, len(sessions))
     return BacktestResult(days=days, metrics=_metrics(days), requested_start=start)
@@ -275,7 +284,7 @@ def write_csv(result: BacktestResult, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as stream:
         writer = csv.writer(stream)
-        writer.writerow(["date", "equity", "cash", "traded", "status", "note"])
+        writer.writerow(["date", "equity", "cash", "traded", "status", "risk_limited", "note"])
         for day in result.days:
             writer.writerow(
                 [
@@ -284,6 +293,7 @@ def write_csv(result: BacktestResult, path: Path) -> None:
                     f"{day.cash:.2f}",
                     f"{day.traded:.2f}",
                     day.status.value,
+                    day.limited,
                     day.note,
                 ]
             )
@@ -307,8 +317,9 @@ def write_chart(result: BacktestResult, path: Path, title: str) -> None:
         2, 1, figsize=(10, 6), sharex=True, height_ratios=[3, 1]
     )
     top.plot(dates, equity, linewidth=1.0)
+    top.set_yscale("log")  # compounding reads as a straight line; drawdowns keep their size
     top.set_title(title)
-    top.set_ylabel("equity ($)")
+    top.set_ylabel("equity ($, log scale)")
     top.grid(alpha=0.3)
     bottom.fill_between(dates, drawdown * 100, 0, color="tab:red", alpha=0.4)
     bottom.set_ylabel("drawdown (%)")
@@ -341,4 +352,5 @@ def summary(result: BacktestResult) -> list[str]:
         f"max drawdown  {metrics.max_drawdown:.2%}",
         f"turnover      {metrics.turnover:.1f}x equity per year",
         f"failed days   {metrics.failed_days}",
+        f"risk-limited  {metrics.limited_orders} orders shrunk or denied by the [risk] limits",
     ]

@@ -163,7 +163,8 @@ def backtest_command(args: argparse.Namespace) -> int:
     print(f"equity curve  {curve}")
     if not args.no_chart:
         chart = args.out / "equity.png"
-        write_chart(result, chart, f"{config.account}: {args.start} to {args.end}")
+        metrics = result.metrics
+        write_chart(result, chart, f"{config.account}: {metrics.start} to {metrics.end}")
         print(f"chart         {chart}")
     return 0
 
