@@ -50,6 +50,7 @@ typecheck: $(STAMP)
 ## bench: benchmarks that print numbers (never asserted in tests)
 bench: $(STAMP)
 	$(VENV)/bin/python bench/bench_diff_risk.py
+	$(VENV)/bin/python bench/bench_symphony.py
 
 ## invoke: the real Lambda handler, in a fresh process, with a real event (no Docker)
 invoke: $(STAMP)

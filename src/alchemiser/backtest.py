@@ -169,13 +169,15 @@ class Metrics:
 class BacktestResult:
     days: list[Day]
     metrics: Metrics
-    requested_start: date
+    first_session: date
+    """The first session of the requested range (the start itself may be a holiday)."""
 
 
-def _metrics(days: list[Day]) -> Metrics:
-    equity = [d.equity for d in days]
+def _metrics(days: list[Day], initial: float) -> Metrics:
+    """Returns are measured from the starting cash, so the first day's costs count."""
+    equity = [initial] + [d.equity for d in days]
     returns = [b / a - 1 for a, b in itertools.pairwise(equity) if a > 0]
-    years = max(len(days) - 1, 1) / TRADING_DAYS
+    years = max(len(days), 1) / TRADING_DAYS
     total = equity[-1] / equity[0] - 1
     stdev = statistics.pstdev(returns) if len(returns) > 1 else 0.0
     mean = statistics.fmean(returns) if returns else 0.0
@@ -232,6 +234,7 @@ def run_backtest(
             f"the strategies cannot all decide on any session between {start} and {end} "
             "(not enough price history for their indicators)"
         )
+    range_start = sessions[0]
     sessions = [s for s in sessions if s >= first]
     clock = ManualClock(datetime.combine(sessions[0], datetime.min.time(), tzinfo=UTC))
     broker = SimBroker(
@@ -277,7 +280,8 @@ def run_backtest(
         )
         if progress is not None:
             progress(number, len(sessions))
-    return BacktestResult(days=days, metrics=_metrics(days), requested_start=start)
+    initial = float(config.sim.starting_cash)
+    return BacktestResult(days=days, metrics=_metrics(days, initial), first_session=range_start)
 
 
 def write_csv(result: BacktestResult, path: Path) -> None:
@@ -336,9 +340,9 @@ def summary(result: BacktestResult) -> list[str]:
         [
             f"note          the strategies decide on every session only from "
             f"{metrics.start.isoformat()} (not enough history before): the backtest starts "
-            f"there, not on {result.requested_start.isoformat()}"
+            f"there, not on {result.first_session.isoformat()}"
         ]
-        if metrics.start > result.requested_start
+        if metrics.start > result.first_session
         else []
     )
     return [

@@ -117,9 +117,9 @@ def _problems(reference: str, store: FilePriceStore) -> list[str]:
     symphony = _load(reference)
     for ticker, location in ticker_locations(symphony):
         try:
-            store.history([ticker], store.latest_session(), 1)
-        except AlchemiserError:
-            problems.append(f"{location}: {ticker}: no price data")
+            store.check(ticker)
+        except AlchemiserError as error:
+            problems.append(f"{location}: {error}")
     return problems
 
 

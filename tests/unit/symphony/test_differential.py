@@ -146,13 +146,16 @@ class Reference:
         return [p for p in points if not math.isnan(p)]
 
     def _value(self, node: Node, day: int) -> float:
-        """A sub-portfolio's value: yesterday's value times what yesterday's weights earned."""
-        if day == 0:
-            return 1.0 if self.weights(node, 0) is not None else math.nan
-        held = self.weights(node, day - 1)
-        previous = self.value(node, day - 1)
-        if held is None:
+        """A sub-portfolio's value on the days it decides: the last value it had times
+        what yesterday's weights earned today (nothing if it had no weights yesterday)."""
+        if self.weights(node, day) is None:
             return math.nan
+        if day == 0:
+            return 1.0
+        base = self._last_value(node, day - 1)
+        held = self.weights(node, day - 1)
+        if held is None:
+            return base
         growth = 0.0
         for symbol, weight in held.items():
             if weight <= 0:
@@ -161,11 +164,10 @@ class Reference:
             if math.isnan(today) or math.isnan(yesterday):
                 return math.nan
             growth += weight * (today / yesterday - 1)
-        base = previous if not math.isnan(previous) else self._restart(node, day - 1)
         return base * (1 + growth)
 
-    def _restart(self, node: Node, day: int) -> float:
-        """The engine compounds through gaps: the value before the last gap carries on."""
+    def _last_value(self, node: Node, day: int) -> float:
+        """The value on the last day up to ``day`` that had one; 1 before any."""
         for earlier in range(day, -1, -1):
             value = self.value(node, earlier)
             if not math.isnan(value):

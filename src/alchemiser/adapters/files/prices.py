@@ -92,6 +92,10 @@ class FilePriceStore:
     def bundled(cls) -> FilePriceStore:
         return cls(bundled_prices_dir())
 
+    def check(self, symbol: str) -> None:
+        """Read and validate ``symbol``'s file: DataError if it is missing or malformed."""
+        self._read(symbol)
+
     def _read(self, symbol: str) -> _Series:
         cached = self._cache.get(symbol)
         if cached is not None:

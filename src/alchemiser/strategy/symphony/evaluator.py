@@ -204,18 +204,20 @@ def _price_series(ctx: _Context, node: Node) -> Series:
     if cached is not None:
         return cached
     result = ctx.results[id(node)]
+    # Day t earns what the weights chosen at close t-1 return over day t; a day after one
+    # without a decision earns nothing (a fresh start). The value exists on the days the
+    # node decides, unless a held symbol's return is missing; across a gap it carries.
+    decided_before = np.zeros(ctx.length, dtype=bool)
+    decided_before[1:] = result.valid[:-1]
     daily = np.zeros(ctx.length)
-    known = np.ones(ctx.length, dtype=bool)
-    known[0] = bool(result.valid[0])
+    known = result.valid.copy()
     for symbol, weights in result.weights.items():
         held = weights[:-1]
         returns = ctx.returns[1:, ctx.columns[symbol]]
         contribution = np.where(held > 0, held * returns, 0.0)
         daily[1:] += np.nan_to_num(contribution)
-        known[1:] &= ~((held > 0) & np.isnan(returns))
-    known[1:] &= result.valid[:-1]
-    # A day without a known return adds nothing: the value carries over it, unreported.
-    daily[~known] = 0.0
+        known[1:] &= ~(decided_before[1:] & (held > 0) & np.isnan(returns))
+    daily[~(known & decided_before)] = 0.0
     value: Series = np.cumprod(1.0 + daily, dtype=np.float64)
     value[~known] = np.nan
     ctx.price_cache[id(node)] = value
@@ -355,6 +357,12 @@ def evaluate(symphony: Symphony, history: PriceHistory) -> Evaluation:
             if error.location is None:
                 raise StrategyError(error.message, location=str(node.location)) from error
             raise
+        # The parent has used its children's weights: keep only where they decide (all
+        # the trace needs). A deep tree would otherwise hold a weight series per symbol
+        # per node until the end, a gigabyte for a thousand-``if`` symphony.
+        for child in _children(node):
+            used = ctx.results[id(child)]
+            ctx.results[id(child)] = Result({}, used.valid)
     return Evaluation(symphony, history, ctx.results[id(symphony.body)], ctx)
 
 
