@@ -253,10 +253,13 @@ def _filter(ctx: _Context, node: Filter) -> Result:
     ordered = scores[:, order]
     known = np.isfinite(ordered)
     key = np.where(known, -ordered if node.selection is Selection.TOP else ordered, np.inf)
-    ranks = np.argsort(np.argsort(key, axis=1, kind="stable"), axis=1, kind="stable")
     available = known.sum(axis=1)
     picks = min(node.count, len(names))
-    chosen = (ranks < picks) & known
+    # The first ``picks`` columns of each row's stable sort win; unscored ones sort last.
+    best = np.argsort(key, axis=1, kind="stable")[:, :picks]
+    chosen = np.zeros_like(known)
+    np.put_along_axis(chosen, best, True, axis=1)
+    chosen &= known
     count = np.minimum(available, picks)
     share = np.divide(1.0, count, out=np.zeros(ctx.length), where=count > 0)
     weights: dict[str, Series] = {}
