@@ -78,6 +78,11 @@ class _Context:
     """``filter`` node -> (candidate names, scores, chosen), columns in name order."""
     volatilities: dict[int, tuple[list[str], Series, Series]] = field(default_factory=dict)
     """inverse-volatility node -> (child names, volatilities, shares)."""
+    picks: dict[int, list[tuple[int, Series]]] = field(default_factory=dict)
+    """``filter`` node -> (child index, its share of the filter's capital) per candidate."""
+    needs_weights: set[int] = field(default_factory=set)
+    """Nodes whose own weight series are needed: those inside a sub-portfolio that a
+    filter or inverse-volatility node scores. Every other node only routes capital."""
 
     @property
     def length(self) -> int:
@@ -137,12 +142,14 @@ def _post_order(root: Node) -> Iterator[Node]:
         stack.extend((child, False) for child in reversed(_children(node)))
 
 
-def _combine(parts: list[tuple[float, Result]], length: int) -> Result:
+def _combine(parts: list[tuple[float, Result]], length: int, need: bool) -> Result:
     """Weighted sum of children; valid where every child is."""
     weights: dict[str, Series] = {}
     valid = np.ones(length, dtype=bool)
     for share, result in parts:
         valid &= result.valid
+        if not need:
+            continue
         for symbol, series in result.weights.items():
             scaled = series * share
             if symbol in weights:
@@ -152,9 +159,9 @@ def _combine(parts: list[tuple[float, Result]], length: int) -> Result:
     return Result(weights, valid)
 
 
-def _operand(ctx: _Context, operand: Indicator | Number) -> Series:
+def _operand(ctx: _Context, operand: Indicator | Number) -> Series | float:
     if isinstance(operand, Number):
-        return np.full(ctx.length, operand.value)
+        return operand.value  # a scalar broadcasts; no need for a series of it
     return ctx.indicator(operand)
 
 
@@ -169,9 +176,9 @@ _COMPARE = {
 def _condition(ctx: _Context, condition: Condition) -> tuple[Mask, Mask]:
     left = _operand(ctx, condition.left)
     right = _operand(ctx, condition.right)
-    known = np.isfinite(left) & np.isfinite(right)
+    known = np.broadcast_to(np.isfinite(left) & np.isfinite(right), ctx.length)
     with np.errstate(invalid="ignore"):
-        holds = _COMPARE[condition.op](left, right) & known
+        holds = np.broadcast_to(_COMPARE[condition.op](left, right), ctx.length) & known
     return holds, known
 
 
@@ -182,6 +189,7 @@ def _if(ctx: _Context, node: If) -> Result:
     weights = {
         symbol: np.where(holds, then.weights.get(symbol, zero), otherwise.weights.get(symbol, zero))
         for symbol in then.weights.keys() | otherwise.weights.keys()
+        if id(node) in ctx.needs_weights
     }
     valid = known & np.where(holds, then.valid, otherwise.valid)
     ctx.conditions[id(node)] = (holds, known)
@@ -262,13 +270,14 @@ def _filter(ctx: _Context, node: Filter) -> Result:
     chosen &= known
     count = np.minimum(available, picks)
     share = np.divide(1.0, count, out=np.zeros(ctx.length), where=count > 0)
+    factors = [(index, np.where(chosen[:, slot], share, 0.0)) for slot, index in enumerate(order)]
     weights: dict[str, Series] = {}
-    for slot, index in enumerate(order):
-        child = ctx.results[id(node.children[index])]
-        factor = np.where(chosen[:, slot], share, 0.0)
-        for symbol, series in child.weights.items():
-            weights[symbol] = weights.get(symbol, 0.0) + series * factor
+    if id(node) in ctx.needs_weights:
+        for index, factor in factors:
+            for symbol, series in ctx.results[id(node.children[index])].weights.items():
+                weights[symbol] = weights.get(symbol, 0.0) + series * factor
     ctx.rankings[id(node)] = ([names[i] for i in order], ordered, chosen)
+    ctx.picks[id(node)] = factors
     return Result(weights, available > 0)
 
 
@@ -285,6 +294,8 @@ def _inverse_volatility(ctx: _Context, node: WeightInverseVolatility) -> Result:
         )
     weights: dict[str, Series] = {}
     for i, child in enumerate(node.children):
+        if id(node) not in ctx.needs_weights:
+            break
         for symbol, series in ctx.results[id(child)].weights.items():
             weights[symbol] = weights.get(symbol, 0.0) + series * shares[:, i]
     valid = usable & np.all([ctx.results[id(c)].valid for c in node.children], axis=0)
@@ -293,19 +304,21 @@ def _inverse_volatility(ctx: _Context, node: WeightInverseVolatility) -> Result:
 
 
 def _evaluate_node(ctx: _Context, node: Node) -> Result:
+    need = id(node) in ctx.needs_weights
     if isinstance(node, Asset):
         close = ctx.close(node.ticker)
-        return Result({node.ticker: np.ones(ctx.length)}, np.isfinite(close))
+        weights = {node.ticker: np.ones(ctx.length)} if need else {}
+        return Result(weights, np.isfinite(close))
     if isinstance(node, Cash):
         return Result({}, np.ones(ctx.length, dtype=bool))
     if isinstance(node, Group):
         return ctx.results[id(node.child)]
     if isinstance(node, WeightEqual):
         share = 1.0 / len(node.children) if node.children else 0.0
-        return _combine([(share, ctx.results[id(c)]) for c in node.children], ctx.length)
+        return _combine([(share, ctx.results[id(c)]) for c in node.children], ctx.length, need)
     if isinstance(node, WeightSpecified):
         parts = [(w, ctx.results[id(c)]) for w, c in zip(node.weights, node.children, strict=True)]
-        return _combine(parts, ctx.length)
+        return _combine(parts, ctx.length, need)
     if isinstance(node, If):
         return _if(ctx, node)
     if isinstance(node, Filter):
@@ -353,6 +366,7 @@ def evaluate(symphony: Symphony, history: PriceHistory) -> Evaluation:
         returns = np.full_like(closes, np.nan)
         returns[1:] = closes[1:] / closes[:-1] - 1.0
     ctx = _Context(history, {s: i for i, s in enumerate(history.symbols)}, returns)
+    ctx.needs_weights = _scored_subtrees(symphony.body)
     for node in _post_order(symphony.body):
         try:
             ctx.results[id(node)] = _evaluate_node(ctx, node)
@@ -366,7 +380,52 @@ def evaluate(symphony: Symphony, history: PriceHistory) -> Evaluation:
         for child in _children(node):
             used = ctx.results[id(child)]
             ctx.results[id(child)] = Result({}, used.valid)
-    return Evaluation(symphony, history, ctx.results[id(symphony.body)], ctx)
+    root = Result(_route(ctx, symphony.body), ctx.results[id(symphony.body)].valid)
+    return Evaluation(symphony, history, root, ctx)
+
+
+def _scored_subtrees(root: Node) -> set[int]:
+    """Nodes inside a non-asset candidate of a filter or inverse-volatility node: their
+    value series is scored, so they need weight series of their own."""
+    marked: set[int] = set()
+    for node in _post_order(root):
+        if isinstance(node, Filter | WeightInverseVolatility):
+            for child in node.children:
+                if not isinstance(child, Asset):
+                    marked.update(id(n) for n in _post_order(child))
+    return marked
+
+
+def _route(ctx: _Context, root: Node) -> dict[str, Series]:
+    """The account's weights: the root's capital (1 on every date) flows down the tree,
+    split as each node decides, and lands on assets. This is the same weighted sum as
+    combining children bottom-up, without building every node's weight series."""
+    weights: dict[str, Series] = {}
+    stack: list[tuple[Node, Series]] = [(root, np.ones(ctx.length))]
+    while stack:
+        node, capital = stack.pop()
+        if not capital.any():
+            continue  # a branch never taken on any date
+        if isinstance(node, Asset):
+            weights[node.ticker] = weights.get(node.ticker, 0.0) + capital
+        elif isinstance(node, Group):
+            stack.append((node.child, capital))
+        elif isinstance(node, WeightEqual):
+            stack.extend((child, capital / len(node.children)) for child in node.children)
+        elif isinstance(node, WeightSpecified):
+            stack.extend(
+                (child, capital * w) for w, child in zip(node.weights, node.children, strict=True)
+            )
+        elif isinstance(node, If):
+            holds, _ = ctx.conditions[id(node)]
+            stack.append((node.then, np.where(holds, capital, 0.0)))
+            stack.append((node.otherwise, np.where(holds, 0.0, capital)))
+        elif isinstance(node, Filter):
+            stack.extend((node.children[i], capital * f) for i, f in ctx.picks[id(node)])
+        elif isinstance(node, WeightInverseVolatility):
+            _, _, shares = ctx.volatilities[id(node)]
+            stack.extend((child, capital * shares[:, i]) for i, child in enumerate(node.children))
+    return weights
 
 
 def missing_input(evaluation: Evaluation, index: int) -> str:
