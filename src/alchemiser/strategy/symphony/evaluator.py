@@ -386,13 +386,18 @@ def evaluate(symphony: Symphony, history: PriceHistory) -> Evaluation:
 
 def _scored_subtrees(root: Node) -> set[int]:
     """Nodes inside a non-asset candidate of a filter or inverse-volatility node: their
-    value series is scored, so they need weight series of their own."""
+    value series is scored, so they need weight series of their own. One pass."""
     marked: set[int] = set()
-    for node in _post_order(root):
-        if isinstance(node, Filter | WeightInverseVolatility):
-            for child in node.children:
-                if not isinstance(child, Asset):
-                    marked.update(id(n) for n in _post_order(child))
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, inside = stack.pop()
+        if inside:
+            marked.add(id(node))
+        scores = isinstance(node, Filter | WeightInverseVolatility)
+        stack.extend(
+            (child, inside or (scores and not isinstance(child, Asset)))
+            for child in _children(node)
+        )
     return marked
 
 
