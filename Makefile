@@ -22,11 +22,13 @@ $(STAMP): $(UV) pyproject.toml uv.lock
 run: $(STAMP)
 	$(VENV)/bin/alchemiser run $(ARGS)
 
-## test: the whole suite (lint, types, every test including slow ones, coverage gate
-## of at least 90% on the pure core: domain/ and portfolio/)
+## test: the whole suite: lint, types, the default tests with the coverage gate (at
+## least 90% of the pure core, domain/ and portfolio/), then the slow suites (property,
+## fuzz and differential tests), which run without coverage tracing to stay fast
 test: $(STAMP) lint typecheck
-	$(VENV)/bin/pytest -q --cov=alchemiser.domain --cov=alchemiser.portfolio \
+	$(VENV)/bin/pytest -q -m "not slow" --cov=alchemiser.domain --cov=alchemiser.portfolio \
 		--cov-report=term-missing:skip-covered --cov-fail-under=90
+	$(VENV)/bin/pytest -q -m slow
 
 ## coverage: line and branch coverage of the whole package (HTML in htmlcov/)
 coverage: $(STAMP)
