@@ -17,7 +17,7 @@ from alchemiser import bootstrap
 from alchemiser.adapters.files.prices import FilePriceStore
 from alchemiser.backtest import run_backtest, summary, write_chart, write_csv
 from alchemiser.config import load_config
-from alchemiser.errors import AlchemiserError, StrategyError
+from alchemiser.errors import AlchemiserError, DataError, StrategyError
 from alchemiser.ports import MarketData
 from alchemiser.strategy.symphony.ast import Symphony
 from alchemiser.strategy.symphony.evaluator import Evaluation, evaluate
@@ -73,7 +73,13 @@ def _load(reference: str) -> Symphony:
 
 def _evaluation(args: argparse.Namespace) -> tuple[Evaluation, int]:
     symphony = _load(args.file)
-    market: MarketData = _store(args.prices)
+    store = _store(args.prices)
+    for ticker, location in ticker_locations(symphony):
+        try:
+            store.check(ticker)
+        except DataError as error:
+            raise StrategyError(str(error), location=str(location)) from error
+    market: MarketData = store
     history = market.history(sorted(symbols(symphony)), args.as_of, ALL_HISTORY)
     evaluation = evaluate(symphony, history)
     return evaluation, evaluation.row(args.as_of)

@@ -217,3 +217,14 @@ def test_validate_does_not_blame_tickers_that_have_prices(
     out = capsys.readouterr().out
     assert "AAA: no price data" not in out
     assert "BBB: no price data" not in out
+
+
+def test_evaluate_names_an_unknown_ticker_with_its_location(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "zz.clj"
+    path.write_text(
+        '(defsymphony "x" {}\n  (if (> (rsi "ZZZ" {:window 10}) 50) [(asset "SPY")] []))\n'
+    )
+    assert main(["evaluate", str(path), "--as-of", "2026-07-31"]) == 1
+    assert f"STRATEGY_INVALID: {path}:2:10: ZZZ: no price file" in capsys.readouterr().err
