@@ -52,19 +52,15 @@ from pathlib import Path
 
 from alchemiser import bootstrap
 from alchemiser.adapters.files.prices import FilePriceStore
+from alchemiser.adapters.files.symphonies import BUILTINS, builtin_symphony, read_symphony_file
 from alchemiser.backtest import run_backtest
 from alchemiser.config import load_config
 from alchemiser.domain.prices import PriceHistory
 from alchemiser.errors import StrategyError
+from alchemiser.strategy.base import ALL_HISTORY
 from alchemiser.strategy.symphony.ast import Filter, If, Symphony
 from alchemiser.strategy.symphony.parser import iter_nodes
-from alchemiser.strategy.symphony.strategy import (
-    ALL_HISTORY,
-    BUILTINS,
-    SymphonyStrategy,
-    builtin_symphony,
-    read_symphony_file,
-)
+from alchemiser.strategy.symphony.strategy import SymphonyStrategy
 
 AS_OF = date(2026, 7, 31)
 START = date(2012, 1, 3)

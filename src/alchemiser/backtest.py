@@ -30,10 +30,9 @@ from alchemiser.domain.report import Mode, RunReport, RunStatus
 from alchemiser.errors import DataError, DataErrorKind, StrategyError
 from alchemiser.ports import MarketData
 from alchemiser.service import AllocatedStrategy, Dependencies, RunRequest, rebalance
-from alchemiser.strategy.base import WeightTable
+from alchemiser.strategy.base import ALL_HISTORY, WeightTable
 
 TRADING_DAYS = 252
-ALL_HISTORY = 1_000_000
 
 
 class PreloadedMarketData:

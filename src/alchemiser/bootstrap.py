@@ -9,6 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from alchemiser.adapters.files.prices import FilePriceStore
+from alchemiser.adapters.files.symphonies import builtin_symphony, read_symphony_file
 from alchemiser.adapters.ledger import FileLedger, InMemoryLedger
 from alchemiser.adapters.sim.broker import SimBroker
 from alchemiser.config import AppConfig, FixedStrategyConfig, StrategyConfig
@@ -16,11 +17,7 @@ from alchemiser.domain.report import Mode
 from alchemiser.ports import Clock, Ledger, MarketData
 from alchemiser.service import AllocatedStrategy, Dependencies, RunRequest, make_run_id
 from alchemiser.strategy.base import FixedStrategy, Strategy
-from alchemiser.strategy.symphony.strategy import (
-    SymphonyStrategy,
-    builtin_symphony,
-    read_symphony_file,
-)
+from alchemiser.strategy.symphony.strategy import SymphonyStrategy
 
 NEW_YORK = ZoneInfo("America/New_York")
 LEDGER_FILE = "ledger.jsonl"

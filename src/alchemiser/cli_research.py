@@ -15,22 +15,22 @@ from pathlib import Path
 
 from alchemiser import bootstrap
 from alchemiser.adapters.files.prices import FilePriceStore
-from alchemiser.backtest import run_backtest, summary, write_chart, write_csv
-from alchemiser.config import load_config
-from alchemiser.errors import AlchemiserError, DataError, StrategyError
-from alchemiser.ports import MarketData
-from alchemiser.strategy.symphony.ast import Symphony
-from alchemiser.strategy.symphony.evaluator import Evaluation, evaluate
-from alchemiser.strategy.symphony.explain import explain
-from alchemiser.strategy.symphony.parser import check_symphony, symbols
-from alchemiser.strategy.symphony.strategy import (
-    ALL_HISTORY,
+from alchemiser.adapters.files.symphonies import (
     BUILTINS,
     builtin_symphony,
     builtin_text,
     read_symphony_file,
-    ticker_locations,
 )
+from alchemiser.backtest import run_backtest, summary, write_chart, write_csv
+from alchemiser.config import load_config
+from alchemiser.errors import AlchemiserError, DataError, StrategyError
+from alchemiser.ports import MarketData
+from alchemiser.strategy.base import ALL_HISTORY
+from alchemiser.strategy.symphony.ast import Symphony
+from alchemiser.strategy.symphony.evaluator import Evaluation, evaluate
+from alchemiser.strategy.symphony.explain import explain
+from alchemiser.strategy.symphony.parser import check_symphony, symbols
+from alchemiser.strategy.symphony.strategy import ticker_locations
 
 BUILTIN_PREFIX = "builtin:"
 EXIT_FAILED = 1

@@ -19,10 +19,13 @@ FORBIDDEN_IMPORTS = {
     "time",
     "aws_lambda_powertools",
     "alchemiser.adapters",
+    "importlib",
+    "pathlib",
+    "io",
     "alchemiser.service",
     "alchemiser.handlers",
 }
-FORBIDDEN_CALLS = {"now", "today", "utcnow", "getenv", "sleep"}
+FORBIDDEN_CALLS = {"now", "today", "utcnow", "getenv", "sleep", "read_text", "read_bytes", "open"}
 
 
 def _modules(folder: str) -> list[Path]:

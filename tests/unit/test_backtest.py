@@ -12,13 +12,15 @@ import numpy as np
 import pytest
 
 from alchemiser.adapters.files.prices import FilePriceStore
+from alchemiser.adapters.files.symphonies import read_symphony_file
 from alchemiser.backtest import BacktestResult, run_backtest, summary, write_chart, write_csv
 from alchemiser.cli import main
 from alchemiser.config import load_config
 from alchemiser.domain.prices import FloatMatrix
 from alchemiser.domain.report import RunStatus
 from alchemiser.errors import DataError, StrategyError
-from alchemiser.strategy.symphony.strategy import ALL_HISTORY, SymphonyStrategy, read_symphony_file
+from alchemiser.strategy.base import ALL_HISTORY
+from alchemiser.strategy.symphony.strategy import SymphonyStrategy
 
 START = date(2026, 6, 1)  # a Monday
 END = date(2026, 7, 31)

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from alchemiser.adapters.files.prices import FilePriceStore
+from alchemiser.adapters.files.symphonies import builtin_symphony
 from alchemiser.cli import main
+from alchemiser.strategy.base import ALL_HISTORY
 from alchemiser.strategy.symphony.evaluator import evaluate
 from alchemiser.strategy.symphony.parser import symbols
-from alchemiser.strategy.symphony.strategy import ALL_HISTORY, builtin_symphony
 from tests.conftest import write_prices
 
 SESSIONS = [

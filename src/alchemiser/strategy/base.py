@@ -12,6 +12,9 @@ from typing import Protocol
 
 from alchemiser.domain.prices import PriceHistory
 
+ALL_HISTORY = 1_000_000
+"""A lookback meaning "every session there is": RSI and EMA run over the full history."""
+
 
 class WeightTable(Protocol):
     """A strategy evaluated over a date range: its weights on any session of it."""

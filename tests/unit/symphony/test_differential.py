@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from alchemiser.adapters.files.prices import FilePriceStore
+from alchemiser.adapters.files.symphonies import BUILTINS, builtin_symphony
 from alchemiser.domain.prices import PriceHistory
 from alchemiser.errors import StrategyError
 from alchemiser.strategy.symphony.ast import (
@@ -40,7 +41,6 @@ from alchemiser.strategy.symphony.ast import (
 )
 from alchemiser.strategy.symphony.evaluator import evaluate
 from alchemiser.strategy.symphony.parser import parse_symphony, symbols
-from alchemiser.strategy.symphony.strategy import BUILTINS, builtin_symphony
 
 pytestmark = pytest.mark.slow
 

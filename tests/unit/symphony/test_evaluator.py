@@ -17,9 +17,10 @@ import pytest
 
 from alchemiser.domain.prices import PriceHistory
 from alchemiser.errors import DataError, DataErrorKind, StrategyError
+from alchemiser.strategy.base import ALL_HISTORY
 from alchemiser.strategy.symphony.evaluator import Evaluation, evaluate
 from alchemiser.strategy.symphony.parser import parse_symphony
-from alchemiser.strategy.symphony.strategy import ALL_HISTORY, SymphonyStrategy
+from alchemiser.strategy.symphony.strategy import SymphonyStrategy
 
 NAN = math.nan
 FIRST = date(2026, 1, 5)

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 
 from alchemiser.adapters.files.prices import FilePriceStore
+from alchemiser.adapters.files.symphonies import builtin_symphony
 from alchemiser.domain.prices import PriceHistory
+from alchemiser.strategy.base import ALL_HISTORY
 from alchemiser.strategy.symphony.evaluator import Evaluation, evaluate
 from alchemiser.strategy.symphony.explain import explain
 from alchemiser.strategy.symphony.parser import parse_symphony, symbols
-from alchemiser.strategy.symphony.strategy import ALL_HISTORY, builtin_symphony
 
 FIRST = date(2026, 1, 5)
 

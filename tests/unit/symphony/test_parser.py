@@ -30,7 +30,6 @@ from alchemiser.strategy.symphony.parser import (
     check_symphony,
     iter_indicators,
     iter_nodes,
-    max_window,
     parse_symphony,
     symbols,
 )
@@ -441,14 +440,6 @@ def test_symbols_names_assets_and_indicator_tickers() -> None:
     assert symbols(symphony.body) == symbols(symphony)
 
 
-def test_max_window_covers_indicators_and_inverse_volatility() -> None:
-    symphony = parse_symphony(SAMPLE, "s.clj")
-    assert max_window(symphony) == 60
-    assert max_window(parse_symphony(wrap("(weight-inverse-volatility 90 [])"), "s")) == 0
-    assert max_window(parse_symphony(wrap("(weight-inverse-volatility 90 [nil])"), "s")) == 90
-    assert max_window(parse_symphony(wrap('(asset "A")'), "s.clj")) == 0
-
-
 def test_iter_nodes_is_pre_order_and_iter_indicators_finds_every_one() -> None:
     symphony = parse_symphony(SAMPLE, "s.clj")
     kinds = [type(node).__name__ for node in iter_nodes(symphony)]
@@ -489,7 +480,6 @@ def test_five_thousand_nested_ifs_parse_without_recursion() -> None:
     assert isinstance(node, Asset)
     assert node.ticker == "BRK.B"
     assert symbols(symphony) == {"SPY", "UVXY", "BRK.B"}
-    assert max_window(symphony) == 10
     assert sum(1 for _ in iter_nodes(symphony)) == 2 * depth + 1
     assert check_symphony(nested_ifs(depth), "deep.clj") == []
 
@@ -530,4 +520,3 @@ def test_a_two_megabyte_file_reads_and_parses() -> None:
     assert isinstance(symphony.body, WeightEqual)
     assert len(symphony.body.children) > 1000
     assert "BRK.B" in symbols(symphony)
-    assert max_window(symphony) <= 200

@@ -144,3 +144,14 @@ class Symphony:
     options: dict[str, object]
     body: Node
     location: Location
+
+
+def children(node: Node) -> tuple[Node, ...]:
+    """A node's direct children, in order (the one definition every walk uses)."""
+    if isinstance(node, WeightEqual | WeightSpecified | WeightInverseVolatility | Filter):
+        return node.children
+    if isinstance(node, Group):
+        return (node.child,)
+    if isinstance(node, If):
+        return (node.then, node.otherwise)
+    return ()

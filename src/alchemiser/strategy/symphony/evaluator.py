@@ -49,6 +49,7 @@ from alchemiser.strategy.symphony.ast import (
     WeightEqual,
     WeightInverseVolatility,
     WeightSpecified,
+    children,
 )
 
 Series = npt.NDArray[np.float64]
@@ -116,16 +117,6 @@ def compute(fn: IndicatorFn, series: Series, window: int) -> Series:
     return result
 
 
-def _children(node: Node) -> tuple[Node, ...]:
-    if isinstance(node, WeightEqual | WeightSpecified | WeightInverseVolatility | Filter):
-        return node.children
-    if isinstance(node, Group):
-        return (node.child,)
-    if isinstance(node, If):
-        return (node.then, node.otherwise)
-    return ()
-
-
 def _post_order(root: Node) -> Iterator[Node]:
     """Children before parents, each node once, without recursion."""
     stack: list[tuple[Node, bool]] = [(root, False)]
@@ -139,7 +130,7 @@ def _post_order(root: Node) -> Iterator[Node]:
             continue
         seen.add(id(node))
         stack.append((node, True))
-        stack.extend((child, False) for child in reversed(_children(node)))
+        stack.extend((child, False) for child in reversed(children(node)))
 
 
 def _combine(parts: list[tuple[float, Result]], length: int, need: bool) -> Result:
@@ -185,12 +176,12 @@ def _condition(ctx: _Context, condition: Condition) -> tuple[Mask, Mask]:
 def _if(ctx: _Context, node: If) -> Result:
     holds, known = _condition(ctx, node.condition)
     then, otherwise = ctx.results[id(node.then)], ctx.results[id(node.otherwise)]
-    zero = np.zeros(ctx.length)
-    weights = {
-        symbol: np.where(holds, then.weights.get(symbol, zero), otherwise.weights.get(symbol, zero))
-        for symbol in then.weights.keys() | otherwise.weights.keys()
-        if id(node) in ctx.needs_weights
-    }
+    weights: dict[str, Series] = {}
+    if id(node) in ctx.needs_weights:
+        zero = np.zeros(ctx.length)
+        for symbol in then.weights.keys() | otherwise.weights.keys():
+            chosen = then.weights.get(symbol, zero), otherwise.weights.get(symbol, zero)
+            weights[symbol] = np.where(holds, *chosen)
     valid = known & np.where(holds, then.valid, otherwise.valid)
     ctx.conditions[id(node)] = (holds, known)
     return Result(weights, valid)
@@ -377,7 +368,7 @@ def evaluate(symphony: Symphony, history: PriceHistory) -> Evaluation:
         # The parent has used its children's weights: keep only where they decide (all
         # the trace needs). A deep tree would otherwise hold a weight series per symbol
         # per node until the end, a gigabyte for a thousand-``if`` symphony.
-        for child in _children(node):
+        for child in children(node):
             used = ctx.results[id(child)]
             ctx.results[id(child)] = Result({}, used.valid)
     root = Result(_route(ctx, symphony.body), ctx.results[id(symphony.body)].valid)
@@ -395,8 +386,7 @@ def _scored_subtrees(root: Node) -> set[int]:
             marked.add(id(node))
         scores = isinstance(node, Filter | WeightInverseVolatility)
         stack.extend(
-            (child, inside or (scores and not isinstance(child, Asset)))
-            for child in _children(node)
+            (child, inside or (scores and not isinstance(child, Asset))) for child in children(node)
         )
     return marked
 
@@ -467,5 +457,5 @@ def missing_input(evaluation: Evaluation, index: int) -> str:
                 f"the {kind} at {node.location} has no usable candidate score (not enough history)"
             )
         else:
-            stack.extend(_children(node))
+            stack.extend(children(node))
     return "missing data"

@@ -37,6 +37,7 @@ from alchemiser.strategy.symphony.ast import (
     WeightEqual,
     WeightInverseVolatility,
     WeightSpecified,
+    children,
 )
 from alchemiser.strategy.symphony.reader import (
     Form,
@@ -90,12 +91,7 @@ def iter_nodes(root: Symphony | Node) -> Iterator[Node]:
     while stack:
         node = stack.pop()
         yield node
-        if isinstance(node, WeightEqual | WeightSpecified | WeightInverseVolatility | Filter):
-            stack.extend(reversed(node.children))
-        elif isinstance(node, Group):
-            stack.append(node.child)
-        elif isinstance(node, If):
-            stack.extend((node.otherwise, node.then))
+        stack.extend(reversed(children(node)))
 
 
 def iter_indicators(root: Symphony | Node) -> Iterator[Indicator]:
@@ -114,13 +110,6 @@ def symbols(root: Symphony | Node) -> frozenset[str]:
     tickers = {node.ticker for node in iter_nodes(root) if isinstance(node, Asset)}
     tickers.update(ind.ticker for ind in iter_indicators(root) if ind.ticker is not None)
     return frozenset(tickers)
-
-
-def max_window(root: Symphony | Node) -> int:
-    """The longest window under ``root`` (indicators, inverse volatility); 0 if none."""
-    windows = [ind.window for ind in iter_indicators(root)]
-    windows += [n.window for n in iter_nodes(root) if isinstance(n, WeightInverseVolatility)]
-    return max(windows, default=0)
 
 
 def _parse(text: str, source: str) -> tuple[Symphony | None, list[StrategyError]]:
