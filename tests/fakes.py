@@ -45,6 +45,10 @@ class ScriptedBroker:
             open_orders=tuple(o for o in self.orders.values() if not o.status.terminal),
         )
 
+    def buying_power(self) -> Decimal:
+        self._settle()
+        return self.cash
+
     def fractionable(self, symbols: Sequence[str]) -> frozenset[str]:
         return frozenset(symbols)
 
@@ -55,15 +59,18 @@ class ScriptedBroker:
         fault = self.faults.pop(request.symbol, None)
         if fault is not None and not fault.accepted:
             raise fault.error
+        price = self.prices[request.symbol]
+        qty = request.qty if request.qty is not None else (request.notional or 0) / price
         record = OrderRecord(
             client_order_id=request.client_order_id,
             symbol=request.symbol,
             side=request.side,
-            qty=request.qty,
+            qty=qty,
+            notional=request.notional,
             status=OrderStatus.ACCEPTED,
             broker_order_id=f"b-{len(self.orders)}",
         )
-        notional = request.qty * self.prices[request.symbol]
+        notional = qty * price
         if request.side is Side.BUY and notional > self.cash:
             raise BrokerRejected(
                 "insufficient buying power", broker_code="insufficient_buying_power"
@@ -101,10 +108,14 @@ class ScriptedBroker:
         self._settle()
         return self.orders.get(client_order_id)
 
-    def cancel_order(self, client_order_id: str) -> OrderRecord:
+    def get_orders(self, client_order_ids: Sequence[str]) -> dict[str, OrderRecord]:
+        self._settle()
+        return {c: self.orders[c] for c in client_order_ids if c in self.orders}
+
+    def cancel_order(self, order: OrderRecord) -> None:
+        client_order_id = order.client_order_id
         self.cancels.append(client_order_id)
         record = self.orders[client_order_id]
         if not record.status.terminal:
             record = record.model_copy(update={"status": OrderStatus.CANCELED})
             self.orders[client_order_id] = record
-        return record

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Protocol
 
 from alchemiser.domain.account import AccountSnapshot
+from alchemiser.domain.market import MarketStatus
 from alchemiser.domain.orders import OrderRecord, OrderRequest
 from alchemiser.domain.prices import PriceHistory
 from alchemiser.domain.report import RunReport
@@ -19,6 +21,10 @@ from alchemiser.domain.report import RunReport
 class Broker(Protocol):
     def snapshot(self) -> AccountSnapshot:
         """Cash, positions and open orders, read in one consistent pass."""
+        ...
+
+    def buying_power(self) -> Decimal:
+        """What may be spent now, without borrowing: one cheap read between the legs."""
         ...
 
     def fractionable(self, symbols: Sequence[str]) -> frozenset[str]:
@@ -33,8 +39,20 @@ class Broker(Protocol):
         """The order with this client id, or None if the broker has never seen it."""
         ...
 
-    def cancel_order(self, client_order_id: str) -> OrderRecord:
-        """Ask the broker to cancel; returns the order's state afterwards."""
+    def get_orders(self, client_order_ids: Sequence[str]) -> dict[str, OrderRecord]:
+        """The current state of these orders, in as few requests as the broker allows
+        (polling must not cost a request per order); ids it has never seen are absent."""
+        ...
+
+    def cancel_order(self, order: OrderRecord) -> None:
+        """Ask the broker to cancel; the outcome shows in later reads (a broker may take
+        a moment, and the order may fill in the meantime)."""
+        ...
+
+
+class MarketClock(Protocol):
+    def market_status(self) -> MarketStatus:
+        """The broker's own clock: its time, and whether the market is open now."""
         ...
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from alchemiser.domain.account import AccountSnapshot, value_account
 from alchemiser.domain.decisions import TradingState
+from alchemiser.domain.orders import OrderRecord, is_own_order
 from alchemiser.domain.prices import check_fresh, reference_prices
 from alchemiser.domain.report import (
     ErrorReport,
@@ -135,20 +136,21 @@ def _targets_report(combined: CombinedTargets) -> dict[str, TargetReport]:
     }
 
 
-def _check_open_orders(snapshot: AccountSnapshot, run_id: str) -> None:
-    """Orders still working at the broker would fill on top of this plan: refuse, unless
-    they are this run's own (a retry), which execution finds by their client ids."""
+def _own_open_orders(snapshot: AccountSnapshot) -> list[OrderRecord]:
+    """Orders still working at the broker would fill on top of this plan. Ours (this
+    run's earlier attempt, or an earlier run's) execution cancels before trading their
+    symbols; anybody else's make the run refuse: the plan cannot account for them."""
     foreign = sorted(
-        o.client_order_id
-        for o in snapshot.open_orders
-        if not o.client_order_id.startswith(f"{run_id}-")
+        o.client_order_id for o in snapshot.open_orders if not is_own_order(o.client_order_id)
     )
     if foreign:
         raise DataError(
-            f"{len(foreign)} open order(s) at the broker ({', '.join(foreign[:5])}): "
-            "the plan cannot account for them; let them finish or cancel them, then run again",
+            f"{len(foreign)} open order(s) at the broker that this product did not place "
+            f"({', '.join(foreign[:5])}): the plan cannot account for them; let them finish "
+            "or cancel them, then run again",
             kind=DataErrorKind.OPEN_ORDERS,
         )
+    return [o for o in snapshot.open_orders if is_own_order(o.client_order_id)]
 
 
 def _status(intents: int, approved: int, result: ExecutionResult) -> RunStatus:
@@ -158,7 +160,7 @@ def _status(intents: int, approved: int, result: ExecutionResult) -> RunStatus:
         return RunStatus.NOOP
     if not approved:
         return RunStatus.BLOCKED
-    if any(o.filled_qty < o.qty for o in result.orders):
+    if any(o.unfilled for o in result.orders):
         return RunStatus.INCOMPLETE
     return RunStatus.COMPLETED
 
@@ -169,7 +171,7 @@ def _trade(
     """Everything from the account snapshot to the account after; fills ``rec.fields``."""
     with rec.phase("snapshot"):
         snapshot = deps.broker.snapshot()
-    _check_open_orders(snapshot, request.run_id)
+    own_open = _own_open_orders(snapshot)
     universe = {s for a in deps.strategies for s in a.strategy.symbols()}
     held = set(snapshot.quantities())
     with rec.phase("strategies"):
@@ -197,8 +199,10 @@ def _trade(
             cash_reserve=deps.policy.cash_buffer * plan.equity,
             min_trade_notional=deps.policy.min_trade_notional,
             deadline=deadline,
+            own_open_orders=own_open,
         )
     rec.fields.update(
+        notes=(*rec.fields.get("notes", ()), *result.notes),
         orders=tuple(result.orders),
         fills=tuple(result.fills),
         adjustments=tuple(result.adjustments),

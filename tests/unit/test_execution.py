@@ -7,7 +7,15 @@ from decimal import Decimal
 import pytest
 
 from alchemiser.adapters.clock import ManualClock
-from alchemiser.domain.orders import IntentKind, OrderIntent, OrderStatus, Side, client_order_id
+from alchemiser.domain.orders import (
+    MAX_LEGS,
+    IntentKind,
+    OrderIntent,
+    OrderRequest,
+    OrderStatus,
+    Side,
+    client_order_id,
+)
 from alchemiser.errors import BrokerRejected, BrokerTransient, BrokerUnknown
 from alchemiser.execution.procedure import ExecutionPolicy, execute
 from tests.fakes import Fault, ScriptedBroker
@@ -94,13 +102,70 @@ def test_transient_failure_not_accepted_halts_the_run(clock: ManualClock) -> Non
     assert result.orders == []
 
 
-def test_duplicate_id_is_looked_up(clock: ManualClock) -> None:
-    broker = ScriptedBroker(clock, cash=Decimal(10_000), prices=PRICES)
-    first = run(broker, clock, [intent("GLD", Side.BUY, "1")])
+def test_duplicate_id_of_a_working_order_is_followed_not_resent(clock: ManualClock) -> None:
+    broker = ScriptedBroker(clock, cash=Decimal(10_000), prices=PRICES, fill_after_seconds=5)
+    first = run(broker, clock, [intent("GLD", Side.BUY, "1")], fill_timeout_seconds=1)
+    assert first.orders[0].status is OrderStatus.CANCELED
+    broker.orders.clear()
+    broker.submit_order(_request_of(intent("GLD", Side.BUY, "1")))
     again = run(broker, clock, [intent("GLD", Side.BUY, "1")])
-    assert again.orders == first.orders
     assert again.errors == []
+    assert [o.client_order_id for o in again.orders] == ["run-buy-GLD-0"]
+    assert again.orders[0].status is OrderStatus.FILLED
     assert len(broker.orders) == 1
+
+
+def test_a_finished_earlier_attempt_makes_the_retry_place_the_next_leg(
+    clock: ManualClock,
+) -> None:
+    """A retried run re-plans from the account, which already holds the earlier
+    attempt's fills: what it asks for now is additional and goes out as leg 1."""
+    broker = ScriptedBroker(clock, cash=Decimal(10_000), prices=PRICES)
+    run(broker, clock, [intent("GLD", Side.BUY, "1")])
+    again = run(broker, clock, [intent("GLD", Side.BUY, "2")])
+    assert again.errors == []
+    assert [o.client_order_id for o in again.orders] == ["run-buy-GLD-1"]
+    assert broker.positions["GLD"] == Decimal(3)
+    assert any("earlier attempt" in n for n in again.notes)
+
+
+def test_legs_are_bounded(clock: ManualClock) -> None:
+    broker = ScriptedBroker(clock, cash=Decimal(10_000), prices=PRICES)
+    for _ in range(MAX_LEGS):
+        result = run(broker, clock, [intent("GLD", Side.BUY, "1")])
+        assert result.errors == []
+    refused = run(broker, clock, [intent("GLD", Side.BUY, "1")])
+    assert [e.code for e in refused.errors] == ["BROKER_REJECTED"]
+    assert len(broker.orders) == MAX_LEGS
+
+
+def test_own_open_orders_on_traded_symbols_are_cancelled_first(clock: ManualClock) -> None:
+    broker = ScriptedBroker(clock, cash=Decimal(10_000), prices=PRICES, fill_after_seconds=None)
+    stale = broker.submit_order(_request_of(intent("GLD", Side.BUY, "1"), "20260730-00000000aa"))
+    other = broker.submit_order(_request_of(intent("TLT", Side.BUY, "1"), "20260730-00000000aa"))
+    broker.fill_after_seconds = 0
+    result = execute(
+        [intent("GLD", Side.SELL, "1")],
+        broker,
+        clock,
+        ExecutionPolicy(),
+        cash_reserve=Decimal(0),
+        min_trade_notional=Decimal(1),
+        own_open_orders=[stale, other],
+    )
+    assert broker.cancels[0] == stale.client_order_id
+    assert other.client_order_id not in broker.cancels
+    assert any("cancelled our earlier order" in n for n in result.notes)
+    assert any("left working" in n and "TLT" in n for n in result.notes)
+
+
+def _request_of(i: OrderIntent, run_id: str = "run") -> OrderRequest:
+    return OrderRequest(
+        client_order_id=client_order_id(run_id, i.symbol, i.side),
+        symbol=i.symbol,
+        side=i.side,
+        qty=i.qty,
+    )
 
 
 def test_buys_resized_at_execution_are_reported(clock: ManualClock) -> None:
@@ -140,6 +205,9 @@ class FlakyLookups(ScriptedBroker):
     def get_order(self, client_order_id: str):  # type: ignore[no-untyped-def]
         raise BrokerTransient("503 from the status endpoint")
 
+    def get_orders(self, client_order_ids):  # type: ignore[no-untyped-def]
+        raise BrokerTransient("503 from the status endpoint")
+
 
 def test_a_flaky_status_endpoint_reports_one_error_per_order(clock: ManualClock) -> None:
     broker = FlakyLookups(clock, cash=Decimal(10_000), prices=PRICES, fill_after_seconds=None)
@@ -150,4 +218,5 @@ def test_a_flaky_status_endpoint_reports_one_error_per_order(clock: ManualClock)
         fill_timeout_seconds=30,
     )
     assert [type(e) for e in result.errors] == [BrokerTransient, BrokerTransient]
-    assert {o.status for o in result.orders} == {OrderStatus.CANCELED}
+    # Cancels were asked for, but no read could confirm them: the report says so.
+    assert {o.status for o in result.orders} == {OrderStatus.PENDING_CANCEL}

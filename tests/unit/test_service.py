@@ -149,19 +149,27 @@ def test_open_orders_from_elsewhere_fail_closed(make_deps, clock) -> None:
     assert broker.submissions == ["manual-order-1"]
 
 
-def test_open_orders_of_the_same_run_are_picked_up_not_repeated(make_deps, clock) -> None:
+def test_own_open_orders_are_cancelled_and_the_retry_places_the_next_leg(
+    make_deps, clock
+) -> None:
+    """A retried run finds its earlier attempt's order still working: it cancels it
+    (nothing filled), re-plans from the account, and places the buy as leg 1."""
+    run_id = "20260731-00000000aa"
     broker = ScriptedBroker(
         clock, cash=Decimal(100_000), prices={"SPY": Decimal(520), "TLT": Decimal(94)}
     )
-    _open_order(broker, "r1-buy-SPY-0")
+    _open_order(broker, f"{run_id}-buy-SPY-0")
     broker.fill_after_seconds = 5.0  # still working when the retried run starts
-    report = rebalance(run_request("r1"), make_deps(broker=broker))
-    assert report.account_before is not None
-    assert report.account_before.positions == ()
+    report = rebalance(run_request(run_id), make_deps(broker=broker))
     assert report.errors == ()
-    assert broker.submissions.count("r1-buy-SPY-0") == 2  # the retry was refused as a duplicate
-    assert len(broker.orders) == 2
-    assert {o.client_order_id for o in report.orders} == {"r1-buy-SPY-0", "r1-buy-TLT-0"}
+    assert report.status is RunStatus.COMPLETED
+    assert broker.cancels == [f"{run_id}-buy-SPY-0"]
+    assert broker.submissions.count(f"{run_id}-buy-SPY-0") == 2  # refused as a duplicate
+    assert {o.client_order_id for o in report.orders} == {
+        f"{run_id}-buy-SPY-1",
+        f"{run_id}-buy-TLT-0",
+    }
+    assert any("cancelled our earlier order" in n for n in report.notes)
 
 
 def test_scheduled_run_on_a_closed_day_is_skipped(make_deps) -> None:

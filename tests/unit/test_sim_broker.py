@@ -107,7 +107,9 @@ def test_corrupt_state_file_is_a_config_error(store, clock, tmp_path: Path) -> N
 
 def test_cancel_of_filled_order_keeps_it_filled(store, clock) -> None:
     sim = broker(store, clock)
-    sim.submit_order(order("a", "SPY", Side.BUY, "1"))
-    assert sim.cancel_order("a").status is OrderStatus.FILLED
+    filled = sim.submit_order(order("a", "SPY", Side.BUY, "1"))
+    sim.cancel_order(filled)
+    assert sim.get_order("a") == filled
+    assert sim.get_orders(["a", "missing"]) == {"a": filled}
     with pytest.raises(BrokerRejected):
-        sim.cancel_order("missing")
+        sim.cancel_order(filled.model_copy(update={"client_order_id": "missing"}))

@@ -101,7 +101,7 @@ def failure_reason(report: RunReport) -> str:
     """One line saying why a run did not succeed."""
     if report.errors:
         return "; ".join(f"{e.code}: {e.message}" for e in report.errors)
-    unfilled = [o for o in report.orders if o.filled_qty < o.qty]
+    unfilled = [o for o in report.orders if o.unfilled]
     if unfilled:
         names = ", ".join(f"{o.side.value} {o.symbol} ({o.status.value})" for o in unfilled)
         return f"{len(unfilled)} order(s) not filled in full: {names}"

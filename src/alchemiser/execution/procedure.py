@@ -11,23 +11,37 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import NoReturn
 
 from pydantic import Field
 
 from alchemiser.domain.decisions import Adjustment
-from alchemiser.domain.orders import Fill, OrderIntent, OrderRecord, OrderRequest, OrderStatus, Side
+from alchemiser.domain.orders import (
+    MAX_LEGS,
+    Fill,
+    OrderIntent,
+    OrderRecord,
+    OrderRequest,
+    OrderStatus,
+    Side,
+    next_leg,
+)
 from alchemiser.domain.values import ZERO, Frozen, to_cents
 from alchemiser.errors import (
     AlchemiserError,
     BrokerError,
     BrokerRejected,
     BrokerUnknown,
+    DataError,
+    DataErrorKind,
     DuplicateOrder,
 )
 from alchemiser.portfolio.diff import fit_buys_to_cash
 from alchemiser.ports import Broker, Clock
 
 BPS = Decimal(10_000)
+MIN_NOTIONAL = Decimal(1)
+"""The smallest dollar order a broker takes; a smaller fractional buy goes as shares."""
 
 
 class ExecutionPolicy(Frozen):
@@ -37,6 +51,9 @@ class ExecutionPolicy(Frozen):
     price_tolerance_bps: Decimal = Field(default=Decimal(50), ge=0, le=1000)
     """Least headroom kept when sizing buys from released cash, for prices moving against
     us; the plan's cash buffer counts towards it."""
+    cancel_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    """How long to wait for cancellations to be confirmed (end of run, and our own
+    earlier orders cancelled before trading)."""
 
 
 @dataclass
@@ -44,6 +61,7 @@ class ExecutionResult:
     orders: list[OrderRecord] = field(default_factory=list)
     errors: list[AlchemiserError] = field(default_factory=list)
     adjustments: list[Adjustment] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def fills(self) -> list[Fill]:
@@ -66,6 +84,17 @@ class _Halt(Exception):
 
 
 def _request(intent: OrderIntent) -> OrderRequest:
+    """Buys of fractionable assets go as dollar amounts (the broker sizes them at its
+    price); everything else, and every sell, as shares (a sell knows what is held)."""
+    if intent.side is Side.BUY and intent.fractional:
+        notional = to_cents(intent.qty * intent.ref_price)
+        if notional >= MIN_NOTIONAL:
+            return OrderRequest(
+                client_order_id=intent.client_order_id,
+                symbol=intent.symbol,
+                side=intent.side,
+                notional=notional,
+            )
     return OrderRequest(
         client_order_id=intent.client_order_id,
         symbol=intent.symbol,
@@ -74,12 +103,13 @@ def _request(intent: OrderIntent) -> OrderRequest:
     )
 
 
-def _rejected(intent: OrderIntent, reason: str) -> OrderRecord:
+def _rejected(request: OrderRequest, intent: OrderIntent, reason: str) -> OrderRecord:
     return OrderRecord(
-        client_order_id=intent.client_order_id,
+        client_order_id=request.client_order_id,
         symbol=intent.symbol,
         side=intent.side,
         qty=intent.qty,
+        notional=request.notional,
         status=OrderStatus.REJECTED,
         reject_reason=reason,
     )
@@ -95,72 +125,196 @@ class _Run:
         self.deadline = deadline
         self.result = ExecutionResult()
         self.records: dict[str, OrderRecord] = {}
+        self.expected_qty: dict[str, Decimal] = {}
         self.lookup_failed: set[str] = set()
+
+    def _keep(self, record: OrderRecord) -> None:
+        """Store the broker's latest view; a notional order's ``qty`` is the plan's
+        estimate (what filled is in ``filled_qty``)."""
+        expected = self.expected_qty.get(record.client_order_id)
+        if expected is not None and record.notional is not None and record.qty != expected:
+            record = record.model_copy(update={"qty": expected})
+        self.records[record.client_order_id] = record
+
+    def clear_the_way(
+        self, approved: Sequence[OrderIntent], own_open: Sequence[OrderRecord]
+    ) -> None:
+        """Cancel our own orders still working on symbols about to be traded (a broker
+        refuses an order against an opposite open one as a potential wash trade, and an
+        old order filling on top of the plan would overshoot), and wait until they stop."""
+        trading = {i.symbol for i in approved}
+        stale = [o for o in own_open if o.symbol in trading]
+        for order in own_open:
+            if order.symbol not in trading:
+                self.result.notes.append(
+                    f"left working: our earlier order {order.client_order_id} "
+                    f"({order.side.value} {order.symbol}); this run does not trade {order.symbol}"
+                )
+        if not stale:
+            return
+        for order in stale:
+            try:
+                self.broker.cancel_order(order)
+            except BrokerError as failure:
+                self.result.errors.append(failure)
+                raise _Halt from failure
+        before = {o.client_order_id: o for o in stale}
+        latest = self._poll_until_final(list(before), self.policy.fill_timeout_seconds)
+        for client_order_id, order in before.items():
+            now = latest.get(client_order_id, order)
+            if not now.status.terminal:
+                self._halt_with(
+                    DataError(
+                        f"our earlier order {client_order_id} ({order.side.value} "
+                        f"{order.symbol}) is still {now.status.value} after a cancel request; "
+                        "nothing was traded",
+                        kind=DataErrorKind.OPEN_ORDERS,
+                    )
+                )
+            if now.filled_qty != order.filled_qty:
+                extra = now.filled_qty - order.filled_qty
+                self._halt_with(
+                    DataError(
+                        f"our earlier order {client_order_id} filled {extra} "
+                        f"more {order.symbol} while it was being cancelled, so the plan is out of "
+                        "date; nothing was traded: run again",
+                        kind=DataErrorKind.OPEN_ORDERS,
+                    )
+                )
+            self.result.notes.append(
+                f"cancelled our earlier order {client_order_id} ({order.side.value} "
+                f"{order.symbol}, {now.status.value}) before trading {order.symbol}"
+            )
+
+    def _halt_with(self, error: AlchemiserError) -> NoReturn:
+        self.result.errors.append(error)
+        raise _Halt from error
 
     def submit(self, intents: Sequence[OrderIntent]) -> list[str]:
         placed = []
         for intent in intents:
-            self.records[intent.client_order_id] = self._submit_one(intent)
-            placed.append(intent.client_order_id)
+            record = self._submit_one(intent)
+            self._keep(record)
+            placed.append(record.client_order_id)
         return placed
 
     def _submit_one(self, intent: OrderIntent) -> OrderRecord:
-        try:
-            return self.broker.submit_order(_request(intent))
-        except DuplicateOrder:
-            existing = self.broker.get_order(intent.client_order_id)
-            if existing is not None:
-                return existing
-            error: BrokerError = BrokerUnknown(
-                f"{intent.client_order_id}: broker reports a duplicate id but has no such order"
-            )
-        except BrokerRejected as rejection:
-            self.result.errors.append(rejection)
-            return _rejected(intent, str(rejection))
-        except BrokerError as failure:
-            existing = self._lookup(intent.client_order_id)
-            if existing is not None:
-                return existing
-            error = failure
-        self.result.errors.append(error)
-        raise _Halt from error
+        request = _request(intent)
+        while True:
+            self.expected_qty[request.client_order_id] = intent.qty
+            try:
+                return self.broker.submit_order(request)
+            except DuplicateOrder:
+                existing = self._lookup(request.client_order_id)
+                if existing is None:
+                    error: AlchemiserError = BrokerUnknown(
+                        f"{request.client_order_id}: the broker reports a duplicate id but "
+                        "has no such order"
+                    )
+                    break
+                if not existing.status.terminal:
+                    return existing  # an earlier attempt's order, still working: follow it
+                following = next_leg(request.client_order_id)
+                if following is None:
+                    error = BrokerRejected(
+                        f"{intent.side.value} {intent.symbol}: this run already placed "
+                        f"{MAX_LEGS} orders for it; not placing another",
+                        broker_code="too_many_legs",
+                    )
+                    break
+                # An earlier attempt of this run placed this id and it is finished: the
+                # snapshot the plan came from already holds its fills, so what the plan
+                # asks for now is additional and goes out as the next leg.
+                self.result.notes.append(
+                    f"{request.client_order_id} is an earlier attempt's order "
+                    f"({existing.status.value}, filled {existing.filled_qty}); "
+                    f"placing {following}"
+                )
+                request = request.model_copy(update={"client_order_id": following})
+            except BrokerRejected as rejection:
+                self.result.errors.append(rejection)
+                return _rejected(request, intent, str(rejection))
+            except BrokerError as failure:
+                existing = self._lookup(request.client_order_id)
+                if existing is not None:
+                    return existing
+                error = failure
+                break
+        self._halt_with(error)
 
     def _lookup(self, client_order_id: str) -> OrderRecord | None:
         try:
             return self.broker.get_order(client_order_id)
         except BrokerError as failure:
-            # One error per order: polling a flaky broker must not flood the report.
-            if client_order_id not in self.lookup_failed:
-                self.lookup_failed.add(client_order_id)
-                self.result.errors.append(failure)
+            self._note_lookup_failure(client_order_id, failure)
             return None
 
-    def wait(self, client_order_ids: Sequence[str]) -> None:
-        """Poll until every order is final, the leg's fill timeout passes, or the run's
-        hard deadline (what the Lambda has left, less time to tidy up) arrives."""
-        deadline = self.clock.monotonic() + self.policy.fill_timeout_seconds
+    def _note_lookup_failure(self, client_order_id: str, failure: BrokerError) -> None:
+        # One error per order: polling a flaky broker must not flood the report.
+        if client_order_id not in self.lookup_failed:
+            self.lookup_failed.add(client_order_id)
+            self.result.errors.append(failure)
+
+    def _poll_until_final(
+        self, client_order_ids: Sequence[str], timeout: float
+    ) -> dict[str, OrderRecord]:
+        """Read these orders (one request a round) until all are final, ``timeout``
+        passes or the run's hard deadline arrives; returns the latest view of each."""
+        deadline = self.clock.monotonic() + timeout
         if self.deadline is not None:
             deadline = min(deadline, self.deadline)
-        pending = [c for c in client_order_ids if not self.records[c].status.terminal]
+        latest: dict[str, OrderRecord] = {}
+        pending = list(client_order_ids)
+        first = True
         while pending:
             remaining = deadline - self.clock.monotonic()
             if remaining <= 0:
-                return
-            self.clock.sleep(min(self.policy.poll_interval_seconds, remaining))
-            for client_order_id in pending:
-                latest = self._lookup(client_order_id)
-                if latest is not None:
-                    self.records[client_order_id] = latest
-            pending = [c for c in pending if not self.records[c].status.terminal]
+                break
+            # The first read is immediate: market orders at the open usually fill (and
+            # cancels usually land) within the round trip.
+            if not first:
+                self.clock.sleep(min(self.policy.poll_interval_seconds, remaining))
+            first = False
+            try:
+                found = self.broker.get_orders(pending)
+            except BrokerError as failure:
+                for client_order_id in pending:
+                    self._note_lookup_failure(client_order_id, failure)
+                continue
+            latest.update(found)
+            pending = [c for c in pending if c not in found or not found[c].status.terminal]
+        return latest
+
+    def wait(self, client_order_ids: Sequence[str], timeout: float | None = None) -> None:
+        """Poll until every order is final, the leg's fill timeout passes, or the run's
+        hard deadline (what the Lambda has left, less time to tidy up) arrives."""
+        pending = [c for c in client_order_ids if not self.records[c].status.terminal]
+        if not pending:
+            return
+        latest = self._poll_until_final(
+            pending, self.policy.fill_timeout_seconds if timeout is None else timeout
+        )
+        for record in latest.values():
+            self._keep(record)
 
     def cancel_open(self) -> None:
-        for client_order_id, record in self.records.items():
-            if record.status.terminal or record.broker_order_id is None:
-                continue
+        """Cancel what is still working, then read the final states (bounded)."""
+        open_orders = [
+            r for r in self.records.values() if not r.status.terminal and r.broker_order_id
+        ]
+        for record in open_orders:
             try:
-                self.records[client_order_id] = self.broker.cancel_order(client_order_id)
+                self.broker.cancel_order(record)
             except BrokerError as failure:
                 self.result.errors.append(failure)
+                continue
+            # Asked, not yet confirmed: what a later read shows replaces this.
+            self._keep(record.model_copy(update={"status": OrderStatus.PENDING_CANCEL}))
+        if open_orders:
+            # Not bounded by the run deadline: cancelling is what that margin is for.
+            saved, self.deadline = self.deadline, None
+            self.wait([r.client_order_id for r in open_orders], self.policy.cancel_timeout_seconds)
+            self.deadline = saved
 
 
 def _adjustments(
@@ -193,10 +347,13 @@ def execute(
     cash_reserve: Decimal,
     min_trade_notional: Decimal,
     deadline: float | None = None,
+    own_open_orders: Sequence[OrderRecord] = (),
 ) -> ExecutionResult:
     """Place ``approved`` orders: sells first, then buys sized from the cash released.
 
-    ``cash_reserve`` is the cash the plan keeps back; buys never eat into it.
+    ``own_open_orders`` are this product's orders still working at the broker (from the
+    snapshot the plan came from); those on symbols about to be traded are cancelled
+    first. ``cash_reserve`` is the cash the plan keeps back; buys never eat into it.
     ``deadline`` (on ``clock.monotonic``) bounds every wait; what is still open then is
     cancelled. Buys placed smaller than approved, or not at all, are reported as
     adjustments.
@@ -205,9 +362,10 @@ def execute(
     sells = [i for i in approved if i.side is Side.SELL]
     buys = [i for i in approved if i.side is Side.BUY]
     try:
+        run.clear_the_way(approved, own_open_orders)
         run.wait(run.submit(sells))
         if buys:
-            buying_power = broker.snapshot().buying_power
+            buying_power = broker.buying_power()
             headroom = 1 + policy.price_tolerance_bps / BPS
             available = min(buying_power - cash_reserve, buying_power / headroom)
             sized, _ = fit_buys_to_cash(buys, available, min_trade_notional)

@@ -32,7 +32,7 @@ def _emit_metrics(report: RunReport) -> None:
     submitted = sum(1 for o in report.orders if o.broker_order_id is not None)
     rejected = sum(1 for o in report.orders if o.broker_order_id is None)
     denied = sum(1 for d in report.decisions if d.verdict is Verdict.DENIED)
-    unfilled = sum(1 for o in report.orders if o.filled_qty < o.qty)
+    unfilled = sum(1 for o in report.orders if o.unfilled)
     metrics.add_metric(name="OrdersSubmitted", unit=MetricUnit.Count, value=submitted)
     metrics.add_metric(name="OrdersFilled", unit=MetricUnit.Count, value=len(report.fills))
     metrics.add_metric(name="OrdersRejected", unit=MetricUnit.Count, value=rejected)

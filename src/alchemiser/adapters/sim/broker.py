@@ -14,7 +14,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
@@ -28,6 +28,8 @@ from alchemiser.ports import Clock, MarketData
 
 BPS = Decimal(10_000)
 STATE_VERSION = 1
+NOTIONAL_QTY_STEP = Decimal("1e-9")
+"""Shares a dollar order buys are rounded down to this (Alpaca's fractional precision)."""
 
 
 class SimPosition(BaseModel):
@@ -118,6 +120,9 @@ class SimBroker:
             open_orders=open_orders,
         )
 
+    def buying_power(self) -> Decimal:
+        return self._state.cash
+
     def fractionable(self, symbols: Sequence[str]) -> frozenset[str]:
         return frozenset(s for s in symbols if s not in self._whole)
 
@@ -133,29 +138,33 @@ class SimBroker:
                 f"client_order_id {request.client_order_id} is already in use",
                 broker_code="duplicate_client_order_id",
             )
-        if request.qty <= ZERO:
-            raise BrokerRejected(
-                f"qty must be positive, got {request.qty}", broker_code="invalid_qty"
-            )
-        if request.symbol in self._whole and request.qty != request.qty.to_integral_value():
+        fractional = request.notional is not None or (
+            request.qty is not None and request.qty != request.qty.to_integral_value()
+        )
+        if request.symbol in self._whole and fractional:
             raise BrokerRejected(
                 f"{request.symbol} is not fractionable", broker_code="fractional_not_allowed"
             )
         price = self._fill_price(request.symbol, request.side)
-        notional = to_cents(request.qty * price)
+        if request.qty is not None:
+            qty = request.qty
+        else:
+            assert request.notional is not None  # OrderRequest holds exactly one
+            qty = (request.notional / price).quantize(NOTIONAL_QTY_STEP, rounding=ROUND_DOWN)
+        notional = to_cents(qty * price)
         fee = to_cents(notional * self._fee)
         # What the account pays for a buy, or receives for a sell, after the fee.
         cost = notional + fee if request.side is Side.BUY else notional - fee
         held = self._state.positions.get(request.symbol)
         if request.side is Side.SELL:
-            if held is None or request.qty > held.qty:
+            if held is None or qty > held.qty:
                 available = held.qty if held else ZERO
                 raise BrokerRejected(
-                    f"insufficient qty available for order (requested {request.qty}, "
+                    f"insufficient qty available for order (requested {qty}, "
                     f"available {available})",
                     broker_code="insufficient_qty",
                 )
-            held.qty -= request.qty
+            held.qty -= qty
             if held.qty == ZERO:
                 del self._state.positions[request.symbol]
             self._state.cash += cost
@@ -167,10 +176,10 @@ class SimBroker:
                 )
             if held is None:
                 self._state.positions[request.symbol] = SimPosition(
-                    qty=request.qty, avg_entry_price=price
+                    qty=qty, avg_entry_price=price
                 )
             else:
-                total = held.qty + request.qty
+                total = held.qty + qty
                 held.avg_entry_price = ((held.qty * held.avg_entry_price + cost) / total).quantize(
                     PRICE_STEP
                 )
@@ -180,9 +189,10 @@ class SimBroker:
             client_order_id=request.client_order_id,
             symbol=request.symbol,
             side=request.side,
-            qty=request.qty,
+            qty=qty,
             status=OrderStatus.FILLED,
-            filled_qty=request.qty,
+            notional=request.notional,
+            filled_qty=qty,
             filled_avg_price=price,
             broker_order_id=f"sim-{len(self._state.orders) + 1:08d}",
             submitted_at=self._clock.now(),
@@ -195,15 +205,18 @@ class SimBroker:
     def get_order(self, client_order_id: str) -> OrderRecord | None:
         return self._state.orders.get(client_order_id)
 
-    def cancel_order(self, client_order_id: str) -> OrderRecord:
-        record = self._state.orders.get(client_order_id)
+    def get_orders(self, client_order_ids: Sequence[str]) -> dict[str, OrderRecord]:
+        orders = self._state.orders
+        return {c: orders[c] for c in client_order_ids if c in orders}
+
+    def cancel_order(self, order: OrderRecord) -> None:
+        record = self._state.orders.get(order.client_order_id)
         if record is None:
             raise BrokerRejected(
-                f"order {client_order_id} not found", broker_code="order_not_found"
+                f"order {order.client_order_id} not found", broker_code="order_not_found"
             )
         if record.status.terminal:
-            return record
+            return
         cancelled = record.model_copy(update={"status": OrderStatus.CANCELED})
-        self._state.orders[client_order_id] = cancelled
+        self._state.orders[order.client_order_id] = cancelled
         self._save()
-        return cancelled
