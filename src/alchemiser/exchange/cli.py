@@ -1,0 +1,142 @@
+"""``alchemiser exchange serve``: the local Alpaca-compatible exchange as a process.
+
+Prints one line when it is ready (``exchange listening on http://127.0.0.1:PORT
+(session YYYY-MM-DD)``) and serves until SIGINT or SIGTERM. Point alpaca-py at it with
+``TradingClient(key, secret, url_override=URL)`` and
+``StockHistoricalDataClient(key, secret, url_override=URL)``.
+
+Also runnable on its own: ``python -m alchemiser.exchange.cli serve --port 8765``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from alchemiser.errors import AlchemiserError
+from alchemiser.exchange.engine import NEW_YORK, ExchangeSettings
+from alchemiser.exchange.faults import load_faults
+from alchemiser.exchange.server import HOST, LocalExchange
+
+DEFAULT_PORT = 8765
+KEY_ENV = "ALCHEMISER_EXCHANGE_KEY_ID"
+SECRET_ENV = "ALCHEMISER_EXCHANGE_SECRET_KEY"  # noqa: S105 (a variable name)
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {text!r}") from error
+
+
+def _money(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation as error:
+        raise argparse.ArgumentTypeError(f"expected an amount, got {text!r}") from error
+    if not value.is_finite() or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative amount, got {text!r}")
+    return value
+
+
+def _symbols(text: str) -> frozenset[str]:
+    return frozenset(s.strip().upper() for s in text.split(",") if s.strip())
+
+
+def add_command(subparsers: Any) -> None:
+    """Add ``exchange serve`` to the ``alchemiser`` command's sub-parsers."""
+    exchange = subparsers.add_parser(
+        "exchange", help="a local Alpaca-compatible exchange (for tests and scripts)"
+    )
+    commands = exchange.add_subparsers(dest="exchange_command", required=True)
+    serve = commands.add_parser(
+        "serve",
+        help="serve the Trading and Market Data APIs on 127.0.0.1 until SIGINT/SIGTERM",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+    )
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
+    serve.add_argument("--host", default=HOST, choices=[HOST], help="fixed: 127.0.0.1 only")
+    serve.add_argument("--prices", type=Path, help="price directory (default: the bundled one)")
+    serve.add_argument(
+        "--session", type=_date, help="session the clock starts in (default: the last one)"
+    )
+    serve.add_argument("--cash", type=_money, default=Decimal(100_000), help="starting cash")
+    serve.add_argument("--latency-ms", type=int, default=0, help="delay before every response")
+    serve.add_argument(
+        "--fill-delay", type=float, default=0.0, help="seconds from submission to fill"
+    )
+    serve.add_argument("--key-id", help=f"required key id (default: ${KEY_ENV})")
+    serve.add_argument("--secret-key", help=f"required secret key (default: ${SECRET_ENV})")
+    serve.add_argument("--faults", type=Path, help="JSON file with a list of faults")
+    serve.add_argument(
+        "--whole-shares", type=_symbols, default=frozenset(), help="SYM,SYM not fractionable"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGINT/SIGTERM. 0 on a clean stop; 2 for bad arguments."""
+    key_id = args.key_id or os.environ.get(KEY_ENV) or None
+    secret_key = args.secret_key or os.environ.get(SECRET_ENV) or None
+    try:
+        settings = ExchangeSettings(
+            session=args.session,
+            cash=args.cash,
+            latency_ms=args.latency_ms,
+            fill_delay_seconds=args.fill_delay,
+            key_id=key_id,
+            secret_key=secret_key,
+            whole_share_symbols=args.whole_shares,
+        )
+        faults = load_faults(args.faults) if args.faults else []
+        exchange = LocalExchange(args.prices, settings, port=args.port, faults=faults)
+    except (ValueError, OSError, AlchemiserError) as error:
+        print(f"alchemiser exchange: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            exchange.start()
+        except OSError as error:
+            print(
+                f"alchemiser exchange: cannot listen on port {args.port}: {error}", file=sys.stderr
+            )
+            return EXIT_FAILED
+        session = exchange.engine.now().astimezone(NEW_YORK).date()
+        print(
+            f"exchange listening on {exchange.url} (session {session.isoformat()})",
+            flush=True,
+        )
+        while not stop.wait(0.5):
+            pass
+    finally:
+        exchange.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="alchemiser")
+    add_command(parser.add_subparsers(dest="command", required=True))
+    return run(parser.parse_args(["exchange", *(argv if argv is not None else sys.argv[1:])]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
