@@ -53,6 +53,7 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/python bench/bench_diff_risk.py
 	$(VENV)/bin/python bench/bench_symphony.py
+	$(VENV)/bin/python bench/bench_alpaca.py
 
 ## invoke: the real Lambda handler, in a fresh process, with a real event (no Docker)
 invoke: $(STAMP)

@@ -4,22 +4,30 @@ chooses implementations; read it to see the whole dependency graph.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING
 
+from alchemiser.adapters.alpaca.policy import LIVE_TRADING_URL, PAPER_TRADING_URL
 from alchemiser.adapters.files.prices import FilePriceStore
 from alchemiser.adapters.files.symphonies import builtin_symphony, read_symphony_file
 from alchemiser.adapters.ledger import FileLedger, InMemoryLedger
 from alchemiser.adapters.sim.broker import SimBroker
 from alchemiser.config import AppConfig, FixedStrategyConfig, StrategyConfig
+from alchemiser.domain.market import NEW_YORK
 from alchemiser.domain.report import Mode
-from alchemiser.ports import Clock, Ledger, MarketData
+from alchemiser.errors import ConfigError, LiveTradingRefused
+from alchemiser.ports import Broker, Clock, Ledger, MarketClock, MarketData
 from alchemiser.service import AllocatedStrategy, Dependencies, RunRequest, make_run_id
 from alchemiser.strategy.base import FixedStrategy, Strategy
 from alchemiser.strategy.symphony.strategy import SymphonyStrategy
 
-NEW_YORK = ZoneInfo("America/New_York")
+if TYPE_CHECKING:
+    from alchemiser.adapters.alpaca.broker import AlpacaBroker
+    from alchemiser.adapters.alpaca.market_data import AlpacaMarketData
+    from alchemiser.adapters.alpaca.transport import Transport
+
 LEDGER_FILE = "ledger.jsonl"
 
 
@@ -55,9 +63,20 @@ def scheduled_request(
 ) -> RunRequest:
     """A scheduled run trades on the New York date of its trigger, with the data of the
     session before it."""
-    trading_date = scheduled_time.astimezone(NEW_YORK).date()
+    return _request_for(config, market, scheduled_time, scheduled_time, time_budget_seconds)
+
+
+def _request_for(
+    config: AppConfig,
+    market: MarketData,
+    trigger: datetime,
+    scheduled_time: datetime | None,
+    time_budget_seconds: float | None,
+) -> RunRequest:
+    """Trade on the New York date of ``trigger`` with the data of the session before."""
+    trading_date = trigger.astimezone(NEW_YORK).date()
     return RunRequest(
-        run_id=make_run_id(config.account, trading_date, scheduled_time),
+        run_id=make_run_id(config.account, trading_date, trigger),
         as_of=market.latest_session(before=trading_date),
         trading_date=trading_date,
         scheduled_time=scheduled_time,
@@ -90,7 +109,6 @@ def build(
     state_dir: Path | None,
 ) -> Dependencies:
     """Wire the adapters for one run. ``state_dir`` None keeps everything in memory."""
-    ledger: Ledger = InMemoryLedger() if state_dir is None else FileLedger(state_dir / LEDGER_FILE)
     broker = SimBroker(
         market=market,
         session=as_of,
@@ -101,6 +119,19 @@ def build(
         whole_share_symbols=config.sim.whole_share_symbols,
         state_path=None if state_dir is None else sim_state_path(config, state_dir),
     )
+    return _dependencies(config, broker, market, clock, state_dir, None)
+
+
+def _dependencies(
+    config: AppConfig,
+    broker: Broker,
+    market: MarketData,
+    clock: Clock,
+    state_dir: Path | None,
+    market_clock: MarketClock | None,
+) -> Dependencies:
+    """The service's dependencies; ``state_dir`` None keeps the ledger in memory."""
+    ledger: Ledger = InMemoryLedger() if state_dir is None else FileLedger(state_dir / LEDGER_FILE)
     return Dependencies(
         broker=broker,
         market_data=market,
@@ -112,4 +143,122 @@ def build(
         trading_state=config.trading_state,
         execution=config.execution,
         max_staleness_days=config.data.max_staleness_days,
+        market_clock=market_clock,
     )
+
+
+# -- Alpaca ------------------------------------------------------------------------
+
+
+def check_live(config: AppConfig, endpoint: str, live_flag: bool) -> None:
+    """Live trading needs the config's mode, the secret's endpoint and ``--live`` to all
+    say live; paper needs all three to say paper. Anything else refuses, before any
+    request reaches the broker."""
+    mode = config.mode
+    if mode is Mode.LIVE:
+        if endpoint != "live":
+            raise LiveTradingRefused(
+                "the config's mode is 'live' but the secret's endpoint is "
+                f"{endpoint!r}: refusing to trade",
+                field="mode",
+            )
+        if not live_flag:
+            raise LiveTradingRefused(
+                "the config's mode is 'live': confirm with --live to trade real money",
+                field="mode",
+            )
+        if config.trading_url.rstrip("/") == PAPER_TRADING_URL:
+            raise LiveTradingRefused(
+                "mode 'live' with Alpaca's paper URL: refusing", field="alpaca.trading_url"
+            )
+        return
+    if endpoint != "paper":
+        raise LiveTradingRefused(
+            f"the secret holds {endpoint!r} keys but the config's mode is {mode.value!r}: "
+            "refusing to trade",
+            field="mode",
+        )
+    if live_flag:
+        raise LiveTradingRefused(
+            f"--live given but the config's mode is {mode.value!r}: refusing", field="mode"
+        )
+    if config.trading_url.rstrip("/") == LIVE_TRADING_URL:
+        raise LiveTradingRefused(
+            "mode 'paper' with Alpaca's live URL: refusing", field="alpaca.trading_url"
+        )
+
+
+@dataclass
+class AlpacaWiring:
+    """What a real-broker run is made of; the transport counts requests and retries."""
+
+    broker: AlpacaBroker
+    market: AlpacaMarketData
+    transport: Transport
+
+
+def alpaca(
+    config: AppConfig, *, clock: Clock, live: bool, deadline: float | None = None
+) -> AlpacaWiring:
+    """Read the secret, check that live/paper agree everywhere, build the adapters.
+    alpaca-py is imported here, not at module level: simulated runs never pay for it."""
+    from alpaca.data.historical.stock import StockHistoricalDataClient  # noqa: PLC0415
+    from alpaca.trading.client import TradingClient  # noqa: PLC0415
+
+    from alchemiser.adapters.aws.secrets import read_alpaca_credentials  # noqa: PLC0415
+
+    settings = config.alpaca
+    if settings is None:
+        raise ConfigError("broker 'alpaca' needs an [alpaca] table", field="alpaca")
+    credentials = read_alpaca_credentials(
+        settings.secret_id, max_age=settings.secret_max_age_seconds
+    )
+    check_live(config, credentials.endpoint, live)
+    key = credentials.api_key_id.get_secret_value()
+    secret = credentials.api_secret_key.get_secret_value()
+    from alchemiser.adapters.alpaca.broker import AlpacaBroker  # noqa: PLC0415
+    from alchemiser.adapters.alpaca.market_data import AlpacaMarketData  # noqa: PLC0415
+    from alchemiser.adapters.alpaca.transport import Transport  # noqa: PLC0415
+
+    transport = Transport(clock, settings.retry, deadline=deadline)
+    trading = TradingClient(
+        key,
+        secret,
+        paper=config.mode is not Mode.LIVE,
+        raw_data=True,
+        url_override=config.trading_url,
+    )
+    data = StockHistoricalDataClient(
+        key, secret, raw_data=True, url_override=settings.data_url.rstrip("/")
+    )
+    broker = AlpacaBroker(trading, transport)
+    market = AlpacaMarketData(
+        trading,
+        data,
+        transport,
+        feed=settings.feed,
+        max_sessions=settings.history_sessions,
+        max_gap_sessions=settings.max_gap_sessions,
+    )
+    return AlpacaWiring(broker=broker, market=market, transport=transport)
+
+
+def alpaca_request(
+    config: AppConfig,
+    market: MarketData,
+    market_clock: MarketClock,
+    scheduled_time: datetime | None,
+    time_budget_seconds: float | None,
+) -> RunRequest:
+    """A real-broker run trades on the broker's today (or the trigger's day, which the
+    service checks against the broker's clock), with the data of the session before."""
+    if scheduled_time is not None:
+        return scheduled_request(config, market, scheduled_time, time_budget_seconds)
+    now = market_clock.market_status().at
+    return _request_for(config, market, now, None, time_budget_seconds)
+
+
+def build_alpaca(
+    config: AppConfig, wiring: AlpacaWiring, *, clock: Clock, state_dir: Path | None
+) -> Dependencies:
+    return _dependencies(config, wiring.broker, wiring.market, clock, state_dir, wiring.broker)

@@ -1,4 +1,5 @@
-"""The ``alchemiser`` command: run | invoke | evaluate | explain | validate | backtest.
+"""The ``alchemiser`` command: run | invoke | evaluate | explain | validate | backtest |
+exchange serve.
 
 Exit status: 0 when the run completed or had nothing to do, 1 when it failed
 (the reason on stderr, one line), 2 for bad arguments or configuration.
@@ -10,14 +11,15 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from alchemiser import bootstrap, cli_research
 from alchemiser.adapters.clock import SystemClock
-from alchemiser.config import load_config
-from alchemiser.domain.report import failure_reason
-from alchemiser.errors import AlchemiserError, ConfigError
+from alchemiser.config import AppConfig, load_config
+from alchemiser.domain.report import RunReport, failure_reason
+from alchemiser.errors import AlchemiserError, ConfigError, LiveTradingRefused
+from alchemiser.exchange import cli as exchange_cli
 from alchemiser.handlers import local
 from alchemiser.render import render_report
 from alchemiser.service import rebalance
@@ -50,6 +52,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--reset", action="store_true", help="start the simulated account over")
     run.add_argument("--json", action="store_true", help="print the RunReport as JSON")
+    run.add_argument(
+        "--live",
+        action="store_true",
+        help="confirm live trading (the config's mode and the secret's endpoint must agree)",
+    )
+    run.add_argument(
+        "--scheduled-time",
+        type=_instant,
+        help="the trigger instant this run answers (ISO 8601 with offset); the same instant "
+        "gives the same run id and order ids, so a repeated run never trades twice",
+    )
 
     invoke = commands.add_parser("invoke", help="run the Lambda handler locally with an event file")
     invoke.add_argument("event", type=Path)
@@ -63,11 +76,55 @@ def _parser() -> argparse.ArgumentParser:
         help="override one of the function's environment variables (repeatable)",
     )
     cli_research.add_commands(commands, _date)
+    exchange_cli.add_command(commands)
     return parser
+
+
+def _instant(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected an ISO 8601 instant, got {text!r}") from error
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs a UTC offset, e.g. 2026-07-31T13:30:00Z")
+    return value
+
+
+def _finish(report: RunReport, as_json: bool) -> int:
+    print(report.model_dump_json(indent=2) if as_json else render_report(report))
+    if not report.status.succeeded:
+        print(f"alchemiser: run {report.status.value}: {failure_reason(report)}", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
+def _run_alpaca(args: argparse.Namespace, config: AppConfig) -> int:
+    if args.as_of is not None or args.reset:
+        raise ConfigError("--as-of and --reset apply to the simulated broker only")
+    assert config.alpaca is not None  # guaranteed by AppConfig
+    clock = SystemClock()
+    budget = config.alpaca.time_budget_seconds
+    wiring = bootstrap.alpaca(
+        config, clock=clock, live=args.live, deadline=clock.monotonic() + budget
+    )
+    request = bootstrap.alpaca_request(
+        config, wiring.market, wiring.broker, args.scheduled_time, budget
+    )
+    deps = bootstrap.build_alpaca(config, wiring, clock=clock, state_dir=args.state_dir)
+    report = rebalance(request, deps)
+    print(
+        f"broker requests: {wiring.transport.requests_sent}, retries: {wiring.transport.retries}",
+        file=sys.stderr,
+    )
+    return _finish(report, args.json)
 
 
 def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    if config.broker == "alpaca":
+        return _run_alpaca(args, config)
+    if args.live:
+        raise LiveTradingRefused("--live needs broker = 'alpaca' and mode = 'live'", field="mode")
     state_dir: Path = args.state_dir
     if args.reset:
         state = bootstrap.sim_state_path(config, state_dir)
@@ -75,16 +132,14 @@ def _run(args: argparse.Namespace) -> int:
         print(f"simulated account reset ({state})", file=sys.stderr)
     clock = SystemClock()
     market = bootstrap.market_data(config)
-    request = bootstrap.manual_request(config, market, clock.now(), args.as_of)
+    if args.scheduled_time is not None:
+        request = bootstrap.scheduled_request(config, market, args.scheduled_time)
+    else:
+        request = bootstrap.manual_request(config, market, clock.now(), args.as_of)
     deps = bootstrap.build(
         config, market=market, as_of=request.as_of, clock=clock, state_dir=state_dir
     )
-    report = rebalance(request, deps)
-    print(report.model_dump_json(indent=2) if args.json else render_report(report))
-    if not report.status.succeeded:
-        print(f"alchemiser: run {report.status.value}: {failure_reason(report)}", file=sys.stderr)
-        return EXIT_FAILED
-    return 0
+    return _finish(rebalance(request, deps), args.json)
 
 
 def _invoke(args: argparse.Namespace) -> int:
@@ -109,6 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "invoke":
             return _invoke(args)
+        if args.command == "exchange":
+            return exchange_cli.run(args)
         return cli_research.HANDLERS[args.command](args)
     except ConfigError as error:
         print(f"alchemiser: configuration error: {error}", file=sys.stderr)

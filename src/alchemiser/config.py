@@ -22,6 +22,11 @@ from pydantic import (
     model_validator,
 )
 
+from alchemiser.adapters.alpaca.policy import (
+    LIVE_TRADING_URL,
+    PAPER_TRADING_URL,
+    AlpacaConfig,
+)
 from alchemiser.domain.decisions import TradingState
 from alchemiser.domain.report import Mode
 from alchemiser.domain.targets import WEIGHT_TOLERANCE
@@ -128,8 +133,9 @@ class AppConfig(Frozen):
     account: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")] = (
         "default"
     )
-    broker: Literal["sim"] = "sim"
-    mode: Literal[Mode.SIM] = Mode.SIM
+    broker: Literal["sim", "alpaca"] = "sim"
+    mode: Mode = Mode.SIM
+    """``sim`` with the simulated broker; ``paper`` or ``live`` with Alpaca."""
     trading_state: TradingState = TradingState.ACTIVE
     strategies: tuple[StrategyConfig, ...] = Field(min_length=1)
     rebalance: DiffPolicy = DiffPolicy()
@@ -137,6 +143,32 @@ class AppConfig(Frozen):
     execution: ExecutionPolicy = ExecutionPolicy()
     sim: SimConfig = SimConfig()
     data: DataConfig = DataConfig()
+    alpaca: AlpacaConfig | None = None
+
+    @field_validator("mode")
+    @classmethod
+    def _not_backtest(cls, mode: Mode) -> Mode:
+        if mode is Mode.BACKTEST:
+            raise ValueError("mode must be 'sim', 'paper' or 'live' (a backtest sets its own)")
+        return mode
+
+    @model_validator(mode="after")
+    def _broker_and_mode(self) -> AppConfig:
+        if self.broker == "sim" and self.mode is not Mode.SIM:
+            raise ValueError(f"mode {self.mode.value!r} needs broker = 'alpaca'")
+        if self.broker == "alpaca":
+            if self.mode is Mode.SIM:
+                raise ValueError("broker 'alpaca' needs mode = 'paper' or 'live'")
+            if self.alpaca is None:
+                raise ValueError("broker 'alpaca' needs an [alpaca] table with secret_id")
+        return self
+
+    @property
+    def trading_url(self) -> str:
+        """The Alpaca trading base URL: configured, or the mode's own."""
+        if self.alpaca is not None and self.alpaca.trading_url is not None:
+            return self.alpaca.trading_url.rstrip("/")
+        return LIVE_TRADING_URL if self.mode is Mode.LIVE else PAPER_TRADING_URL
 
     @model_validator(mode="after")
     def _allocations(self) -> AppConfig:

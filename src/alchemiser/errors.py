@@ -34,6 +34,13 @@ class ConfigError(AlchemiserError):
         self.field = field
 
 
+class LiveTradingRefused(ConfigError):
+    """Live trading was not confirmed by all three of: the config's mode, the secret's
+    endpoint and an explicit ``--live``. Raised before any broker request."""
+
+    code = "LIVE_NOT_CONFIRMED"
+
+
 class EventError(AlchemiserError):
     """A trigger event that does not match the expected schema."""
 
@@ -89,6 +96,12 @@ class BrokerTransient(BrokerError):
     """Worth retrying: rate limits, timeouts before sending, 5xx."""
 
     code = "BROKER_TRANSIENT"
+
+
+class CircuitOpen(BrokerTransient):
+    """Too many transient failures in a row: the adapter sends nothing more this run."""
+
+    code = "BROKER_CIRCUIT_OPEN"
 
 
 class BrokerRejected(BrokerError):

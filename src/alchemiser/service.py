@@ -18,6 +18,7 @@ from typing import Any
 
 from alchemiser.domain.account import AccountSnapshot, value_account
 from alchemiser.domain.decisions import TradingState
+from alchemiser.domain.market import NEW_YORK, MarketStatus
 from alchemiser.domain.orders import OrderRecord, is_own_order
 from alchemiser.domain.prices import check_fresh, reference_prices
 from alchemiser.domain.report import (
@@ -28,11 +29,11 @@ from alchemiser.domain.report import (
     StrategyReport,
     TargetReport,
 )
-from alchemiser.errors import AlchemiserError, DataError, DataErrorKind, StrategyError
+from alchemiser.errors import AlchemiserError, DataError, DataErrorKind, EventError, StrategyError
 from alchemiser.execution.procedure import ExecutionPolicy, ExecutionResult, execute
 from alchemiser.portfolio.diff import DiffPolicy, diff
 from alchemiser.portfolio.risk import RiskLimits, review
-from alchemiser.ports import Broker, Clock, Ledger, MarketData
+from alchemiser.ports import Broker, Clock, Ledger, MarketClock, MarketData
 from alchemiser.strategy.allocation import CombinedTargets, StrategyWeights, combine
 from alchemiser.strategy.base import Strategy
 
@@ -70,6 +71,9 @@ class Dependencies:
     trading_state: TradingState
     execution: ExecutionPolicy
     max_staleness_days: int
+    market_clock: MarketClock | None = None
+    """The broker's clock (real brokers): the run trades only on the day it was
+    triggered for, and only while the market is open there."""
 
 
 def make_run_id(account: str, trading_date: date, trigger: datetime) -> str:
@@ -153,6 +157,17 @@ def _own_open_orders(snapshot: AccountSnapshot) -> list[OrderRecord]:
     return [o for o in snapshot.open_orders if is_own_order(o.client_order_id)]
 
 
+def _check_trigger_day(request: RunRequest, market: MarketStatus) -> None:
+    """Replay protection: a trigger for another day than the broker's today (a stale
+    retry, a delayed redelivery, a wrong clock) is refused before anything is read."""
+    today = market.at.astimezone(NEW_YORK).date()
+    if today != request.trading_date:
+        raise EventError(
+            f"this run is for {request.trading_date.isoformat()} but the broker's clock says "
+            f"{today.isoformat()}: refusing a stale or early trigger"
+        )
+
+
 def _status(intents: int, approved: int, result: ExecutionResult) -> RunStatus:
     if result.errors:
         return RunStatus.FAILED
@@ -224,9 +239,17 @@ def rebalance(request: RunRequest, deps: Dependencies) -> RunReport:
         None if request.time_budget_seconds is None else started + request.time_budget_seconds
     )
     try:
+        market = None if deps.market_clock is None else deps.market_clock.market_status()
+        if market is not None:
+            _check_trigger_day(request, market)
         check_fresh(request.as_of, request.trading_date, deps.max_staleness_days)
-        if request.scheduled_time is not None and not deps.market_data.is_session(
-            request.trading_date
+        if market is not None and not market.is_open:
+            rec.fields["notes"] = (market.describe() + "; nothing was traded",)
+            status = RunStatus.SKIPPED
+        elif (
+            market is None  # an open market at the broker is a session by definition
+            and request.scheduled_time is not None
+            and not deps.market_data.is_session(request.trading_date)
         ):
             rec.fields["notes"] = (f"{request.trading_date.isoformat()} is not a trading session",)
             status = RunStatus.SKIPPED

@@ -70,7 +70,36 @@ def _strategies(**overrides: object) -> dict[str, object]:
         ({**MINIMAL, "risk": {"max_orders": -1}}, "risk.max_orders", "greater than or equal"),
         ({**MINIMAL, "rebalance": {"cash_buffer": "1.5"}}, "rebalance.cash_buffer", "less than"),
         ({**MINIMAL, "trading_state": "PAUSED"}, "trading_state", "ACTIVE"),
-        ({**MINIMAL, "broker": "alpaca"}, "broker", "'sim'"),
+        ({**MINIMAL, "broker": "ibkr"}, "broker", "'sim' or 'alpaca'"),
+        ({**MINIMAL, "broker": "alpaca"}, "config", "needs mode = 'paper' or 'live'"),
+        ({**MINIMAL, "broker": "alpaca", "mode": "paper"}, "config", "[alpaca] table"),
+        ({**MINIMAL, "mode": "live"}, "config", "needs broker = 'alpaca'"),
+        ({**MINIMAL, "mode": "backtest"}, "mode", "'sim', 'paper' or 'live'"),
+        (
+            {**MINIMAL, "broker": "alpaca", "mode": "paper", "alpaca": {}},
+            "alpaca.secret_id",
+            "Field required",
+        ),
+        (
+            {
+                **MINIMAL,
+                "broker": "alpaca",
+                "mode": "paper",
+                "alpaca": {"secret_id": "s", "feed": "x"},
+            },
+            "alpaca.feed",
+            "'iex' or 'sip'",
+        ),
+        (
+            {
+                **MINIMAL,
+                "broker": "alpaca",
+                "mode": "paper",
+                "alpaca": {"secret_id": "s", "trading_url": "ftp://x"},
+            },
+            "alpaca.trading_url",
+            "should match pattern",
+        ),
         ({**MINIMAL, "risk": {"max_order_notionl": 5}}, "risk.max_order_notionl", "not permitted"),
         ({**MINIMAL, "data": {"source": "directory"}}, "data", "needs a path"),
         (_strategies(weights={"SPY": 0.5, "spy": 0.4}), "strategies[0].weights", "same symbol SPY"),
@@ -120,3 +149,21 @@ def test_symphony_files_are_relative_to_the_config(tmp_path: Path) -> None:
     mine, nuclear = loaded.strategies
     assert mine.file == tmp_path / "conf" / "strategies" / "mine.clj"  # type: ignore[union-attr]
     assert nuclear.builtin == "nuclear"  # type: ignore[union-attr]
+
+
+def test_alpaca_urls_default_by_mode() -> None:
+    alpaca = {"secret_id": "alchemiser/paper"}
+    paper = parse_config({**MINIMAL, "broker": "alpaca", "mode": "paper", "alpaca": alpaca}, "t")
+    live = parse_config({**MINIMAL, "broker": "alpaca", "mode": "live", "alpaca": alpaca}, "t")
+    assert paper.trading_url == "https://paper-api.alpaca.markets"
+    assert live.trading_url == "https://api.alpaca.markets"
+    local = parse_config(
+        {
+            **MINIMAL,
+            "broker": "alpaca",
+            "mode": "paper",
+            "alpaca": {**alpaca, "trading_url": "http://127.0.0.1:8765/"},
+        },
+        "t",
+    )
+    assert local.trading_url == "http://127.0.0.1:8765"

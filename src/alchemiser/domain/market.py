@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from alchemiser.domain.values import Frozen
 
+NEW_YORK = ZoneInfo("America/New_York")
+
 
 class MarketStatus(Frozen):
-    now: datetime
+    at: datetime
+    """The broker's time now."""
     is_open: bool
     next_open: datetime
     next_close: datetime
+
+    def describe(self) -> str:
+        local = self.at.astimezone(NEW_YORK)
+        state = "open" if self.is_open else "closed"
+        following = self.next_close if self.is_open else self.next_open
+        verb = "closes" if self.is_open else "opens"
+        return (
+            f"the market is {state} at the broker's time {local:%Y-%m-%d %H:%M %Z} "
+            f"({verb} {following.astimezone(NEW_YORK):%Y-%m-%d %H:%M %Z})"
+        )

@@ -32,6 +32,7 @@ from alchemiser.errors import (
     BrokerError,
     BrokerRejected,
     BrokerUnknown,
+    CircuitOpen,
     DataError,
     DataErrorKind,
     DuplicateOrder,
@@ -277,6 +278,10 @@ class _Run:
             first = False
             try:
                 found = self.broker.get_orders(pending)
+            except CircuitOpen as failure:
+                # The adapter gave up on the broker: polling on is pointless.
+                self.result.errors.append(failure)
+                break
             except BrokerError as failure:
                 for client_order_id in pending:
                     self._note_lookup_failure(client_order_id, failure)

@@ -175,9 +175,7 @@ class SimBroker:
                     broker_code="insufficient_buying_power",
                 )
             if held is None:
-                self._state.positions[request.symbol] = SimPosition(
-                    qty=qty, avg_entry_price=price
-                )
+                self._state.positions[request.symbol] = SimPosition(qty=qty, avg_entry_price=price)
             else:
                 total = held.qty + qty
                 held.avg_entry_price = ((held.qty * held.avg_entry_price + cost) / total).quantize(

@@ -1,0 +1,1 @@
+"""Alpaca adapters: broker and market clock (Trading API), prices (Market Data API)."""

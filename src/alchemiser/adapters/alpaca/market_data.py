@@ -1,0 +1,209 @@
+"""The MarketData port on Alpaca: the session calendar from the Trading API, daily
+bars from the Market Data API.
+
+All symbols go in one multi-symbol bars request (alpaca-py follows the pages, 10,000
+bars each), adjusted for splits and dividends. What comes back is checked before any
+strategy sees it: every symbol that has bars must have one for the last session asked
+for (the previous session, by the calendar), prices must be finite and positive, and
+no symbol may miss more than ``max_gap_sessions`` sessions in a row once it trades.
+Anything else is a DataError, and the run places no order.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from alpaca.data.enums import Adjustment, DataFeed
+from alpaca.data.historical.stock import StockHistoricalDataClient
+from alpaca.data.requests import StockBarsRequest
+from alpaca.data.timeframe import TimeFrame
+from alpaca.trading.client import TradingClient
+from alpaca.trading.requests import GetCalendarRequest
+
+from alchemiser.adapters.alpaca.transport import Transport, as_list, as_mapping, harden, utc
+from alchemiser.domain.prices import PriceHistory
+from alchemiser.errors import BrokerUnknown, DataError, DataErrorKind
+
+NEW_YORK = ZoneInfo("America/New_York")
+CALENDAR_MARGIN_DAYS = 14
+"""Calendar days fetched beyond the day asked about (holidays right after it)."""
+
+
+def _calendar_span(sessions: int) -> int:
+    """Calendar days that surely hold ``sessions`` sessions (252 a year, with room)."""
+    return int(sessions * 366 / 245) + 30
+
+
+class AlpacaMarketData:
+    """Implements ports.MarketData."""
+
+    def __init__(
+        self,
+        trading: TradingClient,
+        data: StockHistoricalDataClient,
+        transport: Transport,
+        *,
+        feed: str = "iex",
+        max_sessions: int = 2520,
+        max_gap_sessions: int = 3,
+    ) -> None:
+        harden(trading, transport.session())
+        harden(data, transport.session())
+        self._trading = trading
+        self._data = data
+        self._transport = transport
+        self._feed = DataFeed(feed)
+        self._max_sessions = max_sessions
+        self._max_gap = max_gap_sessions
+        self._sessions: list[date] = []
+        self._covered: tuple[date, date] | None = None
+
+    # -- calendar ----------------------------------------------------------------
+
+    def _calendar(self, start: date, end: date) -> list[date]:
+        """Sessions from ``start`` to ``end``, read once and widened only when needed."""
+        if self._covered is not None and self._covered[0] <= start and end <= self._covered[1]:
+            return self._sessions
+        if self._covered is not None:
+            start, end = min(start, self._covered[0]), max(end, self._covered[1])
+        raw = self._transport.call(
+            lambda: self._trading.get_calendar(GetCalendarRequest(start=start, end=end)),
+            what="GET /v2/calendar",
+        )
+        try:
+            days = sorted({date.fromisoformat(str(d["date"])) for d in as_list(raw, "calendar")})
+        except (KeyError, TypeError, ValueError) as error:
+            raise BrokerUnknown(
+                f"GET /v2/calendar: malformed response ({error})", broker_code="malformed"
+            ) from error
+        self._sessions, self._covered = days, (start, end)
+        return days
+
+    def latest_session(self, before: date | None = None) -> date:
+        anchor = before or self._transport.clock.now().astimezone(NEW_YORK).date()
+        days = self._calendar(
+            anchor - timedelta(days=_calendar_span(30)),
+            anchor + timedelta(days=CALENDAR_MARGIN_DAYS),
+        )
+        index = bisect_left(days, anchor) if before is not None else bisect_right(days, anchor)
+        if index == 0:
+            raise DataError(
+                f"the broker's calendar has no session before {anchor.isoformat()}",
+                kind=DataErrorKind.MISSING,
+            )
+        return days[index - 1]
+
+    def is_session(self, day: date) -> bool:
+        days = self._calendar(
+            day - timedelta(days=_calendar_span(30)), day + timedelta(days=CALENDAR_MARGIN_DAYS)
+        )
+        index = bisect_left(days, day)
+        return index < len(days) and days[index] == day
+
+    # -- bars --------------------------------------------------------------------
+
+    def history(self, symbols: Sequence[str], end: date, sessions: int) -> PriceHistory:
+        sessions = max(1, min(sessions, self._max_sessions))
+        days = self._calendar(end - timedelta(days=_calendar_span(sessions)), end)
+        stop = bisect_right(days, end)
+        if stop == 0 or days[stop - 1] != end:
+            raise DataError(f"{end.isoformat()} is not a session", kind=DataErrorKind.MISSING)
+        window = days[max(0, stop - sessions) : stop]
+        wanted = sorted(set(symbols))
+        closes = np.full((len(window), len(wanted)), np.nan)
+        if wanted:
+            bars = self._bars(wanted, window[0], end)
+            row = {d: i for i, d in enumerate(window)}
+            for column, symbol in enumerate(wanted):
+                for bar in bars.get(symbol, ()):
+                    index = row.get(bar[0])
+                    if index is not None:
+                        closes[index, column] = bar[1]
+            self._check(wanted, window, closes)
+        return PriceHistory(
+            dates=np.array(window, dtype="datetime64[D]"),
+            symbols=tuple(wanted),
+            closes=closes,
+        )
+
+    def _bars(
+        self, symbols: list[str], start: date, end: date
+    ) -> dict[str, list[tuple[date, float]]]:
+        request = StockBarsRequest(
+            symbol_or_symbols=symbols,
+            timeframe=TimeFrame.Day,
+            start=datetime.combine(start, time(0), NEW_YORK),
+            end=datetime.combine(end, time(23, 59), NEW_YORK),
+            adjustment=Adjustment.ALL,
+            feed=self._feed,
+        )
+        raw = self._transport.call(
+            lambda: self._data.get_stock_bars(request), what="GET /v2/stocks/bars"
+        )
+        try:
+            return {
+                str(symbol): [self._bar(b) for b in as_list(rows, str(symbol))]
+                for symbol, rows in as_mapping(raw, "bars").items()
+            }
+        except (KeyError, TypeError, ValueError) as error:
+            raise DataError(
+                f"GET /v2/stocks/bars: malformed bars ({error})", kind=DataErrorKind.MALFORMED
+            ) from error
+
+    @staticmethod
+    def _bar(raw: Any) -> tuple[date, float]:
+        bar: Mapping[str, Any] = as_mapping(raw, "bar")
+        stamp = utc(str(bar["t"]))
+        if stamp is None:
+            raise ValueError("a bar without a time")
+        close = bar["c"]
+        if isinstance(close, bool) or not isinstance(close, (int, float)):
+            raise ValueError(f"close is not a number: {close!r}")
+        return stamp.astimezone(NEW_YORK).date(), float(close)
+
+    def _check(self, symbols: list[str], window: list[date], closes: np.ndarray[Any, Any]) -> None:
+        last = window[-1]
+        stale, gaps = [], []
+        for column, symbol in enumerate(symbols):
+            series = closes[:, column]
+            present = ~np.isnan(series)
+            if not present.any():
+                continue  # no bars at all: the strategy decides whether it needs them
+            values = series[present]
+            if not bool(np.all(np.isfinite(values))):
+                raise DataError(f"{symbol}: non-finite close", kind=DataErrorKind.NON_FINITE)
+            if bool(np.any(values <= 0)):
+                raise DataError(f"{symbol}: close <= 0", kind=DataErrorKind.NON_POSITIVE)
+            if not present[-1]:
+                seen = int(np.flatnonzero(present)[-1])
+                stale.append(f"{symbol} (last bar {window[seen].isoformat()})")
+                continue
+            first = int(np.flatnonzero(present)[0])
+            longest = _longest_gap(present[first:])
+            if longest > self._max_gap:
+                gaps.append(f"{symbol} ({longest} sessions)")
+        if stale:
+            raise DataError(
+                f"no bar for {last.isoformat()}, the last session: {', '.join(stale[:10])}"
+                + (f" and {len(stale) - 10} more" if len(stale) > 10 else ""),
+                kind=DataErrorKind.STALE,
+            )
+        if gaps:
+            raise DataError(
+                f"bars missing for more than {self._max_gap} sessions in a row: "
+                + ", ".join(gaps[:10]),
+                kind=DataErrorKind.MISSING,
+            )
+
+
+def _longest_gap(present: np.ndarray[Any, Any]) -> int:
+    longest = run = 0
+    for seen in present.tolist():
+        run = 0 if seen else run + 1
+        longest = max(longest, run)
+    return longest

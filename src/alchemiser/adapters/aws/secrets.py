@@ -1,0 +1,69 @@
+"""Broker credentials, read only from AWS Secrets Manager.
+
+The secret is JSON ``{"api_key_id": ..., "api_secret_key": ..., "endpoint": "paper" |
+"live"}``. It is fetched through Powertools parameters (cached for ``max_age``
+seconds; boto3 honours ``AWS_ENDPOINT_URL``, so a local moto server stands in for AWS
+offline). There is deliberately no fallback to environment variables or files: a
+missing or malformed secret is a SecretError and the run places no order. Errors name
+the secret and the fields at fault, never a value.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters.exceptions import (
+    GetParameterError,
+    TransformParameterError,
+)
+from pydantic import SecretStr, ValidationError
+
+from alchemiser.domain.values import Frozen
+from alchemiser.errors import SecretError
+
+
+class AlpacaCredentials(Frozen):
+    api_key_id: SecretStr
+    api_secret_key: SecretStr
+    endpoint: Literal["paper", "live"]
+
+
+def _problem(error: ValidationError) -> str:
+    fields = sorted({".".join(str(p) for p in e["loc"]) or "secret" for e in error.errors()})
+    return "missing or invalid field(s): " + ", ".join(fields)
+
+
+def read_alpaca_credentials(
+    secret_id: str, *, max_age: int = 300, force_fetch: bool = False
+) -> AlpacaCredentials:
+    try:
+        value = parameters.get_secret(secret_id, max_age=max_age, force_fetch=force_fetch)
+    except (GetParameterError, TransformParameterError) as error:
+        raise SecretError(
+            f"cannot read secret {secret_id!r} from Secrets Manager: {_first_line(error)}"
+        ) from None
+    if not isinstance(value, str):
+        raise SecretError(f"secret {secret_id!r} is binary; expected a JSON string")
+    try:
+        document = json.loads(value)
+    except ValueError:
+        raise SecretError(f"secret {secret_id!r} is not JSON") from None
+    if not isinstance(document, dict):
+        raise SecretError(f"secret {secret_id!r} is not a JSON object")
+    try:
+        credentials = AlpacaCredentials.model_validate(document)
+    except ValidationError as error:
+        raise SecretError(f"secret {secret_id!r}: {_problem(error)}") from None
+    if (
+        not credentials.api_key_id.get_secret_value()
+        or not credentials.api_secret_key.get_secret_value()
+    ):
+        raise SecretError(f"secret {secret_id!r}: empty api_key_id or api_secret_key")
+    return credentials
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:300] if text else type(error).__name__
