@@ -167,6 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "exchange":
             return exchange_cli.run(args)
         return cli_research.HANDLERS[args.command](args)
+    except LiveTradingRefused as error:
+        print(f"alchemiser: {error.code}: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except ConfigError as error:
         print(f"alchemiser: configuration error: {error}", file=sys.stderr)
         return EXIT_USAGE

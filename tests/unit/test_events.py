@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from alchemiser.errors import EventError
+from alchemiser.errors import ConfigError, EventError
 from alchemiser.handlers.events import HandlerSettings, parse_event
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -45,3 +45,11 @@ def test_settings_from_environment() -> None:
     )
     assert settings.config_path == Path("c.toml")
     assert settings.state_dir == Path("/tmp/x")
+
+
+def test_live_is_off_unless_the_environment_says_true() -> None:
+    assert HandlerSettings.from_env({}).live is False
+    assert HandlerSettings.from_env({"ALCHEMISER_LIVE": "false"}).live is False
+    assert HandlerSettings.from_env({"ALCHEMISER_LIVE": "TRUE"}).live is True
+    with pytest.raises(ConfigError, match="ALCHEMISER_LIVE"):
+        HandlerSettings.from_env({"ALCHEMISER_LIVE": "yes"})

@@ -14,6 +14,7 @@ under ``/_control/`` are the test and script plane: no auth, no faults, not logg
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
@@ -214,6 +215,9 @@ class _Handler(BaseHTTPRequestHandler):
             sock.close()
         except OSError:
             pass
+        # http.server flushes wfile after every request and again in finish(): give it
+        # somewhere harmless to write, so an abort is not logged as a server error.
+        self.wfile = io.BytesIO()
 
 
 class LocalExchange:

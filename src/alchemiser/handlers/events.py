@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import AwareDatetime, Field, ValidationError
 
 from alchemiser.domain.values import Frozen
-from alchemiser.errors import EventError
+from alchemiser.errors import ConfigError, EventError
 
 
 class ScheduledEvent(Frozen):
@@ -42,10 +42,21 @@ class HandlerSettings(Frozen):
     """ALCHEMISER_CONFIG: a TOML file; unset means the embedded default."""
     state_dir: Path = Path("/tmp/alchemiser")  # noqa: S108 - Lambda's only writable path
     """ALCHEMISER_STATE_DIR: where the simulated account and local ledger live."""
+    live: bool = False
+    """ALCHEMISER_LIVE=true: the function's ``--live``. Live trading also needs the
+    config's mode and the secret's endpoint to say live."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> HandlerSettings:
         values: dict[str, str] = {}
+        live = environ.get("ALCHEMISER_LIVE", "").strip().lower()
+        if live not in ("", "true", "false"):
+            raise ConfigError(
+                f"expected 'true' or 'false', got {environ['ALCHEMISER_LIVE']!r}",
+                field="ALCHEMISER_LIVE",
+            )
+        if live:
+            values["live"] = live
         if environ.get("ALCHEMISER_CONFIG"):
             values["config_path"] = environ["ALCHEMISER_CONFIG"]
         if environ.get("ALCHEMISER_STATE_DIR"):

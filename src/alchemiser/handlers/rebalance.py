@@ -54,19 +54,25 @@ def _run(event: dict[str, Any], context: LambdaContext) -> RunReport:
     scheduled = parse_event(event)
     settings = HandlerSettings.from_env(os.environ)
     config = load_config(settings.config_path)
-    market = bootstrap.market_data(config)
+    clock = SystemClock()
     budget = context.get_remaining_time_in_millis() / 1000 - TIDY_UP_SECONDS
-    request = bootstrap.scheduled_request(config, market, scheduled.scheduled_time, budget)
+    if config.broker == "alpaca":
+        wiring = bootstrap.alpaca(
+            config, clock=clock, live=settings.live, deadline=clock.monotonic() + budget
+        )
+        request = bootstrap.alpaca_request(
+            config, wiring.market, wiring.broker, scheduled.scheduled_time, budget
+        )
+        deps = bootstrap.build_alpaca(config, wiring, clock=clock, state_dir=settings.state_dir)
+    else:
+        market = bootstrap.market_data(config)
+        request = bootstrap.scheduled_request(config, market, scheduled.scheduled_time, budget)
+        deps = bootstrap.build(
+            config, market=market, as_of=request.as_of, clock=clock, state_dir=settings.state_dir
+        )
     logger.set_correlation_id(request.run_id)
     logger.append_keys(account=config.account, as_of=request.as_of.isoformat())
     logger.info("run started", extra={"attempt": scheduled.attempt, "mode": request.mode.value})
-    deps = bootstrap.build(
-        config,
-        market=market,
-        as_of=request.as_of,
-        clock=SystemClock(),
-        state_dir=settings.state_dir,
-    )
     return rebalance(request, deps)
 
 
