@@ -149,9 +149,7 @@ def test_open_orders_from_elsewhere_fail_closed(make_deps, clock) -> None:
     assert broker.submissions == ["manual-order-1"]
 
 
-def test_own_open_orders_are_cancelled_and_the_retry_places_the_next_leg(
-    make_deps, clock
-) -> None:
+def test_own_open_orders_are_cancelled_and_the_retry_places_the_next_leg(make_deps, clock) -> None:
     """A retried run finds its earlier attempt's order still working: it cancels it
     (nothing filled), re-plans from the account, and places the buy as leg 1."""
     run_id = "20260731-00000000aa"
