@@ -34,7 +34,7 @@ class ScriptedBroker:
     submissions: list[str] = field(default_factory=list)
     cancels: list[str] = field(default_factory=list)
 
-    def snapshot(self) -> AccountSnapshot:
+    def snapshot(self, *, with_orders: bool = True) -> AccountSnapshot:
         self._settle()
         return AccountSnapshot(
             cash=self.cash,
@@ -108,6 +108,10 @@ class ScriptedBroker:
         self._settle()
         return self.orders.get(client_order_id)
 
+    def orders_of_run(self, run_id: str) -> list[OrderRecord]:
+        self._settle()
+        return [o for c, o in self.orders.items() if c.startswith(f"{run_id}-")]
+
     def get_orders(self, client_order_ids: Sequence[str]) -> dict[str, OrderRecord]:
         self._settle()
         return {c: self.orders[c] for c in client_order_ids if c in self.orders}
@@ -115,6 +119,8 @@ class ScriptedBroker:
     def cancel_order(self, order: OrderRecord) -> None:
         client_order_id = order.client_order_id
         self.cancels.append(client_order_id)
+        if client_order_id not in self.orders:
+            return
         record = self.orders[client_order_id]
         if not record.status.terminal:
             record = record.model_copy(update={"status": OrderStatus.CANCELED})

@@ -19,8 +19,8 @@ from alchemiser.domain.report import RunReport
 
 
 class Broker(Protocol):
-    def snapshot(self) -> AccountSnapshot:
-        """Cash, positions and open orders, read in one consistent pass."""
+    def snapshot(self, *, with_orders: bool = True) -> AccountSnapshot:
+        """Cash, positions and (unless ``with_orders`` is false) open orders."""
         ...
 
     def buying_power(self) -> Decimal:
@@ -37,6 +37,11 @@ class Broker(Protocol):
 
     def get_order(self, client_order_id: str) -> OrderRecord | None:
         """The order with this client id, or None if the broker has never seen it."""
+        ...
+
+    def orders_of_run(self, run_id: str) -> list[OrderRecord]:
+        """Every order an earlier attempt of this run placed, whatever its state (one
+        read): a retry must know which of its ids are taken, and by what."""
         ...
 
     def get_orders(self, client_order_ids: Sequence[str]) -> dict[str, OrderRecord]:

@@ -157,6 +157,25 @@ def _own_open_orders(snapshot: AccountSnapshot) -> list[OrderRecord]:
     return [o for o in snapshot.open_orders if is_own_order(o.client_order_id)]
 
 
+def _with_unplanned(
+    after: AccountSnapshot, prices: dict[str, Decimal], rec: _Recorder
+) -> dict[str, Decimal]:
+    """A position the plan never priced (an order of somebody else's, or a trade by
+    hand, filled during the run) is valued at its average entry price, and said so."""
+    unplanned = [p for p in after.positions if p.symbol not in prices and p.qty != 0]
+    if not unplanned:
+        return prices
+    extended = dict(prices)
+    for position in unplanned:
+        extended[position.symbol] = position.avg_entry_price or Decimal(0)
+        rec.fields["notes"] = (
+            *rec.fields.get("notes", ()),
+            f"{position.symbol} appeared during the run (not in the plan); valued at its "
+            "average entry price",
+        )
+    return extended
+
+
 def _check_trigger_day(request: RunRequest, market: MarketStatus) -> None:
     """Replay protection: a trigger for another day than the broker's today (a stale
     retry, a delayed redelivery, a wrong clock) is refused before anything is read."""
@@ -185,6 +204,9 @@ def _trade(
 ) -> RunStatus:
     """Everything from the account snapshot to the account after; fills ``rec.fields``."""
     with rec.phase("snapshot"):
+        # This run's earlier orders are read before the account: whatever had finished
+        # then is already in the positions the plan starts from.
+        earlier = deps.broker.orders_of_run(request.run_id)
         snapshot = deps.broker.snapshot()
     own_open = _own_open_orders(snapshot)
     universe = {s for a in deps.strategies for s in a.strategy.symbols()}
@@ -215,6 +237,7 @@ def _trade(
             min_trade_notional=deps.policy.min_trade_notional,
             deadline=deadline,
             own_open_orders=own_open,
+            earlier_attempts=earlier,
         )
     rec.fields.update(
         notes=(*rec.fields.get("notes", ()), *result.notes),
@@ -224,7 +247,8 @@ def _trade(
         errors=tuple(ErrorReport.of(e) for e in result.errors),
     )
     with rec.phase("snapshot_after"):
-        rec.fields["account_after"] = value_account(deps.broker.snapshot(), prices)
+        after = deps.broker.snapshot(with_orders=False)
+        rec.fields["account_after"] = value_account(after, _with_unplanned(after, prices, rec))
     return _status(len(plan.intents), len(verdicts.approved), result)
 
 

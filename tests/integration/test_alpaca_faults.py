@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from alpaca.data.historical.stock import StockHistoricalDataClient
 from alpaca.trading.client import TradingClient
+from alpaca.trading.enums import OrderSide, TimeInForce
+from alpaca.trading.requests import MarketOrderRequest
 
 from alchemiser import bootstrap
 from alchemiser.adapters.alpaca.broker import AlpacaBroker
@@ -24,7 +26,7 @@ from alchemiser.adapters.alpaca.market_data import AlpacaMarketData
 from alchemiser.adapters.alpaca.transport import BrokerAuthError, Transport
 from alchemiser.adapters.clock import SystemClock
 from alchemiser.config import AppConfig, parse_config
-from alchemiser.domain.decisions import Verdict
+from alchemiser.domain.decisions import TradingState, Verdict
 from alchemiser.domain.orders import OrderStatus, Side
 from alchemiser.domain.report import RunReport, RunStatus
 from alchemiser.exchange import ExchangeSettings, Fault, LocalExchange
@@ -284,8 +286,9 @@ def test_the_circuit_breaker_stops_a_run_against_a_sick_broker(
 
 
 def test_the_breaker_also_stops_polling_and_buys_mid_run(exchange: LocalExchange) -> None:
-    # Open-order read (1) succeeds; every later list read fails: polling after sells.
-    exchange.add_fault(Fault.server_error(503, method="GET", path=ORDERS, nth=2, times=1000))
+    # The two list reads before trading (this run's orders, open orders) succeed; every
+    # later one fails: polling after the sells.
+    exchange.add_fault(Fault.server_error(503, method="GET", path=ORDERS, nth=3, times=1000))
     exchange.add_fault(
         Fault.server_error(503, method="GET", path="/v2/orders:by_client_order_id", every=True)
     )
@@ -296,6 +299,9 @@ def test_the_breaker_also_stops_polling_and_buys_mid_run(exchange: LocalExchange
     assert "BROKER_CIRCUIT_OPEN" in codes(report)
     sides = {o.side for o in exchange.engine.accepted_orders()}
     assert sides == {Side.SELL.value}, "no buy may be sent once the broker is unreachable"
+    # Cancels still go out with the breaker open: no order of ours is left working.
+    assert exchange.count("DELETE") == 2
+    assert exchange.engine.open_orders() == []
     check_invariants(exchange, report)
 
 
@@ -365,3 +371,45 @@ def test_requests_stay_within_budget_and_polls_do_not_grow_with_orders(
     assert orders == 5
     assert result.transport.requests_sent <= 8 + 2 * orders
     assert not any(r.status == 429 for r in exchange.requests)
+
+
+def _place_earlier_order(exchange: LocalExchange, symbol: str, client_order_id: str) -> None:
+    """An order of ours from an earlier run, still working (its fill is far off)."""
+    exchange.configure(fill_delay_seconds=600)
+    client = TradingClient("k", "s", raw_data=True, url_override=exchange.url)
+    client.submit_order(
+        MarketOrderRequest(
+            symbol=symbol,
+            qty=5,
+            side=OrderSide.BUY,
+            time_in_force=TimeInForce.DAY,
+            client_order_id=client_order_id,
+        )
+    )
+    exchange.configure(fill_delay_seconds=0)
+
+
+def test_our_earlier_working_orders_are_cancelled_even_when_halted(
+    exchange: LocalExchange,
+) -> None:
+    earlier = "20260730-00000000ab-buy-AGG-0"
+    _place_earlier_order(exchange, "AGG", earlier)
+    halted = config().model_copy(update={"trading_state": TradingState.HALTED})
+    result = run(exchange, halted)
+    report = result.report
+    assert report.status is RunStatus.BLOCKED
+    assert report.errors == ()
+    assert exchange.engine.open_orders() == []
+    assert exchange.engine.order_by_client_id(earlier).status == "canceled"
+    assert any(f"cancelled our earlier order {earlier}" in n for n in report.notes)
+    assert post_count(exchange) == 1  # only the earlier order itself
+
+
+def test_somebody_elses_working_order_stops_the_run(exchange: LocalExchange) -> None:
+    _place_earlier_order(exchange, "AGG", "placed-by-hand-1")
+    result = run(exchange)
+    assert result.report.status is RunStatus.FAILED
+    assert codes(result.report) == ["OPEN_ORDERS_PRESENT"]
+    assert "placed-by-hand-1" in result.report.errors[0].message
+    assert post_count(exchange) == 1
+    assert exchange.count("DELETE") == 0

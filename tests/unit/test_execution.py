@@ -39,6 +39,7 @@ def intent(symbol: str, side: Side, qty: str) -> OrderIntent:
 
 
 def run(broker: ScriptedBroker, clock: ManualClock, intents: list[OrderIntent], **policy: float):
+    """One run, as the service calls it: with this run's earlier orders, read first."""
     return execute(
         intents,
         broker,
@@ -46,6 +47,8 @@ def run(broker: ScriptedBroker, clock: ManualClock, intents: list[OrderIntent], 
         ExecutionPolicy(**policy),
         cash_reserve=Decimal(0),
         min_trade_notional=Decimal(1),
+        earlier_attempts=broker.orders_of_run("run"),
+        own_open_orders=list(broker.snapshot().open_orders),
     )
 
 
@@ -102,17 +105,60 @@ def test_transient_failure_not_accepted_halts_the_run(clock: ManualClock) -> Non
     assert result.orders == []
 
 
-def test_duplicate_id_of_a_working_order_is_followed_not_resent(clock: ManualClock) -> None:
-    broker = ScriptedBroker(clock, cash=Decimal(10_000), prices=PRICES, fill_after_seconds=5)
-    first = run(broker, clock, [intent("GLD", Side.BUY, "1")], fill_timeout_seconds=1)
-    assert first.orders[0].status is OrderStatus.CANCELED
-    broker.orders.clear()
+def test_an_id_taken_by_a_concurrent_attempt_stops_the_run(clock: ManualClock) -> None:
+    """Another attempt of the same run placed this id after our account read: its fills
+    are not in our plan, so nothing more is sent."""
+    broker = ScriptedBroker(clock, cash=Decimal(10_000), prices=PRICES)
+    earlier = broker.orders_of_run("run")  # read before the other attempt's order
     broker.submit_order(_request_of(intent("GLD", Side.BUY, "1")))
-    again = run(broker, clock, [intent("GLD", Side.BUY, "1")])
-    assert again.errors == []
-    assert [o.client_order_id for o in again.orders] == ["run-buy-GLD-0"]
-    assert again.orders[0].status is OrderStatus.FILLED
-    assert len(broker.orders) == 1
+    result = execute(
+        [intent("GLD", Side.BUY, "1"), intent("TLT", Side.BUY, "1")],
+        broker,
+        clock,
+        ExecutionPolicy(),
+        cash_reserve=Decimal(0),
+        min_trade_notional=Decimal(1),
+        earlier_attempts=earlier,
+    )
+    assert [e.code for e in result.errors] == ["BROKER_UNKNOWN"]
+    assert "another attempt" in str(result.errors[0])
+    assert list(broker.orders) == ["run-buy-GLD-0"]  # neither a GLD leg 1 nor TLT
+
+
+def test_a_submission_left_unknown_is_cancelled_in_case_it_arrived(clock: ManualClock) -> None:
+    broker = ScriptedBroker(clock, cash=Decimal(10_000), prices=PRICES)
+    broker.faults["GLD"] = Fault(BrokerUnknown("timeout after sending"))
+    result = run(broker, clock, [intent("GLD", Side.BUY, "1")])
+    assert [e.code for e in result.errors] == ["BROKER_UNKNOWN"]
+    assert broker.cancels == ["run-buy-GLD-0"]
+
+
+def test_orders_that_will_not_cancel_are_reported(clock: ManualClock) -> None:
+    class Stubborn(ScriptedBroker):
+        def cancel_order(self, order):  # type: ignore[no-untyped-def]
+            self.cancels.append(order.client_order_id)
+
+    broker = Stubborn(clock, cash=Decimal(10_000), prices=PRICES, fill_after_seconds=None)
+    result = run(broker, clock, [intent("GLD", Side.BUY, "1")], fill_timeout_seconds=2)
+    assert [e.code for e in result.errors] == ["BROKER_UNKNOWN"]
+    assert "still accepted at the broker after a cancel request" in str(result.errors[0])
+
+
+def test_no_order_is_placed_after_the_deadline(clock: ManualClock) -> None:
+    broker = ScriptedBroker(clock, cash=Decimal(10_000), prices=PRICES, fill_after_seconds=None)
+    broker.positions["SPY"] = Decimal(10)
+    result = execute(
+        [intent("SPY", Side.SELL, "10"), intent("GLD", Side.BUY, "1")],
+        broker,
+        clock,
+        ExecutionPolicy(fill_timeout_seconds=60),
+        cash_reserve=Decimal(0),
+        min_trade_notional=Decimal(1),
+        deadline=clock.monotonic() + 5,
+    )
+    assert [e.code for e in result.errors] == ["OUT_OF_TIME"]
+    assert "GLD" in str(result.errors[0])
+    assert broker.submissions == ["run-sell-SPY-0"]
 
 
 def test_a_finished_earlier_attempt_makes_the_retry_place_the_next_leg(
@@ -139,7 +185,7 @@ def test_legs_are_bounded(clock: ManualClock) -> None:
     assert len(broker.orders) == MAX_LEGS
 
 
-def test_own_open_orders_on_traded_symbols_are_cancelled_first(clock: ManualClock) -> None:
+def test_all_our_open_orders_are_cancelled_first(clock: ManualClock) -> None:
     broker = ScriptedBroker(clock, cash=Decimal(10_000), prices=PRICES, fill_after_seconds=None)
     stale = broker.submit_order(_request_of(intent("GLD", Side.BUY, "1"), "20260730-00000000aa"))
     other = broker.submit_order(_request_of(intent("TLT", Side.BUY, "1"), "20260730-00000000aa"))
@@ -153,10 +199,9 @@ def test_own_open_orders_on_traded_symbols_are_cancelled_first(clock: ManualCloc
         min_trade_notional=Decimal(1),
         own_open_orders=[stale, other],
     )
-    assert broker.cancels[0] == stale.client_order_id
-    assert other.client_order_id not in broker.cancels
-    assert any("cancelled our earlier order" in n for n in result.notes)
-    assert any("left working" in n and "TLT" in n for n in result.notes)
+    # Both: TLT is not traded now, but an old order of ours must not fill on top.
+    assert broker.cancels == [stale.client_order_id, other.client_order_id]
+    assert sum("cancelled our earlier order" in n for n in result.notes) == 2
 
 
 def _request_of(i: OrderIntent, run_id: str = "run") -> OrderRequest:
@@ -217,6 +262,7 @@ def test_a_flaky_status_endpoint_reports_one_error_per_order(clock: ManualClock)
         [intent("GLD", Side.BUY, "1"), intent("TLT", Side.BUY, "1")],
         fill_timeout_seconds=30,
     )
-    assert [type(e) for e in result.errors] == [BrokerTransient, BrokerTransient]
-    # Cancels were asked for, but no read could confirm them: the report says so.
+    # One lookup error per order, then (cancels asked for, no read could confirm them)
+    # one "still working" error per order: the report says so.
+    assert [type(e) for e in result.errors] == [BrokerTransient] * 2 + [BrokerUnknown] * 2
     assert {o.status for o in result.orders} == {OrderStatus.PENDING_CANCEL}

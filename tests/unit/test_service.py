@@ -228,3 +228,22 @@ def test_time_budget_bounds_the_waits(make_deps, clock) -> None:
     report = rebalance(request, make_deps(broker=broker))
     assert clock.monotonic() - start == pytest.approx(4.0)
     assert report.status is RunStatus.INCOMPLETE
+
+
+def test_a_position_that_appears_during_the_run_is_reported_not_a_crash(make_deps, clock) -> None:
+    """A trade by hand (or anybody's order) fills mid-run in a symbol the plan never
+    priced: the account after is still valued and the run still recorded."""
+
+    class Meddled(ScriptedBroker):
+        def submit_order(self, request: OrderRequest):  # type: ignore[no-untyped-def]
+            self.positions["ZZZ"] = Decimal(3)
+            return super().submit_order(request)
+
+    broker = Meddled(clock, cash=Decimal(100_000), prices={"SPY": Decimal(520), "TLT": Decimal(94)})
+    deps = make_deps(broker=broker)
+    report = rebalance(run_request("r1"), deps)
+    assert report.status is RunStatus.COMPLETED
+    assert report.account_after is not None
+    assert "ZZZ" in {p.symbol for p in report.account_after.positions}
+    assert any("ZZZ appeared during the run" in n for n in report.notes)
+    assert deps.ledger.reports == [report]

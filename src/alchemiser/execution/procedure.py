@@ -128,6 +128,11 @@ class _Run:
         self.records: dict[str, OrderRecord] = {}
         self.expected_qty: dict[str, Decimal] = {}
         self.lookup_failed: set[str] = set()
+        self.finished_before: set[str] = set()
+        """This run's ids taken by earlier attempts whose orders had finished before the
+        account was read (or that we cancelled, checked, before trading)."""
+        self.unresolved: list[OrderRecord] = []
+        """Submissions whose outcome stayed unknown: cancelled at the end, in case."""
 
     def _keep(self, record: OrderRecord) -> None:
         """Store the broker's latest view; a notional order's ``qty`` is the plan's
@@ -137,30 +142,20 @@ class _Run:
             record = record.model_copy(update={"qty": expected})
         self.records[record.client_order_id] = record
 
-    def clear_the_way(
-        self, approved: Sequence[OrderIntent], own_open: Sequence[OrderRecord]
-    ) -> None:
-        """Cancel our own orders still working on symbols about to be traded (a broker
-        refuses an order against an opposite open one as a potential wash trade, and an
-        old order filling on top of the plan would overshoot), and wait until they stop."""
-        trading = {i.symbol for i in approved}
-        stale = [o for o in own_open if o.symbol in trading]
-        for order in own_open:
-            if order.symbol not in trading:
-                self.result.notes.append(
-                    f"left working: our earlier order {order.client_order_id} "
-                    f"({order.side.value} {order.symbol}); this run does not trade {order.symbol}"
-                )
-        if not stale:
+    def clear_the_way(self, own_open: Sequence[OrderRecord]) -> None:
+        """Cancel every order of ours still working (an earlier run's or attempt's), and
+        wait until they stop: an opposite open order makes a broker refuse a new one as a
+        potential wash trade, an old one filling on top of this plan would overshoot it,
+        and under HALTED or REDUCING nothing of ours may keep buying."""
+        if not own_open:
             return
-        for order in stale:
+        for order in own_open:
             try:
                 self.broker.cancel_order(order)
             except BrokerError as failure:
-                self.result.errors.append(failure)
-                raise _Halt from failure
-        before = {o.client_order_id: o for o in stale}
-        latest = self._poll_until_final(list(before), self.policy.fill_timeout_seconds)
+                self._halt_with(failure)
+        before = {o.client_order_id: o for o in own_open}
+        latest = self._poll_until_final(list(before), self.policy.cancel_timeout_seconds)
         for client_order_id, order in before.items():
             now = latest.get(client_order_id, order)
             if not now.status.terminal:
@@ -182,9 +177,10 @@ class _Run:
                         kind=DataErrorKind.OPEN_ORDERS,
                     )
                 )
+            self.finished_before.add(client_order_id)
             self.result.notes.append(
                 f"cancelled our earlier order {client_order_id} ({order.side.value} "
-                f"{order.symbol}, {now.status.value}) before trading {order.symbol}"
+                f"{order.symbol}, {now.status.value}) before trading"
             )
 
     def _halt_with(self, error: AlchemiserError) -> NoReturn:
@@ -193,7 +189,15 @@ class _Run:
 
     def submit(self, intents: Sequence[OrderIntent]) -> list[str]:
         placed = []
-        for intent in intents:
+        for index, intent in enumerate(intents):
+            if self.deadline is not None and self.clock.monotonic() >= self.deadline:
+                self._halt_with(
+                    AlchemiserError(
+                        f"out of time: {len(intents) - index} {intent.side.value} order(s) "
+                        f"not placed, from {intent.symbol} on",
+                        code="OUT_OF_TIME",
+                    )
+                )
             record = self._submit_one(intent)
             self._keep(record)
             placed.append(record.client_order_id)
@@ -213,8 +217,17 @@ class _Run:
                         "has no such order"
                     )
                     break
-                if not existing.status.terminal:
-                    return existing  # an earlier attempt's order, still working: follow it
+                if existing.client_order_id not in self.finished_before:
+                    # Placed after this run read the account: another attempt of the
+                    # same run is trading right now. Its orders are not in our plan's
+                    # starting point, so anything more could trade twice.
+                    error = BrokerUnknown(
+                        f"{request.client_order_id} was placed by another attempt of this "
+                        f"run while it was planning ({existing.status.value}); stopping "
+                        "rather than trade twice",
+                        broker_code="concurrent_attempt",
+                    )
+                    break
                 following = next_leg(request.client_order_id)
                 if following is None:
                     error = BrokerRejected(
@@ -223,9 +236,9 @@ class _Run:
                         broker_code="too_many_legs",
                     )
                     break
-                # An earlier attempt of this run placed this id and it is finished: the
-                # snapshot the plan came from already holds its fills, so what the plan
-                # asks for now is additional and goes out as the next leg.
+                # An earlier attempt's order, finished before the account was read: its
+                # fills are in the plan's starting point, so what the plan asks for now
+                # is additional and goes out as the next leg.
                 self.result.notes.append(
                     f"{request.client_order_id} is an earlier attempt's order "
                     f"({existing.status.value}, filled {existing.filled_qty}); "
@@ -240,6 +253,11 @@ class _Run:
                 if existing is not None:
                     return existing
                 error = failure
+                self.unresolved.append(
+                    _rejected(request, intent, "outcome unknown").model_copy(
+                        update={"status": OrderStatus.PENDING_NEW, "reject_reason": None}
+                    )
+                )
                 break
         self._halt_with(error)
 
@@ -303,23 +321,36 @@ class _Run:
             self._keep(record)
 
     def cancel_open(self) -> None:
-        """Cancel what is still working, then read the final states (bounded)."""
+        """Cancel what is still working (and any submission whose outcome stayed
+        unknown), read the final states (bounded), and report what would not stop."""
         open_orders = [
             r for r in self.records.values() if not r.status.terminal and r.broker_order_id
         ]
-        for record in open_orders:
+        for record in [*open_orders, *self.unresolved]:
             try:
                 self.broker.cancel_order(record)
             except BrokerError as failure:
                 self.result.errors.append(failure)
                 continue
-            # Asked, not yet confirmed: what a later read shows replaces this.
-            self._keep(record.model_copy(update={"status": OrderStatus.PENDING_CANCEL}))
-        if open_orders:
-            # Not bounded by the run deadline: cancelling is what that margin is for.
-            saved, self.deadline = self.deadline, None
-            self.wait([r.client_order_id for r in open_orders], self.policy.cancel_timeout_seconds)
-            self.deadline = saved
+            if record in open_orders:
+                # Asked, not yet confirmed: what a later read shows replaces this.
+                self._keep(record.model_copy(update={"status": OrderStatus.PENDING_CANCEL}))
+        if not open_orders:
+            return
+        # Not bounded by the run deadline: cancelling is what that margin is for.
+        saved, self.deadline = self.deadline, None
+        self.wait([r.client_order_id for r in open_orders], self.policy.cancel_timeout_seconds)
+        self.deadline = saved
+        for record in open_orders:
+            final = self.records[record.client_order_id]
+            if not final.status.terminal:
+                self.result.errors.append(
+                    BrokerUnknown(
+                        f"{final.client_order_id} ({final.side.value} {final.symbol}) is still "
+                        f"{final.status.value} at the broker after a cancel request: check it",
+                        broker_code="still_working",
+                    )
+                )
 
 
 def _adjustments(
@@ -353,21 +384,26 @@ def execute(
     min_trade_notional: Decimal,
     deadline: float | None = None,
     own_open_orders: Sequence[OrderRecord] = (),
+    earlier_attempts: Sequence[OrderRecord] = (),
 ) -> ExecutionResult:
     """Place ``approved`` orders: sells first, then buys sized from the cash released.
 
     ``own_open_orders`` are this product's orders still working at the broker (from the
-    snapshot the plan came from); those on symbols about to be traded are cancelled
-    first. ``cash_reserve`` is the cash the plan keeps back; buys never eat into it.
+    snapshot the plan came from): they are cancelled first. ``earlier_attempts`` are
+    this run's orders as they stood before the account was read: a finished one whose id
+    the plan reuses makes the order go out as the next leg; any other taken id stops
+    the run (another attempt is trading). ``cash_reserve`` is the cash the plan keeps
+    back; buys never eat into it.
     ``deadline`` (on ``clock.monotonic``) bounds every wait; what is still open then is
     cancelled. Buys placed smaller than approved, or not at all, are reported as
     adjustments.
     """
     run = _Run(broker, clock, policy, deadline)
+    run.finished_before = {o.client_order_id for o in earlier_attempts if o.status.terminal}
     sells = [i for i in approved if i.side is Side.SELL]
     buys = [i for i in approved if i.side is Side.BUY]
     try:
-        run.clear_the_way(approved, own_open_orders)
+        run.clear_the_way(own_open_orders)
         run.wait(run.submit(sells))
         if buys:
             buying_power = broker.buying_power()

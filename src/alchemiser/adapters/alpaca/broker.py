@@ -12,7 +12,7 @@ of polling one list read whatever the number of orders.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -31,8 +31,8 @@ from alchemiser.adapters.alpaca.transport import (
     utc,
 )
 from alchemiser.domain.account import AccountSnapshot, Position
-from alchemiser.domain.market import MarketStatus
-from alchemiser.domain.orders import OrderRecord, OrderRequest, OrderStatus, Side
+from alchemiser.domain.market import NEW_YORK, MarketStatus
+from alchemiser.domain.orders import OrderRecord, OrderRequest, OrderStatus, Side, run_of
 from alchemiser.domain.values import ZERO, normalise_symbol
 from alchemiser.errors import (
     BrokerError,
@@ -45,6 +45,7 @@ from alchemiser.errors import (
 ORDERS_PAGE = 500
 """The most orders Alpaca lists in one response."""
 ACTIVE_ACCOUNT = "ACTIVE"
+NOT_CANCELABLE = "42210000"
 
 _STATUS: Mapping[str, OrderStatus] = {
     "pending_new": OrderStatus.PENDING_NEW,
@@ -149,20 +150,24 @@ class AlpacaBroker:
                 values.append(_decimal(account.get(field), field))
         return min(values)
 
-    def snapshot(self) -> AccountSnapshot:
+    def snapshot(self, *, with_orders: bool = True) -> AccountSnapshot:
         try:
             account = self._account()
             positions = as_list(
                 self._read(self._client.get_all_positions, "GET /v2/positions"), "positions"
             )
-            open_orders = as_list(
-                self._read(
-                    lambda: self._client.get_orders(
-                        GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=ORDERS_PAGE)
+            open_orders = (
+                as_list(
+                    self._read(
+                        lambda: self._client.get_orders(
+                            GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=ORDERS_PAGE)
+                        ),
+                        "GET /v2/orders?status=open",
                     ),
-                    "GET /v2/orders?status=open",
-                ),
-                "orders",
+                    "orders",
+                )
+                if with_orders
+                else []
             )
             if len(open_orders) >= ORDERS_PAGE:
                 raise BrokerRejected(
@@ -252,28 +257,31 @@ class AlpacaBroker:
         )
         what = f"POST /v2/orders {request.client_order_id}"
         attempts = 0
+        maybe_delivered = False
 
         def attempt() -> OrderRecord:
-            nonlocal attempts
+            nonlocal attempts, maybe_delivered
             attempts += 1
             try:
                 raw: object = self._transport.once(
                     lambda: self._client.submit_order(order), what=what, idempotent=False
                 )
             except DuplicateOrder:
-                if attempts == 1:
-                    raise
+                if not maybe_delivered:
+                    raise  # none of our attempts can have arrived: an earlier run's order
                 found = self.get_order(request.client_order_id)
                 if found is None:
                     raise
                 return found
             except BrokerUnknown as unknown:
+                maybe_delivered = True
                 found = self._lookup_after_unknown(request.client_order_id, unknown)
                 if found is not None:
                     return found
                 # Never arrived: sending it again under the same id is safe.
                 raise _Resend(str(unknown), broker_code=unknown.broker_code) from unknown
             if not isinstance(raw, Mapping):
+                maybe_delivered = True
                 found = self._lookup_after_unknown(
                     request.client_order_id,
                     BrokerUnknown(f"{what}: malformed response", broker_code="malformed"),
@@ -317,6 +325,35 @@ class AlpacaBroker:
                 f"order {client_order_id}: malformed response ({error})", broker_code="malformed"
             ) from error
 
+    def orders_of_run(self, run_id: str) -> list[OrderRecord]:
+        """One list read of orders since the day before the run's trading date (its id
+        starts with it), kept if their client_order_id carries this run's id."""
+        try:
+            day = datetime.strptime(run_id[:8], "%Y%m%d").replace(tzinfo=NEW_YORK)
+        except ValueError:
+            return []  # not a run id of ours: it cannot have placed orders
+        listed = self._read(
+            lambda: self._client.get_orders(
+                GetOrdersRequest(
+                    status=QueryOrderStatus.ALL,
+                    limit=ORDERS_PAGE,
+                    after=day - timedelta(days=1),
+                    direction=Sort.DESC,
+                )
+            ),
+            "GET /v2/orders?status=all",
+        )
+        try:
+            return [
+                self._remember(order_record(raw))
+                for raw in as_list(listed, "orders")
+                if isinstance(raw, Mapping) and run_of(str(raw.get("client_order_id"))) == run_id
+            ]
+        except (KeyError, TypeError, ValueError) as error:
+            raise BrokerUnknown(
+                f"GET /v2/orders: malformed response ({error})", broker_code="malformed"
+            ) from error
+
     def get_orders(self, client_order_ids: Sequence[str]) -> dict[str, OrderRecord]:
         """One list read of all recent orders, filtered to these ids; an id not in it
         (more than a page of orders since) is looked up on its own."""
@@ -353,6 +390,8 @@ class AlpacaBroker:
         return found
 
     def cancel_order(self, order: OrderRecord) -> None:
+        """One attempt, even with the circuit breaker open: leaving an order working
+        because the broker was flaky earlier is worse than one more request."""
         broker_id = order.broker_order_id
         if broker_id is None:
             current = self.get_order(order.client_order_id)
@@ -360,17 +399,17 @@ class AlpacaBroker:
                 return  # the broker never had it: nothing to cancel
             broker_id = current.broker_order_id
         try:
-            self._read(
+            self._transport.once(
                 lambda: self._client.cancel_order_by_id(broker_id),
-                f"DELETE /v2/orders/{order.client_order_id}",
+                what=f"DELETE /v2/orders/{order.client_order_id}",
+                idempotent=True,
+                force=True,
             )
         except NotFound:
             return
-        except BrokerAuthError:
-            raise
         except BrokerRejected as refused:
             # 422 "order is not cancelable": it finished first; later reads say how.
-            if refused.broker_code not in (None, "42210000"):
+            if refused.broker_code != NOT_CANCELABLE or isinstance(refused, BrokerAuthError):
                 raise
 
     # -- market clock --------------------------------------------------------------

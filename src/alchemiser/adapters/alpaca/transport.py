@@ -317,9 +317,11 @@ class Transport:
             },
         )
 
-    def once(self, fn: Callable[[], T], *, what: str, idempotent: bool) -> T:
-        """One attempt: breaker check, the request, failures typed and counted."""
-        self.breaker.check()
+    def once(self, fn: Callable[[], T], *, what: str, idempotent: bool, force: bool = False) -> T:
+        """One attempt: breaker check (skipped with ``force``: a cancel), the request,
+        failures typed and counted."""
+        if not force:
+            self.breaker.check()
         try:
             result = fn()
         except (APIError, requests.RequestException, ValueError, ValidationError) as raw:

@@ -20,7 +20,7 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from alchemiser.domain.account import AccountSnapshot, Position
-from alchemiser.domain.orders import OrderRecord, OrderRequest, OrderStatus, Side
+from alchemiser.domain.orders import OrderRecord, OrderRequest, OrderStatus, Side, run_of
 from alchemiser.domain.prices import reference_prices
 from alchemiser.domain.values import PRICE_STEP, ZERO, Symbol, to_cents
 from alchemiser.errors import BrokerRejected, ConfigError, DuplicateOrder
@@ -107,7 +107,7 @@ class SimBroker:
             os.fsync(stream.fileno())
         Path(tmp).replace(self._path)
 
-    def snapshot(self) -> AccountSnapshot:
+    def snapshot(self, *, with_orders: bool = True) -> AccountSnapshot:
         positions = tuple(
             Position(symbol=symbol, qty=p.qty, avg_entry_price=p.avg_entry_price)
             for symbol, p in sorted(self._state.positions.items())
@@ -203,18 +203,17 @@ class SimBroker:
     def get_order(self, client_order_id: str) -> OrderRecord | None:
         return self._state.orders.get(client_order_id)
 
+    def orders_of_run(self, run_id: str) -> list[OrderRecord]:
+        return [o for c, o in self._state.orders.items() if run_of(c) == run_id]
+
     def get_orders(self, client_order_ids: Sequence[str]) -> dict[str, OrderRecord]:
         orders = self._state.orders
         return {c: orders[c] for c in client_order_ids if c in orders}
 
     def cancel_order(self, order: OrderRecord) -> None:
         record = self._state.orders.get(order.client_order_id)
-        if record is None:
-            raise BrokerRejected(
-                f"order {order.client_order_id} not found", broker_code="order_not_found"
-            )
-        if record.status.terminal:
-            return
+        if record is None or record.status.terminal:
+            return  # never placed, or finished: nothing to cancel
         cancelled = record.model_copy(update={"status": OrderStatus.CANCELED})
         self._state.orders[order.client_order_id] = cancelled
         self._save()
