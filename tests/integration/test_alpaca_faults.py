@@ -199,11 +199,8 @@ def test_a_duplicate_id_after_our_own_retry_resolves_to_the_first_order(
     one order the exchange holds."""
     exchange.add_fault(
         Fault.connection_reset(when="after", method="POST", path=ORDERS, nth=1),
-        Fault(
-            method="GET",
-            path="/v2/orders:by_client_order_id",
-            status=404,
-            body={"code": 40410000, "message": "order not found"},
+        Fault.refusal(
+            404, 40410000, "order not found", method="GET", path="/v2/orders:by_client_order_id"
         ),
     )
     result = run(exchange)

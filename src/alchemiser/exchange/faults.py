@@ -219,29 +219,55 @@ class Fault:
         )
 
     @classmethod
-    def insufficient_buying_power(
-        cls, *, method: str = "POST", path: str = ORDERS_PATH, nth: int = 1, times: int = 1
+    def refusal(
+        cls,
+        status: int,
+        code: int,
+        message: str,
+        *,
+        method: str = "POST",
+        path: str = ORDERS_PATH,
+        nth: int = 1,
+        times: int = 1,
+        when: When = "before",
     ) -> Fault:
+        """An Alpaca-style refusal ``{"code", "message"}`` with this HTTP status."""
         return cls(
             method=method,
             path=path,
             nth=nth,
             times=times,
-            status=403,
-            body={"code": 40310000, "message": "insufficient buying power"},
+            when=when,
+            status=status,
+            body={"code": code, "message": message},
+        )
+
+    @classmethod
+    def insufficient_buying_power(
+        cls, *, method: str = "POST", path: str = ORDERS_PATH, nth: int = 1, times: int = 1
+    ) -> Fault:
+        return cls.refusal(
+            403,
+            40310000,
+            "insufficient buying power",
+            method=method,
+            path=path,
+            nth=nth,
+            times=times,
         )
 
     @classmethod
     def wash_trade(
         cls, *, method: str = "POST", path: str = ORDERS_PATH, nth: int = 1, times: int = 1
     ) -> Fault:
-        return cls(
+        return cls.refusal(
+            403,
+            40310000,
+            "potential wash trade detected. use complex orders",
             method=method,
             path=path,
             nth=nth,
             times=times,
-            status=403,
-            body={"code": 40310000, "message": "potential wash trade detected. use complex orders"},
         )
 
     @classmethod
@@ -254,14 +280,15 @@ class Fault:
         times: int = 1,
         when: When = "before",
     ) -> Fault:
-        return cls(
+        return cls.refusal(
+            422,
+            40010001,
+            "client_order_id must be unique",
             method=method,
             path=path,
             nth=nth,
             times=times,
             when=when,
-            status=422,
-            body={"code": 40010001, "message": "client_order_id must be unique"},
         )
 
 
