@@ -82,6 +82,7 @@ def _request_for(
         scheduled_time=scheduled_time,
         mode=config.mode,
         time_budget_seconds=time_budget_seconds,
+        account=config.account,
     )
 
 
@@ -97,6 +98,7 @@ def manual_request(
         trading_date=session,
         scheduled_time=None,
         mode=Mode.SIM,
+        account=config.account,
     )
 
 

@@ -57,6 +57,8 @@ class RunRequest:
     time_budget_seconds: float | None = None
     """How long the run may take (a Lambda's remaining time, less a margin); waits for
     fills stop in time to cancel what is open and write the report."""
+    account: str = "default"
+    """The account's name (config ``account``): part of the run id, and of the ledger's keys."""
 
 
 @dataclass(frozen=True)
@@ -285,6 +287,7 @@ def rebalance(request: RunRequest, deps: Dependencies) -> RunReport:
     rec.timings["total"] = round((deps.clock.monotonic() - started) * 1000, 3)
     report = RunReport(
         run_id=request.run_id,
+        account=request.account,
         as_of=request.as_of,
         trading_date=request.trading_date,
         scheduled_time=request.scheduled_time,

@@ -70,6 +70,7 @@ class ErrorReport(Frozen):
 
 class RunReport(Frozen):
     run_id: str
+    account: str = "default"
     as_of: date | None
     trading_date: date
     scheduled_time: datetime | None

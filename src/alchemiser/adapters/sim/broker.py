@@ -66,6 +66,7 @@ class SimBroker:
         self._whole = whole_share_symbols
         self._path = state_path
         self._state = self._load(starting_cash)
+        self._by_run: dict[str | None, list[str]] | None = None
         last = self._state.last_session
         if last is not None and session < last:
             raise ConfigError(
@@ -196,6 +197,10 @@ class SimBroker:
             submitted_at=self._clock.now(),
         )
         self._state.orders[request.client_order_id] = record
+        if self._by_run is not None:
+            self._by_run.setdefault(run_of(request.client_order_id), []).append(
+                request.client_order_id
+            )
         self._state.last_session = self._session
         self._save()
         return record
@@ -204,7 +209,12 @@ class SimBroker:
         return self._state.orders.get(client_order_id)
 
     def orders_of_run(self, run_id: str) -> list[OrderRecord]:
-        return [o for c, o in self._state.orders.items() if run_of(c) == run_id]
+        # Indexed: a backtest asks once per session, over every order it ever placed.
+        if self._by_run is None:
+            self._by_run = {}
+            for client_order_id in self._state.orders:
+                self._by_run.setdefault(run_of(client_order_id), []).append(client_order_id)
+        return [self._state.orders[c] for c in self._by_run.get(run_id, ())]
 
     def get_orders(self, client_order_ids: Sequence[str]) -> dict[str, OrderRecord]:
         orders = self._state.orders
