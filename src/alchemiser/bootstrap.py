@@ -109,8 +109,10 @@ def build(
     as_of: date,
     clock: Clock,
     state_dir: Path | None,
+    ledger: Ledger | None = None,
 ) -> Dependencies:
-    """Wire the adapters for one run. ``state_dir`` None keeps everything in memory."""
+    """Wire the adapters for one run. ``state_dir`` None keeps everything in memory;
+    ``ledger`` replaces the file ledger in ``state_dir``."""
     broker = SimBroker(
         market=market,
         session=as_of,
@@ -121,7 +123,7 @@ def build(
         whole_share_symbols=config.sim.whole_share_symbols,
         state_path=None if state_dir is None else sim_state_path(config, state_dir),
     )
-    return _dependencies(config, broker, market, clock, state_dir, None)
+    return _dependencies(config, broker, market, clock, state_dir, None, ledger)
 
 
 def _dependencies(
@@ -131,9 +133,12 @@ def _dependencies(
     clock: Clock,
     state_dir: Path | None,
     market_clock: MarketClock | None,
+    ledger: Ledger | None = None,
 ) -> Dependencies:
-    """The service's dependencies; ``state_dir`` None keeps the ledger in memory."""
-    ledger: Ledger = InMemoryLedger() if state_dir is None else FileLedger(state_dir / LEDGER_FILE)
+    """The service's dependencies; without ``ledger``, a file in ``state_dir`` (or, with
+    no ``state_dir``, memory)."""
+    if ledger is None:
+        ledger = InMemoryLedger() if state_dir is None else FileLedger(state_dir / LEDGER_FILE)
     return Dependencies(
         broker=broker,
         market_data=market,
@@ -200,7 +205,12 @@ class AlpacaWiring:
 
 
 def alpaca(
-    config: AppConfig, *, clock: Clock, live: bool, deadline: float | None = None
+    config: AppConfig,
+    *,
+    clock: Clock,
+    live: bool,
+    deadline: float | None = None,
+    force_fetch: bool = False,
 ) -> AlpacaWiring:
     """Read the secret, check that live/paper agree everywhere, build the adapters.
     alpaca-py is imported here, not at module level: simulated runs never pay for it."""
@@ -213,7 +223,7 @@ def alpaca(
     if settings is None:
         raise ConfigError("broker 'alpaca' needs an [alpaca] table", field="alpaca")
     credentials = read_alpaca_credentials(
-        settings.secret_id, max_age=settings.secret_max_age_seconds
+        settings.secret_id, max_age=settings.secret_max_age_seconds, force_fetch=force_fetch
     )
     check_live(config, credentials.endpoint, live)
     key = credentials.api_key_id.get_secret_value()
@@ -261,6 +271,13 @@ def alpaca_request(
 
 
 def build_alpaca(
-    config: AppConfig, wiring: AlpacaWiring, *, clock: Clock, state_dir: Path | None
+    config: AppConfig,
+    wiring: AlpacaWiring,
+    *,
+    clock: Clock,
+    state_dir: Path | None,
+    ledger: Ledger | None = None,
 ) -> Dependencies:
-    return _dependencies(config, wiring.broker, wiring.market, clock, state_dir, wiring.broker)
+    return _dependencies(
+        config, wiring.broker, wiring.market, clock, state_dir, wiring.broker, ledger
+    )

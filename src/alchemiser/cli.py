@@ -1,5 +1,5 @@
 """The ``alchemiser`` command: run | invoke | evaluate | explain | validate | backtest |
-exchange serve.
+exchange serve | halt | resume | report.
 
 Exit status: 0 when the run completed or had nothing to do, 1 when it failed
 (the reason on stderr, one line), 2 for bad arguments or configuration.
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 
-from alchemiser import bootstrap, cli_research
+from alchemiser import bootstrap, cli_ledger, cli_ops, cli_research
 from alchemiser.adapters.clock import SystemClock
 from alchemiser.config import AppConfig, load_config
 from alchemiser.domain.report import RunReport, failure_reason
@@ -77,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     cli_research.add_commands(commands, _date)
     exchange_cli.add_command(commands)
+    cli_ops.add_commands(commands)
+    cli_ledger.add_commands(commands)
     return parser
 
 
@@ -166,6 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _invoke(args)
         if args.command == "exchange":
             return exchange_cli.run(args)
+        if args.command in cli_ops.HANDLERS:
+            return cli_ops.HANDLERS[args.command](args)
+        if args.command == "report":
+            return cli_ledger.run(args)
         return cli_research.HANDLERS[args.command](args)
     except LiveTradingRefused as error:
         print(f"alchemiser: {error.code}: {error}", file=sys.stderr)

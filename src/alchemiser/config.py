@@ -11,7 +11,7 @@ import tomllib
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     Discriminator,
@@ -37,6 +37,8 @@ from alchemiser.portfolio.diff import DiffPolicy
 from alchemiser.portfolio.risk import RiskLimits
 
 DEFAULT_CONFIG = "default.toml"
+MERGED_TABLES = ("alpaca", "risk", "rebalance")
+"""An account's entry changes these key by key; anything else it gives replaces."""
 
 
 class FixedStrategyConfig(Frozen):
@@ -129,6 +131,21 @@ class DataConfig(Frozen):
         return self
 
 
+class AccountConfig(Frozen):
+    """One more account in a multi-account config: its name, and what differs from the
+    file's top level (its own secret and limits, usually)."""
+
+    account: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    mode: Mode | None = None
+    trading_state: TradingState | None = None
+    strategies: tuple[StrategyConfig, ...] | None = None
+    alpaca: dict[str, Any] | None = None
+    """Keys of ``[alpaca]`` that differ, e.g. ``{secret_id = "stack/ira"}``."""
+    risk: dict[str, Any] | None = None
+    """Keys of ``[risk]`` that differ; the others are the top level's."""
+    rebalance: dict[str, Any] | None = None
+
+
 class AppConfig(Frozen):
     account: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")] = (
         "default"
@@ -144,6 +161,9 @@ class AppConfig(Frozen):
     sim: SimConfig = SimConfig()
     data: DataConfig = DataConfig()
     alpaca: AlpacaConfig | None = None
+    accounts: tuple[AccountConfig, ...] = ()
+    """More accounts (multi-account deployments): each runs with the top level's settings
+    overridden by its own entry. Without any, the file describes one account."""
 
     @field_validator("mode")
     @classmethod
@@ -162,6 +182,46 @@ class AppConfig(Frozen):
             if self.alpaca is None:
                 raise ValueError("broker 'alpaca' needs an [alpaca] table with secret_id")
         return self
+
+    @model_validator(mode="after")
+    def _accounts_valid(self) -> AppConfig:
+        names = [a.account for a in self.accounts]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"account names must be unique: {', '.join(duplicates)}")
+        for index in range(len(self.accounts)):
+            self._merged(index)  # every account's merged settings must be valid too
+        return self
+
+    def _merged(self, index: int) -> AppConfig:
+        override = self.accounts[index]
+        document = self.model_dump(exclude={"accounts"}, exclude_none=True)
+        for key, value in override.model_dump(exclude_none=True).items():
+            if key in MERGED_TABLES:
+                document[key] = {**document.get(key, {}), **value}
+            else:
+                document[key] = value
+        try:
+            return AppConfig.model_validate(document)
+        except ValidationError as error:
+            first = error.errors()[0]
+            path = ".".join(str(p) for p in first["loc"])
+            raise ValueError(f"account {override.account!r}: {path}: {first['msg']}") from None
+
+    def account_names(self) -> list[str]:
+        """The accounts this config runs: its ``[[accounts]]``, or its one ``account``."""
+        return [a.account for a in self.accounts] or [self.account]
+
+    def for_account(self, name: str) -> AppConfig:
+        """The settings of one account: the top level with its entry applied."""
+        if not self.accounts:
+            if name != self.account:
+                raise ConfigError(f"no account {name!r} in this config", field="accounts")
+            return self
+        for index, entry in enumerate(self.accounts):
+            if entry.account == name:
+                return self._merged(index)
+        raise ConfigError(f"no account {name!r} in this config", field="accounts")
 
     @property
     def trading_url(self) -> str:

@@ -35,6 +35,41 @@ def parse_event(event: Any) -> ScheduledEvent:
         raise EventError(f"malformed scheduled event: {problems}") from error
 
 
+_OPTIONAL = {
+    "ledger_table": "ALCHEMISER_LEDGER_TABLE",
+    "idempotency_table": "ALCHEMISER_IDEMPOTENCY_TABLE",
+    "reports_topic_arn": "ALCHEMISER_REPORTS_TOPIC_ARN",
+    "trading_state_parameter": "ALCHEMISER_TRADING_STATE_PARAMETER",
+    "accounts_queue_url": "ALCHEMISER_ACCOUNTS_QUEUE_URL",
+}
+
+
+class AccountMessage(Frozen):
+    """One account's run, as the orchestrator queues it for the worker."""
+
+    account: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    scheduled_time: AwareDatetime
+    execution_id: str | None = Field(default=None, max_length=128)
+    attempt: int = Field(default=1, ge=1, le=200)
+
+    def trigger(self) -> ScheduledEvent:
+        return ScheduledEvent(
+            scheduled_time=self.scheduled_time,
+            execution_id=self.execution_id,
+            attempt=self.attempt,
+        )
+
+
+def parse_account_message(body: str) -> AccountMessage:
+    try:
+        return AccountMessage.model_validate_json(body)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'message'}: {e['msg']}" for e in error.errors()
+        )
+        raise EventError(f"malformed account message: {problems}") from error
+
+
 class HandlerSettings(Frozen):
     """What the function's environment (template.yaml) configures."""
 
@@ -46,9 +81,24 @@ class HandlerSettings(Frozen):
     """ALCHEMISER_LIVE=true: the function's ``--live``. Live trading also needs the
     config's mode and the secret's endpoint to say live."""
 
+    ledger_table: str | None = None
+    """ALCHEMISER_LEDGER_TABLE: the DynamoDB ledger; unset: a file in ``state_dir``."""
+    idempotency_table: str | None = None
+    """ALCHEMISER_IDEMPOTENCY_TABLE: Powertools idempotency records; unset: none (the
+    order-level client_order_id still keeps a repeated run from trading twice)."""
+    reports_topic_arn: str | None = None
+    """ALCHEMISER_REPORTS_TOPIC_ARN: every run's report is published there."""
+    trading_state_parameter: str | None = None
+    """ALCHEMISER_TRADING_STATE_PARAMETER: the kill switch in SSM Parameter Store."""
+    accounts_queue_url: str | None = None
+    """ALCHEMISER_ACCOUNTS_QUEUE_URL: where the orchestrator sends one message per account."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> HandlerSettings:
         values: dict[str, str] = {}
+        for field, name in _OPTIONAL.items():
+            if environ.get(name):
+                values[field] = environ[name]
         live = environ.get("ALCHEMISER_LIVE", "").strip().lower()
         if live not in ("", "true", "false"):
             raise ConfigError(

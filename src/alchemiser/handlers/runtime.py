@@ -1,0 +1,291 @@
+"""One account's run inside Lambda: shared by the direct handler and the SQS worker.
+
+idempotency (account + scheduled time, DynamoDB)     a repeated delivery is answered
+  -> trading state (config, then the SSM kill switch)  from the first run's result
+  -> adapters (simulated, or Alpaca with the secret; re-read once on an auth failure)
+  -> service.rebalance -> ledger
+  -> metrics (EMF), the report to SNS
+  -> raise RunFailed when the run did not succeed (so Lambda, the scheduler and SQS
+     retry it, and the idempotency record is released for that retry)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from alchemiser import bootstrap
+from alchemiser.adapters.clock import SystemClock
+from alchemiser.config import AppConfig
+from alchemiser.domain.decisions import Verdict
+from alchemiser.domain.report import RunReport, RunStatus, failure_reason
+from alchemiser.errors import AlchemiserError
+from alchemiser.handlers.events import HandlerSettings, ScheduledEvent
+from alchemiser.observability import logger, metrics
+from alchemiser.ports import Ledger
+from alchemiser.service import RunRequest, rebalance
+
+TIDY_UP_SECONDS = 30.0
+"""Kept back from the Lambda's remaining time: cancel what is open, snapshot, record."""
+IDEMPOTENCY_EXPIRY_SECONDS = 3 * 24 * 3600
+"""How long a run's result answers repeats of its trigger (longer than any retry)."""
+AUTH_FAILURE = "BROKER_AUTH"
+
+
+class RunFailed(AlchemiserError):
+    """Raised after a failed or incomplete run is logged, so Lambda counts it an error."""
+
+    code = "RUN_FAILED"
+
+
+@dataclass
+class Outcome:
+    """What one account's run produced, and what it cost at the broker."""
+
+    report: RunReport
+    requests: int = 0
+    retries: int = 0
+    replayed: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def emit_metrics(outcome: Outcome) -> None:
+    report = outcome.report
+    submitted = sum(1 for o in report.orders if o.broker_order_id is not None)
+    rejected = sum(1 for o in report.orders if o.broker_order_id is None)
+    denied = sum(1 for d in report.decisions if d.verdict is Verdict.DENIED)
+    unfilled = sum(1 for o in report.orders if o.unfilled)
+    count = MetricUnit.Count
+    metrics.add_metric(name="OrdersSubmitted", unit=count, value=submitted)
+    metrics.add_metric(name="OrdersFilled", unit=count, value=len(report.fills))
+    metrics.add_metric(name="OrdersRejected", unit=count, value=rejected)
+    metrics.add_metric(name="OrdersDenied", unit=count, value=denied)
+    metrics.add_metric(name="OrdersUnfilled", unit=count, value=unfilled)
+    metrics.add_metric(name="Turnover", unit=MetricUnit.NoUnit, value=float(report.turnover))
+    succeeded = report.status.succeeded
+    metrics.add_metric(name="RunSucceeded", unit=count, value=1 if succeeded else 0)
+    metrics.add_metric(name="RunFailed", unit=count, value=0 if succeeded else 1)
+    skipped = 1 if report.status is RunStatus.SKIPPED else 0
+    metrics.add_metric(name="RunSkipped", unit=count, value=skipped)
+    metrics.add_metric(
+        name="RunDurationMs",
+        unit=MetricUnit.Milliseconds,
+        value=report.timings_ms.get("total", 0.0),
+    )
+    valuation = report.account_after or report.account_before
+    if valuation is not None:
+        metrics.add_metric(name="Equity", unit=MetricUnit.NoUnit, value=float(valuation.equity))
+    if report.as_of is not None:
+        staleness = (report.trading_date - report.as_of).days
+        metrics.add_metric(name="DataStalenessDays", unit=count, value=staleness)
+    metrics.add_metric(name="BrokerRequests", unit=count, value=outcome.requests)
+    metrics.add_metric(name="BrokerRetries", unit=count, value=outcome.retries)
+
+
+def _ledger(settings: HandlerSettings) -> Ledger | None:
+    if settings.ledger_table is None:
+        return None
+    from alchemiser.adapters.aws.ledger import DynamoLedger  # noqa: PLC0415
+
+    return DynamoLedger(settings.ledger_table)
+
+
+def _with_kill_switch(config: AppConfig, settings: HandlerSettings) -> AppConfig:
+    if settings.trading_state_parameter is None:
+        return config
+    from alchemiser.adapters.aws.trading_state import (  # noqa: PLC0415
+        read_trading_state,
+        strictest,
+    )
+
+    switch = read_trading_state(settings.trading_state_parameter)
+    state = strictest(config.trading_state, switch)
+    if state is not config.trading_state:
+        logger.warning("trading state from the kill switch", extra={"trading_state": state})
+    return config.model_copy(update={"trading_state": state})
+
+
+def _auth_failed_before_orders(report: RunReport) -> bool:
+    return not report.orders and any(e.code == AUTH_FAILURE for e in report.errors)
+
+
+def execute_account(
+    config: AppConfig,
+    trigger: ScheduledEvent,
+    budget: float,
+    settings: HandlerSettings,
+) -> Outcome:
+    """Build the adapters for ``config`` (one account) and run it once; with Alpaca, an
+    authentication failure before any order re-reads the secret (force_fetch: the keys
+    were rotated) and runs again, once. The run id is the same, so nothing doubles."""
+    clock = SystemClock()
+    ledger = _ledger(settings)
+    if config.broker != "alpaca":
+        market = bootstrap.market_data(config)
+        request = bootstrap.scheduled_request(config, market, trigger.scheduled_time, budget)
+        deps = bootstrap.build(
+            config,
+            market=market,
+            as_of=request.as_of,
+            clock=clock,
+            state_dir=settings.state_dir,
+            ledger=ledger,
+        )
+        _log_start(request, trigger)
+        return Outcome(rebalance(request, deps))
+
+    from alchemiser.adapters.alpaca.transport import BrokerAuthError  # noqa: PLC0415
+
+    deadline = clock.monotonic() + budget
+    notes: list[str] = []
+    for attempt in (1, 2):
+        rotated = attempt == 2
+        wiring = bootstrap.alpaca(
+            config, clock=clock, live=settings.live, deadline=deadline, force_fetch=rotated
+        )
+        try:
+            request = bootstrap.alpaca_request(
+                config, wiring.market, wiring.broker, trigger.scheduled_time, budget
+            )
+        except BrokerAuthError:
+            if rotated:
+                raise
+            logger.warning("broker refused the credentials: reading the secret again")
+            notes.append("the broker refused the credentials once; the secret was read again")
+            continue
+        deps = bootstrap.build_alpaca(
+            config, wiring, clock=clock, state_dir=settings.state_dir, ledger=ledger
+        )
+        _log_start(request, trigger)
+        report = rebalance(request, deps)
+        outcome = Outcome(
+            report, wiring.transport.requests_sent, wiring.transport.retries, notes=notes
+        )
+        if rotated or not _auth_failed_before_orders(report):
+            return outcome
+        logger.warning("broker refused the credentials: reading the secret again")
+        notes.append("the broker refused the credentials once; the secret was read again")
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
+def _log_start(request: RunRequest, trigger: ScheduledEvent) -> None:
+    logger.set_correlation_id(request.run_id)
+    logger.append_keys(account=request.account, as_of=str(request.as_of))
+    logger.info("run started", extra={"attempt": trigger.attempt, "mode": request.mode.value})
+
+
+def _publish(settings: HandlerSettings, report: RunReport) -> None:
+    if settings.reports_topic_arn is None:
+        return
+    from alchemiser.adapters.aws.notifier import SnsNotifier  # noqa: PLC0415
+
+    try:
+        SnsNotifier(settings.reports_topic_arn).publish(report)
+    except AlchemiserError as error:
+        # The run itself is recorded in the ledger; a lost email must not fail it.
+        logger.error("report not published", extra={"error": str(error)})
+        metrics.add_metric(name="ReportNotPublished", unit=MetricUnit.Count, value=1)
+
+
+def publish_failure(settings: HandlerSettings, account: str, error: BaseException) -> None:
+    """A run that failed before it could make a report still reaches the topic."""
+    if settings.reports_topic_arn is None:
+        return
+    from alchemiser.adapters.aws.notifier import SnsNotifier  # noqa: PLC0415
+
+    try:
+        SnsNotifier(settings.reports_topic_arn).publish_failure(account, "the run", error)
+    except AlchemiserError as failure:
+        logger.error("failure notice not published", extra={"error": str(failure)})
+
+
+def finish(outcome: Outcome, settings: HandlerSettings) -> dict[str, Any]:
+    """Metrics and the report to SNS; raise RunFailed for a run that did not succeed."""
+    report = outcome.report
+    emit_metrics(outcome)
+    _publish(settings, report)
+    summary = {
+        "account": report.account,
+        "status": report.status.value,
+        "orders": len(report.orders),
+        "fills": len(report.fills),
+        "errors": [e.model_dump() for e in report.errors],
+        "broker_requests": outcome.requests,
+        "broker_retries": outcome.retries,
+    }
+    if not report.status.succeeded:
+        logger.error(f"run {report.status.value}", extra={"report": report.model_dump(mode="json")})
+        raise RunFailed(f"run {report.run_id} {report.status.value}: {failure_reason(report)}")
+    logger.info("run finished", extra=summary)
+    return report.model_dump(mode="json")
+
+
+def run_account(
+    config: AppConfig,
+    account: str,
+    trigger: ScheduledEvent,
+    context: LambdaContext,
+    settings: HandlerSettings,
+) -> dict[str, Any]:
+    """One account's run, at most once per scheduled time: with an idempotency table, a
+    repeated delivery returns the first run's report (and says so), a concurrent one
+    raises IdempotencyAlreadyInProgressError and places nothing."""
+    budget = context.get_remaining_time_in_millis() / 1000 - TIDY_UP_SECONDS
+
+    def once(payload: dict[str, Any]) -> dict[str, Any]:
+        account_config = _with_kill_switch(config.for_account(account), settings)
+        outcome = execute_account(account_config, trigger, budget, settings)
+        return finish(outcome, settings)
+
+    payload = {
+        "account": account,
+        "scheduled_time": trigger.scheduled_time.astimezone(UTC).isoformat(),
+    }
+    if settings.idempotency_table is None:
+        return once(payload)
+    return _idempotent(settings.idempotency_table, context, once, payload)
+
+
+def _idempotent(
+    table: str,
+    context: LambdaContext,
+    fn: Callable[[dict[str, Any]], dict[str, Any]],
+    payload: dict[str, Any],
+) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.idempotency import (  # noqa: PLC0415
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+
+    config = IdempotencyConfig(
+        event_key_jmespath="[account, scheduled_time]",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=IDEMPOTENCY_EXPIRY_SECONDS,
+    )
+    config.register_lambda_context(context)
+    ran = False
+
+    @idempotent_function(  # type: ignore[untyped-decorator]  # Powertools: untyped
+        data_keyword_argument="payload",
+        persistence_store=DynamoDBPersistenceLayer(table_name=table),
+        config=config,
+    )
+    def guarded(payload: dict[str, Any]) -> dict[str, Any]:
+        nonlocal ran
+        ran = True
+        return fn(payload)
+
+    result: dict[str, Any] = guarded(payload=payload)
+    if not ran:
+        logger.info(
+            "answered from idempotency: this trigger already ran for this account",
+            extra={"account": payload["account"], "scheduled_time": payload["scheduled_time"]},
+        )
+        metrics.add_metric(name="IdempotentReplay", unit=MetricUnit.Count, value=1)
+    return result

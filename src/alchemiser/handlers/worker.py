@@ -1,0 +1,52 @@
+"""The rebalance worker: one SQS message, one account's run (batch size 1).
+
+Partial batch failure reporting: a run that fails (or a concurrent duplicate that
+idempotency refuses) marks its message failed, so SQS delivers it again after the
+visibility timeout and, after the queue's maximum receives, moves it to the DLQ.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from alchemiser.config import load_config
+from alchemiser.handlers.events import HandlerSettings, parse_account_message
+from alchemiser.handlers.runtime import RunFailed, publish_failure, run_account
+from alchemiser.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = HandlerSettings.from_env(os.environ)
+    config = load_config(settings.config_path)
+
+    def record_handler(record: SQSRecord) -> dict[str, Any]:
+        message = parse_account_message(record.body)
+        try:
+            return run_account(config, message.account, message.trigger(), context, settings)
+        except RunFailed:
+            raise
+        except Exception as error:
+            # Logged, counted and published here; re-raised so the message is retried.
+            logger.exception("run failed before a report could be made")
+            metrics.add_metric(name="RunFailed", unit=MetricUnit.Count, value=1)
+            publish_failure(settings, message.account, error)
+            raise
+
+    processor = BatchProcessor(event_type=EventType.SQS)
+    result = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    return dict(result)

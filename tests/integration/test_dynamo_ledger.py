@@ -1,0 +1,462 @@
+"""The DynamoDB ledger against moto: the table as template.yaml declares it, real reports
+from the simulated broker, and the ``report`` command on top."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from moto import mock_aws
+
+from alchemiser import bootstrap, cli_ledger
+from alchemiser.adapters.aws.ledger import DynamoLedger
+from alchemiser.adapters.clock import ManualClock
+from alchemiser.config import load_config
+from alchemiser.domain.orders import Fill, OrderRecord, OrderStatus, Side
+from alchemiser.domain.report import ErrorReport, RunReport, RunStatus
+from alchemiser.errors import AlchemiserError, ConfigError
+from alchemiser.service import rebalance
+
+pytestmark = pytest.mark.integration
+
+TABLE = "alchemiser-ledger-test"
+REGION = "us-east-1"
+FAKE_KEY_ID = "AKIAFAKELEDGERKEY000"
+FAKE_SECRET = "fake-ledger-secret-never-printed"
+DAY = date(2026, 7, 31)
+
+
+def create_table(client: Any, name: str = TABLE) -> None:
+    """Exactly the schema of docs and template.yaml."""
+    client.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": n, "AttributeType": "S"}
+            for n in ("pk", "sk", "account_pk", "strategy_pk", "run_sk")
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": index,
+                "KeySchema": [
+                    {"AttributeName": partition, "KeyType": "HASH"},
+                    {"AttributeName": "run_sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index, partition in (("by_account", "account_pk"), ("by_strategy", "strategy_pk"))
+        ],
+    )
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "ALCHEMISER_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", FAKE_KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", FAKE_SECRET)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+
+
+@pytest.fixture
+def dynamodb(aws_env: None) -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        create_table(client)
+        yield client
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 7, 31, 14, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def ledger(dynamodb: Any, clock: ManualClock) -> DynamoLedger:
+    return DynamoLedger(TABLE, dynamodb, clock=clock)
+
+
+@pytest.fixture(scope="module")
+def report() -> RunReport:
+    """A real run of the embedded default config on the simulated broker."""
+    config = load_config()
+    market = bootstrap.market_data(config)
+    run_clock = ManualClock(datetime(2026, 8, 1, 1, 0, tzinfo=UTC))
+    request = bootstrap.manual_request(config, market, run_clock.now())
+    deps = bootstrap.build(
+        config, market=market, as_of=request.as_of, clock=run_clock, state_dir=None
+    )
+    result = rebalance(request, deps)
+    assert result.status is RunStatus.COMPLETED
+    assert result.orders
+    assert result.fills
+    assert len(result.strategies) == 3
+    return result
+
+
+def variant(report: RunReport, run_id: str, **changes: Any) -> RunReport:
+    return RunReport.model_validate({**report.model_dump(), "run_id": run_id, **changes})
+
+
+def failed(report: RunReport, run_id: str, **changes: Any) -> RunReport:
+    error = ErrorReport(type="DataError", code="DATA_STALE", message="SPY has no close")
+    return variant(report, run_id, status=RunStatus.FAILED, errors=(error,), **changes)
+
+
+def items_of(client: Any, run_id: str) -> list[dict[str, Any]]:
+    response = client.query(
+        TableName=TABLE,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"RUN#{run_id}"}},
+    )
+    return list(response["Items"])
+
+
+def with_orders(report: RunReport, run_id: str, count: int) -> RunReport:
+    symbols = [f"S{i:03d}" for i in range(count)]
+    orders = tuple(
+        OrderRecord(
+            client_order_id=f"{run_id}-buy-{s}-0",
+            symbol=s,
+            side=Side.BUY,
+            qty=Decimal("1.5"),
+            status=OrderStatus.FILLED,
+            filled_qty=Decimal("1.5"),
+            filled_avg_price=Decimal("10.25"),
+            broker_order_id=f"b-{s}",
+        )
+        for s in symbols
+    )
+    fills = tuple(
+        Fill(
+            client_order_id=o.client_order_id,
+            symbol=o.symbol,
+            side=o.side,
+            qty=o.qty,
+            price=Decimal("10.25"),
+            notional=Decimal("15.375"),
+        )
+        for o in orders
+    )
+    return report.model_copy(update={"run_id": run_id, "orders": orders, "fills": fills})
+
+
+# -- the ledger --------------------------------------------------------------------
+
+
+def test_a_recorded_run_reads_back_equal(
+    ledger: DynamoLedger, dynamodb: Any, report: RunReport
+) -> None:
+    assert ledger.get_run(report.run_id) is None
+    ledger.record(report)
+    assert ledger.get_run(report.run_id) == report
+    items = {i["sk"]["S"]: i for i in items_of(dynamodb, report.run_id)}
+    expected = {"RUN"} | {f"STRATEGY#{s.name}" for s in report.strategies}
+    expected |= {f"ORDER#{o.client_order_id}" for o in report.orders}
+    assert set(items) == expected
+    run = items["RUN"]
+    assert run["account_pk"] == {"S": "ACCOUNT#demo"}
+    assert (
+        run["run_sk"]["S"]
+        == f"{report.trading_date}#2026-07-31T14:00:00.000000+00:00#{report.run_id}"
+    )
+    assert run["status"] == {"S": "completed"}
+    assert "strategy_pk" not in run
+    strategy = items["STRATEGY#tecl"]
+    assert strategy["strategy_pk"] == {"S": "STRATEGY#tecl"}
+    assert strategy["run_sk"] == run["run_sk"]
+    assert "account_pk" not in strategy
+    order = report.orders[0]
+    stored = items[f"ORDER#{order.client_order_id}"]
+    assert stored["filled_qty"] == {"S": str(order.filled_qty)}
+    assert stored["fills"]["L"][0]["M"]["notional"]["S"] == str(report.fills[0].notional)
+
+
+def test_last_runs_are_newest_first_and_per_account(
+    ledger: DynamoLedger, clock: ManualClock, report: RunReport
+) -> None:
+    older_day = variant(report, "20260730-aaaaaaaaaa", trading_date=date(2026, 7, 30))
+    first = variant(report, "20260731-aaaaaaaaaa", trading_date=DAY)
+    second = failed(report, "20260731-bbbbbbbbbb", trading_date=DAY)
+    other = variant(report, "20260731-cccccccccc", trading_date=DAY, account="ira")
+    for run in (first, other, second):
+        ledger.record(run)
+        clock.advance(60)
+    ledger.record(older_day)  # recorded last, but an earlier trading date
+    assert [r.run_id for r in ledger.last_runs("demo", 10)] == [
+        second.run_id,
+        first.run_id,
+        older_day.run_id,
+    ]
+    assert ledger.last_runs("demo", 2) == [second, first]
+    assert ledger.last_runs("ira", 5) == [other]
+    assert ledger.last_runs("nobody", 5) == []
+    assert ledger.last_runs("demo", 0) == []
+
+
+def test_run_on_lists_one_account_day(
+    ledger: DynamoLedger, clock: ManualClock, report: RunReport
+) -> None:
+    early = failed(report, "20260731-1111111111", trading_date=DAY)
+    late = variant(report, "20260731-2222222222", trading_date=DAY, status=RunStatus.SKIPPED)
+    for run in (
+        early,
+        variant(report, "20260730-3333333333", trading_date=date(2026, 7, 30)),
+        variant(report, "20260731-4444444444", trading_date=DAY, account="ira"),
+        late,
+    ):
+        ledger.record(run)
+        clock.advance(5)
+    runs = ledger.run_on("demo", DAY)
+    assert [r.run_id for r in runs] == [late.run_id, early.run_id]
+    assert any(r.status.succeeded for r in runs)
+    assert ledger.run_on("demo", date(2026, 8, 3)) == []
+    assert [r.run_id for r in ledger.run_on("ira", DAY)] == ["20260731-4444444444"]
+
+
+def test_runs_for_strategy(ledger: DynamoLedger, clock: ManualClock, report: RunReport) -> None:
+    ledger.record(variant(report, "20260730-aaaaaaaaaa", trading_date=date(2026, 7, 30)))
+    clock.advance(60)
+    ledger.record(failed(report, "20260731-bbbbbbbbbb", trading_date=DAY, account="ira"))
+    runs = ledger.runs_for_strategy("tecl", 5)
+    assert [(r.run_id, r.account) for r in runs] == [
+        ("20260731-bbbbbbbbbb", "ira"),
+        ("20260730-aaaaaaaaaa", "demo"),
+    ]
+    tecl = next(s for s in report.strategies if s.name == "tecl")
+    newest, oldest = runs
+    assert newest.allocation == tecl.allocation == 0.5
+    assert newest.weights == dict(tecl.weights)
+    assert newest.status is RunStatus.FAILED
+    assert newest.failure_reason == "DATA_STALE: SPY has no close"
+    assert oldest.failure_reason is None
+    mine = [o for o in report.orders if o.symbol in tecl.weights]
+    assert oldest.orders == len(mine)
+    assert oldest.turnover == sum(
+        (f.notional for f in report.fills if f.symbol in tecl.weights), Decimal(0)
+    )
+    assert ledger.runs_for_strategy("tecl", 1) == [newest]
+    assert ledger.runs_for_strategy("unknown", 5) == []
+
+
+def test_re_recording_a_run_supersedes_it(
+    ledger: DynamoLedger, dynamodb: Any, clock: ManualClock, report: RunReport
+) -> None:
+    first_attempt = failed(report, report.run_id)
+    ledger.record(first_attempt)
+    clock.advance(30)
+    retried = variant(report, report.run_id, strategies=report.strategies[:1], orders=(), fills=())
+    ledger.record(retried)
+    assert ledger.get_run(report.run_id) == retried
+    assert ledger.last_runs("demo", 5) == [retried]
+    assert {i["sk"]["S"] for i in items_of(dynamodb, report.run_id)} == {
+        "RUN",
+        f"STRATEGY#{report.strategies[0].name}",
+    }
+    assert ledger.runs_for_strategy(report.strategies[1].name, 5) == []
+    assert ledger.run_on("demo", report.trading_date) == [retried]
+
+
+def test_a_run_of_more_than_100_items_is_stored_whole(
+    dynamodb: Any, clock: ManualClock, report: RunReport
+) -> None:
+    calls: list[int] = []
+
+    class Counting:
+        """The real client, counting the items of each transaction."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(dynamodb, name)
+
+        def transact_write_items(self, **kwargs: Any) -> Any:
+            calls.append(len(kwargs["TransactItems"]))
+            assert any(
+                "Put" in op and op["Put"]["Item"]["sk"]["S"] == "RUN"
+                for op in kwargs["TransactItems"]
+            ) == (len(calls) == 2)
+            return dynamodb.transact_write_items(**kwargs)
+
+    ledger = DynamoLedger(TABLE, Counting(), clock=clock)
+    big = with_orders(report, "20260731-bbbbbbbbbb", 150)
+    ledger.record(big)
+    assert calls == [100, 54]  # 3 strategies + 150 orders, then the run item last
+    assert ledger.get_run(big.run_id) == big
+    assert len(items_of(dynamodb, big.run_id)) == 154
+    assert ledger.last_runs("demo", 1) == [big]
+
+
+def test_a_report_too_big_for_one_item_is_chunked(
+    ledger: DynamoLedger, dynamodb: Any, clock: ManualClock, report: RunReport
+) -> None:
+    noise = tuple(os.urandom(50_000).hex() for _ in range(10))  # ~1 MB, ~500 KB compressed
+    big = variant(report, "20260731-cccccccccc", notes=noise)
+    ledger.record(big)
+    chunks = [i for i in items_of(dynamodb, big.run_id) if i["sk"]["S"].startswith("REPORT#")]
+    assert len(chunks) == 2
+    assert ledger.get_run(big.run_id) == big
+    assert ledger.last_runs("demo", 1) == [big]
+    clock.advance(10)
+    smaller = variant(big, big.run_id, notes=())
+    ledger.record(smaller)  # the old chunks go with the re-record
+    assert ledger.get_run(big.run_id) == smaller
+    assert not [i for i in items_of(dynamodb, big.run_id) if i["sk"]["S"].startswith("REPORT#")]
+
+
+def test_a_missing_table_fails_the_write(dynamodb: Any, report: RunReport) -> None:
+    ledger = DynamoLedger("no-such-table", dynamodb)
+    with pytest.raises(AlchemiserError) as caught:
+        ledger.record(report)
+    assert caught.value.code == "LEDGER_UNAVAILABLE"
+    assert "no-such-table" in caught.value.message
+    assert "ResourceNotFoundException" in caught.value.message
+    with pytest.raises(AlchemiserError, match="no-such-table") as read:
+        ledger.last_runs("demo", 5)
+    assert read.value.code == "LEDGER_UNAVAILABLE"
+
+
+def test_an_unreachable_endpoint_fails_the_write(aws_env: None, report: RunReport) -> None:
+    client = boto3.client(
+        "dynamodb",
+        region_name=REGION,
+        endpoint_url="http://127.0.0.1:9",
+        config=Config(retries={"max_attempts": 0}, connect_timeout=1, read_timeout=1),
+    )
+    with pytest.raises(AlchemiserError) as caught:
+        DynamoLedger(TABLE, client).record(report)
+    assert caught.value.code == "LEDGER_UNAVAILABLE"
+    assert "EndpointConnectionError" in caught.value.message
+    assert FAKE_SECRET not in caught.value.message
+
+
+def test_a_malformed_item_is_reported(ledger: DynamoLedger, dynamodb: Any) -> None:
+    dynamodb.put_item(
+        TableName=TABLE,
+        Item={
+            "pk": {"S": "RUN#20260731-dddddddddd"},
+            "sk": {"S": "RUN"},
+            "account_pk": {"S": "ACCOUNT#demo"},
+            "run_sk": {"S": "2026-07-31#2026-07-31T14:00:00.000000+00:00#20260731-dddddddddd"},
+            "report": {"B": b"not zlib"},
+        },
+    )
+    for read in (
+        lambda: ledger.get_run("20260731-dddddddddd"),
+        lambda: ledger.last_runs("demo", 1),
+        lambda: ledger.run_on("demo", DAY),
+    ):
+        with pytest.raises(AlchemiserError, match="RUN#20260731-dddddddddd") as caught:
+            read()
+        assert caught.value.code == "LEDGER_MALFORMED"
+
+
+# -- alchemiser report ---------------------------------------------------------------
+
+
+def report_cli(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="alchemiser")
+    cli_ledger.add_commands(parser.add_subparsers(dest="command", required=True))
+    return cli_ledger.run(parser.parse_args(["report", *argv]))
+
+
+@pytest.fixture
+def recorded(
+    ledger: DynamoLedger, clock: ManualClock, report: RunReport, monkeypatch: pytest.MonkeyPatch
+) -> list[RunReport]:
+    """Four runs of the default account (the newest failed) and one of another."""
+    monkeypatch.setenv("ALCHEMISER_LEDGER_TABLE", TABLE)
+    runs = [
+        variant(report, "20260728-0000000001", trading_date=date(2026, 7, 28)),
+        variant(report, "20260729-0000000002", trading_date=date(2026, 7, 29)),
+        variant(report, "20260730-0000000003", trading_date=date(2026, 7, 30)),
+        failed(report, "20260731-0000000004", trading_date=DAY),
+        variant(report, "20260731-0000000005", trading_date=DAY, account="ira"),
+    ]
+    for run in runs:
+        ledger.record(run)
+        clock.advance(60)
+    return runs
+
+
+def no_secrets(*outputs: str) -> None:
+    for text in outputs:
+        assert FAKE_KEY_ID not in text
+        assert FAKE_SECRET not in text
+
+
+def test_report_last(recorded: list[RunReport], capsys: pytest.CaptureFixture[str]) -> None:
+    assert report_cli("--last", "3") == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[0] == "Last 3 run(s) of account 'demo', newest first:"
+    assert [line.split()[1] for line in lines[1:]] == [
+        "20260731-0000000004",
+        "20260730-0000000003",
+        "20260729-0000000002",
+    ]
+    assert lines[1].startswith("2026-07-31  20260731-0000000004  failed")
+    assert lines[1].endswith("-- DATA_STALE: SPY has no close")
+    turnover = f"${recorded[2].turnover:,.2f}"
+    assert f"orders {len(recorded[2].orders)}  fills {len(recorded[2].fills)}" in lines[2]
+    assert lines[2].endswith(f"turnover {turnover}")
+    no_secrets(out, err)
+    assert report_cli() == 0  # the default: the last five of the config's account
+    assert len(capsys.readouterr().out.splitlines()) == 1 + 4
+    assert report_cli("--account", "ira", "--table", TABLE) == 0
+    assert "20260731-0000000005" in capsys.readouterr().out
+
+
+def test_report_run(recorded: list[RunReport], capsys: pytest.CaptureFixture[str]) -> None:
+    assert report_cli("--run", "20260731-0000000004") == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("Run 20260731-0000000004  mode=sim")
+    assert "ERROR DATA_STALE (DataError): SPY has no close" in out
+    assert "Status: FAILED" in out
+    no_secrets(out, err)
+    assert report_cli("--run", "20260731-ffffffffff") == 1
+    assert "no run 20260731-ffffffffff" in capsys.readouterr().err
+
+
+def test_report_strategy(recorded: list[RunReport], capsys: pytest.CaptureFixture[str]) -> None:
+    assert report_cli("--strategy", "nuclear", "--last", "2") == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[0] == "Last 2 run(s) of strategy 'nuclear', newest first:"
+    assert lines[1].startswith("2026-07-31  20260731-0000000005  ira  completed")
+    assert "allocation 30%" in lines[1]
+    assert lines[2].startswith("2026-07-31  20260731-0000000004  demo  failed")
+    assert lines[2].endswith("-- DATA_STALE: SPY has no close")
+    no_secrets(out, err)
+
+
+def test_report_json(recorded: list[RunReport], capsys: pytest.CaptureFixture[str]) -> None:
+    assert report_cli("--last", "2", "--json") == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [RunReport.model_validate(r) for r in listed] == [recorded[3], recorded[2]]
+    assert report_cli("--run", recorded[0].run_id, "--json") == 0
+    assert RunReport.model_validate_json(capsys.readouterr().out) == recorded[0]
+    assert report_cli("--strategy", "tecl", "--json") == 0
+    runs = json.loads(capsys.readouterr().out)
+    assert [r["run_id"] for r in runs][:2] == ["20260731-0000000005", "20260731-0000000004"]
+    assert runs[1]["failure_reason"] == "DATA_STALE: SPY has no close"
+
+
+def test_report_needs_a_table(aws_env: None) -> None:
+    with pytest.raises(ConfigError, match="--table"):
+        report_cli("--last", "3")
+    with pytest.raises(SystemExit):
+        report_cli("--last", "0")
+    with pytest.raises(ConfigError, match="cannot be combined"):
+        report_cli("--table", TABLE, "--run", "x", "--strategy", "tecl")
