@@ -1,4 +1,10 @@
-"""template.yaml: lint-clean, scheduled at the New York open, and runnable as declared."""
+"""template.yaml: the production stack as other code and docs/OPERATIONS.md rely on it.
+
+Lint-clean; both schedules at the right New York times with retries and a DLQ; the
+orchestrator -> FIFO queue -> worker path; the tables' key schemas; every alarm wired to
+the reports topic; the dashboard's widgets; and no IAM statement with a wildcard action,
+counting the policies SAM attaches by itself.
+"""
 
 from __future__ import annotations
 
@@ -7,29 +13,235 @@ import re
 import subprocess
 import sys
 import tomllib
+from collections.abc import Iterator
 from importlib import import_module
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from alchemiser.handlers.local import function_spec, load_template
+from alchemiser.handlers.local import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
+CFN_LINT = Path(sys.executable).with_name("cfn-lint")
+TOPIC = {"Ref": "ReportsTopic"}
+DLQ_ARN = {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+SERVICE = [{"Name": "service", "Value": "alchemiser"}]
+
+FUNCTIONS = {
+    "OrchestratorFunction": ("alchemiser.handlers.orchestrator.handler", 256, 60),
+    "RebalanceFunction": ("alchemiser.handlers.worker.handler", 1024, 300),
+    "WatchdogFunction": ("alchemiser.handlers.watchdog.handler", 256, 60),
+}
+SCHEDULES = {
+    ("OrchestratorFunction", "MarketOpen"): "cron(30 9 ? * MON-FRI *)",
+    ("WatchdogFunction", "NoRunCheck"): "cron(0 10 ? * MON-FRI *)",
+}
+
+# What each SAM policy template grants (samtranslator's policy_templates.json). A
+# function that uses a template missing here fails the IAM test until it is added.
+SAM_POLICY_TEMPLATES: dict[str, list[str]] = {
+    "SNSPublishMessagePolicy": ["sns:Publish"],
+    "SQSSendMessagePolicy": ["sqs:SendMessage*"],
+    "AWSSecretsManagerGetSecretValuePolicy": ["secretsmanager:GetSecretValue"],
+    "SSMParameterReadPolicy": [
+        "ssm:DescribeParameters",
+        "ssm:GetParameters",
+        "ssm:GetParameter",
+        "ssm:GetParametersByPath",
+    ],
+    "DynamoDBReadPolicy": [
+        "dynamodb:GetItem",
+        "dynamodb:Scan",
+        "dynamodb:Query",
+        "dynamodb:BatchGetItem",
+        "dynamodb:DescribeTable",
+    ],
+    "DynamoDBCrudPolicy": [
+        "dynamodb:GetItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:PutItem",
+        "dynamodb:Scan",
+        "dynamodb:Query",
+        "dynamodb:UpdateItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:DescribeTable",
+        "dynamodb:ConditionCheckItem",
+    ],
+}
+# The AWS managed policies SAM attaches by itself, and their actions.
+MANAGED_POLICIES: dict[str, list[str]] = {
+    "AWSLambdaBasicExecutionRole": [
+        "logs:CreateLogGroup",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    ],
+    "AWSXrayWriteOnlyAccess": [  # Tracing: Active
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "xray:GetSamplingRules",
+        "xray:GetSamplingTargets",
+        "xray:GetSamplingStatisticSummaries",
+    ],
+    "AWSLambdaSQSQueueExecutionRole": [  # an SQS event
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "logs:CreateLogGroup",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    ],
+}
+# What SAM writes into the roles it generates for events and destinations.
+SCHEDULE_ROLE_ACTIONS = ["lambda:InvokeFunction", "sqs:SendMessage"]  # ScheduleV2 + its DLQ
+ON_FAILURE_ACTIONS = {"SQS": ["sqs:SendMessage"], "SNS": ["sns:Publish"]}
+
+ALARMS: dict[str, dict[str, Any]] = {
+    "HandlerErrorsAlarm": {
+        "Namespace": "AWS/Lambda",
+        "MetricName": "Errors",
+        "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": "RebalanceFunction"}}],
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "Threshold": 1,
+    },
+    "OrchestratorErrorsAlarm": {
+        "Namespace": "AWS/Lambda",
+        "MetricName": "Errors",
+        "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": "OrchestratorFunction"}}],
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "Threshold": 1,
+    },
+    "RunFailedAlarm": {
+        "Namespace": "Alchemiser",
+        "MetricName": "RunFailed",
+        "Dimensions": SERVICE,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "Threshold": 1,
+    },
+    "OrdersRejectedAlarm": {
+        "Namespace": "Alchemiser",
+        "MetricName": "OrdersRejected",
+        "Dimensions": SERVICE,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "Threshold": 1,
+    },
+    "RiskDeniedAlarm": {
+        "Namespace": "Alchemiser",
+        "MetricName": "OrdersDenied",
+        "Dimensions": SERVICE,
+        "ComparisonOperator": "GreaterThanThreshold",
+        "Threshold": {"Ref": "RiskDeniedThreshold"},
+        "Statistic": "Sum",
+        "Period": 3600,
+    },
+    "DeadLetterQueueAlarm": {
+        "Namespace": "AWS/SQS",
+        "MetricName": "ApproximateNumberOfMessagesVisible",
+        "Dimensions": [
+            {"Name": "QueueName", "Value": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}
+        ],
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "Threshold": 1,
+    },
+    "AccountsDeadLetterQueueAlarm": {
+        "Namespace": "AWS/SQS",
+        "MetricName": "ApproximateNumberOfMessagesVisible",
+        "Dimensions": [
+            {
+                "Name": "QueueName",
+                "Value": {"Fn::GetAtt": ["AccountsDeadLetterQueue", "QueueName"]},
+            }
+        ],
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "Threshold": 1,
+    },
+    "NoSuccessfulRunAlarm": {
+        "Namespace": "Alchemiser",
+        "MetricName": "RunMissing",
+        "Dimensions": SERVICE,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "Threshold": 1,
+        "Period": 300,
+    },
+}
+
+DASHBOARD: dict[str, set[str]] = {
+    "Runs": {
+        "RunSucceeded",
+        "RunFailed",
+        "RunSkipped",
+        "IdempotentReplay",
+        "Invocations",
+        "Errors",
+    },
+    "Orders": {
+        "OrdersSubmitted",
+        "OrdersFilled",
+        "OrdersRejected",
+        "OrdersDenied",
+        "OrdersUnfilled",
+    },
+    "Turnover ($)": {"Turnover"},
+    "Equity ($)": {"Equity"},
+    "Run duration (ms)": {"RunDurationMs"},
+    "Data staleness (days)": {"DataStalenessDays"},
+    "Broker requests and retries": {"BrokerRequests", "BrokerRetries"},
+    "Dead-letter queues": {"ApproximateNumberOfMessagesVisible"},
+}
+
+ENVIRONMENT: dict[str, object] = {
+    "POWERTOOLS_SERVICE_NAME": "alchemiser",
+    "POWERTOOLS_METRICS_NAMESPACE": "Alchemiser",
+    "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
+    "ALCHEMISER_CONFIG": {"Ref": "ConfigPath"},
+    "ALCHEMISER_STATE_DIR": "/tmp/alchemiser",
+    "ALCHEMISER_LIVE": {"Ref": "LiveTrading"},
+    "ALCHEMISER_LEDGER_TABLE": {"Ref": "LedgerTable"},
+    "ALCHEMISER_IDEMPOTENCY_TABLE": {"Ref": "IdempotencyTable"},
+    "ALCHEMISER_REPORTS_TOPIC_ARN": {"Ref": "ReportsTopic"},
+    "ALCHEMISER_TRADING_STATE_PARAMETER": {"Ref": "TradingStateParameter"},
+    "ALCHEMISER_ACCOUNTS_QUEUE_URL": {"Ref": "AccountsQueue"},
+    "ALCHEMISER_SECRET_PREFIX": {"Fn::Sub": "${AWS::StackName}/"},
+}
 
 
 @pytest.fixture(scope="module")
-def template() -> dict[str, object]:
+def template() -> dict[str, Any]:
     return load_template(TEMPLATE)
 
 
-def _function(template: dict[str, object]) -> dict[str, object]:
-    return template["Resources"]["RebalanceFunction"]["Properties"]  # type: ignore[index]
+def _resources(template: dict[str, Any]) -> dict[str, Any]:
+    return template["Resources"]  # type: ignore[no-any-return]
 
 
+def _properties(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    return _resources(template)[logical_id]["Properties"]  # type: ignore[no-any-return]
+
+
+def _function(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    """A function's properties with Globals.Function merged in, as SAM merges them."""
+    resource = _resources(template)[logical_id]
+    assert resource["Type"] == "AWS::Serverless::Function"
+    return {**template["Globals"]["Function"], **resource["Properties"]}
+
+
+def _functions(template: dict[str, Any]) -> list[str]:
+    return [
+        name
+        for name, resource in _resources(template).items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    ]
+
+
+# --- lint ----------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not CFN_LINT.exists(), reason="cfn-lint is not installed")
 def test_cfn_lint_is_clean() -> None:
     result = subprocess.run(
-        [str(Path(sys.executable).with_name("cfn-lint")), str(TEMPLATE)],
+        [str(CFN_LINT), str(TEMPLATE)],
         capture_output=True,
         text=True,
         check=False,
@@ -38,31 +250,407 @@ def test_cfn_lint_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_schedule_is_market_open_new_york_weekdays(template: dict[str, object]) -> None:
-    schedule = _function(template)["Events"]["MarketOpen"]  # type: ignore[index]
+# --- functions -------------------------------------------------------------------------
+
+
+def test_the_three_functions_and_nothing_else(template: dict[str, Any]) -> None:
+    assert sorted(_functions(template)) == sorted(FUNCTIONS)
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_every_function_is_python312_on_arm64_with_tracing(
+    template: dict[str, Any], logical_id: str
+) -> None:
+    function = _function(template, logical_id)
+    assert function["Runtime"] == "python3.12"
+    assert function["Architectures"] == ["arm64"]
+    assert function["Tracing"] == "Active"
+    assert function["CodeUri"] == "src/"
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_handler_memory_and_timeout(template: dict[str, Any], logical_id: str) -> None:
+    handler, memory, timeout = FUNCTIONS[logical_id]
+    function = _function(template, logical_id)
+    assert (function["Handler"], function["MemorySize"], function["Timeout"]) == (
+        handler,
+        memory,
+        timeout,
+    )
+    module, _, name = handler.rpartition(".")
+    assert callable(getattr(import_module(module), name)), handler
+
+
+def test_every_function_logs_to_its_own_log_group(template: dict[str, Any]) -> None:
+    groups = {
+        logical_id: _function(template, logical_id)["LoggingConfig"]["LogGroup"]["Ref"]
+        for logical_id in FUNCTIONS
+    }
+    assert len(set(groups.values())) == len(FUNCTIONS)
+    assert groups["RebalanceFunction"] == "RebalanceLogGroup"
+    for log_group in groups.values():
+        assert _resources(template)[log_group]["Type"] == "AWS::Logs::LogGroup"
+        assert _properties(template, log_group)["RetentionInDays"] > 0
+    assert _properties(template, "RebalanceLogGroup")["LogGroupName"] == {
+        "Fn::Sub": "/aws/lambda/${AWS::StackName}-rebalance"
+    }
+
+
+def test_environment_names_every_resource(template: dict[str, Any]) -> None:
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables == ENVIRONMENT
+    for logical_id in FUNCTIONS:  # nothing overrides the shared environment
+        assert "Environment" not in _properties(template, logical_id)
+
+
+# --- schedules -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("function", "event"), sorted(SCHEDULES))
+def test_schedules_are_new_york_weekdays_with_retries_and_a_dlq(
+    template: dict[str, Any], function: str, event: str
+) -> None:
+    schedule = _properties(template, function)["Events"][event]
     assert schedule["Type"] == "ScheduleV2"
     properties = schedule["Properties"]
-    assert properties["ScheduleExpression"] == "cron(30 9 ? * MON-FRI *)"
+    assert properties["ScheduleExpression"] == SCHEDULES[(function, event)]
     assert properties["ScheduleExpressionTimezone"] == "America/New_York"
+    assert properties["State"] == {"Ref": "ScheduleState"}
     payload = json.loads(properties["Input"])
-    assert payload["scheduled_time"] == "<aws.scheduler.scheduled-time>"
-    assert properties["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    assert payload == {
+        "scheduled_time": "<aws.scheduler.scheduled-time>",
+        "execution_id": "<aws.scheduler.execution-id>",
+        "schedule_arn": "<aws.scheduler.schedule-arn>",
+        "attempt": "<aws.scheduler.attempt-number>",
+    }
+    assert properties["RetryPolicy"] == {
+        "MaximumRetryAttempts": 2,
+        "MaximumEventAgeInSeconds": 3600,
+    }
+    assert properties["DeadLetterConfig"] == {"Arn": DLQ_ARN}
 
 
-def test_runtime_and_handler(template: dict[str, object]) -> None:
-    spec = function_spec(template, "RebalanceFunction")
-    assert template["Globals"]["Function"]["Runtime"] == "python3.12"  # type: ignore[index]
-    module, _, name = spec.handler.rpartition(".")
-    assert callable(getattr(import_module(module), name))
-    assert (ROOT / spec.code_uri / "requirements.txt").exists()
-    assert _function(template)["ReservedConcurrentExecutions"] == 1
-    assert spec.environment["POWERTOOLS_METRICS_NAMESPACE"] == "Alchemiser"
-    assert spec.environment["ALCHEMISER_CONFIG"] == ""
+def test_schedule_dlq_is_a_standard_queue(template: dict[str, Any]) -> None:
+    # EventBridge Scheduler does not deliver dead letters to FIFO queues.
+    assert not _properties(template, "DeadLetterQueue").get("FifoQueue", False)
+
+
+@pytest.mark.parametrize("logical_id", ["OrchestratorFunction", "WatchdogFunction"])
+def test_async_invocations_retry_once_then_go_to_the_dlq(
+    template: dict[str, Any], logical_id: str
+) -> None:
+    config = _properties(template, logical_id)["EventInvokeConfig"]
+    assert 0 <= config["MaximumRetryAttempts"] <= 1
+    assert config["MaximumEventAgeInSeconds"] <= 3600
+    assert config["DestinationConfig"]["OnFailure"] == {"Type": "SQS", "Destination": DLQ_ARN}
+
+
+# --- the accounts queue and the worker ---------------------------------------------------
+
+
+def test_worker_reserved_concurrency_and_sqs_event(template: dict[str, Any]) -> None:
+    worker = _properties(template, "RebalanceFunction")
+    assert worker["ReservedConcurrentExecutions"] == {"Ref": "WorkerConcurrency"}
+    assert template["Parameters"]["WorkerConcurrency"]["Default"] == 2
+    event = worker["Events"]["Accounts"]
+    assert event["Type"] == "SQS"
+    properties = event["Properties"]
+    assert properties["Queue"] == {"Fn::GetAtt": ["AccountsQueue", "Arn"]}
+    assert properties["BatchSize"] == 1
+    assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_accounts_queue_is_fifo_with_a_fifo_redrive(template: dict[str, Any]) -> None:
+    queue = _properties(template, "AccountsQueue")
+    assert queue["FifoQueue"] is True
+    assert queue["ContentBasedDeduplication"] is False
+    worker_timeout = _function(template, "RebalanceFunction")["Timeout"]
+    assert queue["VisibilityTimeout"] >= 6 * worker_timeout
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["AccountsDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": 3,
+    }
+    assert _properties(template, "AccountsDeadLetterQueue")["FifoQueue"] is True
+
+
+# --- state -----------------------------------------------------------------------------
+
+
+def test_idempotency_table(template: dict[str, Any]) -> None:
+    table = _properties(template, "IdempotencyTable")
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert table["AttributeDefinitions"] == [{"AttributeName": "id", "AttributeType": "S"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert not table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]
+
+
+def test_ledger_table(template: dict[str, Any]) -> None:
+    resource = _resources(template)["LedgerTable"]
+    assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
+    table = resource["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    indexes = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {"by_account", "by_strategy"}
+    for name, hash_key in (("by_account", "account_pk"), ("by_strategy", "strategy_pk")):
+        assert indexes[name]["KeySchema"] == [
+            {"AttributeName": hash_key, "KeyType": "HASH"},
+            {"AttributeName": "run_sk", "KeyType": "RANGE"},
+        ]
+        assert indexes[name]["Projection"] == {"ProjectionType": "ALL"}
+    types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
+    assert types == dict.fromkeys(("pk", "sk", "account_pk", "strategy_pk", "run_sk"), "S")
+
+
+def test_trading_state_parameter(template: dict[str, Any]) -> None:
+    parameter = _properties(template, "TradingStateParameter")
+    assert parameter["Type"] == "String"
+    assert parameter["Name"] == {"Fn::Sub": "/${AWS::StackName}/trading-state"}
+    assert parameter["Value"] == "ACTIVE"
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert all(pattern.fullmatch(s) for s in ("ACTIVE", "REDUCING", "HALTED"))
+    assert not any(pattern.search(s) for s in ("halted", "ACTIVE HALTED", "PAUSED", ""))
+
+
+def test_secret_is_a_placeholder_under_the_stack_prefix(template: dict[str, Any]) -> None:
+    secret = _properties(template, "AlpacaSecret")
+    assert _resources(template)["AlpacaSecret"]["Type"] == "AWS::SecretsManager::Secret"
+    assert secret["Name"] == {"Fn::Sub": "${AWS::StackName}/default"}
+    placeholder = json.loads(secret["SecretString"])
+    assert placeholder == {
+        "api_key_id": "REPLACE_ME",
+        "api_secret_key": "REPLACE_ME",
+        "endpoint": "paper",
+    }
+
+
+def test_reports_topic_and_optional_email(template: dict[str, Any]) -> None:
+    assert _resources(template)["ReportsTopic"]["Type"] == "AWS::SNS::Topic"
+    subscription = _resources(template)["ReportsEmailSubscription"]
+    assert subscription["Condition"] == "HasEmail"
+    assert subscription["Properties"]["Endpoint"] == {"Ref": "NotificationEmail"}
+    assert template["Conditions"]["HasEmail"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "NotificationEmail"}, ""]}]
+    }
+
+
+def test_parameters(template: dict[str, Any]) -> None:
+    parameters = template["Parameters"]
+    assert parameters["NotificationEmail"]["Default"] == ""
+    assert parameters["RiskDeniedThreshold"]["Type"] == "Number"
+    assert parameters["RiskDeniedThreshold"]["Default"] == 3
+    assert parameters["LiveTrading"]["AllowedValues"] == ["false", "true"]
+    assert parameters["LiveTrading"]["Default"] == "false"
+    assert parameters["WorkerConcurrency"]["Type"] == "Number"
+    assert {"ScheduleState", "ConfigPath", "LogLevel"} <= set(parameters)
+
+
+# --- alarms and dashboard --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(ALARMS))
+def test_alarm_watches_its_metric_and_notifies_the_topic(
+    template: dict[str, Any], name: str
+) -> None:
+    assert _resources(template)[name]["Type"] == "AWS::CloudWatch::Alarm"
+    alarm = _properties(template, name)
+    for key, value in ALARMS[name].items():
+        assert alarm[key] == value, key
+    assert alarm["AlarmActions"] == [TOPIC]
+    assert alarm["OKActions"] == [TOPIC]
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["EvaluationPeriods"] >= 1
+
+
+def test_no_successful_run_alarm_says_what_it_means(template: dict[str, Any]) -> None:
+    description = " ".join(
+        _properties(template, "NoSuccessfulRunAlarm")["AlarmDescription"].split()
+    )
+    assert "10:00 New York time" in description
+    assert "weekday" in description
+
+
+def _dashboard(template: dict[str, Any]) -> dict[str, Any]:
+    body = _properties(template, "Dashboard")["DashboardBody"]["Fn::Sub"]
+    assert isinstance(body, str)
+    references = set(re.findall(r"\$\{([^}]+)\}", body))
+    resources = _resources(template)
+    for reference in references:  # every ${...} names a pseudo parameter or a resource
+        assert reference.startswith("AWS::") or reference.split(".")[0] in resources, reference
+    return json.loads(re.sub(r"\$\{[^}]+\}", "placeholder", body))  # type: ignore[no-any-return]
+
+
+def test_dashboard_widgets_and_metrics(template: dict[str, Any]) -> None:
+    widgets = _dashboard(template)["widgets"]
+    metric_widgets = {
+        w["properties"]["title"]: w["properties"] for w in widgets if w["type"] == "metric"
+    }
+    assert set(metric_widgets) == set(DASHBOARD)
+    for title, names in DASHBOARD.items():
+        metrics = metric_widgets[title]["metrics"]
+        assert {row[1] for row in metrics} == names, title
+        for row in metrics:
+            if row[0] == "Alchemiser":
+                assert row[2:4] == ["service", "alchemiser"], row
+    assert metric_widgets["Equity ($)"]["stat"] == "Maximum"
+    assert metric_widgets["Data staleness (days)"]["stat"] == "Maximum"
+    assert len(metric_widgets["Dead-letter queues"]["metrics"]) == 2
+
+
+def test_dashboard_lists_every_alarm(template: dict[str, Any]) -> None:
+    body = _properties(template, "Dashboard")["DashboardBody"]["Fn::Sub"]
+    alarm_widgets = [w for w in _dashboard(template)["widgets"] if w["type"] == "alarm"]
+    assert len(alarm_widgets) == 1
+    assert len(alarm_widgets[0]["properties"]["alarms"]) == len(ALARMS)
+    for name in ALARMS:
+        assert "${" + name + ".Arn}" in body
+
+
+# --- IAM -------------------------------------------------------------------------------
+
+
+def _as_list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _statements(document: object) -> Iterator[dict[str, Any]]:
+    """Every IAM statement anywhere under ``document`` (inline or in a resource policy)."""
+    if isinstance(document, dict):
+        if "Effect" in document and ("Action" in document or "NotAction" in document):
+            yield document
+        for value in document.values():
+            yield from _statements(value)
+    elif isinstance(document, list):
+        for value in document:
+            yield from _statements(value)
+
+
+def _granted_actions(template: dict[str, Any], logical_id: str) -> list[str]:
+    """Every action the function's role gets: its Policies (inline statements, SAM policy
+    templates, managed policy names) plus what SAM attaches for its settings and events."""
+    function = _function(template, logical_id)
+    actions: list[str] = list(MANAGED_POLICIES["AWSLambdaBasicExecutionRole"])
+    if function.get("Tracing") == "Active":
+        actions += MANAGED_POLICIES["AWSXrayWriteOnlyAccess"]
+    for policy in _as_list(function.get("Policies", [])):
+        if isinstance(policy, str):
+            assert policy in MANAGED_POLICIES, f"unknown managed policy {policy}: add it above"
+            actions += MANAGED_POLICIES[policy]
+        elif "Statement" in policy:
+            for statement in _statements(policy):
+                actions += _as_list(statement.get("Action", []))
+        else:
+            (name,) = policy
+            assert name in SAM_POLICY_TEMPLATES, f"unknown SAM policy template {name}: add it"
+            actions += SAM_POLICY_TEMPLATES[name]
+    for event in function.get("Events", {}).values():
+        if event["Type"] == "SQS":
+            actions += MANAGED_POLICIES["AWSLambdaSQSQueueExecutionRole"]
+    on_failure = function.get("EventInvokeConfig", {}).get("DestinationConfig", {}).get("OnFailure")
+    if on_failure:
+        actions += ON_FAILURE_ACTIONS[on_failure["Type"]]
+    return actions
+
+
+def _wildcard(action: object) -> bool:
+    return (
+        not isinstance(action, str) or "*" in action or not re.fullmatch(r"[a-z0-9-]+:\w+", action)
+    )
+
+
+def test_policy_tables_themselves_are_wildcard_free_except_the_one_we_avoid() -> None:
+    templates = {n for n, actions in SAM_POLICY_TEMPLATES.items() if any(map(_wildcard, actions))}
+    assert templates == {"SQSSendMessagePolicy"}  # sqs:SendMessage*: must not be used
+    for actions in (*MANAGED_POLICIES.values(), SCHEDULE_ROLE_ACTIONS):
+        assert not any(map(_wildcard, actions))
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_no_function_is_granted_a_wildcard_action(
+    template: dict[str, Any], logical_id: str
+) -> None:
+    wildcards = [a for a in _granted_actions(template, logical_id) if _wildcard(a)]
+    assert wildcards == [], f"{logical_id} is granted {wildcards}"
+
+
+def test_no_statement_anywhere_has_a_wildcard_action(template: dict[str, Any]) -> None:
+    statements = list(_statements(template))
+    assert statements, "the walk found no statement at all"
+    for statement in statements:
+        assert "NotAction" not in statement, statement
+        for action in _as_list(statement["Action"]):
+            assert not _wildcard(action), statement
+
+
+def test_only_x_ray_style_actions_may_use_resource_star(template: dict[str, Any]) -> None:
+    # Inline statements name their resources; "*" only where the service has no ARNs.
+    for statement in _statements(template):
+        if "*" in _as_list(statement.get("Resource", [])):
+            assert all(a.startswith("xray:") for a in _as_list(statement["Action"])), statement
+
+
+def test_worker_grants_are_scoped(template: dict[str, Any]) -> None:
+    policies = _properties(template, "RebalanceFunction")["Policies"]
+    by_action: dict[str, list[Any]] = {}
+    for statement in _statements(policies):
+        for action in _as_list(statement["Action"]):
+            by_action.setdefault(action, []).extend(_as_list(statement["Resource"]))
+    assert by_action["secretsmanager:GetSecretValue"] == [
+        {
+            "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:"
+            "${AWS::AccountId}:secret:${AWS::StackName}/*"
+        }
+    ]
+    assert {"Fn::Sub": "${LedgerTable.Arn}/index/*"} in by_action["dynamodb:Query"]
+    assert by_action["ssm:GetParameter"] == [
+        {
+            "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:"
+            "parameter${TradingStateParameter}"
+        }
+    ]
+    assert by_action["sns:Publish"] == [TOPIC]
+    assert "cloudwatch:PutMetricData" not in by_action  # metrics go out as EMF log lines
+    # TransactWriteItems is not an IAM action; the ledger's Put and Delete items are.
+    assert {"dynamodb:PutItem", "dynamodb:DeleteItem"} <= set(by_action)
+
+
+def test_orchestrator_and_watchdog_grants(template: dict[str, Any]) -> None:
+    def actions(logical_id: str) -> set[str]:
+        policies = _properties(template, logical_id)["Policies"]
+        return {a for s in _statements(policies) for a in _as_list(s["Action"])}
+
+    assert actions("OrchestratorFunction") == {"sqs:SendMessage", "sns:Publish"}
+    assert actions("WatchdogFunction") == {"dynamodb:Query", "dynamodb:GetItem", "sns:Publish"}
+
+
+# --- outputs, packaging, samconfig -------------------------------------------------------
+
+
+def test_outputs(template: dict[str, Any]) -> None:
+    assert {
+        "OrchestratorFunctionArn",
+        "RebalanceFunctionArn",
+        "WatchdogFunctionArn",
+        "DashboardName",
+        "ReportsTopicArn",
+        "LedgerTableName",
+        "IdempotencyTableName",
+        "TradingStateParameterName",
+        "AlpacaSecretArn",
+        "AccountsQueueUrl",
+    } <= set(template["Outputs"])
 
 
 def test_shipped_events_are_scheduler_payloads() -> None:
     for path in sorted((ROOT / "events").glob("*.json")):
         payload = json.loads(path.read_text())
+        if "scheduled_time" not in payload:  # e.g. an SQS event for the worker
+            continue
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", payload["scheduled_time"]), path
         assert payload["schedule_arn"].startswith("arn:aws:scheduler:")
 
@@ -78,6 +666,13 @@ def test_lambda_requirements_match_the_project() -> None:
     assert wanted <= pinned, f"run `make requirements`: missing {sorted(wanted - pinned)}"
 
 
-def test_samconfig_exists_and_names_the_stack() -> None:
+def test_samconfig_names_the_stack_and_only_real_parameters(template: dict[str, Any]) -> None:
     config = tomllib.loads((ROOT / "samconfig.toml").read_text())
     assert config["default"]["global"]["parameters"]["stack_name"] == "alchemiser"
+    overrides = config["default"]["deploy"]["parameters"]["parameter_overrides"]
+    names = re.findall(r'(\w+)="', overrides)
+    assert names, overrides
+    assert set(names) <= set(template["Parameters"])
+    assert "NotificationEmail" not in names  # no personal address in the repository
+    assert not re.search(r"\d{12}", overrides)  # no account id
+    assert 'LiveTrading="false"' in overrides
