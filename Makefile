@@ -55,9 +55,12 @@ bench: $(STAMP)
 	$(VENV)/bin/python bench/bench_symphony.py
 	$(VENV)/bin/python bench/bench_alpaca.py
 
-## invoke: the real Lambda handler, in a fresh process, with a real event (no Docker)
+## invoke: the stack's real Lambda handlers, each in a fresh process, on a real event,
+## against the template's resources in a local moto server (no Docker): orchestrator ->
+## worker, metrics, ledger rows, SNS. EVENT=events/stale_data.json,
+## ARGS="--repeat 2" (a repeat is answered from idempotency), ARGS="--alpaca"
 invoke: $(STAMP)
-	$(VENV)/bin/alchemiser invoke $(or $(EVENT),events/market_open.json)
+	$(VENV)/bin/alchemiser invoke $(or $(EVENT),events/market_open.json) $(ARGS)
 
 ## requirements: the Lambda package's requirements, exported from the lock
 requirements: $(UV)

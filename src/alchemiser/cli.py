@@ -8,7 +8,6 @@ Exit status: 0 when the run completed or had nothing to do, 1 when it failed
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -64,16 +63,41 @@ def _parser() -> argparse.ArgumentParser:
         "gives the same run id and order ids, so a repeated run never trades twice",
     )
 
-    invoke = commands.add_parser("invoke", help="run the Lambda handler locally with an event file")
+    invoke = commands.add_parser(
+        "invoke",
+        help="run the stack's Lambda functions locally on an event file (moto, no Docker)",
+        description="Create the template's tables, queues, topic, parameter and secret in a "
+        "local moto server, invoke the function the event is for in a fresh process (then, "
+        "like SQS, the worker on what it queued) and print logs, metrics, responses, the "
+        "ledger rows and the SNS messages.",
+    )
     invoke.add_argument("event", type=Path)
     invoke.add_argument("--template", type=Path, default=Path("template.yaml"))
-    invoke.add_argument("--function", help="logical id (default: the template's first function)")
+    invoke.add_argument(
+        "--function",
+        help="logical id (default: by the event: scheduled_time -> OrchestratorFunction, "
+        "SQS Records -> the queue's worker)",
+    )
+    invoke.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="deliver the event N times in one session (a repeat is answered from idempotency)",
+    )
+    invoke.add_argument(
+        "--alpaca",
+        action="store_true",
+        help="trade on the local Alpaca-compatible exchange (examples/local-alpaca.toml, "
+        "keys in the template's secret)",
+    )
+    invoke.add_argument("--stack-name", default=local.STACK_NAME, help="for the physical names")
     invoke.add_argument(
         "--env",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override one of the function's environment variables (repeatable)",
+        help="override one of the functions' environment variables (repeatable)",
     )
     cli_research.add_commands(commands, _date)
     exchange_cli.add_command(commands)
@@ -151,12 +175,16 @@ def _invoke(args: argparse.Namespace) -> int:
         if not sep or not key:
             raise ConfigError(f"--env expects KEY=VALUE, got {item!r}")
         overrides[key] = value
-    result = local.invoke(args.event, args.template, args.function, overrides)
-    print("--- logs ---")
-    print(result.logs.rstrip())
-    print("--- response ---")
-    print(json.dumps(result.response, indent=2))
-    return result.exit_code
+    options = local.Options(
+        event_path=args.event,
+        template_path=args.template,
+        function=args.function,
+        repeat=args.repeat,
+        alpaca=args.alpaca,
+        stack_name=args.stack_name,
+        overrides=overrides,
+    )
+    return local.run(options, lambda line: print(line, flush=True))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -203,7 +203,6 @@ ENVIRONMENT: dict[str, object] = {
     "ALCHEMISER_REPORTS_TOPIC_ARN": {"Ref": "ReportsTopic"},
     "ALCHEMISER_TRADING_STATE_PARAMETER": {"Ref": "TradingStateParameter"},
     "ALCHEMISER_ACCOUNTS_QUEUE_URL": {"Ref": "AccountsQueue"},
-    "ALCHEMISER_SECRET_PREFIX": {"Fn::Sub": "${AWS::StackName}/"},
 }
 
 

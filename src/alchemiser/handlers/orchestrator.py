@@ -72,12 +72,19 @@ def send(queue_url: str, entries: list[dict[str, str]], client: Any | None = Non
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings = HandlerSettings.from_env(os.environ)
-    if settings.accounts_queue_url is None:
-        raise ConfigError("ALCHEMISER_ACCOUNTS_QUEUE_URL is not set", field="environment")
-    config = load_config(settings.config_path)
-    accounts = config.account_names()
-    send(settings.accounts_queue_url, messages(accounts, event))
+    try:
+        settings = HandlerSettings.from_env(os.environ)
+        if settings.accounts_queue_url is None:
+            raise ConfigError("ALCHEMISER_ACCOUNTS_QUEUE_URL is not set", field="environment")
+        config = load_config(settings.config_path)
+        accounts = config.account_names()
+        send(settings.accounts_queue_url, messages(accounts, event))
+    except Exception:
+        # The one broad catch of this handler: log with context, count, re-raise (the
+        # scheduler retries, then the DeadLetterQueue holds the trigger).
+        logger.exception("accounts not queued")
+        metrics.add_metric(name="RunFailed", unit=MetricUnit.Count, value=1)
+        raise
     metrics.add_metric(name="AccountsQueued", unit=MetricUnit.Count, value=len(accounts))
     logger.info("accounts queued", extra={"accounts": accounts})
     return {"queued": accounts}

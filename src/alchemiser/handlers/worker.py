@@ -34,8 +34,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
     def record_handler(record: SQSRecord) -> dict[str, Any]:
         message = parse_account_message(record.body)
+        trigger = message.trigger()
+        received = int(record.attributes.approximate_receive_count or 1)
+        if received > trigger.attempt:  # SQS redelivered it: say which delivery this is
+            trigger = trigger.model_copy(update={"attempt": received})
         try:
-            return run_account(config, message.account, message.trigger(), context, settings)
+            return run_account(config, message.account, trigger, context, settings)
         except RunFailed:
             raise
         except Exception as error:

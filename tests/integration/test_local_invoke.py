@@ -1,0 +1,293 @@
+"""``alchemiser invoke`` end to end: the template's resources in moto, the orchestrator,
+the worker on what it queued, idempotent repeats, the local exchange, failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alchemiser.errors import EventError
+from alchemiser.handlers import local
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+EVENTS = ROOT / "events"
+_DROPPED = ("AWS_", "ALPACA_", "APCA_", "POWERTOOLS_", "ALCHEMISER_")
+
+
+def invoke(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``alchemiser invoke`` in a fresh process, without the caller's AWS settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED)}
+    return subprocess.run(
+        [sys.executable, "-m", "alchemiser.cli", "invoke", *args, "--template", str(TEMPLATE)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+def sections(stdout: str) -> list[tuple[str, str]]:
+    """(function, section text) per invocation, in order."""
+    parts = re.split(r"^-- delivery \d+: (\w+) ", stdout, flags=re.M)
+    return list(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def ledger_rows(stdout: str) -> list[str]:
+    block = stdout.split("== ledger ", 1)[1].split("\n\n", 1)[0]
+    return [line.strip() for line in block.splitlines()[1:]]
+
+
+def test_default_invoke_runs_the_orchestrator_then_the_worker(tmp_path: Path) -> None:
+    result = invoke(str(EVENTS / "market_open.json"), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert [name for name, _ in sections(out)] == ["OrchestratorFunction", "RebalanceFunction"]
+    orchestrator, worker = (text for _, text in sections(out))
+    assert "accounts queued" in orchestrator
+    assert "AccountsQueued = 1" in orchestrator
+    assert "AccountsQueue -> RebalanceFunction: 1 message(s) (group demo" in orchestrator
+    assert "run finished" in worker
+    assert "status=completed" in worker
+    assert "RunSucceeded = 1" in worker
+    assert "RunFailed = 0" in worker
+    submitted = int(re.search(r"OrdersSubmitted = (\d+)", worker).group(1))  # type: ignore[union-attr]
+    assert submitted > 0
+    assert "AccountsQueue: 1 message(s) deleted" in worker
+    (row,) = ledger_rows(out)
+    assert re.match(rf"\S+  demo  2026-07-31  completed  orders={submitted} ", row)
+    assert "[alchemiser] demo 2026-07-31: COMPLETED" in out
+    assert "== exit 0" in out
+
+
+def test_repeat_is_answered_from_idempotency(tmp_path: Path) -> None:
+    result = invoke(str(EVENTS / "market_open.json"), "--repeat", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert [name for name, _ in sections(out)] == [
+        "OrchestratorFunction",
+        "RebalanceFunction",
+        "OrchestratorFunction",
+        "RebalanceFunction",
+    ]
+    first, second = (text for name, text in sections(out) if name == "RebalanceFunction")
+    assert "run finished" in first
+    assert "delivery 2: answered from idempotency (no new run, no orders)" in second
+    assert "IdempotentReplay = 1" in second
+    assert "OrdersSubmitted" not in second
+    assert "run started" not in second
+    assert "5 minutes" in out  # what the FIFO queue would have done with the repeated send
+    assert len(ledger_rows(out)) == 1
+    assert "ReportsTopic: 1 message(s)" in out
+
+
+def test_alpaca_trades_on_the_local_exchange_and_never_prints_the_keys(tmp_path: Path) -> None:
+    result = invoke(str(EVENTS / "market_open.json"), "--alpaca", "--repeat", "2", cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    accepted = int(re.search(r"the local exchange accepted (\d+) order", output).group(1))  # type: ignore[union-attr]
+    assert accepted > 0
+    first, second = (text for name, text in sections(result.stdout) if name == "RebalanceFunction")
+    assert f"OrdersSubmitted = {accepted}," in first  # the repeat ordered nothing more
+    assert "BrokerRequests = " in first
+    assert "answered from idempotency" in second
+    (row,) = ledger_rows(result.stdout)
+    assert "local-paper  2026-07-31  completed" in row
+    for value in (local.FAKE_KEY_ID, local.FAKE_SECRET_KEY):
+        assert value not in output
+
+
+def test_stale_data_fails_closed(tmp_path: Path) -> None:
+    result = invoke(str(EVENTS / "stale_data.json"), cwd=tmp_path)
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr
+    ((_, worker),) = [s for s in sections(out) if s[0] == "RebalanceFunction"]
+    assert "ERROR   run failed" in worker
+    assert "DATA_STALE" in worker
+    assert "RunFailed = 1" in worker
+    assert "OrdersSubmitted = 0" in worker
+    assert "1 left (SQS delivers it again" in worker
+    (row,) = ledger_rows(out)
+    assert "demo  2026-11-20  failed  orders=0" in row
+    assert "DATA_STALE" in row
+    assert "[alchemiser] demo 2026-11-20: FAILED - DATA_STALE" in out
+    assert "== exit 1" in out
+
+
+def test_malformed_event_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"scheduled_time": "yesterday"}))
+    result = invoke(str(bad), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "errorType: EventError (EVENT_INVALID)" in result.stdout
+    assert "AccountsQueue -> " not in result.stdout
+    shapeless = tmp_path / "shapeless.json"
+    shapeless.write_text(json.dumps({"hello": "world"}))
+    result = invoke(str(shapeless), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "EVENT_INVALID" in result.stderr
+
+
+def _created(endpoint: str) -> tuple[dict[str, Any], local.Aws, str, dict[str, local.Resource]]:
+    template = local.load_template(TEMPLATE)
+    aws = local.Aws(endpoint)
+    stack = f"test-{uuid.uuid4().hex[:8]}"
+    return template, aws, stack, local.create_stack(template, aws, stack)
+
+
+NAME_PROPERTY = {
+    "AWS::DynamoDB::Table": "TableName",
+    "AWS::SQS::Queue": "QueueName",
+    "AWS::SNS::Topic": "TopicName",
+    "AWS::SSM::Parameter": "Name",
+    "AWS::SecretsManager::Secret": "Name",
+}
+
+
+def test_create_stack_creates_what_the_template_declares(moto_server: str) -> None:
+    template, aws, stack, created = _created(moto_server)
+    declared = {
+        logical_id: resource
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] in local.CREATORS and "Condition" not in resource
+    }
+    assert set(created) == set(declared)
+    kinds = {r["Type"] for r in declared.values()}
+    assert kinds == set(local.CREATORS)  # the template has one of each at least
+    resolver = local.Resolver(template, stack, created)
+    for logical_id, resource in declared.items():
+        properties = resource["Properties"]
+        name = created[logical_id].name
+        given = properties.get(NAME_PROPERTY[resource["Type"]])
+        expected = resolver.resolve(given) if given else f"{stack}-{logical_id}"
+        if properties.get("FifoQueue") and not expected.endswith(".fifo"):
+            expected += ".fifo"
+        assert name == expected
+        if resource["Type"] == "AWS::DynamoDB::Table":
+            table = aws.client("dynamodb").describe_table(TableName=name)["Table"]
+            assert table["KeySchema"] == properties["KeySchema"]
+            assert {
+                (a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]
+            } >= {
+                (a["AttributeName"], a["AttributeType"]) for a in properties["AttributeDefinitions"]
+            }
+            indexes = {
+                i["IndexName"]: i["KeySchema"] for i in table.get("GlobalSecondaryIndexes", [])
+            }
+            assert indexes == {
+                i["IndexName"]: i["KeySchema"] for i in properties.get("GlobalSecondaryIndexes", [])
+            }
+            ttl = aws.client("dynamodb").describe_time_to_live(TableName=name)
+            if "TimeToLiveSpecification" in properties:
+                description = ttl["TimeToLiveDescription"]
+                assert description["TimeToLiveStatus"] == "ENABLED"
+                assert (
+                    description["AttributeName"]
+                    == properties["TimeToLiveSpecification"]["AttributeName"]
+                )
+        elif resource["Type"] == "AWS::SQS::Queue":
+            url = aws.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+            attributes = aws.client("sqs").get_queue_attributes(
+                QueueUrl=url, AttributeNames=["All"]
+            )["Attributes"]
+            assert (attributes.get("FifoQueue") == "true") == bool(properties.get("FifoQueue"))
+            assert name.endswith(".fifo") == bool(properties.get("FifoQueue"))
+            if "RedrivePolicy" in properties:
+                redrive = json.loads(attributes["RedrivePolicy"])
+                target = properties["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+                assert redrive["deadLetterTargetArn"] == created[target].attributes["Arn"]
+                assert int(redrive["maxReceiveCount"]) == int(
+                    properties["RedrivePolicy"]["maxReceiveCount"]
+                )
+        elif resource["Type"] == "AWS::SNS::Topic":
+            topics = aws.client("sns").list_topics()["Topics"]
+            assert {"TopicArn": created[logical_id].ref} in topics
+        elif resource["Type"] == "AWS::SSM::Parameter":
+            parameter = aws.client("ssm").get_parameter(Name=name)["Parameter"]
+            assert parameter["Value"] == properties["Value"]
+            assert parameter["Type"] == properties["Type"]
+        else:
+            described = aws.client("secretsmanager").describe_secret(SecretId=name)
+            assert described["ARN"] == created[logical_id].ref
+
+
+def test_function_environment_points_at_the_created_resources(moto_server: str) -> None:
+    template, _, stack, created = _created(moto_server)
+    resolver = local.Resolver(template, stack, created)
+    for name in ("OrchestratorFunction", "RebalanceFunction", "WatchdogFunction"):
+        env = local.function_spec(template, name, resolver).environment
+        assert env["ALCHEMISER_LEDGER_TABLE"] == created["LedgerTable"].name
+        assert env["ALCHEMISER_IDEMPOTENCY_TABLE"] == created["IdempotencyTable"].name
+        assert env["ALCHEMISER_REPORTS_TOPIC_ARN"] == created["ReportsTopic"].ref
+        assert env["ALCHEMISER_ACCOUNTS_QUEUE_URL"] == created["AccountsQueue"].ref
+        assert env["ALCHEMISER_TRADING_STATE_PARAMETER"] == created["TradingStateParameter"].name
+        assert env["ALCHEMISER_CONFIG"] == ""
+        assert env["ALCHEMISER_LIVE"] == "false"
+    worker = local.function_spec(template, "RebalanceFunction", resolver)
+    assert worker.sqs_sources == (local.SqsSource("AccountsQueue", 1, report_failures=True),)
+
+
+def test_the_event_picks_the_function() -> None:
+    template = local.load_template(TEMPLATE)
+    scheduled = json.loads((EVENTS / "market_open.json").read_text())
+    message = json.loads((EVENTS / "account_message.json").read_text())
+    assert local.pick_function(template, scheduled) == "OrchestratorFunction"
+    assert local.pick_function(template, message) == "RebalanceFunction"
+    with pytest.raises(EventError):
+        local.pick_function(template, {"detail": {}})
+    body = json.loads(message["Records"][0]["body"])
+    assert body["account"] == "demo"
+    assert body["scheduled_time"] == "2026-07-31T13:30:00Z"
+
+
+def test_logs_and_metrics_are_read_from_the_output() -> None:
+    emf = json.dumps(
+        {
+            "_aws": {
+                "Timestamp": 0,
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": "Alchemiser",
+                        "Dimensions": [[]],
+                        "Metrics": [{"Name": "RunFailed"}],
+                    }
+                ],
+            },
+            "RunFailed": [1.0],
+        }
+    )
+    log = json.dumps(
+        {
+            "level": "INFO",
+            "message": "run finished",
+            "timestamp": "2026-07-31 13:30:01,123+0000",
+            "service": "alchemiser",
+            "status": "completed",
+        }
+    )
+    text = "\n".join(
+        [
+            log,
+            emf,
+            "Traceback (most recent call last):",
+            '  File "x.py", line 1',
+            "    f()",
+            "E: boom",
+        ]
+    )
+    assert local.emf_metrics(emf) == [("RunFailed", 1.0)]
+    assert local.pretty_logs(text) == [
+        "13:30:01,123 INFO    run finished  status=completed",
+        "  [traceback, 1 frames] E: boom",
+    ]
