@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Callable, Mapping
+import logging
+import traceback
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -100,3 +102,64 @@ def run_request(
     return RunRequest(
         run_id=run_id, as_of=as_of, trading_date=trading_date, scheduled_time=None, mode=Mode.SIM
     )
+
+
+# -- every log record of the session (checked by tests/test_no_secret_in_logs.py) ---------
+
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+}
+
+
+class SessionLogCapture(logging.Handler):
+    """Keeps the text of every log record it sees: the message, the extra fields (the
+    Powertools logger puts reports there) and any traceback."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.NOTSET)
+        self.texts: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed record is still captured
+            message = f"{record.msg!r} % {record.args!r}"
+        parts = [record.name, message]
+        extra = {k: v for k, v in vars(record).items() if k not in _RECORD_ATTRIBUTES}
+        if extra:
+            parts.append(repr(extra))
+        if record.exc_info and record.exc_info[1] is not None:
+            parts.append("".join(traceback.format_exception(*record.exc_info)))
+        if record.exc_text:
+            parts.append(record.exc_text)
+        if record.stack_info:
+            parts.append(record.stack_info)
+        self.texts.append("\n".join(parts))
+
+
+SESSION_LOGS = SessionLogCapture()
+CAPTURED_LOGGERS = ("", "alchemiser")
+"""The root logger, and the Powertools logger (service "alchemiser"), which does not
+propagate: it writes JSON to stdout through its own handler."""
+LAST_MODULE = "test_no_secret_in_logs.py"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_log_capture() -> Iterator[SessionLogCapture]:
+    """Every log record emitted while the session's tests run."""
+    loggers = [logging.getLogger(name) for name in CAPTURED_LOGGERS]
+    for each in loggers:
+        each.addHandler(SESSION_LOGS)
+    try:
+        yield SESSION_LOGS
+    finally:
+        for each in loggers:
+            each.removeHandler(SESSION_LOGS)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The secret check runs last, so it sees the logs of the whole session."""
+    last = [item for item in items if item.path.name == LAST_MODULE]
+    if last:
+        items[:] = [item for item in items if item.path.name != LAST_MODULE] + last

@@ -264,10 +264,17 @@ def rebalance(request: RunRequest, deps: Dependencies) -> RunReport:
     deadline = (
         None if request.time_budget_seconds is None else started + request.time_budget_seconds
     )
+    run_id = request.run_id
     try:
         market = None if deps.market_clock is None else deps.market_clock.market_status()
         if market is not None:
-            _check_trigger_day(request, market)
+            try:
+                _check_trigger_day(request, market)
+            except EventError:
+                # Recorded apart: a replayed trigger must not replace the report of the
+                # run it names (which may well have completed, days ago).
+                run_id = f"{request.run_id}-refused-{market.at:%Y%m%dT%H%M%S}"
+                raise
         check_fresh(request.as_of, request.trading_date, deps.max_staleness_days)
         if market is not None and not market.is_open:
             rec.fields["notes"] = (market.describe() + "; nothing was traded",)
@@ -286,7 +293,7 @@ def rebalance(request: RunRequest, deps: Dependencies) -> RunReport:
         status = RunStatus.FAILED
     rec.timings["total"] = round((deps.clock.monotonic() - started) * 1000, 3)
     report = RunReport(
-        run_id=request.run_id,
+        run_id=run_id,
         account=request.account,
         as_of=request.as_of,
         trading_date=request.trading_date,

@@ -16,7 +16,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from alchemiser.config import load_config
 from alchemiser.handlers.events import HandlerSettings, parse_event
-from alchemiser.handlers.runtime import TIDY_UP_SECONDS, RunFailed, publish_failure, run_account
+from alchemiser.handlers.runtime import (
+    TIDY_UP_SECONDS,
+    RunFailed,
+    already_running,
+    publish_failure,
+    run_account,
+)
 from alchemiser.observability import logger, metrics, tracer
 
 __all__ = ["TIDY_UP_SECONDS", "RunFailed", "handler"]
@@ -37,19 +43,33 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         publish_failure(settings, "(config)", error)
         raise
     results: dict[str, Any] = {}
-    failed: list[str] = []
+    failures: list[tuple[str, BaseException]] = []
+    running: BaseException | None = None
     for account in config.account_names():
+        # Accounts are independent: one account's failure never stops the next one.
         try:
             results[account] = run_account(config, account, trigger, context, settings)
         except RunFailed as error:
-            failed.append(f"{account}: {error}")
-        except Exception as error:
+            failures.append((account, error))
+        except Exception as error:  # noqa: BLE001 - logged, counted, published, raised below
+            if already_running(error):
+                running = error
+                continue
             logger.exception("run failed before a report could be made", extra={"account": account})
             metrics.add_metric(name="RunFailed", unit=MetricUnit.Count, value=1)
             publish_failure(settings, account, error)
-            raise
-    if failed:
-        raise RunFailed("; ".join(failed))
+            failures.append((account, error))
+    if len(failures) == 1 and not results and running is None:
+        raise failures[0][1]  # one account: Lambda shows its own error type
+    if failures:
+        raise RunFailed(
+            "; ".join(
+                f"{account}: {getattr(error, 'code', type(error).__name__)}: {error}"
+                for account, error in failures
+            )
+        )
+    if running is not None:
+        raise running  # retried later, then answered from idempotency
     if len(results) == 1:
         return next(iter(results.values()))
     return {"accounts": results}

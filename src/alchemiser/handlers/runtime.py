@@ -35,6 +35,7 @@ TIDY_UP_SECONDS = 30.0
 IDEMPOTENCY_EXPIRY_SECONDS = 3 * 24 * 3600
 """How long a run's result answers repeats of its trigger (longer than any retry)."""
 AUTH_FAILURE = "BROKER_AUTH"
+ROTATED = "the broker refused the credentials once; the secret was read again (rotated keys)"
 
 
 class RunFailed(AlchemiserError):
@@ -143,6 +144,7 @@ def execute_account(
 
     deadline = clock.monotonic() + budget
     notes: list[str] = []
+    requests = retries = 0
     for attempt in (1, 2):
         rotated = attempt == 2
         wiring = bootstrap.alpaca(
@@ -155,21 +157,25 @@ def execute_account(
         except BrokerAuthError:
             if rotated:
                 raise
+            requests += wiring.transport.requests_sent
             logger.warning("broker refused the credentials: reading the secret again")
-            notes.append("the broker refused the credentials once; the secret was read again")
+            notes.append(ROTATED)
             continue
         deps = bootstrap.build_alpaca(
             config, wiring, clock=clock, state_dir=settings.state_dir, ledger=ledger
         )
         _log_start(request, trigger)
         report = rebalance(request, deps)
-        outcome = Outcome(
-            report, wiring.transport.requests_sent, wiring.transport.retries, notes=notes
-        )
+        requests += wiring.transport.requests_sent
+        retries += wiring.transport.retries
         if rotated or not _auth_failed_before_orders(report):
-            return outcome
+            if notes:
+                # Said in the report itself (and so in the ledger and the email).
+                report = report.model_copy(update={"notes": (*notes, *report.notes)})
+                deps.ledger.record(report)
+            return Outcome(report, requests, retries, notes=notes)
         logger.warning("broker refused the credentials: reading the secret again")
-        notes.append("the broker refused the credentials once; the secret was read again")
+        notes.append(ROTATED)
     raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
@@ -190,6 +196,20 @@ def _publish(settings: HandlerSettings, report: RunReport) -> None:
         # The run itself is recorded in the ledger; a lost email must not fail it.
         logger.error("report not published", extra={"error": str(error)})
         metrics.add_metric(name="ReportNotPublished", unit=MetricUnit.Count, value=1)
+
+
+def already_running(error: BaseException) -> bool:
+    """A concurrent delivery of the same trigger, refused by idempotency: not a failure
+    (the first delivery is trading); the caller lets it be retried later."""
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (  # noqa: PLC0415
+        IdempotencyAlreadyInProgressError,
+    )
+
+    if not isinstance(error, IdempotencyAlreadyInProgressError):
+        return False
+    logger.info("another delivery of this trigger is running: nothing placed, retry later")
+    metrics.add_metric(name="IdempotentInProgress", unit=MetricUnit.Count, value=1)
+    return True
 
 
 def publish_failure(settings: HandlerSettings, account: str, error: BaseException) -> None:
@@ -244,7 +264,8 @@ def run_account(
 
     payload = {
         "account": account,
-        "scheduled_time": trigger.scheduled_time.astimezone(UTC).isoformat(),
+        # Whole UTC seconds, as in the run id: one instant written two ways is one run.
+        "scheduled_time": trigger.scheduled_time.astimezone(UTC).replace(microsecond=0).isoformat(),
     }
     if settings.idempotency_table is None:
         return once(payload)

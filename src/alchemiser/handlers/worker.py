@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from alchemiser.config import load_config
 from alchemiser.handlers.events import HandlerSettings, parse_account_message
-from alchemiser.handlers.runtime import RunFailed, publish_failure, run_account
+from alchemiser.handlers.runtime import RunFailed, already_running, publish_failure, run_account
 from alchemiser.observability import logger, metrics, tracer
 
 
@@ -43,13 +43,17 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         except RunFailed:
             raise
         except Exception as error:
+            if already_running(error):
+                raise  # the item fails: SQS delivers it again after the visibility timeout
             # Logged, counted and published here; re-raised so the message is retried.
             logger.exception("run failed before a report could be made")
             metrics.add_metric(name="RunFailed", unit=MetricUnit.Count, value=1)
             publish_failure(settings, message.account, error)
             raise
 
-    processor = BatchProcessor(event_type=EventType.SQS)
+    # A failed run is reported as a failed item (SQS retries it, then the DLQ), not as
+    # a Lambda error: RunFailedAlarm counts failed runs, HandlerErrorsAlarm crashes.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     result = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
