@@ -410,3 +410,21 @@ def test_somebody_elses_working_order_stops_the_run(exchange: LocalExchange) -> 
     assert "placed-by-hand-1" in result.report.errors[0].message
     assert post_count(exchange) == 1
     assert exchange.count("DELETE") == 0
+
+
+def test_an_account_reply_without_cash_fails_closed(exchange: LocalExchange) -> None:
+    """A reply that parses but lacks cash is malformed: read as zero, the equity would
+    shrink and the plan would sell what the account holds."""
+    exchange.add_fault(
+        Fault(
+            method="GET",
+            path="/v2/account",
+            status=200,
+            body={"status": "ACTIVE", "buying_power": "50000", "currency": "USD"},
+        )
+    )
+    result = run(exchange)
+    assert result.report.status is RunStatus.FAILED
+    assert codes(result.report) == ["BROKER_UNKNOWN"]
+    assert "cash is missing" in result.report.errors[0].message
+    assert post_count(exchange) == 0

@@ -246,8 +246,8 @@ class TestMalformed:
 
 def account(**fields: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "id": "904837e3-3b76-47ec-b432-046db621571b",
-        "account_number": "PA3SQ7O5W8A3",
+        "id": "00000000-0000-4000-8000-000000000001",
+        "account_number": "PA-FAKE-TEST",
         "status": "ACTIVE",
         "currency": "USD",
         "multiplier": "1",
@@ -305,8 +305,13 @@ class TestSpendable:
         raw = account(cash="-1250.75", buying_power="38000", non_marginable_buying_power="0")
         assert AlpacaBroker._spendable(raw) == Decimal("-1250.75")
 
-    def test_missing_cash_counts_as_zero(self) -> None:
-        assert AlpacaBroker._spendable(account(buying_power="5000")) == Decimal(0)
+    @pytest.mark.parametrize("cash", [None, ""])
+    def test_missing_cash_is_malformed_not_zero(self, cash: str | None) -> None:
+        # Zero would shrink the account's equity, and the plan would sell what it holds.
+        raw = account(buying_power="5000")
+        raw["cash"] = cash
+        with pytest.raises(ValueError, match="cash is missing"):
+            AlpacaBroker._spendable(raw)
 
     @pytest.mark.parametrize("field", ["cash", "buying_power", "non_marginable_buying_power"])
     @pytest.mark.parametrize("value", ["abc", "NaN", "Infinity"])

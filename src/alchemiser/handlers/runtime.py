@@ -12,7 +12,7 @@ idempotency (account + scheduled time, DynamoDB)     a repeated delivery is answ
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
@@ -51,8 +51,6 @@ class Outcome:
     report: RunReport
     requests: int = 0
     retries: int = 0
-    replayed: bool = False
-    notes: list[str] = field(default_factory=list)
 
 
 def emit_metrics(outcome: Outcome) -> None:
@@ -173,7 +171,7 @@ def execute_account(
                 # Said in the report itself (and so in the ledger and the email).
                 report = report.model_copy(update={"notes": (*notes, *report.notes)})
                 deps.ledger.record(report)
-            return Outcome(report, requests, retries, notes=notes)
+            return Outcome(report, requests, retries)
         logger.warning("broker refused the credentials: reading the secret again")
         notes.append(ROTATED)
     raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises

@@ -79,6 +79,14 @@ def _decimal(value: object, field: str) -> Decimal:
     return number
 
 
+def _required_decimal(value: object, field: str) -> Decimal:
+    """Cash and held quantities: a missing one is a malformed reply, never zero (a zero
+    would shrink equity, and the plan would sell what the account holds)."""
+    if value is None or value == "":
+        raise ValueError(f"{field} is missing")
+    return _decimal(value, field)
+
+
 def _optional_decimal(value: object, field: str) -> Decimal | None:
     return None if value is None or value == "" else _decimal(value, field)
 
@@ -112,7 +120,6 @@ class AlpacaBroker:
         self._client = client
         self._transport = transport
         self._fractionable: frozenset[str] | None = None
-        self._tradable: frozenset[str] | None = None
         self._submitted_at: dict[str, Any] = {}
 
     def _read(self, fn: Callable[[], object], what: str) -> object:
@@ -144,7 +151,7 @@ class AlpacaBroker:
     def _spendable(account: Mapping[str, Any]) -> Decimal:
         """Cash we may spend without borrowing: the least of cash, buying power and
         (margin accounts) non-marginable buying power."""
-        values = [_decimal(account.get("cash"), "cash")]
+        values = [_required_decimal(account.get("cash"), "cash")]
         for field in ("buying_power", "non_marginable_buying_power"):
             if account.get(field) not in (None, ""):
                 values.append(_decimal(account.get(field), field))
@@ -176,12 +183,12 @@ class AlpacaBroker:
                     broker_code="too_many_open_orders",
                 )
             return AccountSnapshot(
-                cash=_decimal(account.get("cash"), "cash"),
+                cash=_required_decimal(account.get("cash"), "cash"),
                 buying_power=self._spendable(account),
                 positions=tuple(
                     Position(
                         symbol=normalise_symbol(str(p["symbol"])),
-                        qty=_decimal(p.get("qty"), "qty"),
+                        qty=_required_decimal(p.get("qty"), "qty"),
                         avg_entry_price=_optional_decimal(
                             p.get("avg_entry_price"), "avg_entry_price"
                         ),
@@ -217,7 +224,7 @@ class AlpacaBroker:
             if not isinstance(listed, list):
                 raise BrokerUnknown("GET /v2/assets: malformed response", broker_code="malformed")
             assets: list[object] = listed
-            fractionable, tradable = set(), set()
+            fractionable = set()
             for asset in assets:
                 if not isinstance(asset, Mapping) or not asset.get("tradable", False):
                     continue
@@ -225,10 +232,9 @@ class AlpacaBroker:
                     symbol = normalise_symbol(str(asset.get("symbol", "")))
                 except ValueError:
                     continue  # a symbol shape we never trade (warrants, units)
-                tradable.add(symbol)
                 if asset.get("fractionable", False):
                     fractionable.add(symbol)
-            self._fractionable, self._tradable = frozenset(fractionable), frozenset(tradable)
+            self._fractionable = frozenset(fractionable)
         return frozenset(s for s in symbols if s in self._fractionable)
 
     # -- orders ------------------------------------------------------------------
