@@ -115,6 +115,10 @@ class _DayLedger:
     def record(self, report: RunReport) -> None:
         self.reports.append(report)
 
+    def finished(self, run_id: str) -> RunReport | None:
+        """Every backtest session is a new run: none has finished before."""
+        return None
+
 
 def _mark(
     broker: SimBroker, history: PriceHistory, columns: dict[str, int], row: int

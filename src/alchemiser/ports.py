@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from alchemiser.domain.account import AccountSnapshot
-from alchemiser.domain.market import MarketStatus
+from alchemiser.domain.market import MarketStatus, Quote
 from alchemiser.domain.orders import OrderRecord, OrderRequest
 from alchemiser.domain.prices import PriceHistory
 from alchemiser.domain.report import RunReport
@@ -54,6 +54,20 @@ class Broker(Protocol):
         a moment, and the order may fill in the meantime)."""
         ...
 
+    def close_position(self, symbol: str, qty: Decimal) -> OrderRecord:
+        """Sell ``qty`` of a held ``symbol`` through the broker's close-position route,
+        which takes fractional quantities even where orders may not (a fractional
+        residue of an asset that is not fractionable). The broker names the order;
+        the record it returns is polled like any other."""
+        ...
+
+
+class Quotes(Protocol):
+    def latest_quotes(self, symbols: Sequence[str]) -> dict[str, Quote]:
+        """The latest quote of each symbol, in one batched request. A symbol without a
+        usable quote (missing, zero, crossed, not finite) is absent: the caller decides."""
+        ...
+
 
 class MarketClock(Protocol):
     def market_status(self) -> MarketStatus:
@@ -77,7 +91,14 @@ class MarketData(Protocol):
 
 class Ledger(Protocol):
     def record(self, report: RunReport) -> None:
-        """Persist one run, durably, before the run is reported as done."""
+        """Persist one attempt of a run, durably. Keyed by (run_id, attempt_id): an
+        attempt's first record (status STARTED) is replaced by its final report, and no
+        record of another attempt is ever changed or deleted."""
+        ...
+
+    def finished(self, run_id: str) -> RunReport | None:
+        """The latest attempt of ``run_id`` whose status is finished (completed, noop or
+        blocked), or None: such a run is answered from the ledger, never traded again."""
         ...
 
 

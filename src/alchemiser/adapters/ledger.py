@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from alchemiser.domain.report import RunReport
@@ -27,6 +28,9 @@ class FileLedger:
         lines = self._path.read_text(encoding="utf-8").splitlines()
         return [RunReport.model_validate_json(line) for line in lines if line.strip()]
 
+    def finished(self, run_id: str) -> RunReport | None:
+        return latest_finished(self.reports(), run_id)
+
 
 class InMemoryLedger:
     def __init__(self) -> None:
@@ -34,3 +38,15 @@ class InMemoryLedger:
 
     def record(self, report: RunReport) -> None:
         self.reports.append(report)
+
+    def finished(self, run_id: str) -> RunReport | None:
+        return latest_finished(self.reports, run_id)
+
+
+def latest_finished(reports: Iterable[RunReport], run_id: str) -> RunReport | None:
+    """The last report of ``run_id`` (in recording order) whose status is finished."""
+    found = None
+    for report in reports:
+        if report.run_id == run_id and report.status.finished:
+            found = report
+    return found

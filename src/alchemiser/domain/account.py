@@ -15,6 +15,17 @@ class Position(Frozen):
     avg_entry_price: Decimal | None = None
 
 
+class UnmanagedPosition(Frozen):
+    """A holding the product cannot trade (crypto, an option, a symbol of a shape it does
+    not know): left alone, listed in the report, and kept out of the plan's equity."""
+
+    symbol: str
+    qty: Decimal
+    asset_class: str
+    market_value: Decimal | None = None
+    """The broker's own figure, when it gave one."""
+
+
 class AccountSnapshot(Frozen):
     """Account state at one instant: cash, positions and open orders."""
 
@@ -22,6 +33,10 @@ class AccountSnapshot(Frozen):
     buying_power: Decimal
     positions: tuple[Position, ...] = ()
     open_orders: tuple[OrderRecord, ...] = ()
+    unmanaged: tuple[UnmanagedPosition, ...] = ()
+    equity: Decimal | None = None
+    """The broker's own equity figure (cash plus every position at its latest price),
+    when it gave one: checked against cash and the positions before anything is planned."""
 
     def qty(self, symbol: str) -> Decimal:
         for position in self.positions:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from alchemiser.domain.values import Frozen
+from alchemiser.domain.values import Frozen, Symbol
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -26,3 +27,18 @@ class MarketStatus(Frozen):
             f"the market is {state} at the broker's time {local:%Y-%m-%d %H:%M %Z} "
             f"({verb} {following.astimezone(NEW_YORK):%Y-%m-%d %H:%M %Z})"
         )
+
+
+class Quote(Frozen):
+    """The latest quote for one symbol, as the market-data source gives it: what a
+    market order would pay (``ask``) or get (``bid``) now. Adapters only build quotes
+    whose prices are finite and positive, with ``bid <= ask``."""
+
+    symbol: Symbol
+    bid: Decimal
+    ask: Decimal
+    at: datetime | None = None
+
+    @property
+    def mid(self) -> Decimal:
+        return (self.bid + self.ask) / 2

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from alchemiser.domain.account import AccountValuation
+from alchemiser.domain.account import AccountValuation, UnmanagedPosition
 from alchemiser.domain.decisions import Adjustment, Hold, RiskDecision, TradingState
 from alchemiser.domain.orders import Fill, OrderIntent, OrderRecord
 from alchemiser.domain.values import Frozen, Symbol
@@ -32,11 +32,20 @@ class RunStatus(StrEnum):
     """A scheduled run on a day the market is closed: nothing was read or placed."""
     FAILED = "failed"
     """Something went wrong; ``errors`` says what. Failures before execution place no order."""
+    STARTED = "started"
+    """Only in the ledger: an attempt that began and has not (or never) finished. The
+    service records it first and replaces it with the attempt's final report."""
 
     @property
     def succeeded(self) -> bool:
         """False for the outcomes that need a person: the CLI exits 1, Lambda errors."""
-        return self not in (RunStatus.FAILED, RunStatus.INCOMPLETE)
+        return self not in (RunStatus.FAILED, RunStatus.INCOMPLETE, RunStatus.STARTED)
+
+    @property
+    def finished(self) -> bool:
+        """A run in this state is done: a later attempt of it is answered from the ledger
+        instead of trading again."""
+        return self in (RunStatus.COMPLETED, RunStatus.NOOP, RunStatus.BLOCKED)
 
 
 class Mode(StrEnum):
@@ -70,6 +79,9 @@ class ErrorReport(Frozen):
 
 class RunReport(Frozen):
     run_id: str
+    attempt_id: str = ""
+    """Unique per attempt of the run (its start instant, UTC, then random hex): the
+    ledger keeps one record per attempt, never overwriting another attempt's."""
     account: str = "default"
     as_of: date | None
     trading_date: date
@@ -88,9 +100,18 @@ class RunReport(Frozen):
     decisions: tuple[RiskDecision, ...] = ()
     adjustments: tuple[Adjustment, ...] = ()
     orders: tuple[OrderRecord, ...] = ()
+    """This attempt's orders."""
+    earlier_orders: tuple[OrderRecord, ...] = ()
+    """Orders earlier attempts of the same run placed, as the broker showed them when
+    this attempt began: counted against the run's plan, never placed again."""
     fills: tuple[Fill, ...] = ()
     errors: tuple[ErrorReport, ...] = ()
     notes: tuple[str, ...] = ()
+    degraded: tuple[str, ...] = ()
+    """Why the run did less than its targets asked (buys shrunk by risk or scaled down at
+    execution, orders denied, everything blocked): empty when it did all of it."""
+    unmanaged: tuple[UnmanagedPosition, ...] = ()
+    """Holdings the product cannot trade, left alone (see ``unmanaged_positions``)."""
     timings_ms: dict[str, float] = Field(default_factory=dict)
 
     @property

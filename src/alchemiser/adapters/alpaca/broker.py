@@ -19,7 +19,7 @@ from typing import Any
 from alpaca.common.enums import Sort
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, QueryOrderStatus, TimeInForce
-from alpaca.trading.requests import GetOrdersRequest, MarketOrderRequest
+from alpaca.trading.requests import ClosePositionRequest, GetOrdersRequest, MarketOrderRequest
 
 from alchemiser.adapters.alpaca.transport import (
     BrokerAuthError,
@@ -417,6 +417,25 @@ class AlpacaBroker:
             # 422 "order is not cancelable": it finished first; later reads say how.
             if refused.broker_code != NOT_CANCELABLE or isinstance(refused, BrokerAuthError):
                 raise
+
+    def close_position(self, symbol: str, qty: Decimal) -> OrderRecord:
+        """DELETE /v2/positions/{symbol}?qty=: one attempt (a repeat could sell twice);
+        an unknown outcome is BrokerUnknown, and the position read by a later attempt
+        says what happened."""
+        what = f"DELETE /v2/positions/{symbol}"
+        raw = self._transport.once(
+            lambda: self._client.close_position(
+                symbol, close_options=ClosePositionRequest(qty=format(qty, "f"))
+            ),
+            what=what,
+            idempotent=False,
+        )
+        try:
+            return self._remember(order_record(as_mapping(raw, "order")))
+        except (KeyError, TypeError, ValueError) as error:
+            raise BrokerUnknown(
+                f"{what}: malformed response ({error})", broker_code="malformed"
+            ) from error
 
     # -- market clock --------------------------------------------------------------
 

@@ -411,6 +411,10 @@ class DynamoLedger:
         item = response.get("Item")
         return None if item is None else self._report(item)
 
+    def finished(self, run_id: str) -> RunReport | None:
+        report = self.get_run(run_id)
+        return report if report is not None and report.status.finished else None
+
     def last_runs(self, account: str, n: int) -> list[RunReport]:
         """The latest ``n`` runs of ``account``, newest first (by trading date, then by
         when each was recorded)."""

@@ -134,6 +134,18 @@ class SimBroker:
         return (close * (1 + move)).quantize(PRICE_STEP)
 
     def submit_order(self, request: OrderRequest) -> OrderRecord:
+        return self._place(request, whole_shares_only=request.symbol in self._whole)
+
+    def close_position(self, symbol: str, qty: Decimal) -> OrderRecord:
+        """Like Alpaca's close-position route: any quantity up to what is held, whole or
+        not, under an order id the broker chooses."""
+        client_order_id = f"sim-close-{len(self._state.orders) + 1:08d}"
+        request = OrderRequest(
+            client_order_id=client_order_id, symbol=symbol, side=Side.SELL, qty=qty
+        )
+        return self._place(request, whole_shares_only=False)
+
+    def _place(self, request: OrderRequest, *, whole_shares_only: bool) -> OrderRecord:
         if request.client_order_id in self._state.orders:
             raise DuplicateOrder(
                 f"client_order_id {request.client_order_id} is already in use",
@@ -142,7 +154,7 @@ class SimBroker:
         fractional = request.notional is not None or (
             request.qty is not None and request.qty != request.qty.to_integral_value()
         )
-        if request.symbol in self._whole and fractional:
+        if whole_shares_only and fractional:
             raise BrokerRejected(
                 f"{request.symbol} is not fractionable", broker_code="fractional_not_allowed"
             )
