@@ -91,7 +91,9 @@ def run_once(exchange: LocalExchange, settings: AppConfig) -> tuple[RunReport, d
     )
     served_before = len(exchange.requests)
     start = time.perf_counter()
-    request = bootstrap.alpaca_request(settings, wiring.market, broker, None, 60)
+    request = bootstrap.alpaca_request(
+        settings, wiring.market, broker, None, clock.monotonic() + 60
+    )
     deps = bootstrap.build_alpaca(settings, wiring, clock=clock, state_dir=None)
     report = rebalance(request, deps)
     total = time.perf_counter() - start

@@ -116,6 +116,16 @@ class ScriptedBroker:
         self._settle()
         return {c: self.orders[c] for c in client_order_ids if c in self.orders}
 
+    def working_orders(self) -> list[OrderRecord]:
+        self._settle()
+        return [o for o in self.orders.values() if not o.status.terminal]
+
+    def close_position(self, symbol: str, qty: Decimal) -> OrderRecord:
+        request = OrderRequest(
+            client_order_id=f"close-{len(self.orders)}", symbol=symbol, side=Side.SELL, qty=qty
+        )
+        return self.submit_order(request)
+
     def cancel_order(self, order: OrderRecord) -> None:
         client_order_id = order.client_order_id
         self.cancels.append(client_order_id)

@@ -113,7 +113,8 @@ class _DayLedger:
     reports: list[RunReport] = field(default_factory=list)
 
     def record(self, report: RunReport) -> None:
-        self.reports.append(report)
+        if report.status is not RunStatus.STARTED:
+            self.reports.append(report)
 
     def finished(self, run_id: str) -> RunReport | None:
         """Every backtest session is a new run: none has finished before."""

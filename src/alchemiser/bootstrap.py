@@ -59,11 +59,11 @@ def scheduled_request(
     config: AppConfig,
     market: MarketData,
     scheduled_time: datetime,
-    time_budget_seconds: float | None = None,
+    deadline: float | None = None,
 ) -> RunRequest:
     """A scheduled run trades on the New York date of its trigger, with the data of the
     session before it."""
-    return _request_for(config, market, scheduled_time, scheduled_time, time_budget_seconds)
+    return _request_for(config, market, scheduled_time, scheduled_time, deadline)
 
 
 def _request_for(
@@ -71,17 +71,17 @@ def _request_for(
     market: MarketData,
     trigger: datetime,
     scheduled_time: datetime | None,
-    time_budget_seconds: float | None,
+    deadline: float | None,
 ) -> RunRequest:
     """Trade on the New York date of ``trigger`` with the data of the session before."""
     trading_date = trigger.astimezone(NEW_YORK).date()
     return RunRequest(
-        run_id=make_run_id(config.account, trading_date, trigger),
+        run_id=make_run_id(config.account, trading_date, trigger, exact=scheduled_time is None),
         as_of=market.latest_session(before=trading_date),
         trading_date=trading_date,
         scheduled_time=scheduled_time,
         mode=config.mode,
-        time_budget_seconds=time_budget_seconds,
+        deadline=deadline,
         account=config.account,
     )
 
@@ -93,7 +93,7 @@ def manual_request(
     (the latest session when not given)."""
     session = as_of or market.latest_session()
     return RunRequest(
-        run_id=make_run_id(config.account, session, now),
+        run_id=make_run_id(config.account, session, now, exact=True),
         as_of=session,
         trading_date=session,
         scheduled_time=None,
@@ -260,14 +260,14 @@ def alpaca_request(
     market: MarketData,
     market_clock: MarketClock,
     scheduled_time: datetime | None,
-    time_budget_seconds: float | None,
+    deadline: float | None,
 ) -> RunRequest:
     """A real-broker run trades on the broker's today (or the trigger's day, which the
     service checks against the broker's clock), with the data of the session before."""
     if scheduled_time is not None:
-        return scheduled_request(config, market, scheduled_time, time_budget_seconds)
+        return scheduled_request(config, market, scheduled_time, deadline)
     now = market_clock.market_status().at
-    return _request_for(config, market, now, None, time_budget_seconds)
+    return _request_for(config, market, now, None, deadline)
 
 
 def build_alpaca(

@@ -129,12 +129,10 @@ def _run_alpaca(args: argparse.Namespace, config: AppConfig) -> int:
         raise ConfigError("--as-of and --reset apply to the simulated broker only")
     assert config.alpaca is not None  # guaranteed by AppConfig
     clock = SystemClock()
-    budget = config.alpaca.time_budget_seconds
-    wiring = bootstrap.alpaca(
-        config, clock=clock, live=args.live, deadline=clock.monotonic() + budget
-    )
+    deadline = clock.monotonic() + config.alpaca.time_budget_seconds
+    wiring = bootstrap.alpaca(config, clock=clock, live=args.live, deadline=deadline)
     request = bootstrap.alpaca_request(
-        config, wiring.market, wiring.broker, args.scheduled_time, budget
+        config, wiring.market, wiring.broker, args.scheduled_time, deadline
     )
     deps = bootstrap.build_alpaca(config, wiring, clock=clock, state_dir=args.state_dir)
     report = rebalance(request, deps)

@@ -65,6 +65,7 @@ class DataErrorKind(StrEnum):
     UNSUPPORTED = "DATA_UNSUPPORTED"
     MALFORMED = "DATA_MALFORMED"
     OPEN_ORDERS = "OPEN_ORDERS_PRESENT"
+    SNAPSHOT_INCONSISTENT = "SNAPSHOT_INCONSISTENT"
 
 
 class DataError(AlchemiserError):
@@ -108,6 +109,19 @@ class BrokerRejected(BrokerError):
     """The broker refused the request; retrying the same request will not help."""
 
     code = "BROKER_REJECTED"
+
+
+class BrokerAuthError(BrokerRejected):
+    """The broker refused the credentials (401, or 403 with Alpaca's auth code): nothing
+    more is sent this attempt (the Lambda runtime re-reads the secret once)."""
+
+    code = "BROKER_AUTH"
+
+
+class AccountMismatch(BrokerRejected):
+    """The keys reach another account than the config's ``account_number`` pin."""
+
+    code = "ACCOUNT_MISMATCH"
 
 
 class DuplicateOrder(BrokerRejected):

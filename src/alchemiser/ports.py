@@ -54,6 +54,12 @@ class Broker(Protocol):
         a moment, and the order may fill in the meantime)."""
         ...
 
+    def working_orders(self) -> list[OrderRecord]:
+        """Every order still able to fill at the broker, in one read that goes out even
+        when the adapter has given up on the broker: what a run may have left working
+        is found and cancelled before it ends."""
+        ...
+
     def close_position(self, symbol: str, qty: Decimal) -> OrderRecord:
         """Sell ``qty`` of a held ``symbol`` through the broker's close-position route,
         which takes fractional quantities even where orders may not (a fractional

@@ -1,14 +1,18 @@
 """The rebalance use case: the only place that sequences I/O.
 
-snapshot -> history -> strategies -> combine -> diff -> risk -> execute -> record.
-Everything it calls is either pure (strategy/, portfolio/, domain/) or a port. Any
-AlchemiserError before execution fails the run closed: no order, the reason in the
-report. The report is recorded in the ledger whatever the outcome.
+ledger (finished already?) -> record the attempt as started -> this run's earlier orders
+-> a consistent snapshot (our working orders cancelled first) -> history -> strategies
+-> combine -> diff -> quotes -> risk (counting what earlier attempts used) -> execute
+-> record. Everything it calls is either pure (strategy/, portfolio/, domain/) or a
+port. Any AlchemiserError before execution fails the run closed: no order, the reason
+in the report. Every attempt is recorded in the ledger whatever the outcome; a run the
+ledger already records as finished is answered from it and never traded again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,8 +22,8 @@ from typing import Any
 
 from alchemiser.domain.account import AccountSnapshot, value_account
 from alchemiser.domain.decisions import TradingState
-from alchemiser.domain.market import NEW_YORK, MarketStatus
-from alchemiser.domain.orders import OrderRecord, is_own_order
+from alchemiser.domain.market import NEW_YORK, MarketStatus, Quote
+from alchemiser.domain.orders import OrderRecord, assign_legs, is_own_order
 from alchemiser.domain.prices import check_fresh, reference_prices
 from alchemiser.domain.report import (
     ErrorReport,
@@ -28,12 +32,18 @@ from alchemiser.domain.report import (
     RunStatus,
     StrategyReport,
     TargetReport,
+    degraded_reasons,
 )
 from alchemiser.errors import AlchemiserError, DataError, DataErrorKind, EventError, StrategyError
-from alchemiser.execution.procedure import ExecutionPolicy, ExecutionResult, execute
+from alchemiser.execution.procedure import (
+    ExecutionPolicy,
+    ExecutionResult,
+    cancel_working,
+    execute,
+)
 from alchemiser.portfolio.diff import DiffPolicy, diff
 from alchemiser.portfolio.risk import RiskLimits, review
-from alchemiser.ports import Broker, Clock, Ledger, MarketClock, MarketData
+from alchemiser.ports import Broker, Clock, Ledger, MarketClock, MarketData, Quotes
 from alchemiser.strategy.allocation import CombinedTargets, StrategyWeights, combine
 from alchemiser.strategy.base import Strategy
 
@@ -54,9 +64,11 @@ class RunRequest:
     scheduled_time: datetime | None
     """The scheduler's trigger time; None for a run asked for by hand."""
     mode: Mode
-    time_budget_seconds: float | None = None
-    """How long the run may take (a Lambda's remaining time, less a margin); waits for
-    fills stop in time to cancel what is open and write the report."""
+    deadline: float | None = None
+    """When the run must stop trading, on ``Clock.monotonic``: fixed once when the
+    invocation starts (a Lambda's remaining time, less a margin) and shared with the
+    broker adapter's retries; waits for fills stop in time to cancel what is open and
+    write the report."""
     account: str = "default"
     """The account's name (config ``account``): part of the run id, and of the ledger's keys."""
 
@@ -76,17 +88,24 @@ class Dependencies:
     market_clock: MarketClock | None = None
     """The broker's clock (real brokers): the run trades only on the day it was
     triggered for, and only while the market is open there."""
+    quotes: Quotes | None = None
+    """Live quotes: the price collar in risk, and share-quantity buys sized at the ask.
+    None only where no live price exists (then risk checks no collar)."""
 
 
-def make_run_id(account: str, trading_date: date, trigger: datetime) -> str:
+def make_run_id(account: str, trading_date: date, trigger: datetime, *, exact: bool = False) -> str:
     """Same account and trigger instant -> same run id -> same client_order_ids.
 
     The instant is normalised to UTC whole seconds first, so one moment written two
-    ways (``...T13:30:00Z``, ``...T09:30:00-04:00``) is still one run.
+    ways (``...T13:30:00Z``, ``...T09:30:00-04:00``) is still one run. A run asked for
+    by hand (``exact``) is its own instant, to the microsecond: two runs typed in the
+    same second are two runs.
     """
-    instant = trigger.astimezone(UTC).replace(microsecond=0).isoformat()
-    digest = hashlib.sha256(f"{account}|{instant}".encode()).hexdigest()[:10]
-    return f"{trading_date:%Y%m%d}-{digest}"
+    instant = trigger.astimezone(UTC)
+    if not exact:
+        instant = instant.replace(microsecond=0)
+    digest = hashlib.sha256(f"{account}|{instant.isoformat()}".encode()).hexdigest()[:10]
+    return f"{account}-{trading_date:%Y%m%d}-{digest}"
 
 
 class _Recorder:
@@ -142,12 +161,14 @@ def _targets_report(combined: CombinedTargets) -> dict[str, TargetReport]:
     }
 
 
-def _own_open_orders(snapshot: AccountSnapshot) -> list[OrderRecord]:
+def _own_open_orders(snapshot: AccountSnapshot, account: str) -> list[OrderRecord]:
     """Orders still working at the broker would fill on top of this plan. Ours (this
-    run's earlier attempt, or an earlier run's) execution cancels before trading their
-    symbols; anybody else's make the run refuse: the plan cannot account for them."""
+    run's earlier attempt, or an earlier run's, for this account) are cancelled before
+    planning; anybody else's make the run refuse: the plan cannot account for them."""
     foreign = sorted(
-        o.client_order_id for o in snapshot.open_orders if not is_own_order(o.client_order_id)
+        o.client_order_id
+        for o in snapshot.open_orders
+        if not is_own_order(o.client_order_id, account)
     )
     if foreign:
         raise DataError(
@@ -156,7 +177,7 @@ def _own_open_orders(snapshot: AccountSnapshot) -> list[OrderRecord]:
             "or cancel them, then run again",
             kind=DataErrorKind.OPEN_ORDERS,
         )
-    return [o for o in snapshot.open_orders if is_own_order(o.client_order_id)]
+    return [o for o in snapshot.open_orders if is_own_order(o.client_order_id, account)]
 
 
 def _with_unplanned(
@@ -201,16 +222,46 @@ def _status(intents: int, approved: int, result: ExecutionResult) -> RunStatus:
     return RunStatus.COMPLETED
 
 
-def _trade(
-    request: RunRequest, deps: Dependencies, rec: _Recorder, deadline: float | None
-) -> RunStatus:
+def _quiet_account(
+    request: RunRequest, deps: Dependencies, rec: _Recorder
+) -> tuple[list[OrderRecord], AccountSnapshot]:
+    """This run's earlier orders, then a consistent snapshot, read in that order so a
+    fill in between cannot be missed. Our own working orders (an earlier run's, or an
+    attempt of this one that died) are cancelled first, and both are read again: the
+    plan starts from an account where nothing of ours can still fill."""
+    earlier = deps.broker.orders_of_run(request.run_id)
+    snapshot = deps.broker.snapshot()
+    own_open = _own_open_orders(snapshot, request.account)
+    if not own_open:
+        return earlier, snapshot
+    cancelled = cancel_working(own_open, deps.broker, deps.clock, deps.execution, request.deadline)
+    rec.fields["notes"] = (*rec.fields.get("notes", ()), *cancelled.notes)
+    if cancelled.errors:
+        rec.fields["errors"] = tuple(ErrorReport.of(e) for e in cancelled.errors[1:])
+        raise cancelled.errors[0]
+    earlier = deps.broker.orders_of_run(request.run_id)
+    snapshot = deps.broker.snapshot()
+    if _own_open_orders(snapshot, request.account):
+        raise DataError(
+            "an order of ours appeared while our earlier ones were cancelled: another "
+            "attempt is trading; nothing was planned",
+            kind=DataErrorKind.OPEN_ORDERS,
+        )
+    return earlier, snapshot
+
+
+def _live_asks(deps: Dependencies, symbols: Sequence[str]) -> dict[str, Quote] | None:
+    if deps.quotes is None or not symbols:
+        return None
+    return deps.quotes.latest_quotes(sorted(set(symbols)))
+
+
+def _trade(request: RunRequest, deps: Dependencies, rec: _Recorder) -> RunStatus:
     """Everything from the account snapshot to the account after; fills ``rec.fields``."""
     with rec.phase("snapshot"):
-        # This run's earlier orders are read before the account: whatever had finished
-        # then is already in the positions the plan starts from.
-        earlier = deps.broker.orders_of_run(request.run_id)
-        snapshot = deps.broker.snapshot()
-    own_open = _own_open_orders(snapshot)
+        earlier, snapshot = _quiet_account(request, deps, rec)
+    rec.fields["earlier_orders"] = tuple(earlier)
+    rec.fields["unmanaged"] = snapshot.unmanaged
     universe = {s for a in deps.strategies for s in a.strategy.symbols()}
     held = set(snapshot.quantities())
     with rec.phase("strategies"):
@@ -227,44 +278,85 @@ def _trade(
     with rec.phase("plan"):
         fractionable = deps.broker.fractionable(sorted(universe | held))
         plan = diff(combined.weights, snapshot, prices, deps.policy, request.run_id, fractionable)
+        quotes = _live_asks(deps, [i.symbol for i in plan.intents])
         verdicts = review(plan.intents, snapshot, prices, deps.limits, deps.trading_state)
+        approved, too_many = assign_legs(verdicts.approved, {o.client_order_id for o in earlier})
     rec.fields.update(intents=plan.intents, holds=plan.holds, decisions=verdicts.decisions)
     with rec.phase("execute"):
         result = execute(
-            verdicts.approved,
+            approved,
             deps.broker,
             deps.clock,
             deps.execution,
+            run_id=request.run_id,
             cash_reserve=deps.policy.cash_buffer * plan.equity,
             min_trade_notional=deps.policy.min_trade_notional,
-            deadline=deadline,
-            own_open_orders=own_open,
+            deadline=request.deadline,
             earlier_attempts=earlier,
+            asks=None if quotes is None else {s: q.ask for s, q in quotes.items()},
         )
+    errors = [*too_many, *result.errors]
     rec.fields.update(
         notes=(*rec.fields.get("notes", ()), *result.notes),
         orders=tuple(result.orders),
         fills=tuple(result.fills),
         adjustments=tuple(result.adjustments),
-        errors=tuple(ErrorReport.of(e) for e in result.errors),
+        errors=(*rec.fields.get("errors", ()), *(ErrorReport.of(e) for e in errors)),
+    )
+    rec.fields["degraded"] = degraded_reasons(
+        len(plan.intents), verdicts.decisions, result.adjustments
     )
     with rec.phase("snapshot_after"):
         after = deps.broker.snapshot(with_orders=False)
         rec.fields["account_after"] = value_account(after, _with_unplanned(after, prices, rec))
+    if too_many:
+        result.errors.extend(too_many)
     return _status(len(plan.intents), len(verdicts.approved), result)
 
 
-def rebalance(request: RunRequest, deps: Dependencies) -> RunReport:
-    """Run one rebalance and return its report; never raises an AlchemiserError.
+def new_attempt_id(clock: Clock) -> str:
+    """Text order is start order; the random part keeps two attempts started in the
+    same microsecond apart."""
+    return f"{clock.now().astimezone(UTC):%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(3)}"
 
-    The report is recorded in the ledger before it is returned, whatever the outcome.
+
+def rebalance(request: RunRequest, deps: Dependencies) -> RunReport:
+    """Run one attempt of a rebalance and return its report; never raises an
+    AlchemiserError from the run itself (a ledger that cannot record does raise).
+
+    A run the ledger records as finished is answered from the ledger: nothing is read
+    from the broker, nothing recorded. Otherwise the attempt is recorded as started
+    first and its report recorded again, whatever the outcome, before it is returned.
     """
+    prior = deps.ledger.finished(request.run_id)
+    if prior is not None:
+        answered = (
+            f"answered from the ledger: this run finished {prior.status.value} in attempt "
+            f"{prior.attempt_id or '(first)'}; nothing was read or placed"
+        )
+        return prior.model_copy(update={"notes": (*prior.notes, answered)})
     rec = _Recorder(deps.clock)
     started = deps.clock.monotonic()
-    deadline = (
-        None if request.time_budget_seconds is None else started + request.time_budget_seconds
-    )
+    attempt_id = new_attempt_id(deps.clock)
     run_id = request.run_id
+
+    def report(status: RunStatus) -> RunReport:
+        return RunReport(
+            run_id=run_id,
+            attempt_id=attempt_id,
+            account=request.account,
+            as_of=request.as_of,
+            trading_date=request.trading_date,
+            scheduled_time=request.scheduled_time,
+            mode=request.mode,
+            trading_state=deps.trading_state,
+            status=status,
+            cash_buffer=deps.policy.cash_buffer,
+            timings_ms=rec.timings,
+            **rec.fields,
+        )
+
+    deps.ledger.record(report(RunStatus.STARTED))
     try:
         market = None if deps.market_clock is None else deps.market_clock.market_status()
         if market is not None:
@@ -287,23 +379,11 @@ def rebalance(request: RunRequest, deps: Dependencies) -> RunReport:
             rec.fields["notes"] = (f"{request.trading_date.isoformat()} is not a trading session",)
             status = RunStatus.SKIPPED
         else:
-            status = _trade(request, deps, rec, deadline)
+            status = _trade(request, deps, rec)
     except AlchemiserError as error:
         rec.fields["errors"] = (*rec.fields.get("errors", ()), ErrorReport.of(error))
         status = RunStatus.FAILED
     rec.timings["total"] = round((deps.clock.monotonic() - started) * 1000, 3)
-    report = RunReport(
-        run_id=run_id,
-        account=request.account,
-        as_of=request.as_of,
-        trading_date=request.trading_date,
-        scheduled_time=request.scheduled_time,
-        mode=request.mode,
-        trading_state=deps.trading_state,
-        status=status,
-        cash_buffer=deps.policy.cash_buffer,
-        timings_ms=rec.timings,
-        **rec.fields,
-    )
-    deps.ledger.record(report)
-    return report
+    final = report(status)
+    deps.ledger.record(final)
+    return final

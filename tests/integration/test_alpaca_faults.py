@@ -23,12 +23,13 @@ from alpaca.trading.requests import MarketOrderRequest
 from alchemiser import bootstrap
 from alchemiser.adapters.alpaca.broker import AlpacaBroker
 from alchemiser.adapters.alpaca.market_data import AlpacaMarketData
-from alchemiser.adapters.alpaca.transport import BrokerAuthError, Transport
+from alchemiser.adapters.alpaca.transport import Transport
 from alchemiser.adapters.clock import SystemClock
 from alchemiser.config import AppConfig, parse_config
 from alchemiser.domain.decisions import TradingState, Verdict
 from alchemiser.domain.orders import OrderStatus, Side
 from alchemiser.domain.report import RunReport, RunStatus
+from alchemiser.errors import BrokerAuthError
 from alchemiser.exchange import ExchangeSettings, Fault, LocalExchange
 from alchemiser.service import rebalance
 
@@ -93,7 +94,9 @@ def run(exchange: LocalExchange, settings: AppConfig | None = None) -> Run:
         market=AlpacaMarketData(trading, data, transport),
         transport=transport,
     )
-    request = bootstrap.alpaca_request(settings, wiring.market, wiring.broker, SCHEDULED, 30)
+    request = bootstrap.alpaca_request(
+        settings, wiring.market, wiring.broker, SCHEDULED, clock.monotonic() + 30
+    )
     deps = bootstrap.build_alpaca(settings, wiring, clock=clock, state_dir=None)
     return Run(rebalance(request, deps), transport)
 
@@ -283,9 +286,10 @@ def test_the_circuit_breaker_stops_a_run_against_a_sick_broker(
 
 
 def test_the_breaker_also_stops_polling_and_buys_mid_run(exchange: LocalExchange) -> None:
-    # The two list reads before trading (this run's orders, open orders) succeed; every
-    # later one fails: polling after the sells.
-    exchange.add_fault(Fault.server_error(503, method="GET", path=ORDERS, nth=3, times=1000))
+    # The four list reads before trading (this run's orders, open orders before and after
+    # the positions and account, this run's orders again before the first order)
+    # succeed; every later one fails: polling after the sells.
+    exchange.add_fault(Fault.server_error(503, method="GET", path=ORDERS, nth=5, times=1000))
     exchange.add_fault(
         Fault.server_error(503, method="GET", path="/v2/orders:by_client_order_id", every=True)
     )
@@ -366,7 +370,11 @@ def test_requests_stay_within_budget_and_polls_do_not_grow_with_orders(
     result = run(exchange)
     orders = len(result.report.orders)
     assert orders == 5
-    assert result.transport.requests_sent <= 8 + 2 * orders
+    # Fixed: clock, calendar, this run's orders (twice more: before the first order and
+    # before the buys), open orders twice, positions, account, bars, assets, buying
+    # power, the account after (positions, account); per order a submission, plus
+    # polling rounds that do not grow with the number of orders.
+    assert result.transport.requests_sent <= 11 + 2 * orders
     assert not any(r.status == 429 for r in exchange.requests)
 
 
@@ -389,7 +397,7 @@ def _place_earlier_order(exchange: LocalExchange, symbol: str, client_order_id: 
 def test_our_earlier_working_orders_are_cancelled_even_when_halted(
     exchange: LocalExchange,
 ) -> None:
-    earlier = "20260730-00000000ab-buy-AGG-0"
+    earlier = "fault-matrix-20260730-00000000ab-buy-AGG-0"
     _place_earlier_order(exchange, "AGG", earlier)
     halted = config().model_copy(update={"trading_state": TradingState.HALTED})
     result = run(exchange, halted)

@@ -29,7 +29,6 @@ from requests.adapters import BaseAdapter
 from alchemiser.adapters.alpaca.policy import RetryPolicy
 from alchemiser.adapters.alpaca.transport import (
     MESSAGE_LIMIT,
-    BrokerAuthError,
     CircuitBreaker,
     HardenedSession,
     NotFound,
@@ -41,6 +40,7 @@ from alchemiser.adapters.alpaca.transport import (
 )
 from alchemiser.adapters.clock import ManualClock
 from alchemiser.errors import (
+    BrokerAuthError,
     BrokerError,
     BrokerRejected,
     BrokerTransient,

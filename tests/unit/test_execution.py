@@ -14,10 +14,11 @@ from alchemiser.domain.orders import (
     OrderRequest,
     OrderStatus,
     Side,
+    assign_legs,
     client_order_id,
 )
-from alchemiser.errors import BrokerRejected, BrokerTransient, BrokerUnknown
-from alchemiser.execution.procedure import ExecutionPolicy, execute
+from alchemiser.errors import BrokerAuthError, BrokerRejected, BrokerTransient, BrokerUnknown
+from alchemiser.execution.procedure import ExecutionPolicy, cancel_working, execute
 from tests.fakes import Fault, ScriptedBroker
 
 PRICES = {"SPY": Decimal(100), "TLT": Decimal(50), "GLD": Decimal(200)}
@@ -45,10 +46,10 @@ def run(broker: ScriptedBroker, clock: ManualClock, intents: list[OrderIntent], 
         broker,
         clock,
         ExecutionPolicy(**policy),
+        run_id="run",
         cash_reserve=Decimal(0),
         min_trade_notional=Decimal(1),
         earlier_attempts=broker.orders_of_run("run"),
-        own_open_orders=list(broker.snapshot().open_orders),
     )
 
 
@@ -116,13 +117,30 @@ def test_an_id_taken_by_a_concurrent_attempt_stops_the_run(clock: ManualClock) -
         broker,
         clock,
         ExecutionPolicy(),
+        run_id="run",
         cash_reserve=Decimal(0),
         min_trade_notional=Decimal(1),
         earlier_attempts=earlier,
     )
-    assert [e.code for e in result.errors] == ["BROKER_UNKNOWN"]
+    assert [e.code for e in result.errors] == ["CONCURRENT_ATTEMPT"]
     assert "another attempt" in str(result.errors[0])
     assert list(broker.orders) == ["run-buy-GLD-0"]  # neither a GLD leg 1 nor TLT
+    assert broker.submissions == ["run-buy-GLD-0"]  # this attempt sent nothing
+
+
+def test_a_duplicate_id_at_submission_stops_the_run(clock: ManualClock) -> None:
+    """The id was free when the run's orders were read again; it was taken since."""
+
+    class Racing(ScriptedBroker):
+        def submit_order(self, request):  # type: ignore[no-untyped-def]
+            if not self.orders:
+                super().submit_order(request)  # the other attempt's, a moment earlier
+            return super().submit_order(request)
+
+    broker = Racing(clock, cash=Decimal(10_000), prices=PRICES)
+    result = run(broker, clock, [intent("GLD", Side.BUY, "1"), intent("TLT", Side.BUY, "1")])
+    assert [e.code for e in result.errors] == ["CONCURRENT_ATTEMPT"]
+    assert list(broker.orders) == ["run-buy-GLD-0"]
 
 
 def test_a_submission_left_unknown_is_cancelled_in_case_it_arrived(clock: ManualClock) -> None:
@@ -152,6 +170,7 @@ def test_no_order_is_placed_after_the_deadline(clock: ManualClock) -> None:
         broker,
         clock,
         ExecutionPolicy(fill_timeout_seconds=60),
+        run_id="run",
         cash_reserve=Decimal(0),
         min_trade_notional=Decimal(1),
         deadline=clock.monotonic() + 5,
@@ -165,43 +184,132 @@ def test_a_finished_earlier_attempt_makes_the_retry_place_the_next_leg(
     clock: ManualClock,
 ) -> None:
     """A retried run re-plans from the account, which already holds the earlier
-    attempt's fills: what it asks for now is additional and goes out as leg 1."""
+    attempt's fills: what it asks for now goes out under the first free leg, and the
+    earlier id is never sent again."""
     broker = ScriptedBroker(clock, cash=Decimal(10_000), prices=PRICES)
     run(broker, clock, [intent("GLD", Side.BUY, "1")])
-    again = run(broker, clock, [intent("GLD", Side.BUY, "2")])
+    taken = {o.client_order_id for o in broker.orders_of_run("run")}
+    legs, refused = assign_legs([intent("GLD", Side.BUY, "2")], taken)
+    again = run(broker, clock, legs)
+    assert refused == []
     assert again.errors == []
     assert [o.client_order_id for o in again.orders] == ["run-buy-GLD-1"]
+    assert broker.submissions == ["run-buy-GLD-0", "run-buy-GLD-1"]
     assert broker.positions["GLD"] == Decimal(3)
-    assert any("earlier attempt" in n for n in again.notes)
 
 
-def test_legs_are_bounded(clock: ManualClock) -> None:
-    broker = ScriptedBroker(clock, cash=Decimal(10_000), prices=PRICES)
-    for _ in range(MAX_LEGS):
-        result = run(broker, clock, [intent("GLD", Side.BUY, "1")])
-        assert result.errors == []
-    refused = run(broker, clock, [intent("GLD", Side.BUY, "1")])
-    assert [e.code for e in refused.errors] == ["BROKER_REJECTED"]
-    assert len(broker.orders) == MAX_LEGS
+def test_legs_are_bounded() -> None:
+    taken = {client_order_id("run", "GLD", Side.BUY, leg) for leg in range(MAX_LEGS)}
+    legs, refused = assign_legs([intent("GLD", Side.BUY, "1"), intent("TLT", Side.BUY, "1")], taken)
+    assert [i.client_order_id for i in legs] == ["run-buy-TLT-0"]
+    assert [e.code for e in refused] == ["TOO_MANY_LEGS"]
 
 
 def test_all_our_open_orders_are_cancelled_first(clock: ManualClock) -> None:
     broker = ScriptedBroker(clock, cash=Decimal(10_000), prices=PRICES, fill_after_seconds=None)
     stale = broker.submit_order(_request_of(intent("GLD", Side.BUY, "1"), "20260730-00000000aa"))
     other = broker.submit_order(_request_of(intent("TLT", Side.BUY, "1"), "20260730-00000000aa"))
-    broker.fill_after_seconds = 0
-    result = execute(
-        [intent("GLD", Side.SELL, "1")],
+    result = cancel_working([stale, other], broker, clock, ExecutionPolicy())
+    # Both: an old order of ours must not fill on top of the plan.
+    assert broker.cancels == [stale.client_order_id, other.client_order_id]
+    assert sum("cancelled our earlier order" in n for n in result.notes) == 2
+    assert result.errors == []
+
+
+def test_an_earlier_order_that_will_not_cancel_is_an_error(clock: ManualClock) -> None:
+    class Stubborn(ScriptedBroker):
+        def cancel_order(self, order):  # type: ignore[no-untyped-def]
+            self.cancels.append(order.client_order_id)
+
+    broker = Stubborn(clock, cash=Decimal(10_000), prices=PRICES, fill_after_seconds=None)
+    stale = broker.submit_order(_request_of(intent("GLD", Side.BUY, "1"), "20260730-00000000aa"))
+    result = cancel_working([stale], broker, clock, ExecutionPolicy(cancel_timeout_seconds=2))
+    assert [e.code for e in result.errors] == ["OPEN_ORDERS_PRESENT"]
+
+
+def test_an_order_cancelled_by_somebody_else_stops_the_buys(clock: ManualClock) -> None:
+    """Another attempt cleared the way by cancelling our sell: our plan is out of date."""
+
+    class Interfering(ScriptedBroker):
+        def get_orders(self, client_order_ids):  # type: ignore[no-untyped-def]
+            for cid in client_order_ids:
+                record = self.orders[cid]
+                self.orders[cid] = record.model_copy(update={"status": OrderStatus.CANCELED})
+            return super().get_orders(client_order_ids)
+
+    broker = Interfering(
+        clock,
+        cash=Decimal(0),
+        prices=PRICES,
+        positions={"SPY": Decimal(10)},
+        fill_after_seconds=None,
+    )
+    result = run(broker, clock, [intent("SPY", Side.SELL, "10"), intent("TLT", Side.BUY, "10")])
+    assert [e.code for e in result.errors] == ["CONCURRENT_ATTEMPT"]
+    assert broker.submissions == ["run-sell-SPY-0"]
+
+
+def test_an_authentication_failure_stops_submitting(clock: ManualClock) -> None:
+    broker = ScriptedBroker(clock, cash=Decimal(10_000), prices=PRICES)
+    broker.faults["GLD"] = Fault(BrokerAuthError("HTTP 401: unauthorized"))
+    result = run(broker, clock, [intent("GLD", Side.BUY, "1"), intent("TLT", Side.BUY, "1")])
+    assert [e.code for e in result.errors] == ["BROKER_AUTH"]
+    assert broker.submissions == ["run-buy-GLD-0"]  # TLT never sent
+    assert result.orders == []
+
+
+def test_a_fractional_residue_of_a_whole_share_asset_is_closed(clock: ManualClock) -> None:
+    broker = ScriptedBroker(
+        clock, cash=Decimal(0), prices=PRICES, positions={"SPY": Decimal("60.5")}
+    )
+    exit_all = intent("SPY", Side.SELL, "60.5").model_copy(update={"qty_step": Decimal(1)})
+    result = run(broker, clock, [exit_all])
+    assert result.errors == []
+    assert [(o.client_order_id, o.qty) for o in result.orders] == [
+        ("run-sell-SPY-0", Decimal(60)),
+        ("close-1", Decimal("0.5")),
+    ]
+    assert broker.positions["SPY"] == 0
+    assert any("close-position" in n for n in result.notes)
+
+
+def test_share_buys_are_sized_at_the_ask_after_a_gap_up(clock: ManualClock) -> None:
+    broker = ScriptedBroker(clock, cash=Decimal(1_000), prices={**PRICES, "GLD": Decimal(250)})
+    whole = intent("GLD", Side.BUY, "5").model_copy(update={"qty_step": Decimal(1)})
+    result = run_with_asks(broker, clock, [whole], {"GLD": Decimal(250)})
+    assert result.errors == []
+    assert [o.qty for o in result.orders] == [Decimal(3)]  # $1,000 / ($250 + 0.5%): 3 shares
+    assert [a.placed_qty for a in result.adjustments] == [Decimal(3)]
+
+
+def test_buying_power_is_read_again_before_each_share_buy(clock: ManualClock) -> None:
+    class Shrinking(ScriptedBroker):
+        def buying_power(self) -> Decimal:
+            self.cash -= Decimal(300)  # somebody else spends between our reads
+            return super().buying_power()
+
+    broker = Shrinking(clock, cash=Decimal(1_000), prices=PRICES)
+    whole = intent("GLD", Side.BUY, "4").model_copy(update={"qty_step": Decimal(1)})
+    result = run_with_asks(broker, clock, [whole], {})
+    assert result.errors == []
+    # $700 at the leg's read fits 3 shares; $400 just before the order fits only 1.
+    assert [o.qty for o in result.orders] == [Decimal(1)]
+    assert "buying power $400.00" in result.adjustments[-1].reason
+
+
+def run_with_asks(
+    broker: ScriptedBroker, clock: ManualClock, intents: list[OrderIntent], asks: dict[str, Decimal]
+):  # type: ignore[no-untyped-def]
+    return execute(
+        intents,
         broker,
         clock,
         ExecutionPolicy(),
+        run_id="run",
         cash_reserve=Decimal(0),
         min_trade_notional=Decimal(1),
-        own_open_orders=[stale, other],
+        asks=asks,
     )
-    # Both: TLT is not traded now, but an old order of ours must not fill on top.
-    assert broker.cancels == [stale.client_order_id, other.client_order_id]
-    assert sum("cancelled our earlier order" in n for n in result.notes) == 2
 
 
 def _request_of(i: OrderIntent, run_id: str = "run") -> OrderRequest:
@@ -220,6 +328,7 @@ def test_buys_resized_at_execution_are_reported(clock: ManualClock) -> None:
         broker,
         clock,
         ExecutionPolicy(),
+        run_id="run",
         cash_reserve=Decimal(500),
         min_trade_notional=Decimal(1),
     )
@@ -238,6 +347,7 @@ def test_deadline_cuts_the_wait_short(clock: ManualClock) -> None:
         broker,
         clock,
         ExecutionPolicy(fill_timeout_seconds=60),
+        run_id="run",
         cash_reserve=Decimal(0),
         min_trade_notional=Decimal(1),
         deadline=clock.monotonic() + 2.5,

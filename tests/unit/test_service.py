@@ -29,7 +29,8 @@ def test_first_run_buys_targets_and_records_report(make_deps) -> None:
     assert after["SPY"] == pytest.approx(Decimal("0.594"), abs=Decimal("0.002"))
     assert after["TLT"] == pytest.approx(Decimal("0.396"), abs=Decimal("0.002"))
     assert isinstance(deps.ledger, InMemoryLedger)
-    assert deps.ledger.reports == [report]
+    assert [r.status for r in deps.ledger.reports] == [RunStatus.STARTED, report.status]
+    assert deps.ledger.reports[-1] == report
     assert report.targets["SPY"].attribution == {"fixed": 0.6}
 
 
@@ -63,7 +64,8 @@ def test_unknown_symbol_fails_closed(make_deps) -> None:
     assert report.status is RunStatus.FAILED
     assert report.errors[0].code == "DATA_MISSING"
     assert report.orders == ()
-    assert deps.ledger.reports == [report]
+    assert [r.status for r in deps.ledger.reports] == [RunStatus.STARTED, report.status]
+    assert deps.ledger.reports[-1] == report
 
 
 def test_stale_session_fails_closed(make_deps) -> None:
@@ -97,7 +99,7 @@ def test_run_id_is_deterministic_per_trigger() -> None:
     trigger = datetime(2026, 7, 31, 13, 30, tzinfo=UTC)
     assert make_run_id("a", LAST, trigger) == make_run_id("a", LAST, trigger)
     assert make_run_id("a", LAST, trigger) != make_run_id("b", LAST, trigger)
-    assert make_run_id("a", LAST, trigger).startswith("20260731-")
+    assert make_run_id("a", LAST, trigger).startswith("a-20260731-")
     same_instant = datetime.fromisoformat("2026-07-31T09:30:00.250-04:00")
     assert make_run_id("a", LAST, same_instant) == make_run_id("a", LAST, trigger)
 
@@ -152,7 +154,7 @@ def test_open_orders_from_elsewhere_fail_closed(make_deps, clock) -> None:
 def test_own_open_orders_are_cancelled_and_the_retry_places_the_next_leg(make_deps, clock) -> None:
     """A retried run finds its earlier attempt's order still working: it cancels it
     (nothing filled), re-plans from the account, and places the buy as leg 1."""
-    run_id = "20260731-00000000aa"
+    run_id = "default-20260731-00000000aa"
     broker = ScriptedBroker(
         clock, cash=Decimal(100_000), prices={"SPY": Decimal(520), "TLT": Decimal(94)}
     )
@@ -162,12 +164,62 @@ def test_own_open_orders_are_cancelled_and_the_retry_places_the_next_leg(make_de
     assert report.errors == ()
     assert report.status is RunStatus.COMPLETED
     assert broker.cancels == [f"{run_id}-buy-SPY-0"]
-    assert broker.submissions.count(f"{run_id}-buy-SPY-0") == 2  # refused as a duplicate
+    assert broker.submissions.count(f"{run_id}-buy-SPY-0") == 1  # never sent again
     assert {o.client_order_id for o in report.orders} == {
         f"{run_id}-buy-SPY-1",
         f"{run_id}-buy-TLT-0",
     }
     assert any("cancelled our earlier order" in n for n in report.notes)
+
+
+def test_an_order_of_another_account_is_not_ours(make_deps, clock) -> None:
+    """Two accounts of one config on one Alpaca account: the other's order is foreign."""
+    broker = ScriptedBroker(
+        clock, cash=Decimal(100_000), prices={"SPY": Decimal(520), "TLT": Decimal(94)}
+    )
+    _open_order(broker, "ira-20260731-00000000aa-buy-SPY-0")
+    report = rebalance(run_request("default-20260731-00000000bb"), make_deps(broker=broker))
+    assert report.status is RunStatus.FAILED
+    assert report.errors[0].code == "OPEN_ORDERS_PRESENT"
+    assert broker.cancels == []
+
+
+def test_a_finished_run_is_answered_from_the_ledger(make_deps, clock) -> None:
+    broker = ScriptedBroker(
+        clock, cash=Decimal(100_000), prices={"SPY": Decimal(520), "TLT": Decimal(94)}
+    )
+    deps = make_deps(broker=broker)
+    first = rebalance(run_request("r1"), deps)
+    assert first.status is RunStatus.COMPLETED
+    submitted = list(broker.submissions)
+    again = rebalance(run_request("r1"), deps)
+    assert broker.submissions == submitted
+    assert again.attempt_id == first.attempt_id
+    assert "answered from the ledger" in again.notes[-1]
+    assert [r.status for r in deps.ledger.reports] == [RunStatus.STARTED, RunStatus.COMPLETED]
+
+
+def test_a_rerun_after_shrunk_orders_does_not_trade_again(make_deps, clock) -> None:
+    """The first attempt's buys were capped at $10,000 each; its report was lost (a
+    new ledger): the second attempt counts what the first placed against the run's
+    per-order cap and places nothing more."""
+    broker = ScriptedBroker(
+        clock, cash=Decimal(100_000), prices={"SPY": Decimal(520), "TLT": Decimal(94)}
+    )
+    limits = RiskLimits(max_order_notional=Decimal(10_000))
+    first = rebalance(
+        run_request("default-20260731-00000000cc"), make_deps(broker=broker, limits=limits)
+    )
+    assert first.status is RunStatus.COMPLETED
+    assert first.degraded
+    placed = list(broker.submissions)
+    again = rebalance(
+        run_request("default-20260731-00000000cc"), make_deps(broker=broker, limits=limits)
+    )
+    assert broker.submissions == placed
+    assert {o.client_order_id for o in again.earlier_orders} == set(placed)
+    assert again.orders == ()
+    assert again.status is RunStatus.BLOCKED
 
 
 def test_scheduled_run_on_a_closed_day_is_skipped(make_deps) -> None:
@@ -186,7 +238,8 @@ def test_scheduled_run_on_a_closed_day_is_skipped(make_deps) -> None:
     assert report.notes == ("2026-08-01 is not a trading session",)
     assert report.orders == ()
     assert deps.broker.snapshot().positions == ()
-    assert deps.ledger.reports == [report]
+    assert [r.status for r in deps.ledger.reports] == [RunStatus.STARTED, report.status]
+    assert deps.ledger.reports[-1] == report
 
 
 def test_everything_denied_is_blocked(make_deps) -> None:
@@ -222,7 +275,7 @@ def test_time_budget_bounds_the_waits(make_deps, clock) -> None:
         trading_date=LAST,
         scheduled_time=None,
         mode=Mode.SIM,
-        time_budget_seconds=4.0,
+        deadline=4.0,
     )
     start = clock.monotonic()
     report = rebalance(request, make_deps(broker=broker))
@@ -246,4 +299,5 @@ def test_a_position_that_appears_during_the_run_is_reported_not_a_crash(make_dep
     assert report.account_after is not None
     assert "ZZZ" in {p.symbol for p in report.account_after.positions}
     assert any("ZZZ appeared during the run" in n for n in report.notes)
-    assert deps.ledger.reports == [report]
+    assert [r.status for r in deps.ledger.reports] == [RunStatus.STARTED, report.status]
+    assert deps.ledger.reports[-1] == report

@@ -13,6 +13,13 @@ class Position(Frozen):
     symbol: Symbol
     qty: Decimal
     avg_entry_price: Decimal | None = None
+    market_value: Decimal | None = None
+    """The broker's own valuation of the position, when it gave one."""
+
+
+CONSISTENCY_TOLERANCE = Decimal("0.005")
+"""How far (a fraction of equity) the broker's equity may differ from cash plus its
+positions' market values: prices move between two reads; a lost holding does not hide."""
 
 
 class UnmanagedPosition(Frozen):
@@ -37,6 +44,27 @@ class AccountSnapshot(Frozen):
     equity: Decimal | None = None
     """The broker's own equity figure (cash plus every position at its latest price),
     when it gave one: checked against cash and the positions before anything is planned."""
+
+    def inconsistency(self) -> str | None:
+        """Why the broker's figures do not add up, or None. The broker's equity must equal
+        cash plus every position's market value (its own figures, read moments apart)
+        within ``CONSISTENCY_TOLERANCE`` of equity plus a dollar: a positions reply that
+        lost a holding, or one read on either side of a fill, fails this check."""
+        if self.equity is None:
+            return None
+        values = [p.market_value for p in self.positions if p.qty != ZERO]
+        values += [u.market_value for u in self.unmanaged]
+        if any(v is None for v in values):
+            return None
+        held = sum((v for v in values if v is not None), ZERO)
+        expected = self.cash + held
+        tolerance = abs(self.equity) * CONSISTENCY_TOLERANCE + Decimal(1)
+        if abs(self.equity - expected) <= tolerance:
+            return None
+        return (
+            f"the broker's equity ${to_cents(self.equity)} is not cash ${to_cents(self.cash)} "
+            f"plus the positions' ${to_cents(held)} ({len(values)} position(s))"
+        )
 
     def qty(self, symbol: str) -> Decimal:
         for position in self.positions:

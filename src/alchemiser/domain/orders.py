@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -10,6 +11,7 @@ from enum import StrEnum
 from pydantic import model_validator
 
 from alchemiser.domain.values import ZERO, Frozen, Symbol
+from alchemiser.errors import AlchemiserError
 
 
 class Side(StrEnum):
@@ -57,22 +59,38 @@ def client_order_id(run_id: str, symbol: str, side: Side, leg: int = 0) -> str:
     return "-".join((run_id, side, symbol, str(leg)))
 
 
-# ``YYYYMMDD-<10 hex>`` (see service.make_run_id), side, symbol, leg.
-_OWN_ID = re.compile(r"^(\d{8}-[0-9a-f]{10})-(buy|sell)-([A-Z0-9.]+)-(\d+)$")
+# ``<account>-YYYYMMDD-<10 hex>`` (see service.make_run_id), side, symbol, leg. The
+# account's name is part of every id, so one account's run never takes another
+# account's (or another tool's) orders for its own.
+_OWN_ID = re.compile(
+    r"^(?P<run>(?P<account>[A-Za-z0-9_.-]+)-(?P<day>\d{8})-[0-9a-f]{10})"
+    r"-(?:buy|sell)-[A-Z0-9.]+-\d+$"
+)
 MAX_LEGS = 5
 """How many orders one run may place for one symbol and side (a retried run's later
 legs top up what an earlier attempt's order left unfilled)."""
 
 
-def is_own_order(client_order_id: str) -> bool:
-    """Whether this product placed the order (its client_order_id has our shape)."""
-    return _OWN_ID.match(client_order_id) is not None
+def is_own_order(client_order_id: str, account: str) -> bool:
+    """Whether this product placed the order for ``account`` (its client_order_id has
+    our shape and names that account)."""
+    match = _OWN_ID.match(client_order_id)
+    return match is not None and match.group("account") == account
 
 
 def run_of(client_order_id: str) -> str | None:
     """The run id in one of our client_order_ids, or None for anybody else's."""
     match = _OWN_ID.match(client_order_id)
-    return match.group(1) if match else None
+    return match.group("run") if match else None
+
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9_.-]+-(?P<day>\d{8})-[0-9a-f]{10}$")
+
+
+def run_day(run_id: str) -> str | None:
+    """The trading date (``YYYYMMDD``) a run id names, or None for a malformed one."""
+    match = _RUN_ID.match(run_id)
+    return match.group("day") if match else None
 
 
 def next_leg(client_order_id: str) -> str | None:
@@ -81,6 +99,35 @@ def next_leg(client_order_id: str) -> str | None:
     if not stem or not leg.isdigit() or int(leg) + 1 >= MAX_LEGS:
         return None
     return f"{stem}-{int(leg) + 1}"
+
+
+def assign_legs(
+    intents: Sequence[OrderIntent], taken: Collection[str]
+) -> tuple[list[OrderIntent], list[AlchemiserError]]:
+    """Each intent under the first leg of its id that no earlier attempt of the run took
+    (``taken``): a retry never re-sends an id the broker already has. An intent whose
+    MAX_LEGS legs are all taken is not placed; the error says so."""
+    placed: list[OrderIntent] = []
+    refused: list[AlchemiserError] = []
+    for intent in intents:
+        client_order_id: str | None = intent.client_order_id
+        while client_order_id is not None and client_order_id in taken:
+            client_order_id = next_leg(client_order_id)
+        if client_order_id is None:
+            refused.append(
+                AlchemiserError(
+                    f"{intent.side.value} {intent.symbol}: this run already placed {MAX_LEGS} "
+                    "orders for it; not placing another",
+                    code="TOO_MANY_LEGS",
+                )
+            )
+        elif client_order_id == intent.client_order_id:
+            placed.append(intent)
+        else:
+            placed.append(
+                OrderIntent.trusted({**intent.__dict__, "client_order_id": client_order_id})
+            )
+    return placed, refused
 
 
 class OrderStatus(StrEnum):

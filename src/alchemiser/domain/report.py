@@ -6,6 +6,8 @@ the ledger row and, in a backtest, one step. Its JSON field names are a contract
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -13,7 +15,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from alchemiser.domain.account import AccountValuation, UnmanagedPosition
-from alchemiser.domain.decisions import Adjustment, Hold, RiskDecision, TradingState
+from alchemiser.domain.decisions import Adjustment, Hold, RiskDecision, TradingState, Verdict
 from alchemiser.domain.orders import Fill, OrderIntent, OrderRecord
 from alchemiser.domain.values import Frozen, Symbol
 from alchemiser.errors import AlchemiserError
@@ -128,3 +130,25 @@ def failure_reason(report: RunReport) -> str:
         names = ", ".join(f"{o.side.value} {o.symbol} ({o.status.value})" for o in unfilled)
         return f"{len(unfilled)} order(s) not filled in full: {names}"
     return report.status.value
+
+
+def degraded_reasons(
+    intents: int, decisions: Sequence[RiskDecision], adjustments: Sequence[Adjustment]
+) -> tuple[str, ...]:
+    """Why a run did less than its targets asked, one line per cause (empty: it did
+    all of it). A blocked or shrunk run reports success but is not what was planned."""
+    reasons: list[str] = []
+    limited = [d for d in decisions if d.verdict is not Verdict.APPROVED]
+    if intents and len([d for d in decisions if d.verdict is Verdict.DENIED]) == intents:
+        reasons.append(f"risk approved none of the {intents} planned order(s)")
+    if limited:
+        by_code = Counter(f"{d.verdict.value} {code.value}" for d in limited for code in d.codes)
+        counted = ", ".join(f"{n} {what}" for what, n in sorted(by_code.items()))
+        reasons.append(f"risk limited {len(limited)} order(s): {counted}")
+    if adjustments:
+        names = ", ".join(f"{a.side.value} {a.symbol}" for a in adjustments[:5])
+        more = "" if len(adjustments) <= 5 else f" and {len(adjustments) - 5} more"
+        reasons.append(
+            f"{len(adjustments)} order(s) placed smaller than approved at execution: {names}{more}"
+        )
+    return tuple(reasons)

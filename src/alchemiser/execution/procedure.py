@@ -2,13 +2,17 @@
 
 Written against the Broker and Clock ports only, so it runs the same against the
 simulated broker, a real broker, and in tests with a manual clock. Every order keeps
-the client_order_id the plan gave it: a duplicate-id refusal means "look it up", and
-an outcome the broker cannot confirm stops the run before anything else is sent.
+the client_order_id the plan gave it (a leg no earlier attempt of the run took).
+Before the first order the run's orders are read once more: one this attempt did not
+see means another attempt is trading, and nothing is sent (CONCURRENT_ATTEMPT). A
+duplicate-id refusal means the same. An outcome the broker cannot confirm, or a refusal
+of the credentials, stops the run before anything else is sent; whatever of this
+attempt may still be working is cancelled before it ends.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import NoReturn
@@ -17,18 +21,17 @@ from pydantic import Field
 
 from alchemiser.domain.decisions import Adjustment
 from alchemiser.domain.orders import (
-    MAX_LEGS,
     Fill,
     OrderIntent,
     OrderRecord,
     OrderRequest,
     OrderStatus,
     Side,
-    next_leg,
 )
-from alchemiser.domain.values import ZERO, Frozen, to_cents
+from alchemiser.domain.values import ZERO, Frozen, floor_to_step, to_cents
 from alchemiser.errors import (
     AlchemiserError,
+    BrokerAuthError,
     BrokerError,
     BrokerRejected,
     BrokerUnknown,
@@ -43,6 +46,7 @@ from alchemiser.ports import Broker, Clock
 BPS = Decimal(10_000)
 MIN_NOTIONAL = Decimal(1)
 """The smallest dollar order a broker takes; a smaller fractional buy goes as shares."""
+CONCURRENT_ATTEMPT = "CONCURRENT_ATTEMPT"
 
 
 class ExecutionPolicy(Frozen):
@@ -128,9 +132,6 @@ class _Run:
         self.records: dict[str, OrderRecord] = {}
         self.expected_qty: dict[str, Decimal] = {}
         self.lookup_failed: set[str] = set()
-        self.finished_before: set[str] = set()
-        """This run's ids taken by earlier attempts whose orders had finished before the
-        account was read (or that we cancelled, checked, before trading)."""
         self.unresolved: list[OrderRecord] = []
         """Submissions whose outcome stayed unknown: cancelled at the end, in case."""
 
@@ -142,52 +143,42 @@ class _Run:
             record = record.model_copy(update={"qty": expected})
         self.records[record.client_order_id] = record
 
-    def clear_the_way(self, own_open: Sequence[OrderRecord]) -> None:
-        """Cancel every order of ours still working (an earlier run's or attempt's), and
-        wait until they stop: an opposite open order makes a broker refuse a new one as a
-        potential wash trade, an old one filling on top of this plan would overshoot it,
-        and under HALTED or REDUCING nothing of ours may keep buying."""
-        if not own_open:
-            return
-        for order in own_open:
-            try:
-                self.broker.cancel_order(order)
-            except BrokerError as failure:
-                self._halt_with(failure)
-        before = {o.client_order_id: o for o in own_open}
-        latest = self._poll_until_final(list(before), self.policy.cancel_timeout_seconds)
-        for client_order_id, order in before.items():
-            now = latest.get(client_order_id, order)
-            if not now.status.terminal:
-                self._halt_with(
-                    DataError(
-                        f"our earlier order {client_order_id} ({order.side.value} "
-                        f"{order.symbol}) is still {now.status.value} after a cancel request; "
-                        "nothing was traded",
-                        kind=DataErrorKind.OPEN_ORDERS,
-                    )
-                )
-            if now.filled_qty != order.filled_qty:
-                extra = now.filled_qty - order.filled_qty
-                self._halt_with(
-                    DataError(
-                        f"our earlier order {client_order_id} filled {extra} "
-                        f"more {order.symbol} while it was being cancelled, so the plan is out of "
-                        "date; nothing was traded: run again",
-                        kind=DataErrorKind.OPEN_ORDERS,
-                    )
-                )
-            self.finished_before.add(client_order_id)
-            self.result.notes.append(
-                f"cancelled our earlier order {client_order_id} ({order.side.value} "
-                f"{order.symbol}, {now.status.value}) before trading"
-            )
-
     def _halt_with(self, error: AlchemiserError) -> NoReturn:
         self.result.errors.append(error)
         raise _Halt from error
 
-    def submit(self, intents: Sequence[OrderIntent]) -> list[str]:
+    def check_alone(self, run_id: str, earlier: Sequence[OrderRecord]) -> None:
+        """Read this run's orders once more, before the first submission and again before
+        the buys: an order the plan did not start from (a new id, or an earlier one that
+        changed) and that this attempt did not place was placed or moved by another
+        attempt of this run trading right now. Stop without placing more. An order of
+        ours that somebody else cancelled says the same."""
+        seen = {o.client_order_id: (o.status, o.filled_qty) for o in earlier}
+        try:
+            now = self.broker.orders_of_run(run_id)
+        except BrokerError as failure:
+            self._halt_with(failure)
+        moved = sorted(
+            o.client_order_id
+            for o in now
+            if o.client_order_id not in self.records
+            and seen.get(o.client_order_id) != (o.status, o.filled_qty)
+        )
+        moved += sorted(
+            r.client_order_id
+            for r in self.records.values()
+            if r.status is OrderStatus.CANCELED and r.broker_order_id
+        )
+        if moved:
+            self._halt_with(
+                AlchemiserError(
+                    f"another attempt of this run is trading ({', '.join(moved[:5])} appeared "
+                    "or changed since this attempt read the account): nothing was placed",
+                    code=CONCURRENT_ATTEMPT,
+                )
+            )
+
+    def submit(self, intents: Sequence[OrderIntent], buys: _BuyGuard | None = None) -> list[str]:
         placed = []
         for index, intent in enumerate(intents):
             if self.deadline is not None and self.clock.monotonic() >= self.deadline:
@@ -198,68 +189,93 @@ class _Run:
                         code="OUT_OF_TIME",
                     )
                 )
-            record = self._submit_one(intent)
+            order = intent if buys is None else buys.fit(intent)
+            if order is None:
+                continue
+            if order.side is Side.SELL and order.qty_step >= 1 and order.qty % 1:
+                placed += self._exit_with_residue(order)
+                continue
+            record = self._submit_one(order)
             self._keep(record)
             placed.append(record.client_order_id)
         return placed
 
+    def _exit_with_residue(self, intent: OrderIntent) -> list[str]:
+        """A fractional holding of an asset the broker trades only in whole shares: the
+        whole shares go as a normal order, the fraction through the close-position
+        route (which takes fractions), and the report says so."""
+        whole = floor_to_step(intent.qty, Decimal(1))
+        residue = intent.qty - whole
+        placed = []
+        if whole > ZERO:
+            record = self._submit_one(intent.with_qty(whole))
+            self._keep(record)
+            placed.append(record.client_order_id)
+        try:
+            closing = self.broker.close_position(intent.symbol, residue)
+        except BrokerAuthError as refused:
+            self._halt_with(refused)
+        except BrokerRejected as rejection:
+            self.result.errors.append(rejection)
+            return placed
+        except BrokerError as failure:
+            self._halt_with(failure)
+        self._keep(closing)
+        self.result.notes.append(
+            f"{intent.symbol}: {intent.symbol} trades in whole shares only; sold {whole} as "
+            f"{intent.client_order_id} and closed the remaining {residue} through the broker's "
+            f"close-position route (order {closing.client_order_id})"
+        )
+        return [*placed, closing.client_order_id]
+
     def _submit_one(self, intent: OrderIntent) -> OrderRecord:
         request = _request(intent)
-        while True:
-            self.expected_qty[request.client_order_id] = intent.qty
-            try:
-                return self.broker.submit_order(request)
-            except DuplicateOrder:
-                existing = self._lookup(request.client_order_id)
-                if existing is None:
-                    error: AlchemiserError = BrokerUnknown(
+        self.expected_qty[request.client_order_id] = intent.qty
+        try:
+            return self.broker.submit_order(request)
+        except DuplicateOrder:
+            # The plan's ids are legs no earlier attempt had taken when the account was
+            # read: somebody took this one since, so another attempt is trading.
+            existing = self._lookup(request.client_order_id)
+            if existing is None:
+                # Refused as a duplicate, yet not to be found: its outcome is unknown.
+                self._unknown(request, intent)
+                self._halt_with(
+                    BrokerUnknown(
                         f"{request.client_order_id}: the broker reports a duplicate id but "
                         "has no such order"
                     )
-                    break
-                if existing.client_order_id not in self.finished_before:
-                    # Placed after this run read the account: another attempt of the
-                    # same run is trading right now. Its orders are not in our plan's
-                    # starting point, so anything more could trade twice.
-                    error = BrokerUnknown(
-                        f"{request.client_order_id} was placed by another attempt of this "
-                        f"run while it was planning ({existing.status.value}); stopping "
-                        "rather than trade twice",
-                        broker_code="concurrent_attempt",
-                    )
-                    break
-                following = next_leg(request.client_order_id)
-                if following is None:
-                    error = BrokerRejected(
-                        f"{intent.side.value} {intent.symbol}: this run already placed "
-                        f"{MAX_LEGS} orders for it; not placing another",
-                        broker_code="too_many_legs",
-                    )
-                    break
-                # An earlier attempt's order, finished before the account was read: its
-                # fills are in the plan's starting point, so what the plan asks for now
-                # is additional and goes out as the next leg.
-                self.result.notes.append(
-                    f"{request.client_order_id} is an earlier attempt's order "
-                    f"({existing.status.value}, filled {existing.filled_qty}); "
-                    f"placing {following}"
                 )
-                request = request.model_copy(update={"client_order_id": following})
-            except BrokerRejected as rejection:
-                self.result.errors.append(rejection)
-                return _rejected(request, intent, str(rejection))
-            except BrokerError as failure:
-                existing = self._lookup(request.client_order_id)
-                if existing is not None:
-                    return existing
-                error = failure
-                self.unresolved.append(
-                    _rejected(request, intent, "outcome unknown").model_copy(
-                        update={"status": OrderStatus.PENDING_NEW, "reject_reason": None}
-                    )
+            self.result.notes.append(
+                f"{request.client_order_id} was placed by another attempt of this run "
+                f"({existing.status.value}, filled {existing.filled_qty})"
+            )
+            self._halt_with(
+                AlchemiserError(
+                    f"{request.client_order_id} was placed by another attempt of this run "
+                    "while this one was planning; stopping rather than trade twice",
+                    code=CONCURRENT_ATTEMPT,
                 )
-                break
-        self._halt_with(error)
+            )
+        except BrokerAuthError as refused:
+            self._halt_with(refused)
+        except BrokerRejected as rejection:
+            self.result.errors.append(rejection)
+            return _rejected(request, intent, str(rejection))
+        except BrokerError as failure:
+            existing = self._lookup(request.client_order_id)
+            if existing is not None:
+                return existing
+            self._unknown(request, intent)
+            self._halt_with(failure)
+
+    def _unknown(self, request: OrderRequest, intent: OrderIntent) -> None:
+        """A submission that may have arrived: cancelled at the end, in case."""
+        self.unresolved.append(
+            _rejected(request, intent, "outcome unknown").model_copy(
+                update={"status": OrderStatus.PENDING_NEW, "reject_reason": None}
+            )
+        )
 
     def _lookup(self, client_order_id: str) -> OrderRecord | None:
         try:
@@ -274,7 +290,7 @@ class _Run:
             self.lookup_failed.add(client_order_id)
             self.result.errors.append(failure)
 
-    def _poll_until_final(
+    def poll_until_final(
         self, client_order_ids: Sequence[str], timeout: float
     ) -> dict[str, OrderRecord]:
         """Read these orders (one request a round) until all are final, ``timeout``
@@ -314,27 +330,59 @@ class _Run:
         pending = [c for c in client_order_ids if not self.records[c].status.terminal]
         if not pending:
             return
-        latest = self._poll_until_final(
+        latest = self.poll_until_final(
             pending, self.policy.fill_timeout_seconds if timeout is None else timeout
         )
         for record in latest.values():
             self._keep(record)
 
+    def _still_working(self) -> list[OrderRecord]:
+        """What this attempt placed, or may have placed, that may still fill. When an
+        outcome stayed unknown, the broker's open-order list (one read, past the circuit
+        breaker) finds the order's broker id even if every lookup failed."""
+        working = {
+            r.client_order_id: r
+            for r in self.records.values()
+            if not r.status.terminal and r.broker_order_id
+        }
+        wanted = {*working, *(r.client_order_id for r in self.unresolved)}
+        unknown = [r for r in self.unresolved if r.client_order_id not in working]
+        if unknown or any(
+            not r.status.terminal and not r.broker_order_id for r in self.records.values()
+        ):
+            try:
+                listed = self.broker.working_orders()
+            except BrokerError as failure:
+                self.result.errors.append(failure)
+                listed = []
+            for order in listed:
+                if order.client_order_id in wanted:
+                    working[order.client_order_id] = order
+                    self._keep(order)
+        return list(working.values())
+
     def cancel_open(self) -> None:
-        """Cancel what is still working (and any submission whose outcome stayed
-        unknown), read the final states (bounded), and report what would not stop."""
-        open_orders = [
-            r for r in self.records.values() if not r.status.terminal and r.broker_order_id
-        ]
-        for record in [*open_orders, *self.unresolved]:
+        """Cancel what may still be working (found through the open-order list where an
+        outcome stayed unknown), read the final states (bounded), and report what would
+        not stop."""
+        open_orders = self._still_working()
+        listed = {o.client_order_id for o in open_orders}
+        for record in [
+            *open_orders,
+            *(r for r in self.unresolved if r.client_order_id not in listed),
+        ]:
             try:
                 self.broker.cancel_order(record)
             except BrokerError as failure:
                 self.result.errors.append(failure)
                 continue
-            if record in open_orders:
+            if record.client_order_id in listed:
                 # Asked, not yet confirmed: what a later read shows replaces this.
                 self._keep(record.model_copy(update={"status": OrderStatus.PENDING_CANCEL}))
+                self.result.notes.append(
+                    f"cancelled {record.client_order_id} ({record.side.value} {record.symbol}), "
+                    "still working at the end of the run"
+                )
         if not open_orders:
             return
         # Not bounded by the run deadline: cancelling is what that margin is for.
@@ -351,6 +399,42 @@ class _Run:
                         broker_code="still_working",
                     )
                 )
+
+
+class _BuyGuard:
+    """Share-quantity buys are sized at the live ask plus the price tolerance and checked
+    against buying power read just before each one: a gap up since the reference close
+    must not overspend. Dollar buys cost exactly their notional, sized from the cash
+    released, and need no re-check."""
+
+    def __init__(self, run: _Run, cash_reserve: Decimal, headroom: Decimal) -> None:
+        self.run = run
+        self.cash_reserve = cash_reserve
+        self.headroom = headroom
+
+    def fit(self, intent: OrderIntent) -> OrderIntent | None:
+        if intent.fractional and intent.notional >= MIN_NOTIONAL:
+            return intent
+        try:
+            spendable = self.run.broker.buying_power() - self.cash_reserve
+        except BrokerError as failure:
+            self.run._halt_with(failure)
+        unit = intent.ref_price * self.headroom
+        qty = min(intent.qty, floor_to_step(max(spendable, ZERO) / unit, intent.qty_step))
+        if qty == intent.qty:
+            return intent
+        self.run.result.adjustments.append(
+            Adjustment(
+                client_order_id=intent.client_order_id,
+                symbol=intent.symbol,
+                side=intent.side,
+                approved_qty=intent.qty,
+                placed_qty=qty,
+                reason=f"buying power ${max(spendable, ZERO):.2f} before this buy fits {qty} "
+                f"at ${unit:.2f} a share",
+            )
+        )
+        return intent.with_qty(qty) if qty > ZERO else None
 
 
 def _adjustments(
@@ -374,44 +458,98 @@ def _adjustments(
     return changes
 
 
+def _priced_at_ask(buys: Sequence[OrderIntent], asks: Mapping[str, Decimal]) -> list[OrderIntent]:
+    """Share-quantity buys re-priced at the live ask where it is above the reference
+    close (what they will really cost); dollar buys keep their approved dollars."""
+    priced = []
+    for buy in buys:
+        ask = asks.get(buy.symbol)
+        if not buy.fractional and ask is not None and ask > buy.ref_price:
+            priced.append(OrderIntent.trusted({**buy.__dict__, "ref_price": ask}))
+        else:
+            priced.append(buy)
+    return priced
+
+
+def cancel_working(
+    orders: Sequence[OrderRecord],
+    broker: Broker,
+    clock: Clock,
+    policy: ExecutionPolicy,
+    deadline: float | None = None,
+) -> ExecutionResult:
+    """Cancel these working orders (our own, from an earlier run or attempt) and wait,
+    bounded, until each is final. Every order that would not stop is an error: the
+    caller plans nothing on top of an order that may still fill."""
+    run = _Run(broker, clock, policy, deadline)
+    for order in orders:
+        try:
+            broker.cancel_order(order)
+        except BrokerError as failure:
+            run.result.errors.append(failure)
+    latest = run.poll_until_final(
+        [o.client_order_id for o in orders], policy.cancel_timeout_seconds
+    )
+    for order in orders:
+        now = latest.get(order.client_order_id, order)
+        run.result.orders.append(now)
+        if not now.status.terminal:
+            run.result.errors.append(
+                DataError(
+                    f"our earlier order {order.client_order_id} ({order.side.value} "
+                    f"{order.symbol}) is still {now.status.value} after a cancel request; "
+                    "nothing was traded",
+                    kind=DataErrorKind.OPEN_ORDERS,
+                )
+            )
+        else:
+            run.result.notes.append(
+                f"cancelled our earlier order {order.client_order_id} ({order.side.value} "
+                f"{order.symbol}, {now.status.value}, filled {now.filled_qty}) before planning"
+            )
+    return run.result
+
+
 def execute(
     approved: Sequence[OrderIntent],
     broker: Broker,
     clock: Clock,
     policy: ExecutionPolicy,
     *,
+    run_id: str,
     cash_reserve: Decimal,
     min_trade_notional: Decimal,
     deadline: float | None = None,
-    own_open_orders: Sequence[OrderRecord] = (),
     earlier_attempts: Sequence[OrderRecord] = (),
+    asks: Mapping[str, Decimal] | None = None,
 ) -> ExecutionResult:
     """Place ``approved`` orders: sells first, then buys sized from the cash released.
 
-    ``own_open_orders`` are this product's orders still working at the broker (from the
-    snapshot the plan came from): they are cancelled first. ``earlier_attempts`` are
-    this run's orders as they stood before the account was read: a finished one whose id
-    the plan reuses makes the order go out as the next leg; any other taken id stops
-    the run (another attempt is trading). ``cash_reserve`` is the cash the plan keeps
-    back; buys never eat into it.
+    ``earlier_attempts`` are this run's orders as they stood when the account was read
+    (all final: the service cancels working ones before planning). They are read once
+    more before the first submission; any difference stops the run (another attempt is
+    trading). ``asks`` are live quotes: share-quantity buys are sized at them.
+    ``cash_reserve`` is the cash the plan keeps back; buys never eat into it.
     ``deadline`` (on ``clock.monotonic``) bounds every wait; what is still open then is
     cancelled. Buys placed smaller than approved, or not at all, are reported as
     adjustments.
     """
     run = _Run(broker, clock, policy, deadline)
-    run.finished_before = {o.client_order_id for o in earlier_attempts if o.status.terminal}
     sells = [i for i in approved if i.side is Side.SELL]
     buys = [i for i in approved if i.side is Side.BUY]
     try:
-        run.clear_the_way(own_open_orders)
+        if approved:
+            run.check_alone(run_id, earlier_attempts)
         run.wait(run.submit(sells))
         if buys:
+            run.check_alone(run_id, earlier_attempts)
             buying_power = broker.buying_power()
             headroom = 1 + policy.price_tolerance_bps / BPS
             available = min(buying_power - cash_reserve, buying_power / headroom)
-            sized, _ = fit_buys_to_cash(buys, available, min_trade_notional)
+            priced = _priced_at_ask(buys, asks or {})
+            sized, _ = fit_buys_to_cash(priced, available, min_trade_notional)
             run.result.adjustments.extend(_adjustments(buys, sized, available))
-            run.wait(run.submit(sized))
+            run.wait(run.submit(sized, _BuyGuard(run, cash_reserve, headroom)))
     except _Halt:
         pass
     except BrokerError as failure:

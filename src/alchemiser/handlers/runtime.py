@@ -116,17 +116,18 @@ def _auth_failed_before_orders(report: RunReport) -> bool:
 def execute_account(
     config: AppConfig,
     trigger: ScheduledEvent,
-    budget: float,
+    deadline: float,
     settings: HandlerSettings,
+    clock: SystemClock | None = None,
 ) -> Outcome:
     """Build the adapters for ``config`` (one account) and run it once; with Alpaca, an
     authentication failure before any order re-reads the secret (force_fetch: the keys
     were rotated) and runs again, once. The run id is the same, so nothing doubles."""
-    clock = SystemClock()
+    clock = clock or SystemClock()
     ledger = _ledger(settings)
     if config.broker != "alpaca":
         market = bootstrap.market_data(config)
-        request = bootstrap.scheduled_request(config, market, trigger.scheduled_time, budget)
+        request = bootstrap.scheduled_request(config, market, trigger.scheduled_time, deadline)
         deps = bootstrap.build(
             config,
             market=market,
@@ -138,9 +139,8 @@ def execute_account(
         _log_start(request, trigger)
         return Outcome(rebalance(request, deps))
 
-    from alchemiser.adapters.alpaca.transport import BrokerAuthError  # noqa: PLC0415
+    from alchemiser.errors import BrokerAuthError  # noqa: PLC0415
 
-    deadline = clock.monotonic() + budget
     notes: list[str] = []
     requests = retries = 0
     for attempt in (1, 2):
@@ -150,7 +150,7 @@ def execute_account(
         )
         try:
             request = bootstrap.alpaca_request(
-                config, wiring.market, wiring.broker, trigger.scheduled_time, budget
+                config, wiring.market, wiring.broker, trigger.scheduled_time, deadline
             )
         except BrokerAuthError:
             if rotated:
@@ -253,11 +253,14 @@ def run_account(
     """One account's run, at most once per scheduled time: with an idempotency table, a
     repeated delivery returns the first run's report (and says so), a concurrent one
     raises IdempotencyAlreadyInProgressError and places nothing."""
-    budget = context.get_remaining_time_in_millis() / 1000 - TIDY_UP_SECONDS
+    # One absolute deadline from the invocation's start, shared by the broker adapter's
+    # retries and the service, and kept across a re-read of rotated keys.
+    clock = SystemClock()
+    deadline = clock.monotonic() + context.get_remaining_time_in_millis() / 1000 - TIDY_UP_SECONDS
 
     def once(payload: dict[str, Any]) -> dict[str, Any]:
         account_config = _with_kill_switch(config.for_account(account), settings)
-        outcome = execute_account(account_config, trigger, budget, settings)
+        outcome = execute_account(account_config, trigger, deadline, settings, clock)
         return finish(outcome, settings)
 
     payload = {

@@ -11,6 +11,7 @@ of polling one list read whatever the number of orders.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -18,11 +19,10 @@ from typing import Any
 
 from alpaca.common.enums import Sort
 from alpaca.trading.client import TradingClient
-from alpaca.trading.enums import OrderSide, QueryOrderStatus, TimeInForce
-from alpaca.trading.requests import ClosePositionRequest, GetOrdersRequest, MarketOrderRequest
+from alpaca.trading.enums import QueryOrderStatus
+from alpaca.trading.requests import ClosePositionRequest, GetOrdersRequest
 
 from alchemiser.adapters.alpaca.transport import (
-    BrokerAuthError,
     NotFound,
     Transport,
     as_list,
@@ -30,20 +30,36 @@ from alchemiser.adapters.alpaca.transport import (
     harden,
     utc,
 )
-from alchemiser.domain.account import AccountSnapshot, Position
+from alchemiser.domain.account import AccountSnapshot, Position, UnmanagedPosition
 from alchemiser.domain.market import NEW_YORK, MarketStatus
-from alchemiser.domain.orders import OrderRecord, OrderRequest, OrderStatus, Side, run_of
+from alchemiser.domain.orders import (
+    OrderRecord,
+    OrderRequest,
+    OrderStatus,
+    Side,
+    run_day,
+    run_of,
+)
 from alchemiser.domain.values import ZERO, normalise_symbol
 from alchemiser.errors import (
+    AccountMismatch,
+    BrokerAuthError,
     BrokerError,
     BrokerRejected,
     BrokerTransient,
     BrokerUnknown,
+    DataError,
+    DataErrorKind,
     DuplicateOrder,
 )
 
+log = logging.getLogger(__name__)
+
 ORDERS_PAGE = 500
 """The most orders Alpaca lists in one response."""
+SNAPSHOT_READS = 3
+"""How many times a snapshot is read before an inconsistent one fails the run."""
+EQUITY_CLASS = "us_equity"
 ACTIVE_ACCOUNT = "ACTIVE"
 NOT_CANCELABLE = "42210000"
 
@@ -112,13 +128,58 @@ def order_record(raw: Mapping[str, Any]) -> OrderRecord:
     )
 
 
+def _order_states(orders: Sequence[OrderRecord]) -> dict[str, tuple[OrderStatus, Decimal]]:
+    return {o.client_order_id: (o.status, o.filled_qty) for o in orders}
+
+
+def _positions(
+    raw_positions: Sequence[Any],
+) -> tuple[tuple[Position, ...], tuple[UnmanagedPosition, ...]]:
+    """US equities the product can trade, and everything else (crypto, options, symbols
+    of shapes it does not know), which it leaves alone."""
+    managed: list[Position] = []
+    unmanaged: list[UnmanagedPosition] = []
+    for raw in raw_positions:
+        position = as_mapping(raw, "position")
+        qty = _required_decimal(position.get("qty"), "qty")
+        market_value = _optional_decimal(position.get("market_value"), "market_value")
+        asset_class = str(position.get("asset_class") or EQUITY_CLASS)
+        text = str(position["symbol"])
+        try:
+            symbol = normalise_symbol(text) if asset_class == EQUITY_CLASS else None
+        except ValueError:
+            symbol = None
+        if symbol is None:
+            unmanaged.append(
+                UnmanagedPosition(
+                    symbol=text[:64], qty=qty, asset_class=asset_class, market_value=market_value
+                )
+            )
+            continue
+        managed.append(
+            Position(
+                symbol=symbol,
+                qty=qty,
+                avg_entry_price=_optional_decimal(
+                    position.get("avg_entry_price"), "avg_entry_price"
+                ),
+                market_value=market_value,
+            )
+        )
+    return tuple(managed), tuple(unmanaged)
+
+
 class AlpacaBroker:
     """Implements ports.Broker and ports.MarketClock."""
 
-    def __init__(self, client: TradingClient, transport: Transport) -> None:
+    def __init__(
+        self, client: TradingClient, transport: Transport, *, account_number: str | None = None
+    ) -> None:
         harden(client, transport.session())
         self._client = client
         self._transport = transport
+        self._account_number = account_number
+        """The config's pin: every account read must be this account (never logged)."""
         self._fractionable: frozenset[str] | None = None
         self._submitted_at: dict[str, Any] = {}
 
@@ -132,6 +193,14 @@ class AlpacaBroker:
             account = as_mapping(self._read(self._client.get_account, "GET /v2/account"), "account")
         except ValueError as error:
             raise BrokerUnknown(f"GET /v2/account: {error}", broker_code="malformed") from error
+        if self._account_number is not None and (
+            str(account.get("account_number", "")) != self._account_number
+        ):
+            # Neither number is said: account numbers stay out of logs and reports.
+            raise AccountMismatch(
+                "the keys reach a different account than the config's account_number pin: "
+                "refusing to trade (check the secret and the pin)"
+            )
         status = str(account.get("status", ""))
         blocked = [
             flag
@@ -157,51 +226,70 @@ class AlpacaBroker:
                 values.append(_decimal(account.get(field), field))
         return min(values)
 
-    def snapshot(self, *, with_orders: bool = True) -> AccountSnapshot:
-        try:
-            account = self._account()
-            positions = as_list(
-                self._read(self._client.get_all_positions, "GET /v2/positions"), "positions"
-            )
-            open_orders = (
-                as_list(
-                    self._read(
-                        lambda: self._client.get_orders(
-                            GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=ORDERS_PAGE)
-                        ),
-                        "GET /v2/orders?status=open",
-                    ),
-                    "orders",
-                )
-                if with_orders
-                else []
-            )
-            if len(open_orders) >= ORDERS_PAGE:
-                raise BrokerRejected(
-                    f"{len(open_orders)} or more open orders at the broker: too many to plan "
-                    "around; cancel them and run again",
-                    broker_code="too_many_open_orders",
-                )
-            return AccountSnapshot(
-                cash=_required_decimal(account.get("cash"), "cash"),
-                buying_power=self._spendable(account),
-                positions=tuple(
-                    Position(
-                        symbol=normalise_symbol(str(p["symbol"])),
-                        qty=_required_decimal(p.get("qty"), "qty"),
-                        avg_entry_price=_optional_decimal(
-                            p.get("avg_entry_price"), "avg_entry_price"
-                        ),
-                    )
-                    for p in positions
+    def _open_orders(self) -> list[OrderRecord]:
+        listed = as_list(
+            self._read(
+                lambda: self._client.get_orders(
+                    GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=ORDERS_PAGE)
                 ),
-                open_orders=tuple(self._remember(order_record(o)) for o in open_orders),
+                "GET /v2/orders?status=open",
+            ),
+            "orders",
+        )
+        if len(listed) >= ORDERS_PAGE:
+            raise BrokerRejected(
+                f"{len(listed)} or more open orders at the broker: too many to plan "
+                "around; cancel them and run again",
+                broker_code="too_many_open_orders",
             )
-        except (KeyError, TypeError, ValueError) as error:
-            raise BrokerUnknown(
-                f"account snapshot: malformed response ({type(error).__name__}: {error})",
-                broker_code="malformed",
-            ) from error
+        return [self._remember(order_record(o)) for o in listed]
+
+    def _read_snapshot(self, with_orders: bool) -> tuple[AccountSnapshot, bool]:
+        """Open orders, positions, the account, then the open orders again: a fill
+        between the reads shows as an order that changed (second value False)."""
+        before = self._open_orders() if with_orders else []
+        raw_positions = as_list(
+            self._read(self._client.get_all_positions, "GET /v2/positions"), "positions"
+        )
+        account = self._account()
+        after = self._open_orders() if with_orders else []
+        positions, unmanaged = _positions(raw_positions)
+        snapshot = AccountSnapshot(
+            cash=_required_decimal(account.get("cash"), "cash"),
+            buying_power=self._spendable(account),
+            positions=positions,
+            open_orders=tuple(after),
+            unmanaged=unmanaged,
+            equity=_optional_decimal(account.get("equity"), "equity"),
+        )
+        return snapshot, _order_states(before) == _order_states(after)
+
+    def snapshot(self, *, with_orders: bool = True) -> AccountSnapshot:
+        """A snapshot whose figures agree (see ``AccountSnapshot.inconsistency``) and
+        during which no open order changed, read up to ``SNAPSHOT_READS`` times; else a
+        DataError SNAPSHOT_INCONSISTENT and the run plans nothing. Without orders (the
+        account after a run, for the report) one read, unchecked."""
+        problem = ""
+        for _ in range(SNAPSHOT_READS if with_orders else 1):
+            try:
+                snapshot, settled = self._read_snapshot(with_orders)
+            except (KeyError, TypeError, ValueError) as error:
+                raise BrokerUnknown(
+                    f"account snapshot: malformed response ({type(error).__name__}: {error})",
+                    broker_code="malformed",
+                ) from error
+            if not with_orders:
+                return snapshot
+            inconsistency = snapshot.inconsistency()
+            if settled and inconsistency is None:
+                return snapshot
+            problem = inconsistency or "an open order changed while the account was read"
+            log.warning("account snapshot inconsistent: reading again", extra={"reason": problem})
+        raise DataError(
+            f"the account snapshot did not add up in {SNAPSHOT_READS} reads ({problem}): "
+            "nothing was planned",
+            kind=DataErrorKind.SNAPSHOT_INCONSISTENT,
+        )
 
     def buying_power(self) -> Decimal:
         try:
@@ -253,14 +341,19 @@ class AlpacaBroker:
         submission means the first one arrived: the order is looked up and returned.
         A duplicate on the first attempt is an earlier run's order: DuplicateOrder.
         """
-        order = MarketOrderRequest(
-            symbol=request.symbol,
-            side=OrderSide.BUY if request.side is Side.BUY else OrderSide.SELL,
-            time_in_force=TimeInForce.DAY,
-            client_order_id=request.client_order_id,
-            qty=None if request.qty is None else float(request.qty),
-            notional=None if request.notional is None else float(request.notional),
-        )
+        # The body alpaca-py's MarketOrderRequest would send, but with quantities as exact
+        # decimal strings (Alpaca accepts them): a float could send 0.30000000000000004.
+        body: dict[str, str] = {
+            "symbol": request.symbol,
+            "side": request.side.value,
+            "type": "market",
+            "time_in_force": "day",
+            "client_order_id": request.client_order_id,
+        }
+        if request.qty is not None:
+            body["qty"] = format(request.qty, "f")
+        if request.notional is not None:
+            body["notional"] = format(request.notional, "f")
         what = f"POST /v2/orders {request.client_order_id}"
         attempts = 0
         maybe_delivered = False
@@ -270,7 +363,7 @@ class AlpacaBroker:
             attempts += 1
             try:
                 raw: object = self._transport.once(
-                    lambda: self._client.submit_order(order), what=what, idempotent=False
+                    lambda: self._client.post("/orders", body), what=what, idempotent=False
                 )
             except DuplicateOrder:
                 if not maybe_delivered:
@@ -286,16 +379,19 @@ class AlpacaBroker:
                     return found
                 # Never arrived: sending it again under the same id is safe.
                 raise _Resend(str(unknown), broker_code=unknown.broker_code) from unknown
-            if not isinstance(raw, Mapping):
+            try:
+                return self._remember(order_record(as_mapping(raw, "order")))
+            except (KeyError, TypeError, ValueError) as error:
+                # A 2xx that is not an order: it may well have been placed. Its outcome
+                # is unknown, so it is looked up, never taken for a duplicate.
                 maybe_delivered = True
+                malformed = f"{what}: malformed response ({type(error).__name__}: {error})"
                 found = self._lookup_after_unknown(
-                    request.client_order_id,
-                    BrokerUnknown(f"{what}: malformed response", broker_code="malformed"),
+                    request.client_order_id, BrokerUnknown(malformed, broker_code="malformed")
                 )
                 if found is not None:
                     return found
-                raise _Resend(f"{what}: malformed response", broker_code="malformed")
-            return self._remember(order_record(raw))
+                raise _Resend(malformed, broker_code="malformed") from error
 
         try:
             return self._transport.call(attempt, what=what, idempotent=True)
@@ -334,10 +430,10 @@ class AlpacaBroker:
     def orders_of_run(self, run_id: str) -> list[OrderRecord]:
         """One list read of orders since the day before the run's trading date (its id
         starts with it), kept if their client_order_id carries this run's id."""
-        try:
-            day = datetime.strptime(run_id[:8], "%Y%m%d").replace(tzinfo=NEW_YORK)
-        except ValueError:
+        day_text = run_day(run_id)
+        if day_text is None:
             return []  # not a run id of ours: it cannot have placed orders
+        day = datetime.strptime(day_text, "%Y%m%d").replace(tzinfo=NEW_YORK)
         listed = self._read(
             lambda: self._client.get_orders(
                 GetOrdersRequest(
@@ -394,6 +490,24 @@ class AlpacaBroker:
             if alone is not None:
                 found[client_order_id] = alone
         return found
+
+    def working_orders(self) -> list[OrderRecord]:
+        """Every open order at the broker, in one read that goes out even with the
+        circuit breaker open (what is found is cancelled before a run ends)."""
+        listed = self._transport.once(
+            lambda: self._client.get_orders(
+                GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=ORDERS_PAGE)
+            ),
+            what="GET /v2/orders?status=open",
+            idempotent=True,
+            force=True,
+        )
+        try:
+            return [self._remember(order_record(o)) for o in as_list(listed, "orders")]
+        except (KeyError, TypeError, ValueError) as error:
+            raise BrokerUnknown(
+                f"GET /v2/orders: malformed response ({error})", broker_code="malformed"
+            ) from error
 
     def cancel_order(self, order: OrderRecord) -> None:
         """One attempt, even with the circuit breaker open: leaving an order working

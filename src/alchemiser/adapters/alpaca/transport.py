@@ -30,6 +30,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception
 
 from alchemiser.adapters.alpaca.policy import RetryPolicy
 from alchemiser.errors import (
+    BrokerAuthError,
     BrokerError,
     BrokerRejected,
     BrokerTransient,
@@ -47,12 +48,6 @@ WINDOW_EPSILON = 1e-6
 """Added to waits for the rate-limit window, so float rounding cannot end one short."""
 MESSAGE_LIMIT = 300
 """Longest broker message kept in an error (an HTML error page is not a message)."""
-
-
-class BrokerAuthError(BrokerRejected):
-    """The broker refused the credentials (401, or 403 with Alpaca's auth code)."""
-
-    code = "BROKER_AUTH"
 
 
 class RateLimited(BrokerTransient):

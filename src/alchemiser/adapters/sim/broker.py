@@ -136,6 +136,9 @@ class SimBroker:
     def submit_order(self, request: OrderRequest) -> OrderRecord:
         return self._place(request, whole_shares_only=request.symbol in self._whole)
 
+    def working_orders(self) -> list[OrderRecord]:
+        return [o for o in self._state.orders.values() if not o.status.terminal]
+
     def close_position(self, symbol: str, qty: Decimal) -> OrderRecord:
         """Like Alpaca's close-position route: any quantity up to what is held, whole or
         not, under an order id the broker chooses."""

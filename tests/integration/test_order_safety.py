@@ -1,0 +1,322 @@
+"""Order-path safety against the local exchange: a rerun, a race, an odd reply or a
+price gap never produces an order the run's plan did not approve.
+
+Each test drives the real service and the alpaca-py adapters. Each checks at the
+exchange, across every attempt of the run: no client_order_id accepted twice, no order
+outside what the run approved (summed over its attempts), and the report's status and
+code.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from alpaca.trading.client import TradingClient
+
+from alchemiser import bootstrap
+from alchemiser.adapters.alpaca.broker import AlpacaBroker
+from alchemiser.adapters.alpaca.transport import Transport
+from alchemiser.adapters.clock import SystemClock
+from alchemiser.adapters.ledger import InMemoryLedger
+from alchemiser.config import AppConfig, parse_config
+from alchemiser.domain.decisions import Verdict
+from alchemiser.domain.orders import OrderRequest, Side
+from alchemiser.domain.report import RunReport, RunStatus
+from alchemiser.exchange import ExchangeSettings, Fault, LocalExchange
+from tests.integration.test_alpaca_faults import (
+    FAST_RETRY,
+    ORDERS,
+    SCHEDULED,
+    TARGETS,
+    Run,
+    codes,
+    config,
+    post_count,
+    run,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def settings_with(**tables: Any) -> AppConfig:
+    """The fault matrix's config with some tables replaced or extended."""
+    document: dict[str, Any] = {
+        "account": "fault-matrix",
+        "broker": "alpaca",
+        "mode": "paper",
+        "alpaca": {"secret_id": "unused", "retry": dict(FAST_RETRY)},
+        "strategies": [{"name": "core", "allocation": 1.0, "weights": TARGETS}],
+        "risk": {"max_position_weight": 1.0},
+        "execution": {
+            "poll_interval_seconds": 0.02,
+            "fill_timeout_seconds": 1.0,
+            "cancel_timeout_seconds": 0.5,
+        },
+    }
+    for table, values in tables.items():
+        if isinstance(values, dict) and isinstance(document.get(table), dict):
+            document[table] = {**document[table], **values}
+        else:
+            document[table] = values
+    return parse_config(document, "test")
+
+
+def run_with_ledger(exchange: LocalExchange, settings: AppConfig, ledger: InMemoryLedger) -> Run:
+    """Like ``run`` but with a ledger the caller keeps (one run id, several attempts)."""
+    assert settings.alpaca is not None
+    clock = SystemClock()
+    transport = Transport(clock, settings.alpaca.retry)
+    from alpaca.data.historical.stock import StockHistoricalDataClient  # noqa: PLC0415
+
+    from alchemiser.adapters.alpaca.market_data import AlpacaMarketData  # noqa: PLC0415
+
+    trading = TradingClient("k", "s", raw_data=True, url_override=exchange.url)
+    data = StockHistoricalDataClient("k", "s", raw_data=True, url_override=exchange.url)
+    wiring = bootstrap.AlpacaWiring(
+        broker=AlpacaBroker(trading, transport),
+        market=AlpacaMarketData(trading, data, transport),
+        transport=transport,
+    )
+    request = bootstrap.alpaca_request(
+        settings, wiring.market, wiring.broker, SCHEDULED, clock.monotonic() + 30
+    )
+    deps = bootstrap.build_alpaca(settings, wiring, clock=clock, state_dir=None, ledger=ledger)
+    from alchemiser.service import rebalance  # noqa: PLC0415
+
+    return Run(rebalance(request, deps), transport)
+
+
+def approved_notional(reports: list[RunReport]) -> dict[tuple[str, str], Decimal]:
+    """What the run approved per symbol and side: the largest approval of any attempt
+    (each attempt re-plans the whole run; earlier attempts' orders count against it)."""
+    approved: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for report in reports:
+        for decision in report.decisions:
+            if decision.verdict is Verdict.DENIED:
+                continue
+            key = (decision.symbol, decision.side.value)
+            first = reports[0]
+            limit = decision.approved_qty * decision.ref_price
+            if report is first or key not in approved:
+                approved[key] = max(approved[key], limit)
+    return approved
+
+
+def check_run_invariants(exchange: LocalExchange, reports: list[RunReport]) -> None:
+    """Across every attempt: no id twice; per symbol and side, what was accepted stays
+    within what the first attempt approved (plus the price tolerance); every accepted
+    order carries the run's id."""
+    accepted = exchange.engine.accepted_orders()
+    ids = [o.client_order_id for o in accepted]
+    assert len(ids) == len(set(ids)), f"a client_order_id was accepted twice: {ids}"
+    run_ids = {r.run_id for r in reports}
+    approved = approved_notional(reports)
+    spent: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for order in accepted:
+        if order.client_order_id.startswith("fault-matrix-2026"):
+            assert any(order.client_order_id.startswith(r) for r in run_ids)
+        price = order.filled_avg_price if order.filled_avg_price is not None else Decimal(0)
+        amount = (
+            Decimal(str(order.notional))
+            if order.notional is not None
+            else Decimal(str(order.qty)) * price
+        )
+        spent[(order.symbol, str(order.side))] += amount
+    for key, amount in spent.items():
+        assert key in approved, f"{key} was never approved"
+        assert amount <= approved[key] * Decimal("1.02") + 1, (key, amount, approved[key])
+
+
+@pytest.fixture
+def exchange() -> Any:
+    with LocalExchange(settings=ExchangeSettings(cash=Decimal(50_000))) as ex:
+        ex.engine.set_position("QQQ", Decimal(60), Decimal(400))
+        ex.engine.set_position("BND", Decimal(200), Decimal(70))
+        yield ex
+
+
+# -- 1. a rerun after risk shrank its orders ---------------------------------------------
+
+
+def test_a_rerun_after_shrunk_orders_places_nothing_more(exchange: LocalExchange) -> None:
+    """Each attempt's report was lost (a fresh ledger each time): the broker's own record
+    of the run's orders is what stops it trading again."""
+    capped = settings_with(risk={"max_order_notional": 10_000})
+    reports = [run(exchange, capped).report for _ in range(4)]
+    assert reports[0].status is RunStatus.COMPLETED
+    assert reports[0].degraded, "shrunk buys must say the run is degraded"
+    first = len(exchange.engine.accepted_orders())
+    assert first == 5
+    for again in reports[1:]:
+        assert again.orders == (), again.orders
+        assert {o.client_order_id for o in again.earlier_orders} >= {
+            o.client_order_id for o in reports[0].orders
+        }
+    assert len(exchange.engine.accepted_orders()) == first
+    check_run_invariants(exchange, reports)
+
+
+def test_a_finished_run_is_answered_from_the_ledger(exchange: LocalExchange) -> None:
+    ledger = InMemoryLedger()
+    first = run_with_ledger(exchange, settings_with(), ledger)
+    assert first.report.status is RunStatus.COMPLETED
+    requests = len(exchange.requests)
+    again = run_with_ledger(exchange, settings_with(), ledger)
+    assert again.report.attempt_id == first.report.attempt_id
+    assert "answered from the ledger" in again.report.notes[-1]
+    # One clock and one calendar read to name the run; nothing of the account.
+    assert len(exchange.requests) - requests <= 2
+    assert post_count(exchange) == 5
+
+
+# -- 2-4. the snapshot: read order, consistency, races -------------------------------------
+
+
+def test_an_empty_positions_reply_is_read_again(exchange: LocalExchange) -> None:
+    exchange.add_fault(Fault(method="GET", path="/v2/positions", status=200, body=[]))
+    result = run(exchange)
+    assert exchange.fault_hits(), "the fault never fired"
+    assert result.report.status is RunStatus.COMPLETED, result.report.errors
+    # QQQ and BND were seen and sold: the plan started from the real holdings.
+    assert {(o.symbol, o.side) for o in result.report.orders if o.side is Side.SELL} == {
+        ("QQQ", Side.SELL),
+        ("BND", Side.SELL),
+    }
+    check_run_invariants(exchange, [result.report])
+
+
+def test_positions_that_never_add_up_fail_closed(exchange: LocalExchange) -> None:
+    exchange.add_fault(Fault(method="GET", path="/v2/positions", status=200, body=[], every=True))
+    result = run(exchange)
+    assert result.report.status is RunStatus.FAILED
+    assert codes(result.report) == ["SNAPSHOT_INCONSISTENT"]
+    assert post_count(exchange) == 0
+
+
+def test_two_concurrent_attempts_of_one_run_do_not_both_trade(exchange: LocalExchange) -> None:
+    """Attempt B reads this run's orders and the open orders before attempt A trades,
+    and its positions (delayed) after: B must not trade on top of A."""
+    exchange.add_fault(Fault(method="GET", path="/v2/positions", nth=2, delay_seconds=1.5))
+    results: dict[str, RunReport] = {}
+
+    def attempt(name: str) -> None:
+        results[name] = run(exchange).report
+
+    first = threading.Thread(target=attempt, args=("a",))
+    first.start()
+    # B starts once A has read its positions (A's read is the first), before A trades.
+    second = threading.Thread(target=attempt, args=("b",))
+    second.start()
+    first.join(60)
+    second.join(60)
+    reports = [results["a"], results["b"]]
+    traded = [r for r in reports if r.orders]
+    assert len(traded) <= 1 or any("CONCURRENT_ATTEMPT" in codes(r) for r in reports), [
+        (r.status, codes(r)) for r in reports
+    ]
+    assert not all(r.status is RunStatus.COMPLETED and r.orders for r in reports)
+    check_run_invariants(exchange, reports)
+    accepted = exchange.engine.accepted_orders()
+    sides = [(o.symbol, str(o.side)) for o in accepted]
+    assert len(sides) == len(set(sides)), f"a symbol traded twice on one side: {sides}"
+
+
+# -- 5-6. replies that are not what the API documents ---------------------------------------
+
+
+def test_a_2xx_that_is_not_an_order_is_looked_up(exchange: LocalExchange) -> None:
+    exchange.add_fault(
+        Fault(
+            method="POST",
+            path=ORDERS,
+            when="after",
+            status=200,
+            body={"id": "not-a-complete-order", "status": "new"},
+        )
+    )
+    result = run(exchange)
+    assert exchange.fault_hits()
+    assert result.report.status is RunStatus.COMPLETED, result.report.errors
+    assert len(result.report.orders) == 5
+    assert post_count(exchange) == 5
+    assert exchange.engine.open_orders() == []
+    check_run_invariants(exchange, [result.report])
+
+
+def test_an_unknown_order_is_cancelled_when_the_breaker_opens(exchange: LocalExchange) -> None:
+    """The first sell is applied but its reply is lost; every lookup by id then fails
+    until the breaker opens. Before the run ends, the open-order list (read past the
+    breaker) finds the order and it is cancelled."""
+    exchange.configure(fill_delay_seconds=30)
+    exchange.add_fault(Fault.connection_reset(when="after", method="POST", path=ORDERS))
+    exchange.add_fault(
+        Fault.server_error(500, method="GET", path="/v2/orders:by_client_order_id", every=True)
+    )
+    result = run(exchange, config(breaker_threshold=3, max_attempts=5))
+    report = result.report
+    assert report.status is RunStatus.FAILED
+    assert exchange.engine.open_orders() == [], "an order of the run was left working"
+    assert exchange.count("DELETE") >= 1
+    assert any(o.client_order_id == report.intents[0].client_order_id for o in report.orders)
+
+
+def test_a_401_mid_run_stops_submitting(exchange: LocalExchange) -> None:
+    exchange.add_fault(
+        Fault(
+            method="POST",
+            path=ORDERS,
+            nth=2,
+            status=401,
+            body={"code": 40110000, "message": "request is not authorized"},
+        )
+    )
+    result = run(exchange)
+    assert result.report.status is RunStatus.FAILED
+    assert "BROKER_AUTH" in codes(result.report)
+    assert post_count(exchange) == 2  # the second was refused; no third was sent
+    assert len(exchange.engine.accepted_orders()) == 1
+
+
+def test_quantities_go_to_the_broker_as_exact_decimals(exchange: LocalExchange) -> None:
+    """A float would send 12345678.12345679 for this quantity."""
+    qty = Decimal("12345678.123456789")
+    exchange.engine.set_position("SPY", qty, Decimal(1))
+    clock = SystemClock()
+    transport = Transport(clock, config().alpaca.retry)  # type: ignore[union-attr]
+    broker = AlpacaBroker(
+        TradingClient("k", "s", raw_data=True, url_override=exchange.url), transport
+    )
+    record = broker.submit_order(
+        OrderRequest(client_order_id="exact-1", symbol="SPY", side=Side.SELL, qty=qty)
+    )
+    assert record.qty == qty
+    placed = exchange.engine.order_by_client_id("exact-1")
+    assert placed is not None
+    assert Decimal(str(placed.qty)) == qty
+
+
+# -- 10. accounts -------------------------------------------------------------------------
+
+
+def test_a_pinned_account_number_that_does_not_match_places_nothing(
+    exchange: LocalExchange,
+) -> None:
+    clock = SystemClock()
+    transport = Transport(clock, config().alpaca.retry)  # type: ignore[union-attr]
+    broker = AlpacaBroker(
+        TradingClient("k", "s", raw_data=True, url_override=exchange.url),
+        transport,
+        account_number="PA-NOT-THIS-ONE",
+    )
+    from alchemiser.errors import AccountMismatch  # noqa: PLC0415
+
+    with pytest.raises(AccountMismatch) as raised:
+        broker.snapshot()
+    assert raised.value.code == "ACCOUNT_MISMATCH"
+    assert "PA-NOT-THIS-ONE" not in str(raised.value)
+    assert exchange.engine.account_number not in str(raised.value)
+    assert post_count(exchange) == 0
