@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,41 @@ def test_positions_and_position(http: requests.Session, exchange: LocalExchange)
     assert one["side"] == "long"
     assert_conforms(TRADING, template, "GET", call(http, exchange, "GET", "/v2/positions/GLD"), 404)
     assert_conforms(TRADING, "/v2/account", "GET", call(http, exchange, "GET", "/v2/account"), 200)
+
+
+def test_close_position(http: requests.Session, exchange: LocalExchange) -> None:
+    exchange.engine.set_position("BRK", Decimal("2.5"), Decimal(400))  # a whole-share asset
+    template = "/v2/positions/{symbol_or_asset_id}"
+    residue = call(http, exchange, "DELETE", "/v2/positions/BRK", params={"qty": "0.5"})
+    order = assert_conforms(TRADING, template, "DELETE", residue, 200)
+    assert (order["side"], order["qty"], order["type"]) == ("sell", "0.5", "market")
+    too_many = call(http, exchange, "DELETE", "/v2/positions/BRK", params={"qty": "100"})
+    assert assert_conforms(TRADING, template, "DELETE", too_many, 422)["code"] == 40010001
+    by_percentage = call(http, exchange, "DELETE", "/v2/positions/BRK", params={"percentage": 50})
+    assert assert_conforms(TRADING, template, "DELETE", by_percentage, 200)["qty"] == "1"
+    rest = assert_conforms(
+        TRADING, template, "DELETE", call(http, exchange, "DELETE", "/v2/positions/BRK"), 200
+    )
+    assert rest["qty"] == "1"
+    missing = call(http, exchange, "DELETE", "/v2/positions/BRK")
+    assert assert_conforms(TRADING, template, "DELETE", missing, 404)["code"] == 40410000
+
+
+def test_option_position_conforms(http: requests.Session, exchange: LocalExchange) -> None:
+    symbol = "SPY260918C00500000"
+    exchange.engine.set_position(
+        symbol, Decimal(1), Decimal(10), asset_class="us_option", price=Decimal(12)
+    )
+    try:
+        listed = assert_conforms(
+            TRADING, "/v2/positions", "GET", call(http, exchange, "GET", "/v2/positions"), 200
+        )
+        option = next(p for p in listed if p["symbol"] == symbol)
+        assert (option["asset_class"], option["market_value"]) == ("us_option", "1200")
+        one = call(http, exchange, "GET", f"/v2/positions/{symbol}")
+        assert_conforms(TRADING, "/v2/positions/{symbol_or_asset_id}", "GET", one, 200)
+    finally:
+        exchange.engine.set_position(symbol, Decimal(0), Decimal(10))
 
 
 def test_assets_and_asset(http: requests.Session, exchange: LocalExchange) -> None:

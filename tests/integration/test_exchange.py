@@ -14,8 +14,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -29,11 +30,16 @@ from alpaca.data.requests import StockBarsRequest, StockLatestQuoteRequest
 from alpaca.data.timeframe import TimeFrame
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, OrderStatus, QueryOrderStatus, TimeInForce
-from alpaca.trading.requests import GetCalendarRequest, GetOrdersRequest, MarketOrderRequest
+from alpaca.trading.requests import (
+    ClosePositionRequest,
+    GetCalendarRequest,
+    GetOrdersRequest,
+    MarketOrderRequest,
+)
 
 from alchemiser.adapters.files.prices import FilePriceStore
 from alchemiser.exchange import ExchangeSettings, Fault, LocalExchange
-from alchemiser.exchange.engine import NEW_YORK
+from alchemiser.exchange.engine import NEW_YORK, Engine
 from tests.conftest import write_prices
 
 pytestmark = pytest.mark.integration
@@ -668,7 +674,7 @@ def test_engine_and_settings_validation(prices: Path) -> None:
         LocalExchange(prices, ExchangeSettings(session=date(2026, 7, 4)))
     with pytest.raises(ValueError, match="go together"):
         ExchangeSettings(key_id="k")
-    with pytest.raises(ValueError, match="exactly one"):
+    with pytest.raises(ValueError, match="at most one"):
         Fault(status=500, reset=True)
     loaded = Fault.from_dict({"path": "/v2/orders", "method": "post", "reset": True, "nth": 2})
     assert (loaded.method, loaded.nth, loaded.kind) == ("POST", 2, "reset")
@@ -677,6 +683,460 @@ def test_engine_and_settings_validation(prices: Path) -> None:
     exchange = LocalExchange(prices, ExchangeSettings(session=date(2026, 7, 6)))
     assert exchange.engine.now() >= at(date(2026, 7, 6), 9, 30, 1)
     assert exchange.engine.now().astimezone(UTC).tzinfo is UTC
+
+
+# -- closing a position ------------------------------------------------------------------------
+
+
+def delete_position(
+    http: requests.Session, exchange: LocalExchange, symbol: str, **params: Any
+) -> requests.Response:
+    return http.delete(f"{exchange.url}/v2/positions/{symbol}", params=params, timeout=10)
+
+
+def test_close_position_sells_a_fractional_residue_of_a_whole_share_asset(
+    exchange: LocalExchange, trading: TradingClient
+) -> None:
+    exchange.engine.set_position("BRK", Decimal("60.5"), Decimal(400))  # BRK: whole shares
+    assert exchange.engine.positions()["BRK"].qty == Decimal("60.5")
+    order = trading.close_position("BRK", close_options=ClosePositionRequest(qty="0.5"))
+    assert (order.symbol, order.side, order.qty, order.type) == ("BRK", "sell", "0.5", "market")
+    assert order.client_order_id  # made up by the exchange
+    assert exchange.engine.order_by_client_id(order.client_order_id) is not None
+    filled = trading.get_order_by_id(order.id)
+    assert filled.status == OrderStatus.FILLED
+    assert filled.filled_qty == "0.5"
+    assert exchange.engine.positions()["BRK"].qty == 60
+    sell_price = (close("BRK", "2026-07-10") * Decimal("0.9995")).quantize(Decimal("0.01"))
+    assert exchange.engine.cash() == Decimal(100_000) + (Decimal("0.5") * sell_price).quantize(
+        Decimal("0.01")
+    )
+    record = exchange.requests[0]
+    assert (record.method, record.path, record.query) == (
+        "DELETE",
+        "/v2/positions/BRK",
+        {"qty": ["0.5"]},
+    )
+    assert (record.status, record.accepted, record.client_order_id) == (
+        200,
+        True,
+        order.client_order_id,
+    )
+
+    everything = trading.close_position("BRK")  # neither qty nor percentage: all of it
+    assert everything.qty == "60"
+    assert "BRK" not in exchange.engine.positions()
+
+
+def test_close_position_by_percentage(exchange: LocalExchange, http: requests.Session) -> None:
+    exchange.engine.set_position("SPY", Decimal(10), Decimal(500))
+    exchange.engine.set_position("GLD", Decimal("3.5"), Decimal(200))
+    whole = delete_position(http, exchange, "SPY", percentage="25")
+    assert whole.status_code == 200, whole.text
+    assert whole.json()["qty"] == "2"  # 2.5 floored: a whole position sells whole shares
+    fractional = delete_position(http, exchange, "GLD", percentage="50")
+    assert fractional.json()["qty"] == "1.75"
+    assert exchange.engine.positions()["GLD"].qty == Decimal("1.75")
+
+
+def test_close_position_refusals_are_alpacas(
+    exchange: LocalExchange, http: requests.Session
+) -> None:
+    exchange.engine.set_position("SPY", Decimal(5), Decimal(500))
+
+    def refused(symbol: str, **params: Any) -> tuple[int, dict[str, Any]]:
+        response = delete_position(http, exchange, symbol, **params)
+        return response.status_code, response.json()
+
+    assert refused("TLT") == (404, {"code": 40410000, "message": "position not found: TLT"})
+    assert refused("XYZ")[0] == 404
+    assert refused("SPY", qty="6") == (
+        422,
+        {
+            "code": 40010001,
+            "message": "insufficient qty available for order (requested: 6, available: 5)",
+        },
+    )
+    assert refused("SPY", qty="1", percentage="10")[0] == 422
+    assert refused("SPY", qty="0")[0] == 422
+    assert refused("SPY", qty="0.0000000001")[0] == 422
+    assert refused("SPY", percentage="150")[0] == 422
+    assert refused("SPY", qty="lots")[0] == 422
+    exchange.configure(fill_delay_seconds=600)
+    assert delete_position(http, exchange, "SPY", qty="4").status_code == 200
+    assert refused("SPY", qty="2")[1]["message"] == (
+        "insufficient qty available for order (requested: 2, available: 1)"
+    )
+    assert [r.accepted for r in exchange.requests] == [False] * 8 + [True, False]
+    with pytest.raises(APIError) as missing:
+        TradingClient(KEY, SECRET, url_override=exchange.url).close_position("GLD")
+    assert missing.value.status_code == 404
+
+
+# -- fractional rules --------------------------------------------------------------------------
+
+
+def test_fractional_orders_of_a_whole_share_asset_are_refused_buy_and_sell(
+    exchange: LocalExchange, http: requests.Session
+) -> None:
+    exchange.engine.set_position("BRK", Decimal("60.5"), Decimal(400))
+    not_fractionable = {"code": 40310000, "message": 'asset "BRK" is not fractionable'}
+    for side, fields in (
+        ("buy", {"qty": "0.5"}),
+        ("buy", {"notional": "500"}),
+        ("sell", {"qty": "0.5"}),
+        ("sell", {"qty": "60.5"}),
+        ("sell", {"notional": "500"}),
+    ):
+        response = post_order(http, exchange, "BRK", side, **fields)
+        assert (response.status_code, response.json()) == (403, not_fractionable), (side, fields)
+    assert exchange.engine.orders() == []
+    whole = post_order(http, exchange, "BRK", "sell", qty="60")
+    assert whole.status_code == 200
+    assert exchange.engine.positions()["BRK"].qty == Decimal("0.5")  # the residue
+
+
+def test_bundled_qqq_whole_shares_may_hold_a_fractional_position() -> None:
+    engine = Engine(settings=ExchangeSettings(whole_share_symbols=frozenset({"QQQ"})))
+    engine.set_position("QQQ", Decimal("60.5"), Decimal(400))
+    assert engine.positions()["QQQ"].qty == Decimal("60.5")
+    assert engine.positions_json()[0]["qty"] == "60.5"
+
+
+# -- holdings of other asset classes, and the account's figures --------------------------------
+
+
+def test_crypto_and_option_positions_count_in_the_account(
+    exchange: LocalExchange, http: requests.Session, trading: TradingClient
+) -> None:
+    exchange.engine.set_position("SPY", Decimal(10), Decimal(500))
+    exchange.engine.set_position(
+        "BTCUSD", Decimal("0.5"), Decimal(50_000), asset_class="crypto", price=Decimal(60_000)
+    )
+    exchange.engine.set_position(
+        "SPY260918C00500000",
+        Decimal(2),
+        Decimal("10.5"),
+        asset_class="us_option",
+        price=Decimal("12.25"),
+    )
+    positions = {p["symbol"]: p for p in get(http, exchange, "/v2/positions")}
+    assert set(positions) == {"SPY", "BTCUSD", "SPY260918C00500000"}
+    btc, option = positions["BTCUSD"], positions["SPY260918C00500000"]
+    assert (btc["asset_class"], btc["qty"], btc["current_price"], btc["market_value"]) == (
+        "crypto",
+        "0.5",
+        "60000",
+        "30000",
+    )
+    assert btc["exchange"] == "CRYPTO"
+    assert btc["cost_basis"] == "25000"
+    # A contract is 100 shares: 2 x 12.25 x 100.
+    assert (option["asset_class"], option["qty"], option["current_price"]) == (
+        "us_option",
+        "2",
+        "12.25",
+    )
+    assert (option["market_value"], option["cost_basis"]) == ("2450", "2100")
+    assert get(http, exchange, "/v2/positions/BTCUSD")["qty"] == "0.5"
+    account = get(http, exchange, "/v2/account")
+    spy_value = 10 * close("SPY", "2026-07-10")
+    assert Decimal(account["long_market_value"]) == spy_value + 30_000 + 2450
+    assert Decimal(account["equity"]) == Decimal(account["cash"]) + spy_value + 30_000 + 2450
+
+    parsed = {p.symbol: p for p in trading.get_all_positions()}  # alpaca-py reads them
+    assert parsed["BTCUSD"].asset_class == "crypto"
+    assert parsed["SPY260918C00500000"].asset_class == "us_option"
+
+    # The product cannot trade them here, nor close them.
+    assert post_order(http, exchange, "BTCUSD", "sell", qty="0.5").status_code == 422
+    assert delete_position(http, exchange, "BTCUSD").status_code == 422
+    quotes = get(http, exchange, "/v2/stocks/quotes/latest", symbols="BTCUSD,SPY")["quotes"]
+    assert set(quotes) == {"SPY"}
+
+    with pytest.raises(ValueError, match="needs a price"):
+        exchange.engine.set_position("ETHUSD", Decimal(1), Decimal(1), asset_class="crypto")
+    with pytest.raises(ValueError, match="not a us_option symbol"):
+        exchange.engine.set_position(
+            "SPY 500 CALL", Decimal(1), Decimal(1), asset_class="us_option", price=Decimal(1)
+        )
+    with pytest.raises(ValueError, match="us_equity symbol in the price data"):
+        exchange.engine.set_position(
+            "SPY", Decimal(1), Decimal(1), asset_class="crypto", price=Decimal(1)
+        )
+    with pytest.raises(ValueError, match="asset_class"):
+        exchange.engine.set_position("SPY", Decimal(1), Decimal(1), asset_class="ipo")
+
+
+def test_positions_control_endpoint(exchange: LocalExchange, http: requests.Session) -> None:
+    control = f"{exchange.url}/_control/positions"
+    seeded = requests.post(
+        control,
+        json=[
+            {"symbol": "BTC/USD", "qty": "0.25", "asset_class": "crypto", "price": "64000"},
+            {"symbol": "BRK", "qty": "60.5", "avg_entry_price": "400"},
+        ],
+        timeout=10,
+    )
+    assert seeded.status_code == 200, seeded.text
+    assert {p["symbol"]: p["qty"] for p in seeded.json()} == {"BTC/USD": "0.25", "BRK": "60.5"}
+    btc = get(http, exchange, "/v2/positions/BTC%2FUSD")
+    assert (btc["market_value"], btc["avg_entry_price"]) == ("16000", "64000")
+    bad = requests.post(
+        control, json={"symbol": "ETHUSD", "qty": 1, "asset_class": "crypto"}, timeout=10
+    )
+    assert bad.status_code == 400
+    assert "price" in bad.json()["message"]
+    unknown = requests.post(control, json={"symbol": "SPY", "qty": 1, "colour": "red"}, timeout=10)
+    assert unknown.status_code == 400
+    removed = requests.post(
+        control, json={"symbol": "BRK", "qty": 0, "avg_entry_price": 1}, timeout=10
+    )
+    assert [p["symbol"] for p in removed.json()] == ["BTC/USD"]
+
+
+def test_account_figures_equal_cash_plus_the_positions(
+    exchange: LocalExchange, http: requests.Session
+) -> None:
+    exchange.engine.set_position("GLD", Decimal("3.333333333"), Decimal(199))
+    exchange.engine.set_position("BRK", Decimal("7.5"), Decimal(401))
+    exchange.engine.set_position(
+        "SPY260918P00450000", Decimal(3), Decimal("4.1"), asset_class="us_option", price=Decimal(3)
+    )
+    exchange.engine.set_position(
+        "ETH/USD", Decimal("1.123456789"), Decimal(3000), asset_class="crypto", price=Decimal(3333)
+    )
+    exchange.engine.set_price("TLT", Decimal("98.765"))
+    post_order(http, exchange, "TLT", notional="1234.56")
+
+    def check(account: dict[str, Any], positions: list[dict[str, Any]]) -> None:
+        held = sum((Decimal(p["market_value"]) for p in positions), Decimal(0))
+        assert Decimal(account["long_market_value"]) == held
+        assert Decimal(account["equity"]) == Decimal(account["cash"]) + held
+        assert account["portfolio_value"] == account["equity"]
+        assert Decimal(account["position_market_value"]) == held
+
+    state = requests.get(f"{exchange.url}/_control/state", timeout=10).json()  # one instant
+    assert len(state["positions"]) == 5
+    check(state["account"], state["positions"])
+    check(get(http, exchange, "/v2/account"), get(http, exchange, "/v2/positions"))
+
+
+def test_account_number_is_a_setting(prices: Path) -> None:
+    with LocalExchange(prices) as default:
+        trading = TradingClient(KEY, SECRET, url_override=default.url)
+        assert trading.get_account().account_number.startswith("PA")
+    settings = ExchangeSettings(account_number="TEST-ACCOUNT-1")
+    assert "TEST-ACCOUNT-1" not in repr(settings)
+    assert settings.public_json()["account_number"] == "***"
+    with LocalExchange(prices, settings) as exchange:
+        trading = TradingClient(KEY, SECRET, url_override=exchange.url)
+        assert trading.get_account().account_number == "TEST-ACCOUNT-1"
+        changed = requests.post(
+            f"{exchange.url}/_control/settings",
+            json={"account_number": "TEST-ACCOUNT-2"},
+            timeout=10,
+        )
+        assert "TEST-ACCOUNT-2" not in changed.text
+        assert trading.get_account().account_number == "TEST-ACCOUNT-2"
+    with pytest.raises(ValueError, match="account_number"):
+        ExchangeSettings(account_number=" ")
+
+
+# -- prices --------------------------------------------------------------------------------------
+
+
+def test_price_override_moves_fills_quotes_and_valuations_not_bars(
+    exchange: LocalExchange, http: requests.Session
+) -> None:
+    yesterday = close("SPY", "2026-07-09")
+    exchange.engine.set_position("SPY", Decimal(2), Decimal(500))
+    bars_before = get(http, exchange, "/v2/stocks/bars", symbols="SPY", timeframe="1Day")
+    gap = (yesterday * Decimal("1.3")).quantize(Decimal("0.01"))  # a 30% gap up
+    exchange.engine.set_price("SPY", gap)
+
+    quote = get(http, exchange, "/v2/stocks/quotes/latest", symbols="SPY")["quotes"]["SPY"]
+    assert quote["bp"] < float(gap) < quote["ap"]
+    assert quote["ap"] - quote["bp"] < float(gap) * 0.0003
+    position = get(http, exchange, "/v2/positions/SPY")
+    assert Decimal(position["current_price"]) == gap
+    assert Decimal(position["lastday_price"]) == yesterday  # yesterday's close unchanged
+    assert Decimal(position["market_value"]) == 2 * gap
+    assert Decimal(get(http, exchange, "/v2/account")["long_market_value"]) == 2 * gap
+    order = post_order(http, exchange, "SPY", qty="1").json()
+    filled = get(http, exchange, f"/v2/orders/{order['id']}")
+    assert Decimal(filled["filled_avg_price"]) == (gap * Decimal("1.0005")).quantize(
+        Decimal("0.01")
+    )
+    assert get(http, exchange, "/v2/stocks/bars", symbols="SPY", timeframe="1Day") == bars_before
+
+    control = requests.post(f"{exchange.url}/_control/prices", json={"SPY": "900"}, timeout=10)
+    assert control.json()["SPY"] == {"session": "2026-07-10", "price": "900"}
+    assert get(http, exchange, "/v2/positions/SPY")["current_price"] == "900"
+    requests.post(f"{exchange.url}/_control/prices", json={"SPY": None}, timeout=10)
+    assert Decimal(get(http, exchange, "/v2/positions/SPY")["current_price"]) == close(
+        "SPY", "2026-07-10"
+    )
+    bad = requests.post(f"{exchange.url}/_control/prices", json={"SPY": "-1"}, timeout=10)
+    assert bad.status_code == 400
+
+
+def test_price_override_lasts_one_session(exchange: LocalExchange, http: requests.Session) -> None:
+    exchange.configure(now=at(date(2026, 7, 9), 10))
+    exchange.engine.set_price("TLT", Decimal(150))
+    assert get(http, exchange, "/v2/stocks/quotes/latest", symbols="TLT")["quotes"]["TLT"][
+        "bp"
+    ] == pytest.approx(150, rel=0.001)
+    exchange.configure(now=at(LAST, 10))
+    quote = get(http, exchange, "/v2/stocks/quotes/latest", symbols="TLT")["quotes"]["TLT"]
+    assert quote["bp"] == pytest.approx(float(close("TLT", "2026-07-10")), rel=0.001)
+    bars = get(
+        http, exchange, "/v2/stocks/bars", symbols="TLT", timeframe="1Day", start="2026-07-09"
+    )
+    assert [b["c"] for b in bars["bars"]["TLT"]] == [float(close("TLT", "2026-07-09"))]
+
+
+# -- faults that change the exchange as a request is handled -----------------------------------
+
+
+def test_fault_fills_open_orders_before_or_after_the_request(
+    exchange: LocalExchange, http: requests.Session
+) -> None:
+    exchange.configure(fill_delay_seconds=600)
+    post_order(http, exchange, "SPY", qty="2", client_order_id="a")
+    post_order(http, exchange, "GLD", qty="1", client_order_id="b")
+    # After: the positions answered are the snapshot before the fills happened.
+    exchange.add_fault(Fault(method="GET", path="/v2/positions", when="after", fill_open=True))
+    assert get(http, exchange, "/v2/positions") == []
+    assert {o.client_order_id: o.status for o in exchange.engine.orders()} == {
+        "a": "filled",
+        "b": "filled",
+    }
+    assert set(exchange.engine.positions()) == {"SPY", "GLD"}
+
+    post_order(http, exchange, "TLT", qty="1", client_order_id="c")
+    post_order(http, exchange, "BRK", qty="1", client_order_id="d")
+    # Before, one order: the answer already shows it filled, the other still open.
+    exchange.add_fault(Fault.market_moves(client_order_id="d", method="GET", path="/v2/orders"))
+    listed = {o["client_order_id"]: o["status"] for o in get(http, exchange, "/v2/orders")}
+    assert listed == {"c": "new"}  # open orders only: d filled as the request arrived
+    filled = exchange.engine.order_by_client_id("d")
+    assert filled is not None
+    assert filled.status == "filled"
+    assert filled.filled_avg_price == (close("BRK", "2026-07-10") * Decimal("1.0005")).quantize(
+        Decimal("0.01")
+    )
+    assert [f.describe() for f, _ in exchange.fault_hits()][-1] == (
+        "fill d on GET /v2/orders (before)"
+    )
+
+
+def test_fault_advances_the_clock(exchange: LocalExchange, http: requests.Session) -> None:
+    start = exchange.engine.now()
+    exchange.add_fault(Fault(method="GET", path="/v2/clock", advance_clock_seconds=3600))
+    before = datetime.fromisoformat(get(http, exchange, "/v2/clock")["timestamp"])
+    assert before - start >= timedelta(hours=1)
+
+    exchange.configure(fill_delay_seconds=30)
+    exchange.add_fault(
+        Fault(method="POST", path="/v2/orders", when="after", advance_clock_seconds=31)
+    )
+    answered = post_order(http, exchange, "SPY", qty="1").json()
+    assert answered["status"] == "accepted"  # answered as applied, then the clock moved
+    assert get(http, exchange, f"/v2/orders/{answered['id']}")["status"] == "filled"
+
+
+def test_fault_actions_load_from_json_and_combine_with_a_response(
+    exchange: LocalExchange, http: requests.Session
+) -> None:
+    exchange.configure(fill_delay_seconds=600)
+    post_order(http, exchange, "SPY", qty="1", client_order_id="open")
+    faults = [
+        {
+            "method": "GET",
+            "path": "/v2/account",
+            "fill_open": True,
+            "status": 503,
+            "body": {"code": 50010000, "message": "busy"},
+        }
+    ]
+    loaded = requests.post(f"{exchange.url}/_control/faults", json=faults, timeout=10).json()
+    assert loaded[0]["fill_open"] is True
+    assert http.get(f"{exchange.url}/v2/account", timeout=10).status_code == 503
+    filled = exchange.engine.order_by_client_id("open")
+    assert filled is not None
+    assert filled.status == "filled"
+    for bad in (
+        {"path": "/v2/orders"},  # does nothing
+        {"client_order_id": "x", "status": 500},  # names an order without filling it
+        {"advance_clock_seconds": 0},
+        {"status": 500, "delay_seconds": 1},
+    ):
+        refused = requests.post(f"{exchange.url}/_control/faults", json=[bad], timeout=10)
+        assert refused.status_code == 400, bad
+    assert Fault.from_dict({"advance_clock_seconds": 5}).kind == "clock +5s"
+
+
+def test_slow_before_applies_after_the_delay_and_slow_after_applies_first(
+    exchange: LocalExchange, http: requests.Session
+) -> None:
+    def submit(client_order_id: str) -> threading.Thread:
+        thread = threading.Thread(
+            target=post_order,
+            args=(http, exchange, "SPY"),
+            kwargs={"qty": "1", "client_order_id": client_order_id},
+        )
+        thread.start()
+        return thread
+
+    def until(condition: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 10
+        while not condition():
+            assert time.monotonic() < deadline, "timed out waiting for the exchange"
+            time.sleep(0.005)
+
+    exchange.add_fault(Fault.slow(1.0, when="before", method="POST", path="/v2/orders"))
+    late = submit("held-back")
+    until(lambda: len(exchange.fault_hits()) == 1)  # arrived, now waiting
+    assert exchange.engine.order_by_client_id("held-back") is None
+    late.join(timeout=10)
+    assert exchange.engine.order_by_client_id("held-back") is not None
+
+    exchange.clear_faults()
+    exchange.add_fault(Fault.slow(1.0, when="after", method="POST", path="/v2/orders"))
+    slow = submit("applied-first")
+    until(lambda: exchange.engine.order_by_client_id("applied-first") is not None)
+    assert slow.is_alive()  # applied, the answer still to come
+    slow.join(timeout=10)
+    assert exchange.requests[-1].status == 200
+
+
+# -- scripted 2xx answers ------------------------------------------------------------------------
+
+
+def test_scripted_empty_positions_once_while_the_account_is_unchanged(
+    exchange: LocalExchange, http: requests.Session
+) -> None:
+    exchange.engine.set_position("SPY", Decimal(3), Decimal(500))
+    exchange.add_fault(Fault(method="GET", path="/v2/positions", status=200, body=[]))
+    empty = http.get(f"{exchange.url}/v2/positions", timeout=10)
+    assert (empty.status_code, empty.json()) == (200, [])
+    assert empty.headers["Content-Type"].startswith("application/json")
+    assert [p["symbol"] for p in get(http, exchange, "/v2/positions")] == ["SPY"]
+    assert exchange.engine.positions()["SPY"].qty == 3
+
+
+def test_scripted_short_order_answer_after_the_order_was_applied(
+    exchange: LocalExchange, http: requests.Session
+) -> None:
+    body = {"id": "00000000-0000-4000-8000-000000000001", "status": "new"}
+    exchange.add_fault(Fault(method="POST", path="/v2/orders", when="after", status=200, body=body))
+    answered = post_order(http, exchange, "GLD", qty="2", client_order_id="short-reply")
+    assert (answered.status_code, answered.json()) == (200, body)
+    applied = exchange.engine.order_by_client_id("short-reply")
+    assert applied is not None
+    assert applied.id != body["id"]
+    assert exchange.requests[-1].accepted is True
 
 
 # -- the command ----------------------------------------------------------------------------

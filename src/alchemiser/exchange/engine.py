@@ -21,7 +21,17 @@ Documented simplifications:
 - Regular hours 09:30-16:00 New York; 13:00 closes on July 3, the day after US
   Thanksgiving and December 24 when they are sessions. No extended hours.
 - Only market day orders, in a cash account (no margin, no shorting). Unfilled day
-  orders expire at the session close, keeping any partial fill.
+  orders expire at the session close, keeping any partial fill. Closing a position
+  (``close_position``) places such a sell, fractional even for a whole-share asset.
+- Only ``us_equity`` trades. Crypto and option holdings exist only when a test seeds
+  them (``set_position(..., asset_class=..., price=...)``); they are valued at the
+  price given (an option at qty x price x 100) and count in the account's equity.
+
+Test controls: ``set_position`` (any quantity, a fractional residue of a whole-share
+asset included), ``set_price`` (one session's price: fills, quotes, valuations; never
+bars), ``fill_open_orders`` (the market moves on), ``advance``/``set_now`` (the clock)
+and ``configure`` (settings, ``account_number`` included). The account's equity is
+always cash plus the positions' ``market_value`` as GET /v2/positions shows them.
 """
 
 from __future__ import annotations
@@ -85,10 +95,19 @@ ASSET_EXCHANGE = "ARCA"
 ASSET_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://alchemiser.local/exchange/assets")
 
 OPEN_STATUSES = frozenset({"accepted", "new", "partially_filled"})
+EQUITY = "us_equity"
+CRYPTO = "crypto"
+OPTION = "us_option"
+ASSET_CLASSES = frozenset({EQUITY, CRYPTO, OPTION})
+OPTION_MULTIPLIER = Decimal(100)
+"""An option position's value is qty x price x 100, as Alpaca values contracts."""
+POSITION_EXCHANGES = {EQUITY: ASSET_EXCHANGE, CRYPTO: "CRYPTO", OPTION: ""}
 TIMEFRAMES = frozenset({"1Day", "1D", "1day"})
 ADJUSTMENTS = frozenset({"raw", "split", "dividend", "spin-off", "all"})
 
 _FRACTION = re.compile(r"\.(\d+)")
+_OCC_SYMBOL = re.compile(r"[A-Z]{1,6}\d{6}[CP]\d{8}")
+_CRYPTO_SYMBOL = re.compile(r"[A-Z0-9]{2,10}/?[A-Z]{3,4}")
 
 
 class ApiError(Exception):
@@ -149,6 +168,8 @@ class ExchangeSettings:
     whole_share_symbols: frozenset[str] = frozenset()
     max_bars_per_page: int = MAX_BARS_LIMIT
     """A server-side cap on bars per page (Alpaca "may return less" than ``limit``)."""
+    account_number: str | None = field(default=None, repr=False)
+    """The account number GET /v2/account shows (a fake one; default: generated)."""
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -177,6 +198,8 @@ class ExchangeSettings:
             raise ValueError(f"max_bars_per_page must be in 1..{MAX_BARS_LIMIT}")
         if (self.key_id is None) != (self.secret_key is None):
             raise ValueError("key_id and secret_key go together")
+        if self.account_number is not None and not self.account_number.strip():
+            raise ValueError("account_number must not be empty")
 
     def public_json(self) -> JSON:
         """The settings as JSON, without the secret."""
@@ -196,6 +219,8 @@ class ExchangeSettings:
             "secret_key": None if self.secret_key is None else "***",
             "whole_share_symbols": sorted(self.whole_share_symbols),
             "max_bars_per_page": self.max_bars_per_page,
+            # Account numbers stay out of logs and listings, even fake ones.
+            "account_number": None if self.account_number is None else "***",
         }
 
 
@@ -217,6 +242,7 @@ SETTINGS_JSON_FIELDS = frozenset(
         "secret_key",
         "whole_share_symbols",
         "max_bars_per_page",
+        "account_number",
     }
 )
 
@@ -493,27 +519,38 @@ class SimOrder:
         }
 
 
+def _multiplier(asset_class: str) -> Decimal:
+    return OPTION_MULTIPLIER if asset_class == OPTION else WHOLE
+
+
 @dataclass(frozen=True)
 class PositionView:
     symbol: str
     qty: Decimal
     avg_entry_price: Decimal
+    asset_class: str = EQUITY
 
     @property
     def cost_basis(self) -> Decimal:
-        return _money(self.qty * self.avg_entry_price)
+        return _money(self.qty * self.avg_entry_price * _multiplier(self.asset_class))
 
 
 @dataclass
 class _Position:
-    """Quantity and average entry price (unchanged by sells, as at Alpaca)."""
+    """Quantity and average entry price (unchanged by sells, as at Alpaca). Only
+    ``us_equity`` positions trade here; the other classes are holdings seeded by tests."""
 
     qty: Decimal
     avg_price: Decimal
+    asset_class: str = EQUITY
+
+    @property
+    def multiplier(self) -> Decimal:
+        return _multiplier(self.asset_class)
 
     @property
     def cost_basis(self) -> Decimal:
-        return _money(self.qty * self.avg_price)
+        return _money(self.qty * self.avg_price * self.multiplier)
 
 
 def _fmt(value: Decimal) -> str:
@@ -646,7 +683,9 @@ class Engine:
         self._anchor = start
         self._anchor_mono = monotonic()
         self.account_id = str(uuid.uuid4())
-        self.account_number = "PA" + self.account_id.replace("-", "")[:10].upper()
+        self.account_number = settings.account_number or (
+            "PA" + self.account_id.replace("-", "")[:10].upper()
+        )
         self._created_at = start - timedelta(days=365)
         self._cash = settings.cash
         self._positions: dict[str, _Position] = {}
@@ -654,6 +693,10 @@ class Engine:
         self._by_id: dict[str, SimOrder] = {}
         self._by_client_id: dict[str, SimOrder] = {}
         self._bar_times: dict[date, str] = {}
+        self._price_overrides: dict[str, tuple[date, Decimal]] = {}
+        """Per symbol in the price data: a price for one session (``set_price``)."""
+        self._other_prices: dict[str, Decimal] = {}
+        """Prices of symbols not in the price data (crypto, options), any day."""
 
     # -- settings and the clock ----------------------------------------------------------
 
@@ -679,6 +722,8 @@ class Engine:
                 self._anchor_mono = monotonic()
             if "cash" in changes:
                 self._cash = updated.cash
+            if "account_number" in changes and updated.account_number is not None:
+                self.account_number = updated.account_number
             self._settings = updated
             if advance:
                 self._anchor += timedelta(seconds=float(advance))
@@ -744,7 +789,8 @@ class Engine:
         with self._lock:
             self._settle()
             return {
-                s: PositionView(s, p.qty, p.avg_price) for s, p in sorted(self._positions.items())
+                s: PositionView(s, p.qty, p.avg_price, p.asset_class)
+                for s, p in sorted(self._positions.items())
             }
 
     def cash(self) -> Decimal:
@@ -752,28 +798,148 @@ class Engine:
             self._settle()
             return self._cash
 
-    def set_position(self, symbol: str, qty: Decimal, avg_entry_price: Decimal) -> None:
-        """Seed a holding (tests): ``qty`` shares bought at ``avg_entry_price``."""
+    def set_position(
+        self,
+        symbol: str,
+        qty: Decimal,
+        avg_entry_price: Decimal,
+        *,
+        asset_class: str = EQUITY,
+        price: Decimal | None = None,
+    ) -> None:
+        """Seed a holding (tests): ``qty`` shares bought at ``avg_entry_price``; 0 removes
+        the holding, whatever its class.
+
+        Any quantity goes, a fractional one of a non-fractionable asset included (a
+        residue the product must still be able to exit). ``asset_class`` ``"crypto"``
+        (``BTC/USD`` or ``BTCUSD``) or ``"us_option"`` (an OCC symbol such as
+        ``SPY260918C00500000``, valued at qty x price x 100) makes a holding the product
+        cannot trade; those need ``price`` (they are not in the price data). For a
+        ``us_equity`` symbol ``price`` overrides today's price (see ``set_price``)."""
         with self._lock:
+            self._settle()
             symbol = symbol.upper()
-            if symbol not in self.prices:
-                raise ValueError(f"{symbol}: not in the price data")
             if qty <= 0:
                 self._positions.pop(symbol, None)
+                return
+            if asset_class not in ASSET_CLASSES:
+                raise ValueError(f"asset_class must be one of {sorted(ASSET_CLASSES)}")
+            if asset_class == EQUITY:
+                if symbol not in self.prices:
+                    raise ValueError(f"{symbol}: not in the price data")
             else:
-                self._positions[symbol] = _Position(qty, avg_entry_price)
+                if symbol in self.prices:
+                    raise ValueError(f"{symbol}: a us_equity symbol in the price data")
+                pattern = _OCC_SYMBOL if asset_class == OPTION else _CRYPTO_SYMBOL
+                if pattern.fullmatch(symbol) is None:
+                    raise ValueError(f"{symbol}: not a {asset_class} symbol")
+                if price is None and symbol not in self._other_prices:
+                    raise ValueError(f"{symbol}: a {asset_class} position needs a price")
+            if price is not None:
+                self._set_price(symbol, price, None)
+            self._positions[symbol] = _Position(qty, avg_entry_price, asset_class)
+
+    def set_price(self, symbol: str, price: Decimal | None, session: date | None = None) -> None:
+        """Override a symbol's price for one session (default: today, the New York date
+        of the exchange clock): fills in that session, quotes and position valuations
+        use it; bars never do (the session's own bar is not served while it is today,
+        and bars of earlier sessions stay the price data's). ``None`` removes the
+        override. A symbol not in the price data (crypto, options) gets this price for
+        every day."""
+        with self._lock:
+            # Orders due to fill before the change fill at the old price.
+            self._settle()
+            self._set_price(symbol.upper(), price, session)
+
+    def _set_price(self, symbol: str, price: Decimal | None, session: date | None) -> None:
+        if price is not None and (not price.is_finite() or price <= 0):
+            raise ValueError(f"{symbol}: a price must be > 0, got {price}")
+        if symbol not in self.prices:
+            if session is not None:
+                raise ValueError(f"{symbol}: not in the price data, its price has no session")
+            if price is None:
+                self._other_prices.pop(symbol, None)
+            else:
+                self._other_prices[symbol] = price
+            return
+        if price is None:
+            self._price_overrides.pop(symbol, None)
+        else:
+            self._price_overrides[symbol] = (session or self._today(), price)
+
+    def fill_open_orders(self, client_order_id: str | None = None) -> list[str]:
+        """Fill every open order (or the one with ``client_order_id``) in full now, at
+        the price it would fill at (its session's close, else today's, with slippage),
+        as if the market moved on. The ids of the orders filled."""
+        with self._lock:
+            self._settle()
+            now = self._now()
+            filled: list[str] = []
+            for order in self._orders:
+                if not order.is_open:
+                    continue
+                if client_order_id is not None and order.client_order_id != client_order_id:
+                    continue
+                if self._fill_in_full(order, now):
+                    filled.append(order.id)
+            return filled
+
+    def _fill_in_full(self, order: SimOrder, at: datetime) -> bool:
+        close = self._session_close(order.symbol, order.trade_session)
+        if close is None:
+            close = self._reference_price(order.symbol)
+        if close is None:
+            return False
+        price = self._slipped(close, order.side)
+        target = order.target_qty
+        if target is None:
+            if order.qty is not None:
+                target = order.qty
+            else:
+                assert order.notional is not None
+                target = (order.notional / price).quantize(QTY_STEP, ROUND_DOWN)
+        rest = target - order.filled_qty
+        if order.side == "sell":
+            held = self._positions.get(order.symbol)
+            rest = min(rest, held.qty if held else Decimal(0))
+        if rest <= 0 and order.filled_qty == 0:
+            return False  # a sell of nothing held: it stays open
+        order.first_fill_done = True
+        order.target_qty = order.filled_qty + max(rest, Decimal(0))
+        order.remainder_at = None
+        self._fill(order, rest, price, at)
+        order.status = "filled"
+        order.updated_at = at
+        return True
 
     # -- pricing ---------------------------------------------------------------------------
 
     def _today(self) -> date:
         return self._now().astimezone(NEW_YORK).date()
 
+    def _session_close(self, symbol: str, day: date) -> Decimal | None:
+        """What an order of ``symbol`` fills at in session ``day`` (before slippage)."""
+        override = self._price_overrides.get(symbol)
+        if override is not None and override[0] == day:
+            return override[1]
+        close = self.prices.close_on(symbol, day)
+        return _price(close) if close is not None else None
+
     def _reference_price(self, symbol: str) -> Decimal | None:
-        """The latest close on or before today (today's close on a session day)."""
-        close = self.prices.last_close(symbol, self._today())
+        """Today's override, else the latest close on or before today (today's close on
+        a session day); for a symbol not in the price data, the price it was given."""
+        today = self._today()
+        override = self._price_overrides.get(symbol)
+        if override is not None and override[0] == today:
+            return override[1]
+        if symbol not in self.prices:
+            return self._other_prices.get(symbol)
+        close = self.prices.last_close(symbol, today)
         return _price(close) if close is not None else None
 
     def _previous_price(self, symbol: str) -> Decimal | None:
+        if symbol not in self.prices:
+            return self._other_prices.get(symbol)  # no history: yesterday is today
         previous = self.calendar.previous_session(self._today())
         if previous is None:
             return None
@@ -816,9 +982,9 @@ class Engine:
             and remainder_at < closes
         ):
             assert order.target_qty is not None
-            close = self.prices.close_on(order.symbol, order.trade_session)
+            close = self._session_close(order.symbol, order.trade_session)
             if close is not None:
-                price = self._slipped(_price(close), order.side)
+                price = self._slipped(close, order.side)
                 self._fill(order, order.target_qty - order.filled_qty, price, remainder_at)
             order.status = "filled"
             order.updated_at = remainder_at
@@ -828,11 +994,11 @@ class Engine:
             order.updated_at = closes
 
     def _first_fill(self, order: SimOrder, at: datetime) -> None:
-        close = self.prices.close_on(order.symbol, order.trade_session)
+        close = self._session_close(order.symbol, order.trade_session)
         if close is None:
             return  # no close that session: the order cannot fill, and expires
         order.first_fill_done = True
-        price = self._slipped(_price(close), order.side)
+        price = self._slipped(close, order.side)
         step = WHOLE if order.whole_shares else QTY_STEP
         if order.qty is not None:
             target = order.qty
@@ -1013,19 +1179,36 @@ class Engine:
 
     # -- trading API: account and positions ---------------------------------------------------
 
+    def _held_symbol(self, symbol_or_id: str) -> str | None:
+        """The symbol of a held position named by symbol or asset id."""
+        symbol = symbol_or_id.upper()
+        if symbol in self._positions:
+            return symbol
+        for candidate in self._positions:
+            if str(uuid.uuid5(ASSET_NAMESPACE, candidate)) == symbol_or_id.lower():
+                return candidate
+        return None
+
+    def _current_price(self, symbol: str, held: _Position) -> Decimal:
+        return self._reference_price(symbol) or held.avg_price
+
+    def _position_value(self, held: _Position, price: Decimal) -> Decimal:
+        """What GET /v2/positions shows as market_value, and the account adds up."""
+        return _money(held.qty * price * held.multiplier)
+
     def _position_json(self, symbol: str, held: _Position) -> JSON:
-        current = self._reference_price(symbol) or held.avg_price
+        current = self._current_price(symbol, held)
         lastday = self._previous_price(symbol) or current
-        market_value = _money(held.qty * current)
-        lastday_value = _money(held.qty * lastday)
+        market_value = self._position_value(held, current)
+        lastday_value = self._position_value(held, lastday)
         unrealized = market_value - held.cost_basis
         intraday = market_value - lastday_value
         return {
             "asset_id": str(uuid.uuid5(ASSET_NAMESPACE, symbol)),
             "symbol": symbol,
-            "exchange": ASSET_EXCHANGE,
-            "asset_class": "us_equity",
-            "asset_marginable": True,
+            "exchange": POSITION_EXCHANGES[held.asset_class],
+            "asset_class": held.asset_class,
+            "asset_marginable": held.asset_class == EQUITY,
             "qty": _fmt(held.qty),
             "qty_available": _fmt(self._qty_available(symbol)),
             "avg_entry_price": _fmt(held.avg_price.quantize(PRICE_STEP, ROUND_HALF_EVEN)),
@@ -1049,7 +1232,7 @@ class Engine:
     def position_json(self, symbol_or_id: str) -> JSON:
         with self._lock:
             self._settle()
-            symbol = self._resolve_symbol(symbol_or_id)
+            symbol = self._held_symbol(symbol_or_id)
             held = self._positions.get(symbol) if symbol else None
             if symbol is None or held is None:
                 raise _not_found("position does not exist")
@@ -1058,8 +1241,11 @@ class Engine:
     def _market_value(self, previous: bool) -> Decimal:
         total = Decimal(0)
         for symbol, held in self._positions.items():
-            price = self._previous_price(symbol) if previous else self._reference_price(symbol)
-            total += _money(held.qty * (price or held.avg_price))
+            if previous:
+                price = self._previous_price(symbol) or held.avg_price
+            else:
+                price = self._current_price(symbol, held)
+            total += self._position_value(held, price)
         return total
 
     def account_json(self) -> JSON:
@@ -1119,11 +1305,7 @@ class Engine:
             raise ApiError(400, 40010000, "request body format is invalid")
         with self._lock:
             self._settle()
-            order = self._validate_order(payload)
-            self._orders.append(order)
-            self._by_id[order.id] = order
-            self._by_client_id[order.client_order_id] = order
-            return order.to_json()
+            return self._accept(self._validate_order(payload))
 
     def _validate_order(self, payload: Mapping[str, Any]) -> SimOrder:
         client_order_id = self._client_order_id(payload)
@@ -1131,6 +1313,17 @@ class Engine:
         qty, notional = _qty_and_notional(payload)
         whole = symbol in self._settings.whole_share_symbols
         self._check_order(symbol, side, qty, notional, whole)
+        return self._new_order(client_order_id, symbol, side, qty, notional, whole)
+
+    def _new_order(
+        self,
+        client_order_id: str,
+        symbol: str,
+        side: str,
+        qty: Decimal | None,
+        notional: Decimal | None,
+        whole: bool,
+    ) -> SimOrder:
         now = self._now()
         session = self._trade_session(now)
         settings = self._settings
@@ -1152,6 +1345,60 @@ class Engine:
             late_fill_seconds=settings.late_fill_seconds,
             whole_shares=whole,
         )
+
+    def _accept(self, order: SimOrder) -> JSON:
+        self._orders.append(order)
+        self._by_id[order.id] = order
+        self._by_client_id[order.client_order_id] = order
+        return order.to_json()
+
+    def close_position(self, symbol_or_id: str, query: Mapping[str, Sequence[str]]) -> JSON:
+        """DELETE /v2/positions/{symbol}: a market day sell of ``qty`` shares, or of
+        ``percentage`` of the position, or of all of it; the order, under a
+        client_order_id the exchange makes up. A fractional quantity goes even for an
+        asset that is not fractionable: this is how a fractional residue is exited."""
+        qty_text = _one(query, "qty") or None
+        percentage_text = _one(query, "percentage") or None
+        if qty_text is not None and percentage_text is not None:
+            raise _unprocessable("only one of qty or percentage can be specified")
+        with self._lock:
+            self._settle()
+            symbol = self._held_symbol(symbol_or_id)
+            held = self._positions.get(symbol) if symbol is not None else None
+            if symbol is None or held is None:
+                raise _not_found(f"position not found: {symbol_or_id}")
+            if held.asset_class != EQUITY:
+                raise _unprocessable(
+                    f"only us_equity positions can be closed on the local exchange, "
+                    f"not {held.asset_class}"
+                )
+            if qty_text is not None:
+                qty = _decimal_field("qty", qty_text)
+                if qty <= 0:
+                    raise _unprocessable("qty must be > 0")
+                if qty != qty.quantize(QTY_STEP, ROUND_DOWN):
+                    raise _unprocessable("qty must have at most 9 decimal places")
+            elif percentage_text is not None:
+                percentage = _decimal_field("percentage", percentage_text)
+                if not 0 < percentage <= 100:
+                    raise _unprocessable("percentage must be > 0 and <= 100")
+                # Alpaca sells a fraction only when the position is fractional.
+                step = WHOLE if held.qty == held.qty.to_integral_value() else QTY_STEP
+                qty = (held.qty * percentage / 100).quantize(step, ROUND_DOWN)
+                if qty <= 0:
+                    raise _unprocessable("qty must be > 0")
+            else:
+                qty = held.qty
+            available = self._qty_available(symbol)
+            if qty > available:
+                raise _unprocessable(
+                    f"insufficient qty available for order (requested: {_fmt(qty)}, "
+                    f"available: {_fmt(available)})"
+                )
+            if any(o.is_open and o.symbol == symbol and o.side == "buy" for o in self._orders):
+                raise _forbidden("potential wash trade detected. use complex orders")
+            order = self._new_order(str(uuid.uuid4()), symbol, "sell", qty, None, whole=False)
+            return self._accept(order)
 
     def _client_order_id(self, payload: Mapping[str, Any]) -> str:
         client_order_id = payload.get("client_order_id")
@@ -1383,7 +1630,8 @@ class Engine:
             half = self._settings.quote_half_spread_bps / BPS
             quotes: dict[str, JSON] = {}
             for symbol in symbols:
-                reference = self._reference_price(symbol)
+                # Stock quotes only: a crypto or option price given by a test is not one.
+                reference = self._reference_price(symbol) if symbol in self.prices else None
                 if reference is None:
                     continue
                 step = CENT if reference >= 1 else PRICE_STEP
@@ -1414,6 +1662,13 @@ class Engine:
                 "positions": self.positions_json(),
                 "orders": [o.to_json() for o in self._orders],
                 "settings": self._settings.public_json(),
+                "prices": {
+                    **{s: _fmt(p) for s, p in sorted(self._other_prices.items())},
+                    **{
+                        s: {"session": day.isoformat(), "price": _fmt(p)}
+                        for s, (day, p) in sorted(self._price_overrides.items())
+                    },
+                },
             }
 
 

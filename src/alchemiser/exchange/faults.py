@@ -3,13 +3,28 @@
 A :class:`Fault` matches requests by method and path (an exact path, or else a regular
 expression that must match the whole path). Each fault counts the requests it matches,
 1-based, and fires on occurrences ``nth .. nth + times - 1`` (or on every occurrence
-from ``nth`` on when ``every``). ``when="before"`` answers instead of the exchange (the
-request is not applied); ``when="after"`` applies the request first, then answers with
-the fault (a scripted response, a dropped connection, or the real response late).
+from ``nth`` on when ``every``).
+
+What a fault does, relative to applying the request (``when``):
+
+- a scripted response (``status``, with any ``body``, 2xx included): ``"before"``
+  answers instead of the exchange (the request is not applied); ``"after"`` applies
+  the request, then answers with the scripted response instead of the real one;
+- ``reset``: the connection is dropped with a TCP RST, before or after applying it;
+- ``delay_seconds``: ``"before"`` waits, then applies the request and answers normally
+  (another request can overtake it meanwhile); ``"after"`` applies it, then answers
+  normally but late (the client may time out on a request that took effect);
+- changes to the exchange, in addition to any of the above or alone (a fault with
+  only these answers normally): ``fill_open`` fills every open order (or only the one
+  with ``client_order_id``) in full at its fill price, as if the market moved on;
+  ``advance_clock_seconds`` moves the exchange clock forward. They run as the request
+  arrives (``"before"``, ahead of any delay or scripted answer) or right after it is
+  applied (``"after"``, so the real answer, if sent, shows the state before them).
 
 Faults load from JSON (``--faults FILE`` and ``POST /_control/faults``) as objects with
 the same field names: ``{"method": "POST", "path": "/v2/orders", "nth": 2, "status": 503,
-"body": "<html>oops</html>", "content_type": "text/html"}``.
+"body": "<html>oops</html>", "content_type": "text/html"}``, ``{"method": "GET", "path":
+"/v2/positions", "when": "after", "fill_open": true}``.
 """
 
 from __future__ import annotations
@@ -37,9 +52,10 @@ HTML_ERROR = (
 
 @dataclass(frozen=True, eq=False)
 class Fault:
-    """One scripted misbehaviour. Exactly one action: ``status`` (a scripted response),
+    """One scripted misbehaviour: at most one of ``status`` (a scripted response),
     ``reset`` (drop the connection with a TCP RST, no response) or ``delay_seconds``
-    (the normal response, late)."""
+    (the normal response, late); and any of ``fill_open`` / ``advance_clock_seconds``
+    (the exchange changes as the request is handled). At least one of them."""
 
     method: str = "*"
     path: str = ANY_PATH
@@ -56,6 +72,11 @@ class Fault:
     rate_limit_reset_in: float | None = None
     """When set, the response carries ``X-RateLimit-Reset`` = now + this many seconds
     (unix seconds, real time), computed when the fault fires."""
+    fill_open: bool = False
+    """Fill every open order (or the one with ``client_order_id``) in full."""
+    client_order_id: str | None = None
+    advance_clock_seconds: float | None = None
+    """Move the exchange clock forward by this many seconds."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "method", self.method.upper())
@@ -66,9 +87,18 @@ class Fault:
             raise ValueError(f"fault when must be 'before' or 'after', got {self.when!r}")
         if self.nth < 1 or self.times < 1:
             raise ValueError("fault nth and times must be >= 1")
-        actions = [self.status is not None, self.reset, self.delay_seconds is not None]
-        if sum(actions) != 1:
-            raise ValueError("a fault needs exactly one of status, reset or delay_seconds")
+        answers = [self.status is not None, self.reset, self.delay_seconds is not None]
+        if sum(answers) > 1:
+            raise ValueError("a fault takes at most one of status, reset or delay_seconds")
+        if sum(answers) == 0 and not self.changes_exchange:
+            raise ValueError(
+                "a fault needs one of status, reset or delay_seconds, "
+                "or fill_open / advance_clock_seconds"
+            )
+        if self.client_order_id is not None and not self.fill_open:
+            raise ValueError("fault client_order_id names the order fill_open fills")
+        if self.advance_clock_seconds is not None and self.advance_clock_seconds <= 0:
+            raise ValueError("fault advance_clock_seconds must be > 0")
         if self.status is not None and not 100 <= self.status <= 599:
             raise ValueError(f"fault status must be an HTTP status, got {self.status}")
         if self.delay_seconds is not None and self.delay_seconds < 0:
@@ -92,12 +122,29 @@ class Fault:
         return self.nth <= occurrence < self.nth + self.times
 
     @property
+    def changes_exchange(self) -> bool:
+        """Whether the fault changes the exchange (fills, clock) when it fires."""
+        return self.fill_open or self.advance_clock_seconds is not None
+
+    @property
+    def answers(self) -> bool:
+        """Whether the fault replaces the response (scripted or dropped)."""
+        return self.status is not None or self.reset
+
+    @property
     def kind(self) -> str:
+        parts: list[str] = []
         if self.reset:
-            return "reset"
-        if self.delay_seconds is not None:
-            return "slow"
-        return f"status {self.status}"
+            parts.append("reset")
+        elif self.delay_seconds is not None:
+            parts.append("slow")
+        elif self.status is not None:
+            parts.append(f"status {self.status}")
+        if self.fill_open:
+            parts.append(f"fill {self.client_order_id}" if self.client_order_id else "fill open")
+        if self.advance_clock_seconds is not None:
+            parts.append(f"clock +{_seconds(self.advance_clock_seconds)}s")
+        return ", ".join(parts)
 
     def describe(self) -> str:
         return f"{self.kind} on {self.method} {self.path} ({self.when})"
@@ -207,7 +254,9 @@ class Fault:
         times: int = 1,
         every: bool = False,
     ) -> Fault:
-        """The normal response, ``seconds`` late (after applying it when ``when="after"``)."""
+        """The normal response, ``seconds`` late: ``when="after"`` applies the request
+        first (it takes effect, the answer is late); ``when="before"`` waits first, then
+        applies it and answers normally (another request can overtake it)."""
         return cls(
             method=method,
             path=path,
@@ -289,6 +338,34 @@ class Fault:
             nth=nth,
             times=times,
             when=when,
+        )
+
+    @classmethod
+    def market_moves(
+        cls,
+        *,
+        client_order_id: str | None = None,
+        advance_clock_seconds: float | None = None,
+        method: str = "*",
+        path: str = ANY_PATH,
+        nth: int = 1,
+        times: int = 1,
+        every: bool = False,
+        when: When = "before",
+    ) -> Fault:
+        """The market moves on as this request is handled: every open order (or the
+        one with ``client_order_id``) fills in full, and the clock moves forward by
+        ``advance_clock_seconds`` when given. The request is answered normally."""
+        return cls(
+            method=method,
+            path=path,
+            nth=nth,
+            times=times,
+            every=every,
+            when=when,
+            fill_open=True,
+            client_order_id=client_order_id,
+            advance_clock_seconds=advance_clock_seconds,
         )
 
 

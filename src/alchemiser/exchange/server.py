@@ -5,7 +5,18 @@ Every API request needs ``APCA-API-KEY-ID`` and ``APCA-API-SECRET-KEY`` (and, wh
 exchange has a key pair, the right ones); is counted by a rolling one-minute rate
 limiter; may be hit by a scripted :class:`Fault`; is delayed by ``latency_ms``; and is
 logged (method, path, query, status, exchange time; never a header value). Requests
-under ``/_control/`` are the test and script plane: no auth, no faults, not logged.
+under ``/_control/`` are the test and script plane: no auth, no faults, not logged:
+
+- ``GET /_control/state``: clock, account, positions (at one instant), orders, settings,
+  price overrides, request counts; ``POST /_control/reset_counts``;
+- ``GET|POST /_control/settings``: ``ExchangeSettings`` fields, ``advance_seconds``;
+- ``GET|POST|DELETE /_control/faults``: the armed faults (see ``faults.py``);
+- ``POST /_control/positions``: ``{"symbol", "qty", "avg_entry_price", "asset_class",
+  "price"}`` or a list of them (``Engine.set_position``; qty 0 removes);
+- ``POST /_control/prices``: ``{"SPY": "900", "BTCUSD": "64000", "TLT": null}``
+  (``Engine.set_price``: this session's price; null removes the override);
+- ``POST /_control/fill_open``: ``{"client_order_id": ...}`` optional; fills open
+  orders in full now (``Engine.fill_open_orders``).
 
     with LocalExchange(prices_dir) as exchange:
         client = TradingClient("key", "secret", url_override=exchange.url)
@@ -25,7 +36,7 @@ from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from hmac import compare_digest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources.abc import Traversable
@@ -83,7 +94,9 @@ class RequestRecord:
     """The exchange clock when the request arrived."""
     client_order_id: str | None = None
     accepted: bool | None = None
-    """For ``POST /v2/orders``: whether the exchange accepted (applied) the order."""
+    """For ``POST /v2/orders`` and ``DELETE /v2/positions/{symbol}``: whether the
+    exchange accepted (applied) the order. A closing order's ``client_order_id`` is the
+    one the exchange made up."""
     fault: str | None = None
 
     @property
@@ -367,18 +380,22 @@ class LocalExchange:
             return
         at = self.engine.now()
         fault = self._faults.match(method, path)
+        places_order = _places_order(method, path)
         client_order_id = _client_order_id(raw) if (method, path) == ("POST", ORDERS) else None
         if fault is not None and fault.when == "before":
-            if fault.delay_seconds is not None:
-                self._wait(fault.delay_seconds)
-            else:
+            self._change_exchange(fault)
+            if fault.answers:
                 self._respond_with_fault(handler, fault, method, path, query, at, client_order_id)
                 return
+            if fault.delay_seconds is not None:
+                self._wait(fault.delay_seconds)
         credentials = (
             handler.headers.get("APCA-API-KEY-ID"),
             handler.headers.get("APCA-API-SECRET-KEY"),
         )
         response, accepted = self._api(method, path, query, raw, credentials)
+        if places_order and accepted and client_order_id is None:
+            client_order_id = _client_order_id(response.body)  # one the exchange made up
         record = RequestRecord(
             method=method,
             path=path,
@@ -386,27 +403,36 @@ class LocalExchange:
             status=response.status,
             at=at,
             client_order_id=client_order_id,
-            accepted=accepted if (method, path) == ("POST", ORDERS) else None,
+            accepted=accepted if places_order else None,
             fault=fault.describe() if fault is not None else None,
         )
         if fault is not None and fault.when == "after":
+            self._change_exchange(fault)
             if fault.reset:
                 self._record(replace(record, status=None))
                 handler.reset()
                 return
-            if fault.delay_seconds is None:
+            if fault.status is not None:
                 scripted = self._fault_response(fault)
                 self._record(replace(record, status=scripted.status))
                 self._wait(self.settings.latency_ms / 1000)
                 handler.send(scripted)
                 return
-            self._record(record)
-            self._wait(fault.delay_seconds + self.settings.latency_ms / 1000)
-            handler.send(response)
-            return
+            if fault.delay_seconds is not None:
+                self._record(record)
+                self._wait(fault.delay_seconds + self.settings.latency_ms / 1000)
+                handler.send(response)
+                return
         self._record(record)
         self._wait(self.settings.latency_ms / 1000)
         handler.send(response)
+
+    def _change_exchange(self, fault: Fault) -> None:
+        """A fault's changes to the exchange: the market moves on as the request is handled."""
+        if fault.fill_open:
+            self.engine.fill_open_orders(fault.client_order_id)
+        if fault.advance_clock_seconds is not None:
+            self.engine.advance(fault.advance_clock_seconds)
 
     def _respond_with_fault(
         self,
@@ -427,7 +453,7 @@ class LocalExchange:
                 status=scripted.status if scripted else None,
                 at=at,
                 client_order_id=client_order_id,
-                accepted=False if (method, path) == ("POST", ORDERS) else None,
+                accepted=False if _places_order(method, path) else None,
                 fault=fault.describe(),
             )
         )
@@ -526,6 +552,10 @@ class LocalExchange:
             if match:
                 engine.cancel_order(unquote(match.group(1)))
                 return _Response(204, content_type=None), True
+            match = _POSITION.fullmatch(path)
+            if match:
+                order = engine.close_position(unquote(match.group(1)), query)
+                return _json_response(200, order), True
         if _KNOWN.fullmatch(path):
             raise ApiError(405, 40510000, "method not allowed")
         raise ApiError(404, 40410000, "endpoint not found")
@@ -563,9 +593,43 @@ class LocalExchange:
             if name == "reset_counts" and method == "POST":
                 self.reset_counts()
                 return _json_response(200, {"requests": 0})
+            if name == "positions" and method == "POST":
+                for item in _objects(payload, "positions"):
+                    self._set_position(item)
+                return _json_response(200, self.engine.positions_json())
+            if name == "prices" and method == "POST":
+                if not isinstance(payload, Mapping):
+                    raise ValueError('prices must be a JSON object {"SYMBOL": "price"}')
+                for symbol, value in payload.items():
+                    price = None if value is None else _decimal(value, symbol)
+                    self.engine.set_price(str(symbol), price)
+                return _json_response(200, self.engine.state_json()["prices"])
+            if name == "fill_open" and method == "POST":
+                wanted = payload.get("client_order_id") if isinstance(payload, Mapping) else None
+                return _json_response(200, {"filled": self.engine.fill_open_orders(wanted)})
         except (ValueError, TypeError) as error:
             return _json_response(400, {"code": 40010000, "message": str(error)})
         return _json_response(404, {"code": 40410000, "message": "control endpoint not found"})
+
+    def _set_position(self, item: Mapping[str, Any]) -> None:
+        known = {"symbol", "qty", "avg_entry_price", "asset_class", "price"}
+        unknown = sorted(set(item) - known)
+        if unknown:
+            raise ValueError(f"unknown position field(s): {', '.join(unknown)}")
+        symbol = item.get("symbol")
+        if not isinstance(symbol, str) or not symbol:
+            raise ValueError("a position needs a symbol")
+        price = _decimal(item["price"], "price") if item.get("price") is not None else None
+        entry = item.get("avg_entry_price", price)
+        if entry is None:
+            raise ValueError(f"{symbol}: a position needs avg_entry_price (or price)")
+        self.engine.set_position(
+            symbol,
+            _decimal(item.get("qty"), "qty"),
+            _decimal(entry, "avg_entry_price"),
+            asset_class=str(item.get("asset_class", "us_equity")),
+            price=price,
+        )
 
     def _faults_json(self) -> JSON_LIST:
         return [{**f.to_dict(), "fired": n} for f, n in self._faults.fired()]
@@ -580,6 +644,32 @@ def _authorized(settings: ExchangeSettings, key: str, secret: str) -> bool:
     key_ok = compare_digest(key.encode(), settings.key_id.encode())
     secret_ok = compare_digest(secret.encode(), settings.secret_key.encode())
     return key_ok and secret_ok
+
+
+def _places_order(method: str, path: str) -> bool:
+    """POST /v2/orders and DELETE /v2/positions/{symbol} (a closing sell) place orders."""
+    return (method, path) == ("POST", ORDERS) or (
+        method == "DELETE" and _POSITION.fullmatch(path) is not None
+    )
+
+
+def _objects(payload: Any, what: str) -> list[Mapping[str, Any]]:
+    items = [payload] if isinstance(payload, Mapping) else payload
+    if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+        raise ValueError(f"{what} must be a JSON object or a list of objects")
+    return items
+
+
+def _decimal(value: Any, name: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise ValueError(f"{name}: expected a number, got {value!r}")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation as error:
+        raise ValueError(f"{name}: expected a number, got {value!r}") from error
+    if not number.is_finite():
+        raise ValueError(f"{name}: expected a finite number, got {value!r}")
+    return number
 
 
 def _client_order_id(raw: bytes) -> str | None:
