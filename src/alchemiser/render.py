@@ -1,11 +1,16 @@
-"""Plain-text rendering of a RunReport, for the terminal (and, later, e-mail)."""
+"""Plain-text rendering of a RunReport: the CLI's output and the body of the SNS email.
+
+A person reads it to learn what a run did and, first of all, whether it did less than
+its targets asked: the status line carries the degraded reasons.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
 
-from alchemiser.domain.account import AccountValuation
+from alchemiser.domain.account import AccountValuation, UnmanagedPosition
+from alchemiser.domain.orders import OrderRecord
 from alchemiser.domain.report import RunReport
 
 
@@ -42,11 +47,50 @@ def _account(title: str, account: AccountValuation | None) -> list[str]:
     return lines + _table(["SYMBOL", "QTY", "PRICE", "VALUE", "WEIGHT"], rows)
 
 
+def status_text(report: RunReport) -> str:
+    """``COMPLETED``, or ``COMPLETED (degraded: why; why)`` for a run that did less than
+    its targets asked: a "completed" that hides under-investment must not read as clean."""
+    status = report.status.value.upper()
+    if report.degraded:
+        return f"{status} (degraded: {'; '.join(report.degraded)})"
+    return status
+
+
+def _orders(title: str, orders: Sequence[OrderRecord]) -> list[str]:
+    rows = [
+        [
+            o.client_order_id,
+            o.status.value,
+            _qty(o.filled_qty),
+            _money(o.filled_avg_price) if o.filled_avg_price is not None else "-",
+            o.reject_reason or "",
+        ]
+        for o in orders
+    ]
+    return [title, *_table(["CLIENT ORDER ID", "STATUS", "FILLED", "AVG PRICE", "NOTE"], rows)]
+
+
+def _unmanaged(holdings: Sequence[UnmanagedPosition]) -> list[str]:
+    rows = [
+        [
+            h.symbol,
+            _qty(h.qty),
+            h.asset_class,
+            _money(h.market_value) if h.market_value is not None else "-",
+        ]
+        for h in holdings
+    ]
+    title = f"Holdings left alone, not managed by the strategies ({len(holdings)}):"
+    return [title, *_table(["SYMBOL", "QTY", "CLASS", "VALUE"], rows), ""]
+
+
 def render_report(report: RunReport) -> str:
     as_of = report.as_of.isoformat() if report.as_of else "-"
+    attempt = f"  attempt {report.attempt_id}" if report.attempt_id else ""
     out = [
         f"Run {report.run_id}  mode={report.mode.value}  data as of {as_of}  "
-        f"trading {report.trading_date.isoformat()}  state={report.trading_state.value}",
+        f"trading {report.trading_date.isoformat()}  state={report.trading_state.value}"
+        f"{attempt}",
         "",
     ]
     if report.targets:
@@ -70,6 +114,8 @@ def render_report(report: RunReport) -> str:
             )
         out.append("")
     out += [*_account("Account before", report.account_before), ""]
+    if report.unmanaged:
+        out += _unmanaged(report.unmanaged)
     if report.intents:
         rows = [
             [
@@ -114,26 +160,21 @@ def render_report(report: RunReport) -> str:
         ]
         out += ["Adjusted at execution:"]
         out += [*_table(["SIDE", "SYMBOL", "APPROVED QTY", "PLACED QTY", "WHY"], rows), ""]
+    if report.earlier_orders:
+        # Apart from this attempt's: counted against the run's plan, never placed again.
+        count = len(report.earlier_orders)
+        title = f"Orders placed by earlier attempts of this run ({count}), not placed again:"
+        out += [*_orders(title, report.earlier_orders), ""]
+        if not report.orders:
+            out += ["Orders of this attempt: none", ""]
     if report.orders:
-        rows = [
-            [
-                o.client_order_id,
-                o.status.value,
-                _qty(o.filled_qty),
-                _money(o.filled_avg_price) if o.filled_avg_price is not None else "-",
-                o.reject_reason or "",
-            ]
-            for o in report.orders
-        ]
-        out += [
-            "Orders:",
-            *_table(["CLIENT ORDER ID", "STATUS", "FILLED", "AVG PRICE", "NOTE"], rows),
-        ]
+        title = "Orders of this attempt:" if report.earlier_orders else "Orders:"
+        out += _orders(title, report.orders)
         out += [f"  {len(report.fills)} fills, turnover {_money(report.turnover)}", ""]
     out += [*_account("Account after", report.account_after), ""]
     out += [f"NOTE {note}" for note in report.notes]
     for error in report.errors:
         out.append(f"ERROR {error.code} ({error.type}): {error.message}")
     timings = ", ".join(f"{k} {v:.1f} ms" for k, v in report.timings_ms.items())
-    out.append(f"Status: {report.status.value.upper()}  ({timings})")
+    out.append(f"Status: {status_text(report)}  ({timings})")
     return "\n".join(out)

@@ -165,6 +165,17 @@ ALARMS: dict[str, dict[str, Any]] = {
         "Threshold": 1,
         "Period": 300,
     },
+    "RunDegradedAlarm": {
+        "Namespace": "Alchemiser",
+        "MetricName": "RunDegraded",
+        "Dimensions": SERVICE,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "Threshold": 1,
+        "Statistic": "Maximum",
+        "Period": 86400,  # one datapoint per session
+        "EvaluationPeriods": {"Ref": "DegradedSessions"},
+        "DatapointsToAlarm": {"Ref": "DegradedSessions"},
+    },
 }
 
 DASHBOARD: dict[str, set[str]] = {
@@ -189,6 +200,7 @@ DASHBOARD: dict[str, set[str]] = {
     "Data staleness (days)": {"DataStalenessDays"},
     "Broker requests and retries": {"BrokerRequests", "BrokerRetries"},
     "Dead-letter queues": {"ApproximateNumberOfMessagesVisible"},
+    "Degraded runs": {"RunDegraded"},
 }
 
 ENVIRONMENT: dict[str, object] = {
@@ -463,7 +475,8 @@ def test_alarm_watches_its_metric_and_notifies_the_topic(
     assert alarm["AlarmActions"] == [TOPIC]
     assert alarm["OKActions"] == [TOPIC]
     assert alarm["TreatMissingData"] == "notBreaching"
-    assert alarm["EvaluationPeriods"] >= 1
+    periods = alarm["EvaluationPeriods"]
+    assert periods == {"Ref": "DegradedSessions"} if isinstance(periods, dict) else periods >= 1
 
 
 def test_no_successful_run_alarm_says_what_it_means(template: dict[str, Any]) -> None:
@@ -482,6 +495,21 @@ def _dashboard(template: dict[str, Any]) -> dict[str, Any]:
     for reference in references:  # every ${...} names a pseudo parameter or a resource
         assert reference.startswith("AWS::") or reference.split(".")[0] in resources, reference
     return json.loads(re.sub(r"\$\{[^}]+\}", "placeholder", body))  # type: ignore[no-any-return]
+
+
+def test_degraded_sessions_parameter(template: dict[str, Any]) -> None:
+    sessions = template["Parameters"]["DegradedSessions"]
+    assert sessions["Type"] == "Number"
+    assert sessions["Default"] == 3
+    # A daily period: CloudWatch evaluates at most seven days (Period x EvaluationPeriods).
+    assert (sessions["MinValue"], sessions["MaxValue"]) == (1, 7)
+    assert sessions["MaxValue"] * ALARMS["RunDegradedAlarm"]["Period"] <= 7 * 86400
+
+
+def test_run_degraded_alarm_says_what_it_means(template: dict[str, Any]) -> None:
+    description = _properties(template, "RunDegradedAlarm")["AlarmDescription"]["Fn::Sub"]
+    assert description.startswith("${DegradedSessions} sessions in a row")
+    assert "degraded or blocked" in description
 
 
 def test_dashboard_widgets_and_metrics(template: dict[str, Any]) -> None:

@@ -71,6 +71,12 @@ def emit_metrics(outcome: Outcome) -> None:
     metrics.add_metric(name="RunFailed", unit=count, value=0 if succeeded else 1)
     skipped = 1 if report.status is RunStatus.SKIPPED else 0
     metrics.add_metric(name="RunSkipped", unit=count, value=skipped)
+    if not skipped:
+        # A run that did less than its targets asked still "succeeds"; this is what the
+        # consecutive-sessions alarm counts. Skipped (holiday) runs emit nothing, so a
+        # market holiday neither counts nor breaks a streak of degraded sessions.
+        degraded = bool(report.degraded) or report.status is RunStatus.BLOCKED
+        metrics.add_metric(name="RunDegraded", unit=count, value=1 if degraded else 0)
     metrics.add_metric(
         name="RunDurationMs",
         unit=MetricUnit.Milliseconds,

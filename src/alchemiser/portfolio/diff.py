@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import Field
 
@@ -59,6 +60,9 @@ class DiffPolicy(Frozen):
     whole_share_symbols: frozenset[Symbol] = frozenset()
     qty_step: Decimal = Field(default=Decimal("0.000001"), ge=Decimal("1e-9"), le=1)
     """Fractional share increment; brokers accept at most 9 decimal places."""
+    unmanaged_positions: Literal["sell", "keep"] = "sell"
+    """An equity position no strategy holds or watches: ``sell`` it (its target is 0), or
+    ``keep`` it out of the plan altogether (``partition_unmanaged``)."""
 
     def step_for(self, symbol: str, fractionable: Collection[str] | None = None) -> Decimal:
         """The share increment for ``symbol``: ``qty_step`` if fractional, else one share."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from alchemiser.domain.report import RunReport, failure_reason
 from alchemiser.errors import AlchemiserError
-from alchemiser.render import render_report
+from alchemiser.render import render_report, status_text
 
 SUBJECT_LIMIT = 100
 MESSAGE_LIMIT = 250_000
@@ -24,19 +24,29 @@ class NotificationFailed(AlchemiserError):
 
 
 def subject(report: RunReport) -> str:
-    text = (
-        f"[alchemiser] {report.account} {report.trading_date.isoformat()}: "
-        f"{report.status.value.upper()}"
-    )
-    if not report.status.succeeded:
-        text += f" - {failure_reason(report)}"
+    """What happened, in an inbox's one line: a degraded run says so next to its status."""
+    if report.status.succeeded:
+        status = status_text(report)
+    else:
+        tag = " (degraded)" if report.degraded else ""
+        status = f"{report.status.value.upper()}{tag} - {failure_reason(report)}"
+    text = _printable(f"[alchemiser] {report.account} {report.trading_date.isoformat()}: {status}")
     return text[: SUBJECT_LIMIT - 3] + "..." if len(text) > SUBJECT_LIMIT else text
 
 
+def _printable(text: str) -> str:
+    """SNS refuses a Subject with a line break or anything but printable ASCII, and the
+    degraded reasons and error messages it quotes are free text."""
+    flat = " ".join(text.split())
+    return "".join(c if " " <= c <= "~" else "?" for c in flat)
+
+
 def email_text(report: RunReport) -> str:
-    head = f"Run {report.run_id} for account {report.account}: {report.status.value}.\n"
+    degraded = ", degraded" if report.degraded else ""
+    head = f"Run {report.run_id} for account {report.account}: {report.status.value}{degraded}.\n"
     if not report.status.succeeded:
         head += f"Why: {failure_reason(report)}\n"
+    head += "".join(f"Degraded: {reason}\n" for reason in report.degraded)
     return head + "\n" + render_report(report)
 
 
