@@ -17,7 +17,7 @@ from botocore.config import Config
 from moto import mock_aws
 
 from alchemiser import bootstrap, cli_ledger
-from alchemiser.adapters.aws.ledger import DynamoLedger
+from alchemiser.adapters.aws.ledger import DynamoLedger, build_items, instant
 from alchemiser.adapters.clock import ManualClock
 from alchemiser.config import load_config
 from alchemiser.domain.orders import Fill, OrderRecord, OrderStatus, Side
@@ -161,26 +161,30 @@ def test_a_recorded_run_reads_back_equal(
     ledger: DynamoLedger, dynamodb: Any, report: RunReport
 ) -> None:
     assert ledger.get_run(report.run_id) is None
+    assert ledger.attempts(report.run_id) == []
+    assert ledger.finished(report.run_id) is None
+    report = report.model_copy(update={"attempt_id": FIRST_ATTEMPT})
     ledger.record(report)
     assert ledger.get_run(report.run_id) == report
+    assert ledger.attempts(report.run_id) == [report]
+    assert ledger.finished(report.run_id) == report
     items = {i["sk"]["S"]: i for i in items_of(dynamodb, report.run_id)}
-    expected = {"RUN"} | {f"STRATEGY#{s.name}" for s in report.strategies}
-    expected |= {f"ORDER#{o.client_order_id}" for o in report.orders}
+    mine = f"ATTEMPT#{FIRST_ATTEMPT}#"
+    expected = {f"RUN#{FIRST_ATTEMPT}"} | {f"{mine}STRATEGY#{s.name}" for s in report.strategies}
+    expected |= {f"{mine}ORDER#{o.client_order_id}" for o in report.orders}
     assert set(items) == expected
-    run = items["RUN"]
+    run = items[f"RUN#{FIRST_ATTEMPT}"]
     assert run["account_pk"] == {"S": "ACCOUNT#demo"}
-    assert (
-        run["run_sk"]["S"]
-        == f"{report.trading_date}#2026-07-31T14:00:00.000000+00:00#{report.run_id}"
-    )
+    assert run["run_sk"]["S"] == f"{report.trading_date}#{FIRST_ATTEMPT}#{report.run_id}"
+    assert run["attempt_id"] == {"S": FIRST_ATTEMPT}
     assert run["status"] == {"S": "completed"}
     assert "strategy_pk" not in run
-    strategy = items["STRATEGY#tecl"]
+    strategy = items[f"{mine}STRATEGY#tecl"]
     assert strategy["strategy_pk"] == {"S": "STRATEGY#tecl"}
     assert strategy["run_sk"] == run["run_sk"]
     assert "account_pk" not in strategy
     order = report.orders[0]
-    stored = items[f"ORDER#{order.client_order_id}"]
+    stored = items[f"{mine}ORDER#{order.client_order_id}"]
     assert stored["filled_qty"] == {"S": str(order.filled_qty)}
     assert stored["fills"]["L"][0]["M"]["notional"]["S"] == str(report.fills[0].notional)
 
@@ -252,28 +256,52 @@ def test_runs_for_strategy(ledger: DynamoLedger, clock: ManualClock, report: Run
     assert ledger.runs_for_strategy("unknown", 5) == []
 
 
-def test_re_recording_a_run_supersedes_it(
+def test_re_recording_an_attempt_replaces_only_that_attempt(
     ledger: DynamoLedger, dynamodb: Any, clock: ManualClock, report: RunReport
 ) -> None:
-    first_attempt = failed(report, report.run_id)
+    first_attempt = failed(report, report.run_id, attempt_id=FIRST_ATTEMPT)
     ledger.record(first_attempt)
     clock.advance(30)
-    retried = variant(report, report.run_id, strategies=report.strategies[:1], orders=(), fills=())
-    ledger.record(retried)
-    assert ledger.get_run(report.run_id) == retried
-    assert ledger.last_runs("demo", 5) == [retried]
-    assert {i["sk"]["S"] for i in items_of(dynamodb, report.run_id)} == {
-        "RUN",
-        f"STRATEGY#{report.strategies[0].name}",
-    }
-    assert ledger.runs_for_strategy(report.strategies[1].name, 5) == []
-    assert ledger.run_on("demo", report.trading_date) == [retried]
+    started = variant(
+        report,
+        report.run_id,
+        attempt_id=SECOND_ATTEMPT,
+        status=RunStatus.STARTED,
+        strategies=report.strategies,
+        orders=(),
+        fills=(),
+    )
+    ledger.record(started)
+    assert ledger.get_run(report.run_id) == started
+    clock.advance(30)
+    final = variant(
+        report, report.run_id, attempt_id=SECOND_ATTEMPT, strategies=report.strategies[:1]
+    )
+    ledger.record(final)
+    assert ledger.attempts(report.run_id) == [first_attempt, final]
+    assert ledger.get_run(report.run_id) == final
+    assert ledger.last_runs("demo", 5) == [final, first_attempt]
+    keys = {i["sk"]["S"] for i in items_of(dynamodb, report.run_id)}
+    # The second attempt's strategy the final report lacks is gone; the first attempt's
+    # items are all still there.
+    assert f"ATTEMPT#{SECOND_ATTEMPT}#STRATEGY#{report.strategies[1].name}" not in keys
+    assert {f"ATTEMPT#{FIRST_ATTEMPT}#STRATEGY#{s.name}" for s in report.strategies} <= keys
+    assert {f"ATTEMPT#{FIRST_ATTEMPT}#ORDER#{o.client_order_id}" for o in report.orders} <= keys
+    assert [r.attempt_id for r in ledger.runs_for_strategy(report.strategies[1].name, 5)] == [
+        FIRST_ATTEMPT
+    ]
+    assert [r.attempt_id for r in ledger.runs_for_strategy(report.strategies[0].name, 5)] == [
+        SECOND_ATTEMPT,
+        FIRST_ATTEMPT,
+    ]
+    assert ledger.run_on("demo", report.trading_date) == [final, first_attempt]
 
 
 def test_a_run_of_more_than_100_items_is_stored_whole(
     dynamodb: Any, clock: ManualClock, report: RunReport
 ) -> None:
     calls: list[int] = []
+    deleted: list[str] = []
 
     class Counting:
         """The real client, counting the items of each transaction."""
@@ -283,8 +311,11 @@ def test_a_run_of_more_than_100_items_is_stored_whole(
 
         def transact_write_items(self, **kwargs: Any) -> Any:
             calls.append(len(kwargs["TransactItems"]))
+            deleted.extend(
+                op["Delete"]["Key"]["sk"]["S"] for op in kwargs["TransactItems"] if "Delete" in op
+            )
             assert any(
-                "Put" in op and op["Put"]["Item"]["sk"]["S"] == "RUN"
+                "Put" in op and op["Put"]["Item"]["sk"]["S"].startswith("RUN#")
                 for op in kwargs["TransactItems"]
             ) == (len(calls) == 2)
             return dynamodb.transact_write_items(**kwargs)
@@ -296,6 +327,14 @@ def test_a_run_of_more_than_100_items_is_stored_whole(
     assert ledger.get_run(big.run_id) == big
     assert len(items_of(dynamodb, big.run_id)) == 154
     assert ledger.last_runs("demo", 1) == [big]
+    # A retry with 120 orders of its own: a new attempt, and nothing of the first deleted.
+    calls.clear()
+    retry = with_orders(report, big.run_id, 120).model_copy(update={"attempt_id": FIRST_ATTEMPT})
+    ledger.record(retry)
+    assert calls == [100, 24]
+    assert deleted == []
+    assert ledger.attempts(big.run_id) == [big, retry]
+    assert len(items_of(dynamodb, big.run_id)) == 154 + 124
 
 
 def test_a_report_too_big_for_one_item_is_chunked(
@@ -304,15 +343,22 @@ def test_a_report_too_big_for_one_item_is_chunked(
     noise = tuple(os.urandom(50_000).hex() for _ in range(10))  # ~1 MB, ~500 KB compressed
     big = variant(report, "20260731-cccccccccc", notes=noise)
     ledger.record(big)
-    chunks = [i for i in items_of(dynamodb, big.run_id) if i["sk"]["S"].startswith("REPORT#")]
+    chunks = [i for i in items_of(dynamodb, big.run_id) if "#REPORT#" in i["sk"]["S"]]
     assert len(chunks) == 2
     assert ledger.get_run(big.run_id) == big
     assert ledger.last_runs("demo", 1) == [big]
     clock.advance(10)
     smaller = variant(big, big.run_id, notes=())
-    ledger.record(smaller)  # the old chunks go with the re-record
+    ledger.record(smaller)  # the same attempt again: its old chunks go with the re-record
     assert ledger.get_run(big.run_id) == smaller
-    assert not [i for i in items_of(dynamodb, big.run_id) if i["sk"]["S"].startswith("REPORT#")]
+    assert not [i for i in items_of(dynamodb, big.run_id) if "#REPORT#" in i["sk"]["S"]]
+    clock.advance(10)
+    chunked_retry = variant(big, big.run_id, attempt_id=FIRST_ATTEMPT)
+    ledger.record(chunked_retry)
+    clock.advance(10)
+    ledger.record(variant(big, big.run_id, attempt_id=SECOND_ATTEMPT, notes=()))
+    # A later attempt does not touch an earlier one's chunks.
+    assert ledger.attempts(big.run_id) == [smaller, chunked_retry, ledger.get_run(big.run_id)]
 
 
 def test_a_missing_table_fails_the_write(dynamodb: Any, report: RunReport) -> None:
@@ -460,3 +506,143 @@ def test_report_needs_a_table(aws_env: None) -> None:
         report_cli("--last", "0")
     with pytest.raises(ConfigError, match="cannot be combined"):
         report_cli("--table", TABLE, "--run", "x", "--strategy", "tecl")
+
+
+# -- attempts ------------------------------------------------------------------------
+
+FIRST_ATTEMPT = "20260731T133000123456Z-a1b2c3"
+SECOND_ATTEMPT = "20260731T134500654321Z-d4e5f6"
+
+
+def attempt(report: RunReport, attempt_id: str, orders: int, turnover: Decimal) -> RunReport:
+    """An attempt of ``report``'s run that placed ``orders`` filled orders worth ``turnover``."""
+    traded = with_orders(report, report.run_id, orders)
+    each = turnover / orders
+    fills = tuple(f.model_copy(update={"notional": each}) for f in traded.fills)
+    return traded.model_copy(update={"attempt_id": attempt_id, "fills": fills})
+
+
+def test_a_retried_run_keeps_its_first_attempts_trades(
+    ledger: DynamoLedger, dynamodb: Any, clock: ManualClock, report: RunReport
+) -> None:
+    first = attempt(report, FIRST_ATTEMPT, 5, Decimal("131873"))
+    assert first.turnover == Decimal("131873")
+    ledger.record(first)
+    clock.advance(900)
+    retried = attempt(report, SECOND_ATTEMPT, 1, Decimal("1000"))
+    ledger.record(retried)
+    assert ledger.last_runs("demo", 5) == [retried, first]
+    stored_orders = [i for i in items_of(dynamodb, report.run_id) if "client_order_id" in i]
+    assert len(stored_orders) == 6
+    assert ledger.attempts(report.run_id) == [first, retried]
+    assert ledger.get_run(report.run_id) == retried
+    assert [(len(r.orders), r.turnover) for r in ledger.attempts(report.run_id)] == [
+        (5, Decimal("131873")),
+        (1, Decimal("1000")),
+    ]
+
+
+def started(report: RunReport, attempt_id: str) -> RunReport:
+    return variant(
+        report,
+        report.run_id,
+        attempt_id=attempt_id,
+        status=RunStatus.STARTED,
+        orders=(),
+        fills=(),
+        account_after=None,
+    )
+
+
+def test_a_started_attempt_is_replaced_by_its_final_report(
+    ledger: DynamoLedger, clock: ManualClock, report: RunReport
+) -> None:
+    ledger.record(started(report, FIRST_ATTEMPT))
+    assert ledger.finished(report.run_id) is None
+    clock.advance(60)
+    final = report.model_copy(update={"attempt_id": FIRST_ATTEMPT})
+    ledger.record(final)
+    assert ledger.attempts(report.run_id) == [final]
+    assert ledger.finished(report.run_id) == final
+    assert ledger.last_runs("demo", 5) == [final]
+
+
+def test_an_attempt_killed_mid_run_stays_visible_and_is_not_finished(
+    ledger: DynamoLedger, clock: ManualClock, report: RunReport
+) -> None:
+    killed = started(report, FIRST_ATTEMPT)
+    ledger.record(killed)  # and the Lambda died before its final report
+    clock.advance(300)
+    assert not ledger.superseded(report.run_id, FIRST_ATTEMPT)
+    retry_failed = failed(report, report.run_id, attempt_id=SECOND_ATTEMPT)
+    ledger.record(retry_failed)
+    assert ledger.attempts(report.run_id) == [killed, retry_failed]
+    assert ledger.finished(report.run_id) is None
+    assert ledger.superseded(report.run_id, FIRST_ATTEMPT)
+    assert not ledger.superseded(report.run_id, SECOND_ATTEMPT)
+    assert [r.status for r in ledger.run_on("demo", report.trading_date)] == [
+        RunStatus.FAILED,
+        RunStatus.STARTED,
+    ]
+
+
+def test_finished_is_the_latest_finished_attempt(
+    ledger: DynamoLedger, clock: ManualClock, report: RunReport
+) -> None:
+    third = "20260731T140000000000Z-0a0b0c"
+    done = report.model_copy(update={"attempt_id": FIRST_ATTEMPT})
+    noop = variant(
+        report, report.run_id, attempt_id=SECOND_ATTEMPT, status=RunStatus.NOOP, orders=()
+    )
+    for attempt_report in (done, noop, failed(report, report.run_id, attempt_id=third)):
+        ledger.record(attempt_report)
+        clock.advance(60)
+    assert ledger.finished(report.run_id) == noop
+    latest = ledger.get_run(report.run_id)
+    assert latest is not None
+    assert latest.status is RunStatus.FAILED
+
+
+def test_the_attempt_order_is_the_attempt_ids_not_the_recording_order(
+    ledger: DynamoLedger, clock: ManualClock, report: RunReport
+) -> None:
+    later = report.model_copy(update={"attempt_id": SECOND_ATTEMPT})
+    earlier = failed(report, report.run_id, attempt_id=FIRST_ATTEMPT)
+    ledger.record(later)
+    clock.advance(60)
+    ledger.record(earlier)  # e.g. a slow attempt's final report arriving last
+    assert ledger.attempts(report.run_id) == [earlier, later]
+    assert ledger.get_run(report.run_id) == later
+    assert ledger.last_runs("demo", 5) == [later, earlier]
+
+
+def test_legacy_run_items_are_still_read(
+    ledger: DynamoLedger, dynamodb: Any, clock: ManualClock, report: RunReport
+) -> None:
+    """A run stored before attempts (``sk = RUN``, children without an attempt) reads as
+    the run's first attempt; a new attempt is added next to it, never over it."""
+    legacy = variant(
+        report, report.run_id, notes=tuple(os.urandom(50_000).hex() for _ in range(10))
+    )
+    items = build_items(legacy, clock.now(), max_inline=100_000)
+    old_layout = []
+    for item in (items.run, *items.children):
+        sk = item["sk"]["S"]
+        sk = "RUN" if sk == "RUN#-" else sk.removeprefix("ATTEMPT#-#")
+        old_layout.append({**item, "sk": {"S": sk}})
+    old_layout[0]["run_sk"] = {"S": f"{legacy.trading_date}#{instant(clock.now())}#{legacy.run_id}"}
+    for item in old_layout:
+        dynamodb.put_item(TableName=TABLE, Item=item)
+    assert any(i["sk"]["S"].startswith("REPORT#") for i in old_layout)
+    assert ledger.get_run(report.run_id) == legacy
+    assert ledger.finished(report.run_id) == legacy
+    clock.advance(60)
+    retry = failed(report, report.run_id, attempt_id=FIRST_ATTEMPT)
+    ledger.record(retry)
+    assert ledger.attempts(report.run_id) == [legacy, retry]
+    assert ledger.last_runs("demo", 5) == [retry, legacy]
+    assert ledger.superseded(report.run_id, "")
+    assert ledger.finished(report.run_id) == legacy
+    assert len(items_of(dynamodb, report.run_id)) == len(old_layout) + 1 + len(
+        build_items(retry, clock.now()).children
+    )
