@@ -446,13 +446,13 @@ def test_report_last(recorded: list[RunReport], capsys: pytest.CaptureFixture[st
     assert report_cli("--last", "3") == 0
     out, err = capsys.readouterr()
     lines = out.splitlines()
-    assert lines[0] == "Last 3 run(s) of account 'demo', newest first:"
+    assert lines[0] == "Last 3 attempt(s) of account 'demo', newest first:"
     assert [line.split()[1] for line in lines[1:]] == [
         "20260731-0000000004",
         "20260730-0000000003",
         "20260729-0000000002",
     ]
-    assert lines[1].startswith("2026-07-31  20260731-0000000004  failed")
+    assert lines[1].startswith("2026-07-31  20260731-0000000004  failed      sim    attempt -")
     assert lines[1].endswith("-- DATA_STALE: SPY has no close")
     turnover = f"${recorded[2].turnover:,.2f}"
     assert f"orders {len(recorded[2].orders)}  fills {len(recorded[2].fills)}" in lines[2]
@@ -467,7 +467,9 @@ def test_report_last(recorded: list[RunReport], capsys: pytest.CaptureFixture[st
 def test_report_run(recorded: list[RunReport], capsys: pytest.CaptureFixture[str]) -> None:
     assert report_cli("--run", "20260731-0000000004") == 0
     out, err = capsys.readouterr()
-    assert out.startswith("Run 20260731-0000000004  mode=sim")
+    assert out.startswith("Run 20260731-0000000004: 1 attempt(s), oldest first\n")
+    assert "== Attempt 1 of 1: -  failed  orders " in out
+    assert "\nRun 20260731-0000000004  mode=sim" in out
     assert "ERROR DATA_STALE (DataError): SPY has no close" in out
     assert "Status: FAILED" in out
     no_secrets(out, err)
@@ -479,8 +481,8 @@ def test_report_strategy(recorded: list[RunReport], capsys: pytest.CaptureFixtur
     assert report_cli("--strategy", "nuclear", "--last", "2") == 0
     out, err = capsys.readouterr()
     lines = out.splitlines()
-    assert lines[0] == "Last 2 run(s) of strategy 'nuclear', newest first:"
-    assert lines[1].startswith("2026-07-31  20260731-0000000005  ira  completed")
+    assert lines[0] == "Last 2 attempt(s) of strategy 'nuclear', newest first:"
+    assert lines[1].startswith("2026-07-31  20260731-0000000005  ira  completed   attempt -")
     assert "allocation 30%" in lines[1]
     assert lines[2].startswith("2026-07-31  20260731-0000000004  demo  failed")
     assert lines[2].endswith("-- DATA_STALE: SPY has no close")
@@ -492,11 +494,68 @@ def test_report_json(recorded: list[RunReport], capsys: pytest.CaptureFixture[st
     listed = json.loads(capsys.readouterr().out)
     assert [RunReport.model_validate(r) for r in listed] == [recorded[3], recorded[2]]
     assert report_cli("--run", recorded[0].run_id, "--json") == 0
-    assert RunReport.model_validate_json(capsys.readouterr().out) == recorded[0]
+    attempts = json.loads(capsys.readouterr().out)
+    assert [RunReport.model_validate(r) for r in attempts] == [recorded[0]]
     assert report_cli("--strategy", "tecl", "--json") == 0
     runs = json.loads(capsys.readouterr().out)
     assert [r["run_id"] for r in runs][:2] == ["20260731-0000000005", "20260731-0000000004"]
     assert runs[1]["failure_reason"] == "DATA_STALE: SPY has no close"
+
+
+def test_report_shows_every_attempt(
+    ledger: DynamoLedger,
+    clock: ManualClock,
+    report: RunReport,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("ALCHEMISER_LEDGER_TABLE", TABLE)
+    killed = started(report, FIRST_ATTEMPT)
+    completed = report.model_copy(update={"attempt_id": SECOND_ATTEMPT})
+    for attempt_report in (killed, completed):
+        ledger.record(attempt_report)
+        clock.advance(600)
+    # A later run whose attempt is still going: started, not "never finished".
+    running = started(variant(report, "20260801-0000000009", trading_date=date(2026, 8, 1)), "")
+    ledger.record(running)
+
+    assert report_cli("--last", "5") == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[0] == "Last 3 attempt(s) of account 'demo', newest first:"
+    assert lines[1].startswith("2026-08-01  20260801-0000000009  started     sim    attempt -  ")
+    assert lines[2].startswith(
+        f"2026-07-31  {report.run_id}  completed   sim    attempt {SECOND_ATTEMPT}  "
+        f"orders {len(report.orders)}"
+    )
+    assert lines[3].startswith(
+        f"2026-07-31  {report.run_id}  started, never finished  sim    attempt {FIRST_ATTEMPT}"
+    )
+    assert report_cli("--last", "1", "--account", "demo") == 0
+    assert "started  " in capsys.readouterr().out
+    assert report_cli("--strategy", "tecl") == 0
+    strategy_rows = capsys.readouterr().out.splitlines()[1:]
+    assert [row.split("  attempt ")[1].split()[0] for row in strategy_rows] == [
+        "-",
+        SECOND_ATTEMPT,
+        FIRST_ATTEMPT,
+    ]
+    assert "started, never finished" not in strategy_rows[0]
+    assert "started, never finished" in strategy_rows[2]
+
+    assert report_cli("--run", report.run_id) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(f"Run {report.run_id}: 2 attempt(s), oldest first\n")
+    first, second = out.split("== Attempt ")[1:]
+    assert first.startswith(f"1 of 2: {FIRST_ATTEMPT}  started, never finished  orders 0  ")
+    assert "Status: STARTED" in first
+    assert second.startswith(f"2 of 2: {SECOND_ATTEMPT}  completed  orders {len(report.orders)}")
+    assert report.orders[0].client_order_id in second
+    assert "Status: COMPLETED" in second
+    no_secrets(out, err)
+    assert report_cli("--run", report.run_id, "--json") == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [RunReport.model_validate(r) for r in listed] == [killed, completed]
 
 
 def test_report_needs_a_table(aws_env: None) -> None:
