@@ -17,7 +17,7 @@ from botocore.config import Config
 from moto import mock_aws
 
 from alchemiser import bootstrap, cli_ledger
-from alchemiser.adapters.aws.ledger import DynamoLedger
+from alchemiser.adapters.aws.ledger import DynamoLedger, build_items, instant
 from alchemiser.adapters.clock import ManualClock
 from alchemiser.config import load_config
 from alchemiser.domain.orders import Fill, OrderRecord, OrderStatus, Side
@@ -161,26 +161,30 @@ def test_a_recorded_run_reads_back_equal(
     ledger: DynamoLedger, dynamodb: Any, report: RunReport
 ) -> None:
     assert ledger.get_run(report.run_id) is None
+    assert ledger.attempts(report.run_id) == []
+    assert ledger.finished(report.run_id) is None
+    report = report.model_copy(update={"attempt_id": FIRST_ATTEMPT})
     ledger.record(report)
     assert ledger.get_run(report.run_id) == report
+    assert ledger.attempts(report.run_id) == [report]
+    assert ledger.finished(report.run_id) == report
     items = {i["sk"]["S"]: i for i in items_of(dynamodb, report.run_id)}
-    expected = {"RUN"} | {f"STRATEGY#{s.name}" for s in report.strategies}
-    expected |= {f"ORDER#{o.client_order_id}" for o in report.orders}
+    mine = f"ATTEMPT#{FIRST_ATTEMPT}#"
+    expected = {f"RUN#{FIRST_ATTEMPT}"} | {f"{mine}STRATEGY#{s.name}" for s in report.strategies}
+    expected |= {f"{mine}ORDER#{o.client_order_id}" for o in report.orders}
     assert set(items) == expected
-    run = items["RUN"]
+    run = items[f"RUN#{FIRST_ATTEMPT}"]
     assert run["account_pk"] == {"S": "ACCOUNT#demo"}
-    assert (
-        run["run_sk"]["S"]
-        == f"{report.trading_date}#2026-07-31T14:00:00.000000+00:00#{report.run_id}"
-    )
+    assert run["run_sk"]["S"] == f"{report.trading_date}#{FIRST_ATTEMPT}#{report.run_id}"
+    assert run["attempt_id"] == {"S": FIRST_ATTEMPT}
     assert run["status"] == {"S": "completed"}
     assert "strategy_pk" not in run
-    strategy = items["STRATEGY#tecl"]
+    strategy = items[f"{mine}STRATEGY#tecl"]
     assert strategy["strategy_pk"] == {"S": "STRATEGY#tecl"}
     assert strategy["run_sk"] == run["run_sk"]
     assert "account_pk" not in strategy
     order = report.orders[0]
-    stored = items[f"ORDER#{order.client_order_id}"]
+    stored = items[f"{mine}ORDER#{order.client_order_id}"]
     assert stored["filled_qty"] == {"S": str(order.filled_qty)}
     assert stored["fills"]["L"][0]["M"]["notional"]["S"] == str(report.fills[0].notional)
 
@@ -252,28 +256,52 @@ def test_runs_for_strategy(ledger: DynamoLedger, clock: ManualClock, report: Run
     assert ledger.runs_for_strategy("unknown", 5) == []
 
 
-def test_re_recording_a_run_supersedes_it(
+def test_re_recording_an_attempt_replaces_only_that_attempt(
     ledger: DynamoLedger, dynamodb: Any, clock: ManualClock, report: RunReport
 ) -> None:
-    first_attempt = failed(report, report.run_id)
+    first_attempt = failed(report, report.run_id, attempt_id=FIRST_ATTEMPT)
     ledger.record(first_attempt)
     clock.advance(30)
-    retried = variant(report, report.run_id, strategies=report.strategies[:1], orders=(), fills=())
-    ledger.record(retried)
-    assert ledger.get_run(report.run_id) == retried
-    assert ledger.last_runs("demo", 5) == [retried]
-    assert {i["sk"]["S"] for i in items_of(dynamodb, report.run_id)} == {
-        "RUN",
-        f"STRATEGY#{report.strategies[0].name}",
-    }
-    assert ledger.runs_for_strategy(report.strategies[1].name, 5) == []
-    assert ledger.run_on("demo", report.trading_date) == [retried]
+    started = variant(
+        report,
+        report.run_id,
+        attempt_id=SECOND_ATTEMPT,
+        status=RunStatus.STARTED,
+        strategies=report.strategies,
+        orders=(),
+        fills=(),
+    )
+    ledger.record(started)
+    assert ledger.get_run(report.run_id) == started
+    clock.advance(30)
+    final = variant(
+        report, report.run_id, attempt_id=SECOND_ATTEMPT, strategies=report.strategies[:1]
+    )
+    ledger.record(final)
+    assert ledger.attempts(report.run_id) == [first_attempt, final]
+    assert ledger.get_run(report.run_id) == final
+    assert ledger.last_runs("demo", 5) == [final, first_attempt]
+    keys = {i["sk"]["S"] for i in items_of(dynamodb, report.run_id)}
+    # The second attempt's strategy the final report lacks is gone; the first attempt's
+    # items are all still there.
+    assert f"ATTEMPT#{SECOND_ATTEMPT}#STRATEGY#{report.strategies[1].name}" not in keys
+    assert {f"ATTEMPT#{FIRST_ATTEMPT}#STRATEGY#{s.name}" for s in report.strategies} <= keys
+    assert {f"ATTEMPT#{FIRST_ATTEMPT}#ORDER#{o.client_order_id}" for o in report.orders} <= keys
+    assert [r.attempt_id for r in ledger.runs_for_strategy(report.strategies[1].name, 5)] == [
+        FIRST_ATTEMPT
+    ]
+    assert [r.attempt_id for r in ledger.runs_for_strategy(report.strategies[0].name, 5)] == [
+        SECOND_ATTEMPT,
+        FIRST_ATTEMPT,
+    ]
+    assert ledger.run_on("demo", report.trading_date) == [final, first_attempt]
 
 
 def test_a_run_of_more_than_100_items_is_stored_whole(
     dynamodb: Any, clock: ManualClock, report: RunReport
 ) -> None:
     calls: list[int] = []
+    deleted: list[str] = []
 
     class Counting:
         """The real client, counting the items of each transaction."""
@@ -283,8 +311,11 @@ def test_a_run_of_more_than_100_items_is_stored_whole(
 
         def transact_write_items(self, **kwargs: Any) -> Any:
             calls.append(len(kwargs["TransactItems"]))
+            deleted.extend(
+                op["Delete"]["Key"]["sk"]["S"] for op in kwargs["TransactItems"] if "Delete" in op
+            )
             assert any(
-                "Put" in op and op["Put"]["Item"]["sk"]["S"] == "RUN"
+                "Put" in op and op["Put"]["Item"]["sk"]["S"].startswith("RUN#")
                 for op in kwargs["TransactItems"]
             ) == (len(calls) == 2)
             return dynamodb.transact_write_items(**kwargs)
@@ -296,6 +327,14 @@ def test_a_run_of_more_than_100_items_is_stored_whole(
     assert ledger.get_run(big.run_id) == big
     assert len(items_of(dynamodb, big.run_id)) == 154
     assert ledger.last_runs("demo", 1) == [big]
+    # A retry with 120 orders of its own: a new attempt, and nothing of the first deleted.
+    calls.clear()
+    retry = with_orders(report, big.run_id, 120).model_copy(update={"attempt_id": FIRST_ATTEMPT})
+    ledger.record(retry)
+    assert calls == [100, 24]
+    assert deleted == []
+    assert ledger.attempts(big.run_id) == [big, retry]
+    assert len(items_of(dynamodb, big.run_id)) == 154 + 124
 
 
 def test_a_report_too_big_for_one_item_is_chunked(
@@ -304,15 +343,22 @@ def test_a_report_too_big_for_one_item_is_chunked(
     noise = tuple(os.urandom(50_000).hex() for _ in range(10))  # ~1 MB, ~500 KB compressed
     big = variant(report, "20260731-cccccccccc", notes=noise)
     ledger.record(big)
-    chunks = [i for i in items_of(dynamodb, big.run_id) if i["sk"]["S"].startswith("REPORT#")]
+    chunks = [i for i in items_of(dynamodb, big.run_id) if "#REPORT#" in i["sk"]["S"]]
     assert len(chunks) == 2
     assert ledger.get_run(big.run_id) == big
     assert ledger.last_runs("demo", 1) == [big]
     clock.advance(10)
     smaller = variant(big, big.run_id, notes=())
-    ledger.record(smaller)  # the old chunks go with the re-record
+    ledger.record(smaller)  # the same attempt again: its old chunks go with the re-record
     assert ledger.get_run(big.run_id) == smaller
-    assert not [i for i in items_of(dynamodb, big.run_id) if i["sk"]["S"].startswith("REPORT#")]
+    assert not [i for i in items_of(dynamodb, big.run_id) if "#REPORT#" in i["sk"]["S"]]
+    clock.advance(10)
+    chunked_retry = variant(big, big.run_id, attempt_id=FIRST_ATTEMPT)
+    ledger.record(chunked_retry)
+    clock.advance(10)
+    ledger.record(variant(big, big.run_id, attempt_id=SECOND_ATTEMPT, notes=()))
+    # A later attempt does not touch an earlier one's chunks.
+    assert ledger.attempts(big.run_id) == [smaller, chunked_retry, ledger.get_run(big.run_id)]
 
 
 def test_a_missing_table_fails_the_write(dynamodb: Any, report: RunReport) -> None:
@@ -400,13 +446,13 @@ def test_report_last(recorded: list[RunReport], capsys: pytest.CaptureFixture[st
     assert report_cli("--last", "3") == 0
     out, err = capsys.readouterr()
     lines = out.splitlines()
-    assert lines[0] == "Last 3 run(s) of account 'demo', newest first:"
+    assert lines[0] == "Last 3 attempt(s) of account 'demo', newest first:"
     assert [line.split()[1] for line in lines[1:]] == [
         "20260731-0000000004",
         "20260730-0000000003",
         "20260729-0000000002",
     ]
-    assert lines[1].startswith("2026-07-31  20260731-0000000004  failed")
+    assert lines[1].startswith("2026-07-31  20260731-0000000004  failed      sim    attempt -")
     assert lines[1].endswith("-- DATA_STALE: SPY has no close")
     turnover = f"${recorded[2].turnover:,.2f}"
     assert f"orders {len(recorded[2].orders)}  fills {len(recorded[2].fills)}" in lines[2]
@@ -421,7 +467,9 @@ def test_report_last(recorded: list[RunReport], capsys: pytest.CaptureFixture[st
 def test_report_run(recorded: list[RunReport], capsys: pytest.CaptureFixture[str]) -> None:
     assert report_cli("--run", "20260731-0000000004") == 0
     out, err = capsys.readouterr()
-    assert out.startswith("Run 20260731-0000000004  mode=sim")
+    assert out.startswith("Run 20260731-0000000004: 1 attempt(s), oldest first\n")
+    assert "== Attempt 1 of 1: -  failed  orders " in out
+    assert "\nRun 20260731-0000000004  mode=sim" in out
     assert "ERROR DATA_STALE (DataError): SPY has no close" in out
     assert "Status: FAILED" in out
     no_secrets(out, err)
@@ -433,8 +481,8 @@ def test_report_strategy(recorded: list[RunReport], capsys: pytest.CaptureFixtur
     assert report_cli("--strategy", "nuclear", "--last", "2") == 0
     out, err = capsys.readouterr()
     lines = out.splitlines()
-    assert lines[0] == "Last 2 run(s) of strategy 'nuclear', newest first:"
-    assert lines[1].startswith("2026-07-31  20260731-0000000005  ira  completed")
+    assert lines[0] == "Last 2 attempt(s) of strategy 'nuclear', newest first:"
+    assert lines[1].startswith("2026-07-31  20260731-0000000005  ira  completed   attempt -")
     assert "allocation 30%" in lines[1]
     assert lines[2].startswith("2026-07-31  20260731-0000000004  demo  failed")
     assert lines[2].endswith("-- DATA_STALE: SPY has no close")
@@ -446,11 +494,68 @@ def test_report_json(recorded: list[RunReport], capsys: pytest.CaptureFixture[st
     listed = json.loads(capsys.readouterr().out)
     assert [RunReport.model_validate(r) for r in listed] == [recorded[3], recorded[2]]
     assert report_cli("--run", recorded[0].run_id, "--json") == 0
-    assert RunReport.model_validate_json(capsys.readouterr().out) == recorded[0]
+    attempts = json.loads(capsys.readouterr().out)
+    assert [RunReport.model_validate(r) for r in attempts] == [recorded[0]]
     assert report_cli("--strategy", "tecl", "--json") == 0
     runs = json.loads(capsys.readouterr().out)
     assert [r["run_id"] for r in runs][:2] == ["20260731-0000000005", "20260731-0000000004"]
     assert runs[1]["failure_reason"] == "DATA_STALE: SPY has no close"
+
+
+def test_report_shows_every_attempt(
+    ledger: DynamoLedger,
+    clock: ManualClock,
+    report: RunReport,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("ALCHEMISER_LEDGER_TABLE", TABLE)
+    killed = started(report, FIRST_ATTEMPT)
+    completed = report.model_copy(update={"attempt_id": SECOND_ATTEMPT})
+    for attempt_report in (killed, completed):
+        ledger.record(attempt_report)
+        clock.advance(600)
+    # A later run whose attempt is still going: started, not "never finished".
+    running = started(variant(report, "20260801-0000000009", trading_date=date(2026, 8, 1)), "")
+    ledger.record(running)
+
+    assert report_cli("--last", "5") == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[0] == "Last 3 attempt(s) of account 'demo', newest first:"
+    assert lines[1].startswith("2026-08-01  20260801-0000000009  started     sim    attempt -  ")
+    assert lines[2].startswith(
+        f"2026-07-31  {report.run_id}  completed   sim    attempt {SECOND_ATTEMPT}  "
+        f"orders {len(report.orders)}"
+    )
+    assert lines[3].startswith(
+        f"2026-07-31  {report.run_id}  started, never finished  sim    attempt {FIRST_ATTEMPT}"
+    )
+    assert report_cli("--last", "1", "--account", "demo") == 0
+    assert "started  " in capsys.readouterr().out
+    assert report_cli("--strategy", "tecl") == 0
+    strategy_rows = capsys.readouterr().out.splitlines()[1:]
+    assert [row.split("  attempt ")[1].split()[0] for row in strategy_rows] == [
+        "-",
+        SECOND_ATTEMPT,
+        FIRST_ATTEMPT,
+    ]
+    assert "started, never finished" not in strategy_rows[0]
+    assert "started, never finished" in strategy_rows[2]
+
+    assert report_cli("--run", report.run_id) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(f"Run {report.run_id}: 2 attempt(s), oldest first\n")
+    first, second = out.split("== Attempt ")[1:]
+    assert first.startswith(f"1 of 2: {FIRST_ATTEMPT}  started, never finished  orders 0  ")
+    assert "Status: STARTED" in first
+    assert second.startswith(f"2 of 2: {SECOND_ATTEMPT}  completed  orders {len(report.orders)}")
+    assert report.orders[0].client_order_id in second
+    assert "Status: COMPLETED" in second
+    no_secrets(out, err)
+    assert report_cli("--run", report.run_id, "--json") == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [RunReport.model_validate(r) for r in listed] == [killed, completed]
 
 
 def test_report_needs_a_table(aws_env: None) -> None:
@@ -460,3 +565,143 @@ def test_report_needs_a_table(aws_env: None) -> None:
         report_cli("--last", "0")
     with pytest.raises(ConfigError, match="cannot be combined"):
         report_cli("--table", TABLE, "--run", "x", "--strategy", "tecl")
+
+
+# -- attempts ------------------------------------------------------------------------
+
+FIRST_ATTEMPT = "20260731T133000123456Z-a1b2c3"
+SECOND_ATTEMPT = "20260731T134500654321Z-d4e5f6"
+
+
+def attempt(report: RunReport, attempt_id: str, orders: int, turnover: Decimal) -> RunReport:
+    """An attempt of ``report``'s run that placed ``orders`` filled orders worth ``turnover``."""
+    traded = with_orders(report, report.run_id, orders)
+    each = turnover / orders
+    fills = tuple(f.model_copy(update={"notional": each}) for f in traded.fills)
+    return traded.model_copy(update={"attempt_id": attempt_id, "fills": fills})
+
+
+def test_a_retried_run_keeps_its_first_attempts_trades(
+    ledger: DynamoLedger, dynamodb: Any, clock: ManualClock, report: RunReport
+) -> None:
+    first = attempt(report, FIRST_ATTEMPT, 5, Decimal("131873"))
+    assert first.turnover == Decimal("131873")
+    ledger.record(first)
+    clock.advance(900)
+    retried = attempt(report, SECOND_ATTEMPT, 1, Decimal("1000"))
+    ledger.record(retried)
+    assert ledger.last_runs("demo", 5) == [retried, first]
+    stored_orders = [i for i in items_of(dynamodb, report.run_id) if "client_order_id" in i]
+    assert len(stored_orders) == 6
+    assert ledger.attempts(report.run_id) == [first, retried]
+    assert ledger.get_run(report.run_id) == retried
+    assert [(len(r.orders), r.turnover) for r in ledger.attempts(report.run_id)] == [
+        (5, Decimal("131873")),
+        (1, Decimal("1000")),
+    ]
+
+
+def started(report: RunReport, attempt_id: str) -> RunReport:
+    return variant(
+        report,
+        report.run_id,
+        attempt_id=attempt_id,
+        status=RunStatus.STARTED,
+        orders=(),
+        fills=(),
+        account_after=None,
+    )
+
+
+def test_a_started_attempt_is_replaced_by_its_final_report(
+    ledger: DynamoLedger, clock: ManualClock, report: RunReport
+) -> None:
+    ledger.record(started(report, FIRST_ATTEMPT))
+    assert ledger.finished(report.run_id) is None
+    clock.advance(60)
+    final = report.model_copy(update={"attempt_id": FIRST_ATTEMPT})
+    ledger.record(final)
+    assert ledger.attempts(report.run_id) == [final]
+    assert ledger.finished(report.run_id) == final
+    assert ledger.last_runs("demo", 5) == [final]
+
+
+def test_an_attempt_killed_mid_run_stays_visible_and_is_not_finished(
+    ledger: DynamoLedger, clock: ManualClock, report: RunReport
+) -> None:
+    killed = started(report, FIRST_ATTEMPT)
+    ledger.record(killed)  # and the Lambda died before its final report
+    clock.advance(300)
+    assert not ledger.superseded(report.run_id, FIRST_ATTEMPT)
+    retry_failed = failed(report, report.run_id, attempt_id=SECOND_ATTEMPT)
+    ledger.record(retry_failed)
+    assert ledger.attempts(report.run_id) == [killed, retry_failed]
+    assert ledger.finished(report.run_id) is None
+    assert ledger.superseded(report.run_id, FIRST_ATTEMPT)
+    assert not ledger.superseded(report.run_id, SECOND_ATTEMPT)
+    assert [r.status for r in ledger.run_on("demo", report.trading_date)] == [
+        RunStatus.FAILED,
+        RunStatus.STARTED,
+    ]
+
+
+def test_finished_is_the_latest_finished_attempt(
+    ledger: DynamoLedger, clock: ManualClock, report: RunReport
+) -> None:
+    third = "20260731T140000000000Z-0a0b0c"
+    done = report.model_copy(update={"attempt_id": FIRST_ATTEMPT})
+    noop = variant(
+        report, report.run_id, attempt_id=SECOND_ATTEMPT, status=RunStatus.NOOP, orders=()
+    )
+    for attempt_report in (done, noop, failed(report, report.run_id, attempt_id=third)):
+        ledger.record(attempt_report)
+        clock.advance(60)
+    assert ledger.finished(report.run_id) == noop
+    latest = ledger.get_run(report.run_id)
+    assert latest is not None
+    assert latest.status is RunStatus.FAILED
+
+
+def test_the_attempt_order_is_the_attempt_ids_not_the_recording_order(
+    ledger: DynamoLedger, clock: ManualClock, report: RunReport
+) -> None:
+    later = report.model_copy(update={"attempt_id": SECOND_ATTEMPT})
+    earlier = failed(report, report.run_id, attempt_id=FIRST_ATTEMPT)
+    ledger.record(later)
+    clock.advance(60)
+    ledger.record(earlier)  # e.g. a slow attempt's final report arriving last
+    assert ledger.attempts(report.run_id) == [earlier, later]
+    assert ledger.get_run(report.run_id) == later
+    assert ledger.last_runs("demo", 5) == [later, earlier]
+
+
+def test_legacy_run_items_are_still_read(
+    ledger: DynamoLedger, dynamodb: Any, clock: ManualClock, report: RunReport
+) -> None:
+    """A run stored before attempts (``sk = RUN``, children without an attempt) reads as
+    the run's first attempt; a new attempt is added next to it, never over it."""
+    legacy = variant(
+        report, report.run_id, notes=tuple(os.urandom(50_000).hex() for _ in range(10))
+    )
+    items = build_items(legacy, clock.now(), max_inline=100_000)
+    old_layout = []
+    for item in (items.run, *items.children):
+        sk = item["sk"]["S"]
+        sk = "RUN" if sk == "RUN#-" else sk.removeprefix("ATTEMPT#-#")
+        old_layout.append({**item, "sk": {"S": sk}})
+    old_layout[0]["run_sk"] = {"S": f"{legacy.trading_date}#{instant(clock.now())}#{legacy.run_id}"}
+    for item in old_layout:
+        dynamodb.put_item(TableName=TABLE, Item=item)
+    assert any(i["sk"]["S"].startswith("REPORT#") for i in old_layout)
+    assert ledger.get_run(report.run_id) == legacy
+    assert ledger.finished(report.run_id) == legacy
+    clock.advance(60)
+    retry = failed(report, report.run_id, attempt_id=FIRST_ATTEMPT)
+    ledger.record(retry)
+    assert ledger.attempts(report.run_id) == [legacy, retry]
+    assert ledger.last_runs("demo", 5) == [retry, legacy]
+    assert ledger.superseded(report.run_id, "")
+    assert ledger.finished(report.run_id) == legacy
+    assert len(items_of(dynamodb, report.run_id)) == len(old_layout) + 1 + len(
+        build_items(retry, clock.now()).children
+    )

@@ -329,7 +329,7 @@ def test_ledger_holds_the_report_and_the_cli_prints_it(
     code = cli.main(["report", "--last", "5", "--table", LEDGER_TABLE, "--account", ACCOUNT])
     printed = output.read()
     assert code == 0
-    assert f"Last 1 run(s) of account {ACCOUNT!r}" in printed
+    assert f"Last 1 attempt(s) of account {ACCOUNT!r}" in printed
     assert f"{DAY}  {result['run_id']}  completed" in printed
 
     code = cli.main(["report", "--table", LEDGER_TABLE, "--strategy", "core"])
@@ -340,7 +340,7 @@ def test_ledger_holds_the_report_and_the_cli_prints_it(
 
     code = cli.main(["report", "--table", LEDGER_TABLE, "--run", result["run_id"], "--json"])
     assert code == 0
-    assert json.loads(output.read()) == result
+    assert json.loads(output.read()) == [result]  # every attempt of the run: here one
 
 
 # -- 4. one SNS message per run -----------------------------------------------------------

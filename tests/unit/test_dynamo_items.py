@@ -19,6 +19,8 @@ from alchemiser.adapters.aws.ledger import (
     decode_strategy_run,
     instant,
     plan_transactions,
+    run_sort_key,
+    stored_chunk_prefix,
 )
 from alchemiser.domain.decisions import TradingState
 from alchemiser.domain.orders import Fill, OrderRecord, OrderStatus, Side
@@ -26,6 +28,7 @@ from alchemiser.domain.report import ErrorReport, Mode, RunReport, RunStatus, St
 from alchemiser.errors import AlchemiserError
 
 AT = datetime(2026, 7, 31, 13, 30, 5, tzinfo=UTC)
+ATTEMPT = "20260731T133001000000Z-a1b2c3"
 
 
 def make_report(status: RunStatus = RunStatus.COMPLETED, **changes: Any) -> RunReport:
@@ -49,6 +52,7 @@ def make_report(status: RunStatus = RunStatus.COMPLETED, **changes: Any) -> RunR
     )
     values: dict[str, Any] = {
         "run_id": "20260731-0123456789",
+        "attempt_id": ATTEMPT,
         "account": "main",
         "as_of": date(2026, 7, 30),
         "trading_date": date(2026, 7, 31),
@@ -80,18 +84,21 @@ def test_instants_are_fixed_width_utc() -> None:
         instant(datetime(2026, 7, 31, 9, 30))
 
 
-def test_a_report_becomes_a_run_item_and_one_item_per_strategy_and_order() -> None:
+def test_a_report_becomes_an_attempt_item_and_one_item_per_strategy_and_order() -> None:
     report = make_report()
     items = by_sk(build_items(report, AT))
+    mine = f"ATTEMPT#{ATTEMPT}#"
     assert set(items) == {
-        "RUN",
-        "STRATEGY#core",
-        "STRATEGY#gold",
-        f"ORDER#{report.orders[0].client_order_id}",
+        f"RUN#{ATTEMPT}",
+        f"{mine}STRATEGY#core",
+        f"{mine}STRATEGY#gold",
+        f"{mine}ORDER#{report.orders[0].client_order_id}",
     }
-    run = items["RUN"]
-    sort_key = "2026-07-31#2026-07-31T13:30:05.000000+00:00#20260731-0123456789"
+    run = items[f"RUN#{ATTEMPT}"]
+    sort_key = f"2026-07-31#{ATTEMPT}#20260731-0123456789"
     assert run["pk"] == {"S": "RUN#20260731-0123456789"}
+    assert run["attempt_id"] == {"S": ATTEMPT}
+    assert run["recorded_at"] == {"S": "2026-07-31T13:30:05.000000+00:00"}
     assert run["account_pk"] == {"S": "ACCOUNT#main"}
     assert run["run_sk"] == {"S": sort_key}
     assert run["status"] == {"S": "completed"}
@@ -100,15 +107,17 @@ def test_a_report_becomes_a_run_item_and_one_item_per_strategy_and_order() -> No
     assert "reason" not in run
     assert "chunks" not in run
     assert decode_report(run) == report
-    core = items["STRATEGY#core"]
+    core = items[f"{mine}STRATEGY#core"]
     assert core["strategy_pk"] == {"S": "STRATEGY#core"}
     assert core["run_sk"] == {"S": sort_key}
     assert core["weights"] == {"M": {"SPY": {"N": "0.6"}, "TLT": {"N": "0.0000001"}}}
     assert core["allocation"] == {"N": "0.7"}
     assert core["orders"] == {"N": "1"}
-    assert items["STRATEGY#gold"]["orders"] == {"N": "0"}
+    assert items[f"{mine}STRATEGY#gold"]["orders"] == {"N": "0"}
     assert "account_pk" not in core
-    order = items[f"ORDER#{report.orders[0].client_order_id}"]
+    assert decode_strategy_run(core).attempt_id == ATTEMPT
+    order = items[f"{mine}ORDER#{report.orders[0].client_order_id}"]
+    assert order["attempt_id"] == {"S": ATTEMPT}
     assert order["filled_avg_price"] == {"S": "500.25"}
     assert order["submitted_at"] == {"S": "2026-07-31T13:30:05Z"}
     assert "reject_reason" not in order
@@ -122,8 +131,8 @@ def test_a_report_becomes_a_run_item_and_one_item_per_strategy_and_order() -> No
 def test_a_failed_run_carries_its_reason() -> None:
     error = ErrorReport(type="BrokerError", code="BROKER_REJECTED", message="no")
     items = by_sk(build_items(make_report(RunStatus.FAILED, errors=(error,)), AT))
-    assert items["RUN"]["reason"] == {"S": "BROKER_REJECTED: no"}
-    run = decode_strategy_run(items["STRATEGY#core"])
+    assert items[f"RUN#{ATTEMPT}"]["reason"] == {"S": "BROKER_REJECTED: no"}
+    run = decode_strategy_run(items[f"ATTEMPT#{ATTEMPT}#STRATEGY#core"])
     assert run.failure_reason == "BROKER_REJECTED: no"
     assert run.weights == {"SPY": 0.6, "TLT": 1e-7}
     assert run.recorded_at == AT
@@ -133,9 +142,11 @@ def test_a_failed_run_carries_its_reason() -> None:
 def test_a_big_report_is_split_into_chunks_keyed_by_attempt() -> None:
     report = make_report(notes=tuple(f"note {i}" for i in range(200)))
     items = build_items(report, AT, max_inline=50, chunk_bytes=100)
-    chunks = [c for c in items.children if c["sk"]["S"].startswith("REPORT#")]
+    prefix = f"ATTEMPT#{ATTEMPT}#REPORT#2026-07-31T13:30:05.000000+00:00#"
+    chunks = [c for c in items.children if "#REPORT#" in c["sk"]["S"]]
     assert len(chunks) > 2
-    assert all(c["sk"]["S"].startswith("REPORT#2026-07-31T13:30:05.000000+00:00#") for c in chunks)
+    assert all(c["sk"]["S"].startswith(prefix) for c in chunks)
+    assert stored_chunk_prefix(items.run) == prefix
     assert "report" not in items.run
     assert items.run["chunks"] == {"N": str(len(chunks))}
     assert decode_report(items.run, list(reversed(chunks))) == report
@@ -152,12 +163,13 @@ def puts_and_deletes(batch: list[dict[str, Any]]) -> tuple[list[str], list[str]]
 
 def test_a_small_run_is_one_transaction_with_its_deletions() -> None:
     items = build_items(make_report(), AT)
-    batches = plan_transactions("t", items, [("RUN#20260731-0123456789", "ORDER#old")])
+    old = f"ATTEMPT#{ATTEMPT}#ORDER#old"
+    batches = plan_transactions("t", items, [("RUN#20260731-0123456789", old)])
     assert len(batches) == 1
     puts, deletes = puts_and_deletes(batches[0])
-    assert puts[-1] == "RUN"
+    assert puts[-1] == f"RUN#{ATTEMPT}"
     assert len(puts) == 4
-    assert deletes == ["ORDER#old"]
+    assert deletes == [old]
     assert all(op[kind]["TableName"] == "t" for op in batches[0] for kind in op)
 
 
@@ -253,3 +265,34 @@ def test_a_failed_final_transaction_fails_the_record() -> None:
         DynamoLedger("runs", client).record(make_report(orders=many, fills=()))
     assert caught.value.code == "LEDGER_UNAVAILABLE"
     assert "TransactionCanceledException" in caught.value.message
+
+
+def test_an_attempt_without_an_id_is_one_legacy_attempt_sorted_first() -> None:
+    legacy = build_items(make_report(attempt_id=""), AT)
+    assert legacy.run["sk"] == {"S": "RUN#-"}
+    assert "attempt_id" not in legacy.run
+    assert all(c["sk"]["S"].startswith("ATTEMPT#-#") for c in legacy.children)
+    later = build_items(make_report(attempt_id="20260731T000000000000Z-000000"), AT)
+    # The same day's legacy attempt sorts before every real one, in the table and the index.
+    assert legacy.run["sk"]["S"] < later.run["sk"]["S"]
+    assert legacy.run["run_sk"]["S"] < later.run["run_sk"]["S"]
+    assert run_sort_key(date(2026, 7, 31), "", AT, "r") == (
+        "2026-07-31#2026-07-31T13:30:05.000000+00:00#r"
+    )
+
+
+def test_attempt_keys_never_reach_another_attempts_items() -> None:
+    first = build_items(make_report(attempt_id="20260731T133000000000Z-aaaaaa"), AT)
+    second = build_items(make_report(attempt_id="20260731T133000000000Z-aaaaaa1"), AT)
+    assert not first.keys() & second.keys()
+    prefix = "ATTEMPT#20260731T133000000000Z-aaaaaa#"
+    assert all(c["sk"]["S"].startswith(prefix) for c in first.children)
+    assert not any(c["sk"]["S"].startswith(prefix) for c in second.children)
+    with pytest.raises(AlchemiserError, match="contains '#'") as caught:
+        build_items(make_report(attempt_id="a#ORDER"), AT)
+    assert caught.value.code == "LEDGER_MALFORMED"
+
+
+def test_a_legacy_run_item_keeps_its_chunk_prefix() -> None:
+    run = {"pk": {"S": "RUN#r"}, "sk": {"S": "RUN"}, "recorded_at": {"S": "t"}}
+    assert stored_chunk_prefix(run) == "REPORT#t#"

@@ -1,4 +1,5 @@
-"""Ledgers that keep every run report: a local JSON-lines file, and one in memory."""
+"""Ledgers that keep every record of every attempt of a run, appended in the order
+recorded: a local JSON-lines file, and one in memory."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from alchemiser.domain.report import RunReport
 
 
 class FileLedger:
-    """Appends one JSON line per run; each write is flushed and synced before returning."""
+    """Appends one JSON line per record (an attempt's STARTED record, then its final one);
+    each write is flushed and synced before returning."""
 
     def __init__(self, path: Path) -> None:
         self._path = path
@@ -44,9 +46,13 @@ class InMemoryLedger:
 
 
 def latest_finished(reports: Iterable[RunReport], run_id: str) -> RunReport | None:
-    """The last report of ``run_id`` (in recording order) whose status is finished."""
-    found = None
+    """The latest finished attempt of ``run_id``: the greatest attempt id (its start; an
+    empty one, a legacy attempt, comes first), of that attempt the last record."""
+    found: RunReport | None = None
     for report in reports:
-        if report.run_id == run_id and report.status.finished:
+        if report.run_id != run_id or not report.status.finished:
+            continue
+        # ">=": a later record of the same attempt replaces its earlier one.
+        if found is None or report.attempt_id >= found.attempt_id:
             found = report
     return found

@@ -1370,12 +1370,13 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> di
 
 
 def scan_runs(aws: Aws, table: str) -> list[dict[str, str]]:
-    """The run items of a ledger table (``sk = RUN``), oldest trading date first."""
+    """The attempt items of a ledger table (``sk = RUN#<attempt>``, or a legacy ``RUN``),
+    oldest trading date first."""
     rows = []
     paginator = aws.client("dynamodb").get_paginator("scan")
     for page in paginator.paginate(
         TableName=table,
-        FilterExpression="sk = :run",
+        FilterExpression="begins_with(sk, :run)",
         ExpressionAttributeValues={":run": {"S": "RUN"}},
         ConsistentRead=True,
     ):

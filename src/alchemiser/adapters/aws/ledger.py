@@ -1,39 +1,54 @@
-"""The run ledger in DynamoDB: every run recorded in one transaction, read back by run,
-by account (latest, or one trading day) and by strategy.
+"""The run ledger in DynamoDB: every attempt of every run kept, append-only, each
+recorded in one transaction, read back by run, by account (latest, or one trading day)
+and by strategy.
+
+A run is (account, scheduled time) with a deterministic run id; it may be attempted
+several times (Lambda retries, SQS redeliveries, a person rerunning it). Each attempt
+has its own ``attempt_id`` (its UTC start, then random hex: text order is start
+order). An empty ``attempt_id`` (reports from before attempts had ids) is one legacy
+attempt under the fixed key ``-``, which sorts before every real attempt id.
 
 Table (``template.yaml`` matches it): partition key ``pk`` (S), sort key ``sk`` (S),
 on-demand; GSIs ``by_account`` (``account_pk``, ``run_sk``) and ``by_strategy``
 (``strategy_pk``, ``run_sk``), both projecting ALL. Every item of a run has
-``pk = RUN#<run_id>``:
+``pk = RUN#<run_id>``; with ``<attempt>`` the attempt id (or ``-``):
 
-- ``sk = RUN``, the run item: the only item with ``account_pk = ACCOUNT#<account>``, so
-  ``by_account`` lists runs. ``run_sk = <trading_date>#<recorded_at UTC>#<run_id>``
-  sorts them by trading date, then by when they were recorded. It holds the report
-  (``report.model_dump_json()``, zlib-compressed, Binary) and a summary (status, mode,
-  orders, fills, turnover, the failure ``reason``).
-- ``sk = STRATEGY#<name>``, one per strategy, in ``by_strategy``: allocation, weights
-  (a map of symbol -> N) and the orders, fills and turnover on the strategy's symbols
-  (a symbol held by two strategies counts for both).
-- ``sk = ORDER#<client_order_id>``, one per order: the broker's record and its fills,
-  Decimals as strings.
-- ``sk = REPORT#<recorded_at>#<nnnn>``, only when the compressed report exceeds
-  350 KB (an item holds 400 KB): the report in 350 KB chunks; the run item then has
-  ``chunks`` instead of ``report``. Chunk keys carry the attempt's ``recorded_at``, so
-  re-recording a run never changes the chunks that the visible run item points to.
+- ``sk = RUN#<attempt>``, the attempt item: the only item with ``account_pk =
+  ACCOUNT#<account>``, so ``by_account`` lists attempts. ``run_sk =
+  <trading_date>#<attempt>#<run_id>`` sorts them by trading date, then by attempt (a
+  legacy attempt sorts by when it was recorded, before the day's real attempts). It
+  holds the report (``report.model_dump_json()``, zlib-compressed, Binary) and a
+  summary (attempt id, status, mode, orders, fills, turnover, the failure ``reason``).
+- ``sk = ATTEMPT#<attempt>#STRATEGY#<name>``, one per strategy, in ``by_strategy``:
+  allocation, weights (a map of symbol -> N) and the attempt's orders, fills and
+  turnover on the strategy's symbols (a symbol held by two strategies counts for both).
+- ``sk = ATTEMPT#<attempt>#ORDER#<client_order_id>``, one per order of the attempt:
+  the broker's record and its fills, Decimals as strings.
+- ``sk = ATTEMPT#<attempt>#REPORT#<recorded_at>#<nnnn>``, only when the compressed
+  report exceeds 350 KB (an item holds 400 KB): the report in 350 KB chunks; the
+  attempt item then has ``chunks`` instead of ``report``. Chunk keys carry the
+  record's ``recorded_at``, so re-recording an attempt never changes the chunks that
+  its visible attempt item points to.
 
-Writes: one ``TransactWriteItems`` when the run fits (100 items, ~3.5 MB). A larger run
-is written in several transactions, the run item in the last one, so a visible run item
-means the whole run is there. (While a large run is being re-recorded, its old run item
-and old report stay readable until the last transaction, next to some of the new
-strategy and order items.) Re-recording a run id overwrites it: items of the earlier
-attempt that the new one lacks (a strategy, an order, old chunks) are deleted with, or
-after, the new run item. Any write failure raises: ``record`` returns only once the run
-item is stored.
+Writes: ``record(report)`` creates or replaces one attempt (the service records an
+attempt as STARTED when it begins, then again with its final report). It writes and
+deletes only keys of that attempt (``RUN#<attempt>`` and ``ATTEMPT#<attempt>#...``):
+another attempt's items are never changed or deleted. It is one ``TransactWriteItems``
+when the attempt fits (100 items, ~3.5 MB). A larger one is written in several
+transactions, the attempt item in the last one, so a visible attempt item means the
+whole attempt is there. Items of the same attempt's previous record that the new one
+lacks (a strategy, an order, old chunks) are deleted with, or after, the new attempt
+item. Any write failure raises: ``record`` returns only once the attempt item is stored.
 
-Reads of ``by_account`` / ``by_strategy`` are eventually consistent (a run recorded a
-moment ago may take a second to be listed); ``get_run`` reads consistently. Every
-failure is an ``AlchemiserError``: ``LEDGER_UNAVAILABLE`` (AWS refused or could not be
-reached) or ``LEDGER_MALFORMED`` (an item that does not decode).
+Reads: ``get_run`` (the latest attempt), ``attempts`` (all, oldest first) and
+``finished`` read the run's partition consistently; ``by_account`` / ``by_strategy``
+are eventually consistent (an attempt recorded a moment ago may take a second to be
+listed). Items of the layout before attempts (``sk = RUN``, ``STRATEGY#<name>``,
+``ORDER#...``, ``REPORT#<recorded_at>#<nnnn>``) are still read, as one legacy attempt
+that sorts before the run's others: their run item is matched by the same key
+condition, so this costs nothing. Every failure is an ``AlchemiserError``:
+``LEDGER_UNAVAILABLE`` (AWS refused or could not be reached) or ``LEDGER_MALFORMED``
+(an item that does not decode, or an attempt id that cannot be a key).
 """
 
 from __future__ import annotations
@@ -57,6 +72,13 @@ MALFORMED = "LEDGER_MALFORMED"
 BY_ACCOUNT = "by_account"
 BY_STRATEGY = "by_strategy"
 RUN_SK = "RUN"
+"""The run item of the layout before attempts: read as the run's legacy attempt."""
+ATTEMPT_ITEM = "RUN#"
+"""Sort-key prefix of attempt items; ``begins_with(sk, RUN_SK)`` finds them and a legacy
+run item, and nothing else."""
+ATTEMPT_CHILD = "ATTEMPT#"
+LEGACY_ATTEMPT = "-"
+"""The key of an attempt without an id: sorts before every real attempt id."""
 MAX_TRANSACTION_ITEMS = 100
 """DynamoDB's limit of actions in one TransactWriteItems."""
 MAX_TRANSACTION_BYTES = 3_500_000
@@ -73,9 +95,10 @@ T = TypeVar("T")
 
 
 class StrategyRun(Frozen):
-    """One strategy's part in one run, as ``runs_for_strategy`` lists it."""
+    """One strategy's part in one attempt of a run, as ``runs_for_strategy`` lists it."""
 
     run_id: str
+    attempt_id: str = ""
     account: str
     trading_date: date
     recorded_at: datetime
@@ -84,7 +107,7 @@ class StrategyRun(Frozen):
     allocation: float
     weights: dict[str, float]
     orders: int
-    """Orders of the run on this strategy's symbols."""
+    """Orders of the attempt on this strategy's symbols."""
     fills: int
     turnover: Decimal
     """Notional filled on this strategy's symbols."""
@@ -100,7 +123,8 @@ class StrategyRun(Frozen):
 
 @dataclass(frozen=True)
 class RunItems:
-    """Everything one report is stored as: the run item, and the items under it."""
+    """Everything one attempt's report is stored as: the attempt item (``run``), and the
+    items under it."""
 
     run: Item
     children: tuple[Item, ...]
@@ -128,20 +152,50 @@ def strategy_pk(name: str) -> str:
     return f"STRATEGY#{name}"
 
 
-def run_sort_key(trading_date: date, recorded_at: datetime, run_id: str) -> str:
-    return f"{trading_date.isoformat()}#{instant(recorded_at)}#{run_id}"
+def attempt_key(attempt_id: str) -> str:
+    """The attempt's part of its keys: its id, or ``-`` for a legacy attempt without one."""
+    if "#" in attempt_id:
+        # Keys are split on "#": such an id could name another attempt's items.
+        raise AlchemiserError(
+            f"attempt id {attempt_id!r} contains '#', which the ledger's keys reserve",
+            code=MALFORMED,
+        )
+    return attempt_id or LEGACY_ATTEMPT
 
 
-def run_key(run_id: str) -> Item:
-    return {"pk": {"S": run_pk(run_id)}, "sk": {"S": RUN_SK}}
+def attempt_sk(attempt_id: str) -> str:
+    return f"{ATTEMPT_ITEM}{attempt_key(attempt_id)}"
+
+
+def attempt_prefix(attempt_id: str) -> str:
+    """The sort-key prefix of every item under one attempt (and of no other attempt's)."""
+    return f"{ATTEMPT_CHILD}{attempt_key(attempt_id)}#"
+
+
+def run_sort_key(trading_date: date, attempt_id: str, recorded_at: datetime, run_id: str) -> str:
+    """Trading date, then attempt (its id is its start; a legacy attempt's recording
+    instant, ``2026-...``, sorts before the same day's ids, ``2026...``), then run."""
+    position = attempt_id or instant(recorded_at)
+    return f"{trading_date.isoformat()}#{position}#{run_id}"
 
 
 def key_of(item: Mapping[str, Any]) -> tuple[str, str]:
     return str(item["pk"]["S"]), str(item["sk"]["S"])
 
 
-def chunk_prefix(recorded_at: str) -> str:
-    return f"REPORT#{recorded_at}#"
+def chunk_prefix(attempt_id: str, recorded_at: str) -> str:
+    return f"{attempt_prefix(attempt_id)}REPORT#{recorded_at}#"
+
+
+def stored_chunk_prefix(run: Mapping[str, Any]) -> str:
+    """The chunk prefix of a stored attempt item (or of a legacy run item) (pure)."""
+    sk = str(run["sk"]["S"])
+    recorded = str(run["recorded_at"]["S"])
+    if sk == RUN_SK:
+        return f"REPORT#{recorded}#"
+    if not sk.startswith(ATTEMPT_ITEM):
+        raise ValueError(f"{sk!r} is not an attempt item")
+    return f"{ATTEMPT_CHILD}{sk.removeprefix(ATTEMPT_ITEM)}#REPORT#{recorded}#"
 
 
 def compress_report(report: RunReport) -> bytes:
@@ -179,12 +233,14 @@ def build_items(
     max_inline: int = MAX_INLINE_REPORT,
     chunk_bytes: int = CHUNK_BYTES,
 ) -> RunItems:
-    """The items that store ``report``, recorded at ``recorded_at`` (pure)."""
+    """The items that store ``report``, one attempt, recorded at ``recorded_at`` (pure)."""
     pk = run_pk(report.run_id)
+    prefix = attempt_prefix(report.attempt_id)
     recorded = instant(recorded_at)
-    sort_key = run_sort_key(report.trading_date, recorded_at, report.run_id)
+    sort_key = run_sort_key(report.trading_date, report.attempt_id, recorded_at, report.run_id)
     common: Item = {
         "run_id": _s(report.run_id),
+        **({"attempt_id": _s(report.attempt_id)} if report.attempt_id else {}),
         "account": _s(report.account),
         "trading_date": _s(report.trading_date.isoformat()),
         "recorded_at": _s(recorded),
@@ -195,7 +251,7 @@ def build_items(
     blob = compress_report(report)
     run: Item = {
         "pk": _s(pk),
-        "sk": _s(RUN_SK),
+        "sk": _s(attempt_sk(report.attempt_id)),
         "account_pk": _s(account_pk(report.account)),
         "run_sk": _s(sort_key),
         **common,
@@ -203,13 +259,13 @@ def build_items(
         "report_bytes": _n(len(blob)),
     }
     children: list[Item] = [
-        strategy_item(report, strategy, sort_key, common) for strategy in report.strategies
+        strategy_item(report, strategy, prefix, sort_key, common) for strategy in report.strategies
     ]
     fills_by_order: dict[str, list[Fill]] = {}
     for fill in report.fills:
         fills_by_order.setdefault(fill.client_order_id, []).append(fill)
     children += [
-        order_item(pk, order, fills_by_order.get(order.client_order_id, ()), common)
+        order_item(pk, prefix, order, fills_by_order.get(order.client_order_id, ()), common)
         for order in report.orders
     ]
     if len(blob) <= max_inline:
@@ -220,7 +276,7 @@ def build_items(
         children += [
             {
                 "pk": _s(pk),
-                "sk": _s(f"{chunk_prefix(recorded)}{index:04d}"),
+                "sk": _s(f"{chunk_prefix(report.attempt_id, recorded)}{index:04d}"),
                 "recorded_at": _s(recorded),
                 "data": {"B": piece},
             }
@@ -229,13 +285,15 @@ def build_items(
     return RunItems(run=run, children=tuple(children))
 
 
-def strategy_item(report: RunReport, strategy: StrategyReport, sort_key: str, common: Item) -> Item:
+def strategy_item(
+    report: RunReport, strategy: StrategyReport, prefix: str, sort_key: str, common: Item
+) -> Item:
     symbols = set(strategy.weights)
     orders = [o for o in report.orders if o.symbol in symbols]
     fills = [f for f in report.fills if f.symbol in symbols]
     return {
         "pk": _s(run_pk(report.run_id)),
-        "sk": _s(strategy_pk(strategy.name)),
+        "sk": _s(f"{prefix}{strategy_pk(strategy.name)}"),
         "strategy_pk": _s(strategy_pk(strategy.name)),
         "run_sk": _s(sort_key),
         **common,
@@ -246,15 +304,21 @@ def strategy_item(report: RunReport, strategy: StrategyReport, sort_key: str, co
     }
 
 
-def order_item(pk: str, order: OrderRecord, fills: Iterable[Fill], common: Item) -> Item:
+def order_item(
+    pk: str, prefix: str, order: OrderRecord, fills: Iterable[Fill], common: Item
+) -> Item:
     record = {k: _s(v) for k, v in order.model_dump(mode="json").items() if v is not None}
     fill_maps = [
         {"M": {"qty": _s(f.qty), "price": _s(f.price), "notional": _s(f.notional)}} for f in fills
     ]
     return {
         "pk": _s(pk),
-        "sk": _s(f"ORDER#{order.client_order_id}"),
-        **{k: common[k] for k in ("run_id", "account", "trading_date", "recorded_at")},
+        "sk": _s(f"{prefix}ORDER#{order.client_order_id}"),
+        **{
+            k: common[k]
+            for k in ("run_id", "attempt_id", "account", "trading_date", "recorded_at")
+            if k in common
+        },
         **record,
         "fills": {"L": fill_maps},
     }
@@ -278,8 +342,8 @@ def plan_transactions(
 ) -> list[list[Item]]:
     """The TransactWriteItems batches that store ``items`` and delete ``stale`` keys.
 
-    One batch when everything fits. Otherwise the children first, the run item in the
-    last batch that writes anything, the deletions with it or after it (pure).
+    One batch when everything fits. Otherwise the children first, the attempt item in
+    the last batch that writes anything, the deletions with it or after it (pure).
     """
     writes = [
         ({"Put": {"TableName": table, "Item": item}}, attribute_size(item) + _OP_OVERHEAD)
@@ -344,10 +408,15 @@ def decode_report(run: Mapping[str, Any], chunks: Sequence[Mapping[str, Any]] = 
     return _decoding(run, decode)
 
 
+def stored_status(item: Mapping[str, Any]) -> RunStatus:
+    return RunStatus(item["status"]["S"])
+
+
 def decode_strategy_run(item: Mapping[str, Any]) -> StrategyRun:
     def decode() -> StrategyRun:
         return StrategyRun(
             run_id=item["run_id"]["S"],
+            attempt_id=item["attempt_id"]["S"] if "attempt_id" in item else "",
             account=item["account"]["S"],
             trading_date=date.fromisoformat(item["trading_date"]["S"]),
             recorded_at=datetime.fromisoformat(item["recorded_at"]["S"]),
@@ -384,16 +453,19 @@ class DynamoLedger:
     # -- writes --
 
     def record(self, report: RunReport) -> None:
-        """Store ``report``; raises LEDGER_UNAVAILABLE unless the run item was written."""
+        """Store one attempt of a run, creating or replacing that attempt only; raises
+        LEDGER_UNAVAILABLE unless its attempt item was written."""
         now = self._clock.now() if self._clock is not None else datetime.now(UTC)
         items = build_items(report, now)
         fresh = items.keys()
-        existing = self._keys_under(run_pk(report.run_id), "record")
-        stale = [key for key in existing if key not in fresh]
+        # Only this attempt's own items are candidates for deletion: the query's key
+        # condition cannot return another attempt's (ids never contain "#").
+        mine = self._keys_under(run_pk(report.run_id), attempt_prefix(report.attempt_id), "record")
+        stale = [key for key in mine if key not in fresh]
         batches = plan_transactions(self._table, items, stale)
         client = self._dynamodb("record")
         for index, batch in enumerate(batches):
-            where = f"record run {report.run_id}"
+            where = f"record run {report.run_id} attempt {attempt_key(report.attempt_id)}"
             if len(batches) > 1:
                 where += f" (transaction {index + 1} of {len(batches)})"
             self._call(where, partial(client.transact_write_items, TransactItems=batch))
@@ -401,30 +473,38 @@ class DynamoLedger:
     # -- reads --
 
     def get_run(self, run_id: str) -> RunReport | None:
-        client = self._dynamodb("read")
-        response = self._call(
-            f"read run {run_id}",
-            lambda: client.get_item(
-                TableName=self._table, Key=run_key(run_id), ConsistentRead=True
-            ),
-        )
-        item = response.get("Item")
-        return None if item is None else self._report(item)
+        """The latest attempt of ``run_id`` (consistent read), or None."""
+        latest = self._attempt_items(run_id, newest_first=True, limit=1)
+        return self._report(latest[0]) if latest else None
+
+    def attempts(self, run_id: str) -> list[RunReport]:
+        """Every attempt of ``run_id``, oldest first (consistent read)."""
+        return [self._report(item) for item in self._attempt_items(run_id)]
 
     def finished(self, run_id: str) -> RunReport | None:
-        report = self.get_run(run_id)
-        return report if report is not None and report.status.finished else None
+        """The latest attempt of ``run_id`` whose status is finished, or None."""
+        for item in self._attempt_items(run_id, newest_first=True):
+            if _decoding(item, partial(stored_status, item)).finished:
+                return self._report(item)
+        return None
+
+    def superseded(self, run_id: str, attempt_id: str) -> bool:
+        """Whether an attempt of ``run_id`` later than ``attempt_id`` is recorded: a STARTED
+        attempt that is superseded never finished (its Lambda died or timed out)."""
+        latest = self._attempt_items(run_id, newest_first=True, limit=1, keys_only=True)
+        return bool(latest) and key_of(latest[0])[1] > attempt_sk(attempt_id)
 
     def last_runs(self, account: str, n: int) -> list[RunReport]:
-        """The latest ``n`` runs of ``account``, newest first (by trading date, then by
-        when each was recorded)."""
+        """The latest ``n`` attempts of ``account``'s runs, newest first (by trading date,
+        then by attempt); each report carries its ``attempt_id`` and status."""
         items = self._query_index(
             BY_ACCOUNT, "account_pk = :pk", {":pk": _s(account_pk(account))}, n
         )
         return [self._report(item) for item in items]
 
     def run_on(self, account: str, trading_date: date) -> list[RunReport]:
-        """Every run of ``account`` whose trading date is ``trading_date``, newest first."""
+        """Every attempt of ``account``'s runs whose trading date is ``trading_date``,
+        newest first."""
         items = self._query_index(
             BY_ACCOUNT,
             "account_pk = :pk AND begins_with(run_sk, :day)",
@@ -434,7 +514,7 @@ class DynamoLedger:
         return [self._report(item) for item in items]
 
     def runs_for_strategy(self, name: str, n: int) -> list[StrategyRun]:
-        """The latest ``n`` runs of strategy ``name`` (in any account), newest first."""
+        """The latest ``n`` attempts of strategy ``name`` (in any account), newest first."""
         items = self._query_index(
             BY_STRATEGY, "strategy_pk = :pk", {":pk": _s(strategy_pk(name))}, n
         )
@@ -482,15 +562,42 @@ class DynamoLedger:
             if start is None:
                 return
 
-    def _keys_under(self, pk: str, action: str) -> list[tuple[str, str]]:
+    def _keys_under(self, pk: str, prefix: str, action: str) -> list[tuple[str, str]]:
         pages = self._pages(
             action,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": _s(pk)},
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": _s(pk), ":prefix": _s(prefix)},
             ProjectionExpression="pk, sk",
             ConsistentRead=True,
         )
         return [_decoding(item, partial(key_of, item)) for page in pages for item in page]
+
+    def _attempt_items(
+        self,
+        run_id: str,
+        *,
+        newest_first: bool = False,
+        limit: int | None = None,
+        keys_only: bool = False,
+    ) -> list[Item]:
+        """The run's attempt items (and a legacy run item) in attempt order: ``RUN`` <
+        ``RUN#-`` < ``RUN#<attempt id>``, the order of their start."""
+        query: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :run)",
+            "ExpressionAttributeValues": {":pk": _s(run_pk(run_id)), ":run": _s(RUN_SK)},
+            "ConsistentRead": True,
+            "ScanIndexForward": not newest_first,
+        }
+        if limit is not None:
+            query["Limit"] = limit
+        if keys_only:
+            query["ProjectionExpression"] = "pk, sk"
+        found: list[Item] = []
+        for page in self._pages(f"read run {run_id}", **query):
+            found += page
+            if limit is not None and len(found) >= limit:
+                return found[:limit]
+        return found
 
     def _query_index(self, index: str, condition: str, values: Item, n: int | None) -> list[Item]:
         if n is not None and n <= 0:
@@ -514,16 +621,13 @@ class DynamoLedger:
         if "report" in run or "chunks" not in run:
             return decode_report(run)
         pk, _ = _decoding(run, lambda: key_of(run))
-        recorded = _decoding(run, lambda: str(run["recorded_at"]["S"]))
+        prefix = _decoding(run, lambda: stored_chunk_prefix(run))
         chunks = [
             item
             for page in self._pages(
                 "read",
                 KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-                ExpressionAttributeValues={
-                    ":pk": _s(pk),
-                    ":prefix": _s(chunk_prefix(recorded)),
-                },
+                ExpressionAttributeValues={":pk": _s(pk), ":prefix": _s(prefix)},
                 ConsistentRead=True,
             )
             for item in page
