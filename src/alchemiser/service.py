@@ -43,6 +43,7 @@ from alchemiser.execution.procedure import (
 )
 from alchemiser.portfolio.diff import DiffPolicy, diff
 from alchemiser.portfolio.risk import RiskLimits, review
+from alchemiser.portfolio.unmanaged import partition_unmanaged
 from alchemiser.ports import Broker, Clock, Ledger, MarketClock, MarketData, Quotes
 from alchemiser.strategy.allocation import CombinedTargets, StrategyWeights, combine
 from alchemiser.strategy.base import Strategy
@@ -260,9 +261,12 @@ def _trade(request: RunRequest, deps: Dependencies, rec: _Recorder) -> RunStatus
     """Everything from the account snapshot to the account after; fills ``rec.fields``."""
     with rec.phase("snapshot"):
         earlier, snapshot = _quiet_account(request, deps, rec)
-    rec.fields["earlier_orders"] = tuple(earlier)
-    rec.fields["unmanaged"] = snapshot.unmanaged
     universe = {s for a in deps.strategies for s in a.strategy.symbols()}
+    # After the broker's figures were checked to add up: from here on, the plan sees
+    # only what the product manages.
+    snapshot, unmanaged = partition_unmanaged(snapshot, universe, deps.policy)
+    rec.fields["earlier_orders"] = tuple(earlier)
+    rec.fields["unmanaged"] = unmanaged
     held = set(snapshot.quantities())
     with rec.phase("strategies"):
         evaluated, prices = _evaluate(
@@ -307,7 +311,9 @@ def _trade(request: RunRequest, deps: Dependencies, rec: _Recorder) -> RunStatus
         len(plan.intents), verdicts.decisions, result.adjustments
     )
     with rec.phase("snapshot_after"):
-        after = deps.broker.snapshot(with_orders=False)
+        after, _ = partition_unmanaged(
+            deps.broker.snapshot(with_orders=False), universe, deps.policy
+        )
         rec.fields["account_after"] = value_account(after, _with_unplanned(after, prices, rec))
     if too_many:
         result.errors.extend(too_many)
