@@ -15,11 +15,11 @@ from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 from alchemiser.domain.account import AccountSnapshot, Position, market_value
-from alchemiser.domain.decisions import HoldReason, TradingState, Verdict
+from alchemiser.domain.decisions import HoldReason, RiskCode, TradingState, Verdict
 from alchemiser.domain.orders import IntentKind, OrderIntent, Side
 from alchemiser.domain.values import to_cents, to_decimal_weight
 from alchemiser.portfolio.diff import DiffPolicy, DiffResult, diff, fit_buys_to_cash
-from alchemiser.portfolio.risk import RiskLimits, RiskReview, review
+from alchemiser.portfolio.risk import RiskLimits, RiskReview, RunUsage, review
 
 pytestmark = pytest.mark.slow
 
@@ -189,6 +189,44 @@ def scenarios(draw: st.DrawFn, states: st.SearchStrategy[TradingState] = ANY_STA
     )
 
 
+@st.composite
+def run_usages(draw: st.DrawFn, scenario: Scenario) -> RunUsage:
+    """What earlier attempts may have used: often nothing, often some of each limit,
+    now and then more than the limit (a limit lowered between attempts)."""
+    limits = scenario.limits
+    order_cap = limits.max_order_notional
+    turnover_cap = limits.max_turnover * scenario.equity
+
+    def dollars(cap: Decimal) -> st.SearchStrategy[Decimal]:
+        return st.one_of(
+            st.just(ZERO),
+            st.decimals(min_value=ZERO, max_value=to_cents(cap * D("1.2")), places=2),
+            st.just(to_cents(cap)),
+        )
+
+    def per_symbol() -> st.SearchStrategy[dict[str, Decimal]]:
+        return st.dictionaries(st.sampled_from(SYMBOLS), dollars(order_cap), max_size=4)
+
+    return RunUsage(
+        orders=draw(st.integers(min_value=0, max_value=limits.max_orders + 2)),
+        turnover=draw(dollars(turnover_cap)),
+        bought=draw(per_symbol()),
+        sold=draw(per_symbol()),
+    )
+
+
+def usage_after(used: RunUsage, approved: Iterable[OrderIntent]) -> RunUsage:
+    """``used`` plus ``approved``, as if every approved order had been placed in full."""
+    orders, turnover = used.orders, used.turnover
+    bought, sold = dict(used.bought), dict(used.sold)
+    for intent in approved:
+        side = bought if intent.side is Side.BUY else sold
+        side[intent.symbol] = side.get(intent.symbol, ZERO) + intent.notional
+        orders += 1
+        turnover += intent.notional
+    return RunUsage(orders=orders, turnover=turnover, bought=bought, sold=sold)
+
+
 def notional(intents: Iterable[OrderIntent], side: Side | None = None) -> Decimal:
     return sum((i.notional for i in intents if side is None or i.side is side), ZERO)
 
@@ -297,6 +335,28 @@ def check_within_limits(scenario: Scenario, approved: tuple[OrderIntent, ...]) -
         assert values[symbol] <= limits.max_position_weight * equity
     if bought:
         assert sum(values.values(), ZERO) <= limits.max_gross_exposure * equity
+
+
+def check_run_within_limits(scenario: Scenario, used: RunUsage, result: RiskReview) -> None:
+    """Summed over earlier attempts and this review, no run-wide limit is exceeded; a
+    limit earlier attempts already used up lets nothing more through."""
+    limits = scenario.limits
+    approved = result.approved
+    if used.orders >= limits.max_orders:
+        assert approved == ()
+    else:
+        assert used.orders + len(approved) <= limits.max_orders
+    turnover_cap = limits.max_turnover * scenario.equity
+    if used.turnover >= turnover_cap:
+        assert approved == ()
+    else:
+        assert used.turnover + notional(approved) <= turnover_cap
+    for side in Side:
+        for symbol in {i.symbol for i in approved if i.side is side}:
+            earlier = used.ordered(symbol, side)
+            assert earlier < limits.max_order_notional
+            now = notional(i for i in approved if i.side is side and i.symbol == symbol)
+            assert earlier + now <= limits.max_order_notional
 
 
 def check_buys_within_buying_power(scenario: Scenario, approved: tuple[OrderIntent, ...]) -> None:
@@ -453,3 +513,89 @@ def test_fit_buys_to_cash_uses_every_whole_share_that_fits(
 
     assert sum((b.qty for b in kept), ZERO) == fits
     assert len(kept) + len(dropped) == 1
+
+
+@PROPERTY_SETTINGS
+@given(scenarios(MOSTLY_ACTIVE), st.data())
+def test_earlier_attempts_and_this_review_stay_within_the_run_limits(
+    scenario: Scenario, data: st.DataObject
+) -> None:
+    plan = scenario.plan()
+    used = data.draw(run_usages(scenario), label="used")
+    result = review(
+        plan.intents, scenario.snapshot, scenario.prices, scenario.limits, scenario.state, used=used
+    )
+
+    check_run_within_limits(scenario, used, result)
+    check_sells_within_holdings(scenario, result.approved)
+    check_buys_within_buying_power(scenario, result.approved)
+    check_never_creates_or_enlarges(plan, result)
+
+
+@PROPERTY_SETTINGS
+@given(scenarios(MOSTLY_ACTIVE), st.integers(min_value=2, max_value=4))
+def test_reruns_of_a_run_never_trade_past_its_limits(scenario: Scenario, attempts: int) -> None:
+    """Each attempt reviews the whole plan again, counting what the attempts before it
+    placed: together they stay within one run's limits."""
+    plan = scenario.plan()
+    used = RunUsage()
+    for _ in range(attempts):
+        result = review(
+            plan.intents,
+            scenario.snapshot,
+            scenario.prices,
+            scenario.limits,
+            scenario.state,
+            used=used,
+        )
+        check_run_within_limits(scenario, used, result)
+        used = usage_after(used, result.approved)
+
+    limits = scenario.limits
+    assert used.orders <= limits.max_orders
+    assert used.turnover <= limits.max_turnover * scenario.equity
+    assert all(v <= limits.max_order_notional for v in (*used.bought.values(), *used.sold.values()))
+
+
+@PROPERTY_SETTINGS
+@given(scenarios())
+def test_an_empty_usage_and_matching_live_prices_change_nothing(scenario: Scenario) -> None:
+    plan = scenario.plan()
+    today = scenario.check(plan.intents)
+    args = (plan.intents, scenario.snapshot, scenario.prices, scenario.limits, scenario.state)
+
+    assert review(*args, used=RunUsage()) == today
+    assert review(*args, live_prices=scenario.prices, used=RunUsage()) == today
+
+
+@PROPERTY_SETTINGS
+@given(scenarios(MOSTLY_ACTIVE), st.data())
+def test_the_collar_denies_every_order_off_its_live_price(
+    scenario: Scenario, data: st.DataObject
+) -> None:
+    plan = scenario.plan()
+    moves = st.one_of(
+        st.none(),
+        st.decimals(min_value=D("0.01"), max_value=D(3), places=2),
+        st.sampled_from([D("0.75"), D("1.25"), D("0.5"), D(2), ZERO]),
+    )
+    live: dict[str, Decimal] = {}
+    for symbol in sorted(scenario.prices):
+        move = data.draw(moves, label=f"move {symbol}")
+        if move is not None:
+            live[symbol] = scenario.prices[symbol] * move
+    args = (plan.intents, scenario.snapshot, scenario.prices, scenario.limits, scenario.state)
+    result = review(*args, live_prices=live)
+
+    limit = scenario.limits.max_price_deviation
+    for approved in result.approved:
+        price = live[approved.symbol]
+        assert price > ZERO
+        assert abs(price / approved.ref_price - 1) <= limit
+    for found in result.decisions:
+        if RiskCode.LIVE_PRICE_MISSING in found.codes:
+            assert live.get(found.symbol, ZERO) <= ZERO
+        if RiskCode.PRICE_DEVIATION in found.codes:
+            assert abs(live[found.symbol] / found.ref_price - 1) > limit
+    check_within_limits(scenario, result.approved)
+    check_never_creates_or_enlarges(plan, result)

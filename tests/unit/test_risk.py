@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from alchemiser.domain.account import AccountSnapshot, Position
 from alchemiser.domain.decisions import RiskCode, RiskDecision, TradingState, Verdict
 from alchemiser.domain.orders import IntentKind, OrderIntent, Side, client_order_id
-from alchemiser.portfolio.risk import RiskLimits, RiskReview, review
+from alchemiser.portfolio.risk import RiskLimits, RiskReview, RunUsage, review
 
 D = Decimal
 ZERO = D(0)
@@ -705,3 +705,247 @@ def test_input_intents_are_not_modified() -> None:
 def test_limits_reject_out_of_range_values(changes: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         RiskLimits.model_validate(changes)
+
+
+# --- price collar: reference prices against the market's prices now ------------------
+
+
+def collared(
+    intents: Sequence[OrderIntent],
+    live: Mapping[str, Decimal],
+    snap: AccountSnapshot = BASE,
+    lim: RiskLimits = LOOSE,
+    state: TradingState = TradingState.ACTIVE,
+) -> RiskReview:
+    result = review(intents, snap, PRICES, lim, state, live_prices=live)
+    assert len(result.decisions) == len(intents)
+    return result
+
+
+def test_live_prices_within_the_collar_change_nothing() -> None:
+    orders = [buy("QQQ", 10), sell("SPY", 10)]
+    live = {"QQQ": D("124.99"), "SPY": D("75.01")}  # within 25% of $100 either way
+
+    assert collared(orders, live) == check(orders)
+
+
+def test_a_gap_up_beyond_the_collar_denies_the_buy_naming_both_prices() -> None:
+    order = buy("QQQ", 10)
+
+    result = collared([order], {"QQQ": D("125.01")})
+
+    assert_denied(result, order, RiskCode.PRICE_DEVIATION)
+    reason = decision(result, order).reason
+    assert "$125.01" in reason
+    assert "$100" in reason
+    assert "25.01%" in reason
+
+
+def test_a_bad_bar_denies_sells_too() -> None:
+    # An unadjusted 2-for-1 split: the plan's $100 is twice the market's $50.
+    order = sell("SPY", 10)
+
+    result = collared([order], {"SPY": D(50)})
+
+    assert_denied(result, order, RiskCode.PRICE_DEVIATION)
+
+
+@pytest.mark.parametrize(("live", "allowed"), [("110", True), ("110.01", False), ("90", True)])
+def test_the_collar_width_is_a_limit(live: str, allowed: bool) -> None:
+    order = buy("QQQ", 1)
+
+    result = collared([order], {"QQQ": D(live)}, lim=limits(max_price_deviation=D("0.1")))
+
+    if allowed:
+        assert_approved(result, order)
+    else:
+        assert_denied(result, order, RiskCode.PRICE_DEVIATION)
+
+
+@pytest.mark.parametrize("live", [None, "0", "-1", "NaN", "Infinity"])
+def test_a_symbol_without_a_usable_live_price_is_denied(live: str | None) -> None:
+    order, other = buy("QQQ", 1), buy("GLD", 1)
+    prices = {"GLD": D(50)} if live is None else {"GLD": D(50), "QQQ": D(live)}
+
+    result = collared([order, other], prices)
+
+    assert_denied(result, order, RiskCode.LIVE_PRICE_MISSING)
+    assert "QQQ" in decision(result, order).reason
+    assert_approved(result, other)
+
+
+def test_without_live_prices_there_is_no_collar() -> None:
+    order = buy("QQQ", 1, "1000")  # ten times any plausible price: unchecked without quotes
+
+    assert_approved(check([order]), order)
+
+
+def test_collared_orders_neither_count_nor_spend() -> None:
+    orders = [sell("SPY", 10), buy("QQQ", 5), buy("GLD", 20)]
+    live = {"SPY": D(10), "QQQ": D(100), "GLD": D(50)}
+
+    result = collared(orders, live, snapshot(1000, {"SPY": 100}), limits(max_orders=2))
+
+    assert_denied(result, orders[0], RiskCode.PRICE_DEVIATION)
+    # Both buys are reviewed (the sell did not use an order), and they share the $1,000
+    # of cash (the sell's proceeds never arrive).
+    assert_approved(result, orders[1])
+    assert_shrunk(result, orders[2], D(10), (RiskCode.INSUFFICIENT_BUYING_POWER,))
+
+
+def test_trading_state_and_symbol_lists_come_before_the_collar() -> None:
+    orders = [buy("QQQ", 1), sell("SPY", 1)]
+
+    halted = collared(orders, {}, state=TradingState.HALTED)
+    listed = collared(orders, {}, lim=limits(deny_symbols=frozenset({"QQQ", "SPY"})))
+    invalid = collared([buy("QQQ", 0)], {})
+
+    for order in orders:
+        assert_denied(halted, order, RiskCode.TRADING_HALTED)
+        assert_denied(listed, order, RiskCode.SYMBOL_DENIED)
+    assert decision(invalid, buy("QQQ", 0)).codes == (RiskCode.INVALID_ORDER,)
+
+
+@pytest.mark.parametrize("deviation", [ZERO, D("-0.1"), D("1.01")])
+def test_the_collar_width_is_validated(deviation: Decimal) -> None:
+    with pytest.raises(ValidationError):
+        limits(max_price_deviation=deviation)
+
+
+# --- run-wide limits across attempts --------------------------------------------------
+
+
+def retried(
+    intents: Sequence[OrderIntent],
+    used: RunUsage | None,
+    snap: AccountSnapshot = BASE,
+    lim: RiskLimits = LOOSE,
+) -> RiskReview:
+    result = review(intents, snap, PRICES, lim, TradingState.ACTIVE, used=used)
+    assert len(result.decisions) == len(intents)
+    return result
+
+
+def test_an_empty_usage_is_a_first_attempt() -> None:
+    orders = [buy("QQQ", 30), sell("SPY", 20), buy("GLD", 10)]
+    tight = limits(max_orders=2, max_turnover=D("0.1"), max_order_notional=D(1500))
+
+    assert retried(orders, RunUsage(), lim=tight) == check(orders, lim=tight)
+    assert retried(orders, None, lim=tight) == check(orders, lim=tight)
+
+
+def test_max_orders_counts_earlier_attempts() -> None:
+    orders = [sell("SPY", 1), buy("QQQ", 1)]
+
+    result = retried(orders, RunUsage(orders=2), lim=limits(max_orders=3))
+
+    assert_approved(result, orders[0])
+    assert_denied(result, orders[1], RiskCode.MAX_ORDERS_EXCEEDED)
+    reason = decision(result, orders[1]).reason
+    assert "earlier attempts" in reason
+    assert "2 of them" in reason
+
+
+def test_max_orders_used_up_by_earlier_attempts_denies_everything() -> None:
+    orders = [sell("SPY", 1), buy("QQQ", 1)]
+
+    result = retried(orders, RunUsage(orders=5), lim=limits(max_orders=4))
+
+    assert result.approved == ()
+    for order in orders:
+        assert_denied(result, order, RiskCode.MAX_ORDERS_EXCEEDED)
+
+
+def test_turnover_counts_earlier_attempts_dollars() -> None:
+    # max turnover 0.1 x $20,000 equity = $2,000 for the run; $1,500 already traded
+    order = buy("QQQ", 10)
+
+    result = retried(
+        [order], RunUsage(orders=1, turnover=D(1500)), lim=limits(max_turnover=D("0.1"))
+    )
+
+    assert_shrunk(result, order, D(5), (RiskCode.TURNOVER_EXCEEDS_MAX,))
+    reason = decision(result, order).reason
+    assert "$1500.00 traded by earlier attempts" in reason
+    assert "leaves $500.00" in reason
+
+
+def test_turnover_used_up_denies_sells_too() -> None:
+    order = sell("SPY", 1)
+
+    result = retried([order], RunUsage(turnover=D(2000)), lim=limits(max_turnover=D("0.1")))
+
+    denied = decision(result, order)
+    assert denied.verdict is Verdict.DENIED
+    assert denied.codes == (RiskCode.TURNOVER_EXCEEDS_MAX,)
+    assert "earlier attempts" in denied.reason
+
+
+def test_order_notional_is_per_symbol_and_side_for_the_whole_run() -> None:
+    spy_buy, spy_sell, qqq_buy = buy("SPY", 5, step="1"), sell("SPY", 5), buy("QQQ", 5)
+    used = RunUsage(orders=1, turnover=D(750), bought={"spy": D(750)})
+
+    result = retried([spy_buy, spy_sell, qqq_buy], used, lim=limits(max_order_notional=D(1000)))
+
+    # SPY buys have $250 of the $1,000 left; SPY sells and QQQ buys have it all.
+    assert_shrunk(result, spy_buy, D(2), (RiskCode.ORDER_NOTIONAL_EXCEEDS_MAX,))
+    assert_approved(result, spy_sell)
+    assert_approved(result, qqq_buy)
+    reason = decision(result, spy_buy).reason
+    assert "SPY buys" in reason
+    assert "$750.00 ordered by earlier attempts" in reason
+
+
+def test_order_notional_used_up_by_earlier_attempts_denies_the_order() -> None:
+    order = sell("SPY", 1)
+
+    result = retried(
+        [order], RunUsage(sold={"SPY": D(1000)}), lim=limits(max_order_notional=D(1000))
+    )
+
+    denied = decision(result, order)
+    assert denied.verdict is Verdict.DENIED
+    assert denied.codes == (RiskCode.ORDER_NOTIONAL_EXCEEDS_MAX,)
+    assert "nothing left to trade" in denied.reason
+
+
+def test_orders_for_one_symbol_and_side_share_the_order_notional_cap() -> None:
+    first, second = buy("QQQ", 6), buy("QQQ", 6, leg=1)
+
+    result = check([first, second], lim=limits(max_order_notional=D(1000)))
+
+    assert_approved(result, first)
+    assert_shrunk(result, second, D(4), (RiskCode.ORDER_NOTIONAL_EXCEEDS_MAX,))
+
+
+def test_reruns_of_a_shrunk_run_never_trade_past_its_limits() -> None:
+    # The defect: each attempt applied the run's limits afresh, so five attempts of a
+    # run that risk shrank to $5,000 invested five times that.
+    plan = [buy("QQQ", 100), buy("GLD", 100)]  # $15,000 wanted
+    snap = snapshot(100_000)
+    lim = limits(max_order_notional=D(5000), max_turnover=D("0.08"), max_orders=3)
+    used = RunUsage()
+    for _ in range(5):
+        result = retried(plan, used, snap, lim)
+        bought = dict(used.bought)
+        for order in result.approved:
+            bought[order.symbol] = bought.get(order.symbol, ZERO) + order.notional
+        used = RunUsage(
+            orders=used.orders + len(result.approved),
+            turnover=used.turnover + sum((a.notional for a in result.approved), ZERO),
+            bought=bought,
+        )
+
+    assert used.orders <= 3
+    assert used.turnover <= D("0.08") * D(100_000)
+    assert all(notional <= D(5000) for notional in used.bought.values())
+    assert used.turnover == D(8000)  # the run still gets what its limits allow
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"orders": -1}, {"turnover": D(-1)}, {"bought": {"SPY": D(-1)}}, {"sold": {"no way": D(1)}}],
+)
+def test_run_usage_rejects_impossible_values(changes: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        RunUsage.model_validate(changes)

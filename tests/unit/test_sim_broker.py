@@ -113,3 +113,45 @@ def test_cancel_of_filled_order_keeps_it_filled(store, clock) -> None:
     assert sim.get_orders(["a", "missing"]) == {"a": filled}
     sim.cancel_order(filled.model_copy(update={"client_order_id": "missing"}))  # a no-op
     assert sim.orders_of_run("a") == []
+
+
+def test_quotes_are_the_prices_orders_fill_at(store, clock) -> None:
+    sim = broker(store, clock)
+
+    quotes = sim.latest_quotes(["SPY", "TLT", "SPY"])
+
+    assert sorted(quotes) == ["SPY", "TLT"]
+    spy = quotes["SPY"]
+    assert spy.ask == Decimal("520.0000") * Decimal("1.001")
+    assert spy.bid == Decimal("520.0000") * Decimal("0.999")
+    assert spy.at == clock.now()
+    bought = sim.submit_order(order("a", "SPY", Side.BUY, "2"))
+    sold = sim.submit_order(order("b", "SPY", Side.SELL, "2"))
+    assert bought.filled_avg_price == spy.ask
+    assert sold.filled_avg_price == spy.bid
+
+
+def test_quotes_without_slippage_have_no_spread(store, clock) -> None:
+    quote = broker(store, clock, slippage_bps=Decimal(0)).latest_quotes(["GLD"])["GLD"]
+
+    assert quote.bid == quote.ask == Decimal("208.0000")  # 200 * 1.04 on the last session
+
+
+def test_a_symbol_the_market_cannot_price_has_no_quote(store, clock) -> None:
+    quotes = broker(store, clock).latest_quotes(["AAA", "NOSUCH", "GLD"])  # AAA is stale
+
+    assert list(quotes) == ["GLD"]
+    assert broker(store, clock).latest_quotes([]) == {}
+
+
+def test_quotes_follow_the_simulated_session(store, clock) -> None:
+    sim = SimBroker(
+        market=store,
+        session=date(2026, 7, 30),
+        clock=clock,
+        starting_cash=Decimal(1000),
+    )
+    before = sim.latest_quotes(["SPY"])["SPY"]
+    sim.advance_to(LAST)
+
+    assert sim.latest_quotes(["SPY"])["SPY"].ask > before.ask

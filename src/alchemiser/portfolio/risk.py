@@ -5,12 +5,19 @@ shrunk or denied, with stable reason codes (docs/RISK.md lists them all). It can
 lower a quantity or refuse an order; it never creates one, flips a side or enlarges a
 quantity. Sells are reviewed before buys, so exposure-reducing orders are never
 crowded out by buys, and buys are checked against cash that includes planned sells.
+
+Two optional inputs tighten a review. ``live_prices`` collars every order: a reference
+price too far from the market's price now (a gap, a bad bar, an unadjusted split) means
+the plan is wrong, so the order is denied rather than sized on it. ``used`` is what
+earlier attempts of the same run already consumed, so a retried run stays within one
+run's limits however many times it is attempted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from typing import Annotated
 
 from pydantic import Field
 
@@ -38,6 +45,32 @@ class RiskLimits(Frozen):
     max_orders: int = Field(default=50, ge=0)
     allow_symbols: frozenset[Symbol] | None = None
     deny_symbols: frozenset[Symbol] = frozenset()
+    max_price_deviation: Decimal = Field(default=Decimal("0.25"), gt=0, le=1)
+    """How far, as a fraction of the reference price, the live price may be from it."""
+
+
+Notional = Annotated[Decimal, Field(ge=0)]
+
+
+class RunUsage(Frozen):
+    """What earlier attempts of the same run already consumed of the run's limits.
+
+    ``bought`` and ``sold`` are dollars per symbol: what those attempts ordered, filled
+    plus what may still fill, so the per-order ceiling holds per symbol and side for the
+    whole run. The empty usage (the default) is a run's first attempt.
+    """
+
+    orders: int = Field(default=0, ge=0)
+    turnover: Notional = ZERO
+    bought: dict[Symbol, Notional] = Field(default_factory=dict)
+    sold: dict[Symbol, Notional] = Field(default_factory=dict)
+
+    def ordered(self, symbol: str, side: Side) -> Decimal:
+        """Dollars earlier attempts ordered of ``symbol`` on ``side``."""
+        return (self.bought if side is Side.BUY else self.sold).get(symbol, ZERO)
+
+
+_NOTHING_USED = RunUsage()
 
 
 class RiskReview(Frozen):
@@ -50,17 +83,46 @@ class RiskReview(Frozen):
 
 
 class _Book:
-    """Running totals as if every order approved so far had filled at its ref price."""
+    """Running totals as if every order approved so far had filled at its ref price,
+    starting from what earlier attempts of the run used."""
 
-    __slots__ = ("cash", "gross", "orders", "quantities", "turnover", "values")
+    __slots__ = (
+        "bought",
+        "cash",
+        "gross",
+        "orders",
+        "per_symbol",
+        "quantities",
+        "sold",
+        "turnover",
+        "values",
+    )
 
-    def __init__(self, snapshot: AccountSnapshot, prices: Mapping[str, Decimal]) -> None:
+    def __init__(
+        self,
+        snapshot: AccountSnapshot,
+        prices: Mapping[str, Decimal],
+        used: RunUsage,
+        per_symbol: bool,
+    ) -> None:
         self.quantities = snapshot.quantities()
         self.values = {symbol: qty * prices[symbol] for symbol, qty in self.quantities.items()}
         self.cash = snapshot.cash
         self.gross = sum(map(abs, self.values.values()), ZERO)
-        self.turnover = ZERO
-        self.orders = 0
+        self.turnover = used.turnover
+        self.orders = used.orders
+        # Dollars ordered per symbol on each side this run: the per-order ceiling is
+        # per symbol and side across every attempt (copies: the book is mutated). Kept
+        # only when it can matter (an earlier attempt ordered something, or a symbol
+        # repeats on one side): otherwise each order's ceiling is the whole cap, and
+        # the common review skips the bookkeeping.
+        self.per_symbol = per_symbol
+        self.bought = dict(used.bought)
+        self.sold = dict(used.sold)
+
+    def ordered(self, intent: OrderIntent) -> Decimal:
+        """Dollars already ordered this run of the intent's symbol on its side."""
+        return (self.bought if intent.side is _BUY else self.sold).get(intent.symbol, ZERO)
 
     def apply(self, intent: OrderIntent, qty: Decimal, notional: Decimal) -> None:
         """Book ``qty`` of ``intent`` (worth ``notional`` at its reference price)."""
@@ -70,11 +132,15 @@ class _Book:
             self.gross += notional
             self.values[symbol] = self.values.get(symbol, ZERO) + notional
             self.quantities[symbol] = self.quantities.get(symbol, ZERO) + qty
+            if self.per_symbol:
+                self.bought[symbol] = self.bought.get(symbol, ZERO) + notional
         else:
             self.cash += notional
             self.gross -= notional
             self.values[symbol] = self.values.get(symbol, ZERO) - notional
             self.quantities[symbol] = self.quantities.get(symbol, ZERO) - qty
+            if self.per_symbol:
+                self.sold[symbol] = self.sold.get(symbol, ZERO) + notional
         self.turnover += notional
         self.orders += 1
 
@@ -114,18 +180,67 @@ class _Sizing:
 class _Rules:
     """The per-run refusal rules, looked up once rather than once per order."""
 
-    __slots__ = ("allow", "deny", "max_orders", "screens", "state")
+    __slots__ = (
+        "allow",
+        "deny",
+        "live",
+        "max_deviation",
+        "max_orders",
+        "screens",
+        "state",
+        "used",
+    )
 
-    def __init__(self, limits: RiskLimits, state: TradingState) -> None:
+    def __init__(
+        self,
+        limits: RiskLimits,
+        state: TradingState,
+        live: Mapping[str, Decimal] | None,
+        used: RunUsage,
+    ) -> None:
         self.state = state
         self.deny = limits.deny_symbols
         self.allow = limits.allow_symbols
         self.max_orders = limits.max_orders
-        self.screens = state is not TradingState.ACTIVE or bool(self.deny) or self.allow is not None
+        self.live = live
+        # One flag for every per-order screen, so a review with none of them (the usual
+        # case) pays for a single test per order.
+        self.screens = (
+            state is not TradingState.ACTIVE
+            or bool(self.deny)
+            or self.allow is not None
+            or live is not None
+        )
+        self.max_deviation = limits.max_price_deviation
+        self.used = used
+
+
+def _collar(
+    intent: OrderIntent, live_prices: Mapping[str, Decimal], max_deviation: Decimal
+) -> tuple[RiskCode, str] | None:
+    """The reference price against the market's price now: fail closed without one."""
+    ref = intent.ref_price
+    live = live_prices.get(intent.symbol)
+    if live is None or not live.is_finite() or live <= ZERO:
+        shown = "none" if live is None else f"${live}"
+        return (
+            RiskCode.LIVE_PRICE_MISSING,
+            f"no usable live price for {intent.symbol} ({shown}) to check the reference "
+            f"price ${ref} against",
+        )
+    # |live / ref - 1| > max, multiplied out: ref > 0, and no division to round.
+    if abs(live - ref) > max_deviation * ref:
+        return (
+            RiskCode.PRICE_DEVIATION,
+            f"live price ${live} is {abs(live / ref - 1):.2%} from the reference price "
+            f"${ref} (at most {max_deviation:.2%} allowed): the plan's prices are not "
+            "the market's",
+        )
+    return None
 
 
 def _screen(intent: OrderIntent, rules: _Rules) -> tuple[RiskCode, str] | None:
-    """Trading-state and symbol-list rules, in their order of precedence."""
+    """Trading-state, symbol-list and price-collar rules, in their order of precedence."""
     if rules.state is _HALTED:
         return RiskCode.TRADING_HALTED, "trading is halted"
     if intent.symbol in rules.deny:
@@ -134,6 +249,8 @@ def _screen(intent: OrderIntent, rules: _Rules) -> tuple[RiskCode, str] | None:
         return RiskCode.SYMBOL_NOT_ALLOWED, f"{intent.symbol} is not on the allow list"
     if rules.state is _REDUCING and intent.side is _BUY:
         return RiskCode.TRADING_REDUCING_ONLY, "trading state is REDUCING: buys are not allowed"
+    if rules.live is not None:
+        return _collar(intent, rules.live, rules.max_deviation)
     return None
 
 
@@ -147,6 +264,13 @@ def _refusal(intent: OrderIntent, rules: _Rules, book: _Book) -> tuple[RiskCode,
         if screened is not None:
             return screened
     if book.orders >= rules.max_orders:
+        earlier = rules.used.orders
+        if earlier:
+            return (
+                RiskCode.MAX_ORDERS_EXCEEDED,
+                f"already {book.orders} orders this run, {earlier} of them by earlier "
+                f"attempts (max {rules.max_orders})",
+            )
         return RiskCode.MAX_ORDERS_EXCEEDED, f"already {rules.max_orders} orders this run"
     if intent.side is _SELL:
         held = book.quantities.get(intent.symbol, ZERO)
@@ -155,9 +279,10 @@ def _refusal(intent: OrderIntent, rules: _Rules, book: _Book) -> tuple[RiskCode,
     return None
 
 
-def _fits(intent: OrderIntent, notional: Decimal, caps: _Caps, book: _Book) -> bool:
-    """True when the order, worth ``notional``, fits every dollar ceiling as it is."""
-    if notional > caps.order or notional > caps.turnover - book.turnover:
+def _fits(intent: OrderIntent, notional: Decimal, room: Decimal, caps: _Caps, book: _Book) -> bool:
+    """True when the order, worth ``notional``, fits every dollar ceiling as it is
+    (``room``: what the per-order ceiling leaves for its symbol and side)."""
+    if notional > room or notional > caps.turnover - book.turnover:
         return False
     if intent.side is _SELL:
         return True
@@ -168,11 +293,27 @@ def _fits(intent: OrderIntent, notional: Decimal, caps: _Caps, book: _Book) -> b
     )
 
 
-def _shrink(intent: OrderIntent, caps: _Caps, book: _Book) -> _Sizing:
+def _shrink(
+    intent: OrderIntent, room: Decimal, caps: _Caps, book: _Book, used: RunUsage
+) -> _Sizing:
     """Lower the quantity until it fits every dollar ceiling, naming each that bit."""
     sizing = _Sizing(intent=intent, qty=intent.qty)
-    sizing.cap(caps.order, RiskCode.ORDER_NOTIONAL_EXCEEDS_MAX, "max order notional")
-    sizing.cap(caps.turnover - book.turnover, RiskCode.TURNOVER_EXCEEDS_MAX, "max turnover")
+    earlier = used.ordered(intent.symbol, intent.side)
+    sizing.cap(
+        room,
+        RiskCode.ORDER_NOTIONAL_EXCEEDS_MAX,
+        "max order notional"
+        if not earlier
+        else f"max order notional for {intent.symbol} {intent.side.value}s this run, after "
+        f"${earlier:.2f} ordered by earlier attempts,",
+    )
+    sizing.cap(
+        caps.turnover - book.turnover,
+        RiskCode.TURNOVER_EXCEEDS_MAX,
+        "max turnover"
+        if not used.turnover
+        else f"max turnover, after ${used.turnover:.2f} traded by earlier attempts,",
+    )
     if intent.side is _BUY:
         sizing.cap(book.cash, RiskCode.INSUFFICIENT_BUYING_POWER, "cash after planned sells")
         sizing.cap(
@@ -213,9 +354,29 @@ def review(
     prices: Mapping[str, Decimal],
     limits: RiskLimits,
     state: TradingState,
+    *,
+    live_prices: Mapping[str, Decimal] | None = None,
+    used: RunUsage | None = None,
 ) -> RiskReview:
-    """Approve, shrink or deny each intent; sells first, then buys, each in given order."""
-    ordered = [i for i in intents if i.side is _SELL] + [i for i in intents if i.side is _BUY]
+    """Approve, shrink or deny each intent; sells first, then buys, each in given order.
+
+    ``live_prices`` (None: no collar) are the market's prices now, by symbol; ``used``
+    (None: nothing) is what earlier attempts of the same run consumed of its limits.
+    """
+    # One pass: sells, then buys, each in given order, and the symbols on each side
+    # (a symbol that repeats on one side shares that side's per-order ceiling).
+    sells: list[OrderIntent] = []
+    buys: list[OrderIntent] = []
+    sold: set[str] = set()
+    bought: set[str] = set()
+    for intent in intents:
+        if intent.side is _SELL:
+            sells.append(intent)
+            sold.add(intent.symbol)
+        else:
+            buys.append(intent)
+            bought.add(intent.symbol)
+    ordered = sells + buys
     unpriced = sorted(
         {p.symbol for p in snapshot.positions if p.qty != ZERO and p.symbol not in prices}
     )
@@ -225,9 +386,12 @@ def review(
             _decision(i, ZERO, _DENIED, (RiskCode.PRICE_MISSING,), reason) for i in ordered
         )
         return RiskReview.trusted({"decisions": refused, "approved": ()})
-    book = _Book(snapshot, prices)
+    used = _NOTHING_USED if used is None else used
+    per_symbol = bool(used.bought or used.sold) or len(sold) < len(sells) or len(bought) < len(buys)
+    book = _Book(snapshot, prices, used, per_symbol)
     caps = _Caps(limits, snapshot.cash + sum(book.values.values(), ZERO))
-    rules = _Rules(limits, state)
+    rules = _Rules(limits, state, live_prices, used)
+    order_cap = caps.order
     decisions: list[RiskDecision] = []
     approved: list[OrderIntent] = []
     for intent in ordered:
@@ -236,12 +400,13 @@ def review(
             decisions.append(_decision(intent, ZERO, _DENIED, (refusal[0],), refusal[1]))
             continue
         notional = intent.qty * intent.ref_price
-        if _fits(intent, notional, caps, book):
+        room = order_cap - book.ordered(intent) if per_symbol else order_cap
+        if _fits(intent, notional, room, caps, book):
             decisions.append(_decision(intent, intent.qty, _APPROVED, (), _WITHIN_LIMITS))
             approved.append(intent)
             book.apply(intent, intent.qty, notional)
             continue
-        sizing = _shrink(intent, caps, book)
+        sizing = _shrink(intent, room, caps, book, used)
         if sizing.qty <= ZERO:
             reason = "; ".join(sizing.notes) + ": nothing left to trade"
             decisions.append(_decision(intent, ZERO, _DENIED, tuple(sizing.codes), reason))

@@ -1,5 +1,5 @@
-"""The MarketData port on Alpaca: the session calendar from the Trading API, daily
-bars from the Market Data API.
+"""The MarketData and Quotes ports on Alpaca: the session calendar from the Trading
+API, daily bars and latest quotes from the Market Data API.
 
 All symbols go in one multi-symbol bars request (alpaca-py follows the pages, 10,000
 bars each), adjusted for splits and dividends. What comes back is checked before any
@@ -7,6 +7,10 @@ strategy sees it: every symbol that has bars must have one for the last session 
 for (the previous session, by the calendar), prices must be finite and positive, and
 no symbol may miss more than ``max_gap_sessions`` sessions in a row once it trades.
 Anything else is a DataError, and the run places no order.
+
+Latest quotes are read in batches of symbols; a symbol without a usable quote is left
+out for the caller to deny (fail closed), and a reply not shaped as documented is a
+BrokerUnknown.
 """
 
 from __future__ import annotations
@@ -14,24 +18,36 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import requests
 from alpaca.data.enums import Adjustment, DataFeed
 from alpaca.data.historical.stock import StockHistoricalDataClient
-from alpaca.data.requests import StockBarsRequest
+from alpaca.data.requests import StockBarsRequest, StockLatestQuoteRequest
 from alpaca.data.timeframe import TimeFrame
 from alpaca.trading.client import TradingClient
 from alpaca.trading.requests import GetCalendarRequest
 
 from alchemiser.adapters.alpaca.transport import Transport, as_list, as_mapping, harden, utc
+from alchemiser.domain.market import Quote
 from alchemiser.domain.prices import PriceHistory
 from alchemiser.errors import BrokerUnknown, DataError, DataErrorKind
 
 NEW_YORK = ZoneInfo("America/New_York")
 CALENDAR_MARGIN_DAYS = 14
 """Calendar days fetched beyond the day asked about (holidays right after it)."""
+QUOTES_BATCH = 100
+"""Symbols per latest-quotes request. The symbols travel in the query string: 100 of
+them (at most ~1.2 KB) stay far below the URL lengths servers and proxies accept
+(8 KB is a common limit), and one reply stays small enough to read well inside the
+read timeout, while a 5,000-symbol book still needs only 50 requests of the budget."""
+LATEST_QUOTES = "/stocks/quotes/latest"
+"""Under the data client's versioned base URL (alpaca-py's own path for it)."""
+QUOTES_PATH = "GET /v2/stocks/quotes/latest"
 
 
 def _calendar_span(sessions: int) -> int:
@@ -104,6 +120,42 @@ class AlpacaMarketData:
         )
         index = bisect_left(days, day)
         return index < len(days) and days[index] == day
+
+    # -- quotes ------------------------------------------------------------------
+
+    def latest_quotes(self, symbols: Sequence[str]) -> dict[str, Quote]:
+        """Implements ports.Quotes: one request per ``QUOTES_BATCH`` symbols."""
+        wanted = sorted(set(symbols))
+        quotes: dict[str, Quote] = {}
+        for start in range(0, len(wanted), QUOTES_BATCH):
+            batch = wanted[start : start + QUOTES_BATCH]
+            request = StockLatestQuoteRequest(symbol_or_symbols=batch, feed=self._feed)
+            raw = self._transport.call(partial(self._latest, request), what=QUOTES_PATH)
+            try:
+                replies = as_mapping(as_mapping(raw, "reply")["quotes"], "quotes")
+                for symbol in batch:
+                    if symbol in replies:
+                        quote = _quote(symbol, replies[symbol])
+                        if quote is not None:
+                            quotes[symbol] = quote
+            except (KeyError, TypeError, ValueError) as error:
+                raise BrokerUnknown(
+                    f"{QUOTES_PATH}: malformed response ({error})", broker_code="malformed"
+                ) from error
+        return quotes
+
+    def _latest(self, request: StockLatestQuoteRequest) -> object:
+        """One latest-quotes request, its reply as sent. Not through
+        ``get_stock_latest_quote``: that unwraps any known data key (``bars`` as well
+        as ``quotes``), so another endpoint's reply would read as "no quotes". A body
+        that is not JSON is a reply not shaped as documented, not a transient failure
+        (the same body would come back)."""
+        try:
+            return self._data.get(LATEST_QUOTES, request.to_request_fields())
+        except requests.JSONDecodeError as error:
+            raise BrokerUnknown(
+                f"{QUOTES_PATH}: malformed response (not JSON)", broker_code="malformed"
+            ) from error
 
     # -- bars --------------------------------------------------------------------
 
@@ -199,6 +251,27 @@ class AlpacaMarketData:
                 + ", ".join(gaps[:10]),
                 kind=DataErrorKind.MISSING,
             )
+
+
+def _quote(symbol: str, raw: object) -> Quote | None:
+    """One symbol's quote, or None when it cannot price an order (no bid or no ask, a
+    price that is zero, negative or not finite, a crossed book). ValueError when the
+    quote is not shaped as documented."""
+    quote: Mapping[str, Any] = as_mapping(raw, f"{symbol} quote")
+    bid, ask = _quote_price(quote, "bp"), _quote_price(quote, "ap")
+    if not (bid.is_finite() and ask.is_finite()) or bid <= 0 or ask <= 0 or bid > ask:
+        return None
+    stamp = quote.get("t")
+    return Quote(symbol=symbol, bid=bid, ask=ask, at=utc(str(stamp)) if stamp else None)
+
+
+def _quote_price(quote: Mapping[str, Any], key: str) -> Decimal:
+    value = quote[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{key} is not a number: {value!r}")
+    # repr: the shortest text of the float, as sent (Decimal(float) would carry its
+    # binary expansion, 0.1 -> 0.1000000000000000055...).
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
 
 
 def _longest_gap(present: np.ndarray[Any, Any]) -> int:

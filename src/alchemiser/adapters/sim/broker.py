@@ -20,10 +20,11 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from alchemiser.domain.account import AccountSnapshot, Position
+from alchemiser.domain.market import Quote
 from alchemiser.domain.orders import OrderRecord, OrderRequest, OrderStatus, Side, run_of
 from alchemiser.domain.prices import reference_prices
 from alchemiser.domain.values import PRICE_STEP, ZERO, Symbol, to_cents
-from alchemiser.errors import BrokerRejected, ConfigError, DuplicateOrder
+from alchemiser.errors import BrokerRejected, ConfigError, DataError, DuplicateOrder
 from alchemiser.ports import Clock, MarketData
 
 BPS = Decimal(10_000)
@@ -132,6 +133,20 @@ class SimBroker:
         close = reference_prices(history, [symbol], self._session)[symbol]
         move = self._slippage if side is Side.BUY else -self._slippage
         return (close * (1 + move)).quantize(PRICE_STEP)
+
+    def latest_quotes(self, symbols: Sequence[str]) -> dict[str, Quote]:
+        """Implements ports.Quotes with the prices orders fill at now: a sell gets the
+        bid, a buy pays the ask, so a simulated run sizes its buys exactly as they fill.
+        A symbol the market cannot price this session is left out (the caller denies it)."""
+        quotes: dict[str, Quote] = {}
+        for symbol in sorted(set(symbols)):
+            try:
+                bid = self._fill_price(symbol, Side.SELL)
+                ask = self._fill_price(symbol, Side.BUY)
+            except DataError:
+                continue
+            quotes[symbol] = Quote(symbol=symbol, bid=bid, ask=ask, at=self._clock.now())
+        return quotes
 
     def submit_order(self, request: OrderRequest) -> OrderRecord:
         return self._place(request, whole_shares_only=request.symbol in self._whole)
