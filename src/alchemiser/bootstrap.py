@@ -18,7 +18,7 @@ from alchemiser.config import AppConfig, FixedStrategyConfig, StrategyConfig
 from alchemiser.domain.market import NEW_YORK
 from alchemiser.domain.report import Mode
 from alchemiser.errors import ConfigError, LiveTradingRefused
-from alchemiser.ports import Broker, Clock, Ledger, MarketClock, MarketData
+from alchemiser.ports import Broker, Clock, Ledger, MarketClock, MarketData, Quotes
 from alchemiser.service import AllocatedStrategy, Dependencies, RunRequest, make_run_id
 from alchemiser.strategy.base import FixedStrategy, Strategy
 from alchemiser.strategy.symphony.strategy import SymphonyStrategy
@@ -123,7 +123,7 @@ def build(
         whole_share_symbols=config.sim.whole_share_symbols,
         state_path=None if state_dir is None else sim_state_path(config, state_dir),
     )
-    return _dependencies(config, broker, market, clock, state_dir, None, ledger)
+    return _dependencies(config, broker, market, clock, state_dir, None, ledger, quotes=broker)
 
 
 def _dependencies(
@@ -134,6 +134,8 @@ def _dependencies(
     state_dir: Path | None,
     market_clock: MarketClock | None,
     ledger: Ledger | None = None,
+    *,
+    quotes: Quotes | None,
 ) -> Dependencies:
     """The service's dependencies; without ``ledger``, a file in ``state_dir`` (or, with
     no ``state_dir``, memory)."""
@@ -151,6 +153,7 @@ def _dependencies(
         execution=config.execution,
         max_staleness_days=config.data.max_staleness_days,
         market_clock=market_clock,
+        quotes=quotes,
     )
 
 
@@ -279,5 +282,12 @@ def build_alpaca(
     ledger: Ledger | None = None,
 ) -> Dependencies:
     return _dependencies(
-        config, wiring.broker, wiring.market, clock, state_dir, wiring.broker, ledger
+        config,
+        wiring.broker,
+        wiring.market,
+        clock,
+        state_dir,
+        wiring.broker,
+        ledger,
+        quotes=wiring.market,
     )

@@ -42,7 +42,7 @@ from alchemiser.execution.procedure import (
     execute,
 )
 from alchemiser.portfolio.diff import DiffPolicy, diff
-from alchemiser.portfolio.risk import RiskLimits, review
+from alchemiser.portfolio.risk import RiskLimits, review, usage_of
 from alchemiser.portfolio.unmanaged import partition_unmanaged
 from alchemiser.ports import Broker, Clock, Ledger, MarketClock, MarketData, Quotes
 from alchemiser.strategy.allocation import CombinedTargets, StrategyWeights, combine
@@ -251,9 +251,13 @@ def _quiet_account(
     return earlier, snapshot
 
 
-def _live_asks(deps: Dependencies, symbols: Sequence[str]) -> dict[str, Quote] | None:
-    if deps.quotes is None or not symbols:
+def _live_quotes(deps: Dependencies, symbols: Sequence[str]) -> dict[str, Quote] | None:
+    """One batched read of the live quotes of the symbols the plan trades: the price
+    collar checks them, share-quantity buys are sized at their asks."""
+    if deps.quotes is None:
         return None
+    if not symbols:
+        return {}
     return deps.quotes.latest_quotes(sorted(set(symbols)))
 
 
@@ -282,8 +286,16 @@ def _trade(request: RunRequest, deps: Dependencies, rec: _Recorder) -> RunStatus
     with rec.phase("plan"):
         fractionable = deps.broker.fractionable(sorted(universe | held))
         plan = diff(combined.weights, snapshot, prices, deps.policy, request.run_id, fractionable)
-        quotes = _live_asks(deps, [i.symbol for i in plan.intents])
-        verdicts = review(plan.intents, snapshot, prices, deps.limits, deps.trading_state)
+        quotes = _live_quotes(deps, [i.symbol for i in plan.intents])
+        verdicts = review(
+            plan.intents,
+            snapshot,
+            prices,
+            deps.limits,
+            deps.trading_state,
+            live_prices=None if quotes is None else {s: q.mid for s, q in quotes.items()},
+            used=usage_of(earlier, prices),
+        )
         approved, too_many = assign_legs(verdicts.approved, {o.client_order_id for o in earlier})
     rec.fields.update(intents=plan.intents, holds=plan.holds, decisions=verdicts.decisions)
     with rec.phase("execute"):

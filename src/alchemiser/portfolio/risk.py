@@ -15,7 +15,7 @@ run's limits however many times it is attempted.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Annotated
 
@@ -23,7 +23,7 @@ from pydantic import Field
 
 from alchemiser.domain.account import AccountSnapshot
 from alchemiser.domain.decisions import RiskCode, RiskDecision, TradingState, Verdict
-from alchemiser.domain.orders import OrderIntent, Side
+from alchemiser.domain.orders import OrderIntent, OrderRecord, OrderStatus, Side
 from alchemiser.domain.values import ZERO, Frozen, Symbol, floor_to_step
 
 # Bound once for the per-order loop. Attributes of an enum or pydantic model *class*
@@ -71,6 +71,35 @@ class RunUsage(Frozen):
 
 
 _NOTHING_USED = RunUsage()
+
+
+def usage_of(orders: Iterable[OrderRecord], prices: Mapping[str, Decimal]) -> RunUsage:
+    """What earlier attempts' orders used of the run's limits. Every order the broker
+    took counts once (a rejected one does not); its dollars are what filled, at its fill
+    price, plus, while it may still fill, the rest (its remaining dollar amount, or its
+    remaining shares at the reference price)."""
+    count = 0
+    turnover = ZERO
+    spent: dict[Side, dict[str, Decimal]] = {_BUY: {}, _SELL: {}}
+    for order in orders:
+        if order.status is OrderStatus.REJECTED:
+            continue
+        price = prices.get(order.symbol, order.filled_avg_price or ZERO)
+        filled = order.filled_qty * (order.filled_avg_price or price)
+        working = ZERO
+        if not order.status.terminal:
+            if order.notional is not None:
+                working = max(order.notional - filled, ZERO)
+            else:
+                working = max(order.qty - order.filled_qty, ZERO) * price
+        amount = filled + working
+        count += 1
+        turnover += amount
+        side = spent[order.side]
+        side[order.symbol] = side.get(order.symbol, ZERO) + amount
+    if not count:
+        return _NOTHING_USED
+    return RunUsage(orders=count, turnover=turnover, bought=spent[_BUY], sold=spent[_SELL])
 
 
 class RiskReview(Frozen):
