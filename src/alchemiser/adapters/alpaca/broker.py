@@ -115,10 +115,13 @@ def order_record(raw: Mapping[str, Any]) -> OrderRecord:
 class AlpacaBroker:
     """Implements ports.Broker and ports.MarketClock."""
 
-    def __init__(self, client: TradingClient, transport: Transport) -> None:
+    def __init__(
+        self, client: TradingClient, transport: Transport, *, account_number: str | None = None
+    ) -> None:
         harden(client, transport.session())
         self._client = client
         self._transport = transport
+        self._account_number = account_number
         self._fractionable: frozenset[str] | None = None
         self._submitted_at: dict[str, Any] = {}
 
