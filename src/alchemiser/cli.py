@@ -218,10 +218,33 @@ def _account_error(name: str, error: AlchemiserError) -> int:
 def _run_account(args: argparse.Namespace, config: AppConfig) -> int:
     """One account's run: ``config`` is that account's settings."""
     if config.broker == "alpaca":
-        return _run_alpaca(args, config)
+        return _run_alpaca(args, _obey_kill_switch(config))
     if args.live:
         raise LiveTradingRefused("--live needs broker = 'alpaca' and mode = 'live'", field="mode")
     return _run_sim(args, config)
+
+
+def _obey_kill_switch(config: AppConfig) -> AppConfig:
+    """The stricter of the config's trading state and its kill switch in SSM. A switch
+    that cannot be read raises TradingStateUnavailable: the run stops before it sends
+    the broker anything."""
+    if config.trading_state_parameter is None:
+        return config
+    # Lazy: boto3 and Powertools' parameters are for configs that name a switch only.
+    from alchemiser.adapters.aws.trading_state import (  # noqa: PLC0415
+        read_trading_state,
+        strictest,
+    )
+
+    switch = read_trading_state(config.trading_state_parameter)
+    state = strictest(config.trading_state, switch)
+    if state is not config.trading_state:
+        print(
+            f"alchemiser: trading state {state.value} (kill switch "
+            f"{config.trading_state_parameter})",
+            file=sys.stderr,
+        )
+    return config.model_copy(update={"trading_state": state})
 
 
 def _run_sim(args: argparse.Namespace, config: AppConfig) -> int:

@@ -41,6 +41,9 @@ DEFAULT_CONFIG = "default.toml"
 MERGED_TABLES = ("alpaca", "risk", "rebalance")
 """An account's entry changes these key by key; anything else it gives replaces."""
 
+ParameterName = Annotated[str, Field(min_length=1, max_length=2048, pattern=r"^[A-Za-z0-9_.:/-]+$")]
+"""An SSM Parameter Store name (``/alchemiser/trading-state``) or its ARN."""
+
 
 class FixedStrategyConfig(Frozen):
     name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9 _.-]+$")]
@@ -139,6 +142,7 @@ class AccountConfig(Frozen):
     account: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
     mode: Mode | None = None
     trading_state: TradingState | None = None
+    trading_state_parameter: ParameterName | None = None
     strategies: tuple[StrategyConfig, ...] | None = None
     alpaca: dict[str, Any] | None = None
     """Keys of ``[alpaca]`` that differ, e.g. ``{secret_id = "stack/ira"}``."""
@@ -159,6 +163,10 @@ class AppConfig(Frozen):
     mode: Mode = Mode.SIM
     """``sim`` with the simulated broker; ``paper`` or ``live`` with Alpaca."""
     trading_state: TradingState = TradingState.ACTIVE
+    trading_state_parameter: ParameterName | None = None
+    """The kill switch in SSM: paper and live runs (and the Lambda, when its environment
+    names none) trade under the stricter of it and ``trading_state``, and fail before
+    any broker request when it cannot be read."""
     strategies: tuple[StrategyConfig, ...] = Field(min_length=1)
     rebalance: DiffPolicy = DiffPolicy()
     risk: RiskLimits = RiskLimits()

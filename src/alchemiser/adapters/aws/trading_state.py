@@ -11,6 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+from botocore.exceptions import NoRegionError
 
 from alchemiser.domain.decisions import TradingState
 from alchemiser.errors import AlchemiserError
@@ -26,6 +27,12 @@ class TradingStateUnavailable(AlchemiserError):
 def read_trading_state(name: str, *, max_age: int = DEFAULT_MAX_AGE_SECONDS) -> TradingState:
     try:
         value = parameters.get_parameter(name, max_age=max_age)
+    except NoRegionError:
+        # Raised while Powertools builds its client, outside its own error wrapping.
+        raise TradingStateUnavailable(
+            f"cannot read the trading state from SSM parameter {name!r}: no AWS region "
+            "(set AWS_REGION or AWS_DEFAULT_REGION)"
+        ) from None
     except GetParameterError as error:
         first = str(error).strip().splitlines()
         raise TradingStateUnavailable(
