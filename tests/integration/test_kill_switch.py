@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 import pytest
 
+from alchemiser import cli
 from alchemiser.exchange import LocalExchange
 from tests.integration.alpaca_fixtures import (
     REGION,
@@ -203,3 +204,98 @@ def test_the_lambdas_environment_names_the_switch_first(stack: Stack, output: Ou
     assert stack.trading_state() == "ACTIVE"
     assert PARAMETER != "/from/config"
     assert result["trading_state"] == "ACTIVE"
+
+
+# -- alchemiser halt / resume ------------------------------------------------------------
+
+
+@pytest.fixture
+def aws_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """This process's AWS settings: the moto server, fake keys, one region."""
+    for name in cli_env(moto_server):
+        if name.startswith("AWS_"):
+            monkeypatch.setenv(name, cli_env(moto_server)[name])
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.delenv("ALCHEMISER_TRADING_STATE_PARAMETER", raising=False)
+    return moto_server
+
+
+def _value(moto: str, name: str, region: str = REGION) -> str | None:
+    client = boto3.client(
+        "ssm",
+        endpoint_url=moto,
+        region_name=region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    try:
+        return str(client.get_parameter(Name=name)["Parameter"]["Value"])
+    except client.exceptions.ParameterNotFound:
+        return None
+
+
+def test_halt_and_resume_print_the_parameter_and_the_state_read_back(
+    aws_env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = _parameter(aws_env, "ACTIVE")
+    arn = f"arn:aws:ssm:{REGION}:"
+
+    assert cli.main(["halt", "--parameter", name]) == 0
+    out = capsys.readouterr().out
+    assert _value(aws_env, name) == "HALTED"
+    assert arn in out
+    assert f"parameter{name} = HALTED" in out
+
+    assert cli.main(["halt", "--reduce", "--parameter", name]) == 0
+    assert _value(aws_env, name) == "REDUCING"
+    assert f"parameter{name} = REDUCING" in capsys.readouterr().out
+
+    assert cli.main(["resume", "--parameter", name]) == 0
+    assert _value(aws_env, name) == "ACTIVE"
+    assert f"parameter{name} = ACTIVE" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [["halt"], ["halt", "--reduce"], ["resume"]])
+def test_a_parameter_that_does_not_exist_is_not_created(
+    aws_env: str, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    name = _parameter(aws_env, None)  # a typo, say
+
+    assert cli.main([*command, "--parameter", name]) == 2
+
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert name in captured.err
+    assert "does not exist" in captured.err
+    assert _value(aws_env, name) is None
+
+
+def test_halt_in_the_wrong_region_creates_nothing_there(
+    aws_env: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = _parameter(aws_env, "ACTIVE")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+
+    assert cli.main(["halt", "--parameter", name]) == 2
+
+    err = capsys.readouterr().err
+    assert "does not exist" in err
+    assert "eu-west-1" in err
+    assert _value(aws_env, name, region="eu-west-1") is None
+    assert _value(aws_env, name) == "ACTIVE"
+
+
+def test_halt_without_a_region_is_a_configuration_error(
+    aws_env: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = _parameter(aws_env, "ACTIVE")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+
+    assert cli.main(["halt", "--parameter", name]) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith("alchemiser: configuration error:")
+    assert "region" in err
+    assert _value(aws_env, name) == "ACTIVE"
