@@ -130,3 +130,11 @@ def test_many_accounts_are_checked() -> None:
     accounts[-1] = {"account": "a3", "alpaca": {"secret_id": "s/new"}}
     with pytest.raises(ConfigError, match="account names must be unique: a3"):
         _config(accounts)
+
+
+def test_a_malformed_number_in_an_entry_is_refused_without_echoing_it() -> None:
+    with pytest.raises(ConfigError) as caught:
+        _config([{"account": "x", "alpaca": {"secret_id": "s/x", "account_number": "ZZ 0001"}}])
+    assert "account 'x': alpaca.account_number" in str(caught.value)
+    assert "ZZ 0001" not in str(caught.value)
+    assert "ZZ 0001" not in str(caught.value.__cause__)
