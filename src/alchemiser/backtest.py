@@ -262,6 +262,7 @@ def run_backtest(
         trading_state=config.trading_state,
         execution=config.execution,
         max_staleness_days=config.data.max_staleness_days,
+        quotes=broker,
     )
     columns = {s: i for i, s in enumerate(history.symbols)}
     days: list[Day] = []

@@ -246,7 +246,7 @@ def alpaca(
     data = StockHistoricalDataClient(
         key, secret, raw_data=True, url_override=settings.data_url.rstrip("/")
     )
-    broker = AlpacaBroker(trading, transport)
+    broker = AlpacaBroker(trading, transport, account_number=settings.account_number)
     market = AlpacaMarketData(
         trading,
         data,

@@ -43,6 +43,17 @@ def _parser() -> argparse.ArgumentParser:
         "run", help="rebalance once (default: simulated broker, bundled prices)"
     )
     run.add_argument("--config", type=Path, help="TOML config (default: the embedded default)")
+    which = run.add_mutually_exclusive_group()
+    which.add_argument(
+        "--account",
+        metavar="NAME",
+        help="the account to run (required, or --all, when the config has [[accounts]])",
+    )
+    which.add_argument(
+        "--all",
+        action="store_true",
+        help="run every account of the config in turn (exit 1 if any run did not succeed)",
+    )
     run.add_argument(
         "--as-of", type=_date, help="session to trade at (default: latest in the data)"
     )
@@ -145,10 +156,96 @@ def _run_alpaca(args: argparse.Namespace, config: AppConfig) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    names = _accounts_to_run(args, config)
+    if names is None:
+        return EXIT_USAGE
+    if not args.all:
+        (name,) = names
+        return _run_account(args, config.for_account(name))
+    # Accounts are independent: one that cannot run does not stop the others.
+    worst = 0
+    for number, name in enumerate(names, start=1):
+        print(f"alchemiser: account {name!r} ({number} of {len(names)})", file=sys.stderr)
+        try:
+            code = _run_account(args, config.for_account(name))
+        except AlchemiserError as error:
+            code = _account_error(name, error)
+        worst = max(worst, code)
+    return worst
+
+
+def _accounts_to_run(args: argparse.Namespace, config: AppConfig) -> list[str] | None:
+    """The accounts ``run`` was asked for; None (after saying why) when a config with
+    ``[[accounts]]`` names none of them: running its top level would trade an account
+    with settings none of its entries has."""
+    names = config.account_names()
+    if args.all:
+        return names
+    if args.account is not None:
+        if args.account not in names:
+            print(
+                f"alchemiser run: no account {args.account!r} in this config; "
+                f"its accounts: {', '.join(names)}",
+                file=sys.stderr,
+            )
+            return None
+        return [args.account]
+    if config.accounts:
+        print(
+            f"alchemiser run: this config has several accounts ({', '.join(names)}): "
+            "name one with --account NAME, or run them all with --all",
+            file=sys.stderr,
+        )
+        return None
+    return names
+
+
+def _account_error(name: str, error: AlchemiserError) -> int:
+    """One account's error under ``--all``, said as ``main`` would say it."""
+    prefix = f"alchemiser: account {name!r}"
+    if isinstance(error, LiveTradingRefused):
+        print(f"{prefix}: {error.code}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if isinstance(error, ConfigError):
+        print(f"{prefix}: configuration error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{prefix}: {error.code}: {error}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def _run_account(args: argparse.Namespace, config: AppConfig) -> int:
+    """One account's run: ``config`` is that account's settings."""
     if config.broker == "alpaca":
-        return _run_alpaca(args, config)
+        return _run_alpaca(args, _obey_kill_switch(config))
     if args.live:
         raise LiveTradingRefused("--live needs broker = 'alpaca' and mode = 'live'", field="mode")
+    return _run_sim(args, config)
+
+
+def _obey_kill_switch(config: AppConfig) -> AppConfig:
+    """The stricter of the config's trading state and its kill switch in SSM. A switch
+    that cannot be read raises TradingStateUnavailable: the run stops before it sends
+    the broker anything."""
+    if config.trading_state_parameter is None:
+        return config
+    # Lazy: boto3 and Powertools' parameters are for configs that name a switch only.
+    from alchemiser.adapters.aws.trading_state import (  # noqa: PLC0415
+        read_trading_state,
+        strictest,
+    )
+
+    switch = read_trading_state(config.trading_state_parameter)
+    state = strictest(config.trading_state, switch)
+    if state is not config.trading_state:
+        print(
+            f"alchemiser: trading state {state.value} (kill switch "
+            f"{config.trading_state_parameter})",
+            file=sys.stderr,
+        )
+    return config.model_copy(update={"trading_state": state})
+
+
+def _run_sim(args: argparse.Namespace, config: AppConfig) -> int:
     state_dir: Path = args.state_dir
     if args.reset:
         state = bootstrap.sim_state_path(config, state_dir)

@@ -38,8 +38,12 @@ def _set(args: argparse.Namespace, state: TradingState) -> int:
     from alchemiser.adapters.aws.trading_state import write_trading_state  # noqa: PLC0415
 
     name = _parameter(args)
-    write_trading_state(name, state)
-    print(f"{name} = {state.value}: takes effect at the next run (warm functions: within 15 s)")
+    stored = write_trading_state(name, state)
+    # The ARN says which account and region were changed; the state is the one read back.
+    print(
+        f"{stored.arn} = {stored.state.value} (version {stored.version}): takes effect at "
+        "the next run (warm functions: within 15 s)"
+    )
     return 0
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    ConfigDict,
     Discriminator,
     Field,
     Tag,
@@ -39,6 +40,9 @@ from alchemiser.portfolio.risk import RiskLimits
 DEFAULT_CONFIG = "default.toml"
 MERGED_TABLES = ("alpaca", "risk", "rebalance")
 """An account's entry changes these key by key; anything else it gives replaces."""
+
+ParameterName = Annotated[str, Field(min_length=1, max_length=2048, pattern=r"^[A-Za-z0-9_.:/-]+$")]
+"""An SSM Parameter Store name (``/alchemiser/trading-state``) or its ARN."""
 
 
 class FixedStrategyConfig(Frozen):
@@ -138,6 +142,7 @@ class AccountConfig(Frozen):
     account: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
     mode: Mode | None = None
     trading_state: TradingState | None = None
+    trading_state_parameter: ParameterName | None = None
     strategies: tuple[StrategyConfig, ...] | None = None
     alpaca: dict[str, Any] | None = None
     """Keys of ``[alpaca]`` that differ, e.g. ``{secret_id = "stack/ira"}``."""
@@ -147,6 +152,10 @@ class AccountConfig(Frozen):
 
 
 class AppConfig(Frozen):
+    # A rejected value is never echoed, not even in the chained ValidationError: the
+    # file may hold an account number.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
     account: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")] = (
         "default"
     )
@@ -154,6 +163,10 @@ class AppConfig(Frozen):
     mode: Mode = Mode.SIM
     """``sim`` with the simulated broker; ``paper`` or ``live`` with Alpaca."""
     trading_state: TradingState = TradingState.ACTIVE
+    trading_state_parameter: ParameterName | None = None
+    """The kill switch in SSM: paper and live runs (and the Lambda, when its environment
+    names none) trade under the stricter of it and ``trading_state``, and fail before
+    any broker request when it cannot be read."""
     strategies: tuple[StrategyConfig, ...] = Field(min_length=1)
     rebalance: DiffPolicy = DiffPolicy()
     risk: RiskLimits = RiskLimits()
@@ -185,28 +198,45 @@ class AppConfig(Frozen):
 
     @model_validator(mode="after")
     def _accounts_valid(self) -> AppConfig:
-        names = [a.account for a in self.accounts]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        """Names unique, every account's merged settings valid, and no two accounts on
+        one Alpaca account (one secret, or one pinned number): they would trade against
+        each other every day. One pass over the accounts."""
+        if not self.accounts:
+            return self
+        seen: set[str] = set()
+        duplicates: set[str] = set()
+        for entry in self.accounts:
+            (duplicates if entry.account in seen else seen).add(entry.account)
         if duplicates:
-            raise ValueError(f"account names must be unique: {', '.join(duplicates)}")
-        for index in range(len(self.accounts)):
-            self._merged(index)  # every account's merged settings must be valid too
+            raise ValueError(f"account names must be unique: {', '.join(sorted(duplicates))}")
+        top = self._top_level()
+        by_secret: dict[str, str] = {}
+        by_number: dict[str, str] = {}
+        for entry in self.accounts:
+            merged = _merge(top, entry)
+            if merged.broker != "alpaca" or merged.alpaca is None:
+                continue
+            secret = merged.alpaca.secret_id
+            if secret in by_secret:
+                raise ValueError(
+                    f"accounts {by_secret[secret]!r} and {entry.account!r} use the same "
+                    f"alpaca.secret_id {secret!r}: each account needs its own secret"
+                )
+            by_secret[secret] = entry.account
+            if merged.alpaca.account_number is not None:
+                # Never name the number itself: it identifies a brokerage account.
+                number = merged.alpaca.account_number.upper()
+                if number in by_number:
+                    raise ValueError(
+                        f"accounts {by_number[number]!r} and {entry.account!r} pin the same "
+                        "alpaca.account_number: each account needs its own Alpaca account"
+                    )
+                by_number[number] = entry.account
         return self
 
-    def _merged(self, index: int) -> AppConfig:
-        override = self.accounts[index]
-        document = self.model_dump(exclude={"accounts"}, exclude_none=True)
-        for key, value in override.model_dump(exclude_none=True).items():
-            if key in MERGED_TABLES:
-                document[key] = {**document.get(key, {}), **value}
-            else:
-                document[key] = value
-        try:
-            return AppConfig.model_validate(document)
-        except ValidationError as error:
-            first = error.errors()[0]
-            path = ".".join(str(p) for p in first["loc"])
-            raise ValueError(f"account {override.account!r}: {path}: {first['msg']}") from None
+    def _top_level(self) -> dict[str, Any]:
+        """The settings every account starts from, as a document to merge entries over."""
+        return self.model_dump(exclude={"accounts"}, exclude_none=True)
 
     def account_names(self) -> list[str]:
         """The accounts this config runs: its ``[[accounts]]``, or its one ``account``."""
@@ -218,9 +248,9 @@ class AppConfig(Frozen):
             if name != self.account:
                 raise ConfigError(f"no account {name!r} in this config", field="accounts")
             return self
-        for index, entry in enumerate(self.accounts):
+        for entry in self.accounts:
             if entry.account == name:
-                return self._merged(index)
+                return _merge(self._top_level(), entry)
         raise ConfigError(f"no account {name!r} in this config", field="accounts")
 
     @property
@@ -240,6 +270,22 @@ class AppConfig(Frozen):
         if total > 1 + WEIGHT_TOLERANCE:
             raise ValueError(f"strategy allocations sum to {total:g}; they must sum to at most 1")
         return self
+
+
+def _merge(top: dict[str, Any], entry: AccountConfig) -> AppConfig:
+    """One account's settings: ``top`` (the file's top level) with ``entry`` applied."""
+    document = dict(top)
+    for key, value in entry.model_dump(exclude_none=True).items():
+        if key in MERGED_TABLES:
+            document[key] = {**document.get(key, {}), **value}
+        else:
+            document[key] = value
+    try:
+        return AppConfig.model_validate(document)
+    except ValidationError as error:
+        first = error.errors()[0]
+        path = ".".join(str(p) for p in first["loc"])
+        raise ValueError(f"account {entry.account!r}: {path}: {first['msg']}") from None
 
 
 def _field_path(location: tuple[int | str, ...]) -> str:

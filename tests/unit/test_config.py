@@ -167,3 +167,33 @@ def test_alpaca_urls_default_by_mode() -> None:
         "t",
     )
     assert local.trading_url == "http://127.0.0.1:8765"
+
+
+def test_trading_state_parameter_is_optional_top_level_and_per_account() -> None:
+    assert parse_config(MINIMAL, "t").trading_state_parameter is None
+    config = parse_config(
+        {
+            **MINIMAL,
+            "trading_state_parameter": "/alchemiser/trading-state",
+            "accounts": [
+                {"account": "main"},
+                {"account": "ira", "trading_state_parameter": "/alchemiser/ira-state"},
+            ],
+        },
+        "t",
+    )
+    assert config.trading_state_parameter == "/alchemiser/trading-state"
+    assert config.for_account("main").trading_state_parameter == "/alchemiser/trading-state"
+    assert config.for_account("ira").trading_state_parameter == "/alchemiser/ira-state"
+
+
+@pytest.mark.parametrize("name", ["", "has space", "/x" * 1100])
+def test_a_malformed_trading_state_parameter_is_refused(name: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config({**MINIMAL, "trading_state_parameter": name}, "t")
+    assert error.value.field == "trading_state_parameter"
+
+
+def test_an_ssm_arn_names_the_parameter_too() -> None:
+    arn = "arn:aws:ssm:us-east-1:000000000000:parameter/alchemiser/trading-state"
+    assert parse_config({**MINIMAL, "trading_state_parameter": arn}, "t").trading_state_parameter

@@ -101,14 +101,17 @@ def _ledger(settings: HandlerSettings) -> Ledger | None:
 
 
 def _with_kill_switch(config: AppConfig, settings: HandlerSettings) -> AppConfig:
-    if settings.trading_state_parameter is None:
+    """The stricter of the account's state and the switch: the function's environment
+    names it (the stack's parameter), or else the account's config."""
+    name = settings.trading_state_parameter or config.trading_state_parameter
+    if name is None:
         return config
     from alchemiser.adapters.aws.trading_state import (  # noqa: PLC0415
         read_trading_state,
         strictest,
     )
 
-    switch = read_trading_state(settings.trading_state_parameter)
+    switch = read_trading_state(name)
     state = strictest(config.trading_state, switch)
     if state is not config.trading_state:
         logger.warning("trading state from the kill switch", extra={"trading_state": state})

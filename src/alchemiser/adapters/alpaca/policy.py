@@ -33,6 +33,12 @@ class RetryPolicy(Frozen):
 class AlpacaConfig(Frozen):
     secret_id: str = Field(min_length=1, max_length=512)
     """Secrets Manager id (name or ARN) of ``{"api_key_id", "api_secret_key", "endpoint"}``."""
+    account_number: str | None = Field(
+        default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$", repr=False
+    )
+    """The Alpaca account these keys must belong to: the broker checks it against
+    ``GET /v2/account`` before anything else. An identifier, kept out of reprs (and so
+    out of logs); two accounts of one config may not pin the same number."""
     trading_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(:\d+)?/?$")
     """Default: Alpaca's paper URL in paper mode, its live URL in live mode."""
     data_url: str = Field(default=DATA_URL, pattern=r"^https?://[^\s/]+(:\d+)?/?$")
