@@ -748,3 +748,22 @@ def test_watchdog_alarms_for_failed_and_missing_accounts(stack: Stack, output: O
     assert OTHER_ACCOUNT in notice.json()["notice"]
     assert "acct-c" in notice.json()["notice"]
     assert ACCOUNT + " " not in notice.json()["notice"]
+
+
+def test_the_deadline_counts_from_the_invocation_start(stack: Stack, output: Output) -> None:
+    """Time spent before the run (the secret, the calendar) comes out of the run's own
+    time: with 30.4 s left and 30 kept to tidy up, a 0.45 s calendar read (inside the
+    0.5 s read timeout) leaves nothing to trade with, so nothing is placed
+    (OUT_OF_TIME). A deadline started after the calendar read would have let it trade."""
+    from alchemiser.handlers.local import LocalContext  # noqa: PLC0415
+    from alchemiser.handlers.rebalance import handler  # noqa: PLC0415
+
+    exchange, _ = stack.single()
+    exchange.add_fault(Fault(method="GET", path="/v2/calendar", delay_seconds=0.45))
+    context = LocalContext("RebalanceFunction", 1024, 30)
+    context._deadline += 0.4  # a timeout of 30.4 s
+    with pytest.raises(RunFailed, match="OUT_OF_TIME"):
+        handler(event(), context)
+    output.read()
+    assert exchange.fault_hits()
+    assert exchange.engine.accepted_orders() == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -21,10 +22,12 @@ from alchemiser import bootstrap
 from alchemiser.adapters.alpaca.broker import AlpacaBroker
 from alchemiser.adapters.alpaca.transport import Transport
 from alchemiser.adapters.clock import SystemClock
+from alchemiser.adapters.files.prices import FilePriceStore
 from alchemiser.adapters.ledger import InMemoryLedger
 from alchemiser.config import AppConfig, parse_config
 from alchemiser.domain.decisions import Verdict
 from alchemiser.domain.orders import OrderRequest, Side
+from alchemiser.domain.prices import reference_prices
 from alchemiser.domain.report import RunReport, RunStatus
 from alchemiser.exchange import ExchangeSettings, Fault, LocalExchange
 from tests.integration.test_alpaca_faults import (
@@ -408,3 +411,57 @@ def test_equities_no_strategy_holds_are_kept_when_asked(exchange: LocalExchange)
     # Targets are fractions of what the product manages: the $50,000 in cash.
     spent = sum((Decimal(str(o.notional or 0)) for o in report.orders), Decimal(0))
     assert spent <= Decimal(50_000)
+
+
+# -- 7. prices that moved since the reference close ----------------------------------------
+
+
+AS_OF = date(2026, 7, 30)
+"""The reference session of a run on the exchange's 2026-07-31."""
+
+
+def _reference_close(symbol: str) -> Decimal:
+    store = FilePriceStore.bundled()
+    return reference_prices(store.history([symbol], AS_OF, 1), [symbol], AS_OF)[symbol]
+
+
+def _whole_share_exchange() -> LocalExchange:
+    return LocalExchange(
+        settings=ExchangeSettings(
+            cash=Decimal(100_000), whole_share_symbols=frozenset({"SPY", "TLT", "GLD"})
+        )
+    )
+
+
+def test_whole_share_buys_after_a_gap_up_do_not_overspend() -> None:
+    """Every price 12% above the reference close: buys sized at yesterday's close
+    would cost more than the cash; sized at the ask, every buy fits and nothing is
+    refused for buying power."""
+    with _whole_share_exchange() as exchange:
+        for symbol in TARGETS:
+            jump = _reference_close(symbol) * Decimal("1.12")
+            exchange.engine.set_price(symbol, jump.quantize(Decimal("0.01")))
+        result = run(exchange)
+        report = result.report
+        assert report.errors == (), report.errors
+        assert report.status is RunStatus.COMPLETED
+        assert {o.symbol for o in report.orders} == set(TARGETS)
+        assert all(o.status.value == "filled" for o in report.orders)
+        assert exchange.engine.cash() >= 0
+        assert report.degraded  # fewer shares than the plan asked for, and it says so
+
+
+def test_a_price_far_from_the_reference_close_is_denied() -> None:
+    """A 30% jump (a split, a bad bar) is refused by the collar; the rest trades."""
+    with _whole_share_exchange() as exchange:
+        jump = _reference_close("SPY") * Decimal("1.30")
+        exchange.engine.set_price("SPY", jump.quantize(Decimal("0.01")))
+        result = run(exchange)
+        report = result.report
+        denied = [d for d in report.decisions if d.verdict is Verdict.DENIED]
+        assert [(d.symbol, [c.value for c in d.codes]) for d in denied] == [
+            ("SPY", ["PRICE_DEVIATION"])
+        ]
+        assert "SPY" not in {o.symbol for o in report.orders}
+        assert report.status is RunStatus.COMPLETED
+        assert any("PRICE_DEVIATION" in reason for reason in report.degraded)
