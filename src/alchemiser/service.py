@@ -344,7 +344,8 @@ def rebalance(request: RunRequest, deps: Dependencies) -> RunReport:
 
     A run the ledger records as finished is answered from the ledger: nothing is read
     from the broker, nothing recorded. Otherwise the attempt is recorded as started
-    first and its report recorded again, whatever the outcome, before it is returned.
+    once the broker's clock agrees it is the run's day (a refused trigger is recorded
+    apart), and its report recorded again, whatever the outcome, before it is returned.
     """
     prior = deps.ledger.finished(request.run_id)
     if prior is not None:
@@ -374,17 +375,17 @@ def rebalance(request: RunRequest, deps: Dependencies) -> RunReport:
             **rec.fields,
         )
 
-    deps.ledger.record(report(RunStatus.STARTED))
     try:
         market = None if deps.market_clock is None else deps.market_clock.market_status()
         if market is not None:
             try:
                 _check_trigger_day(request, market)
             except EventError:
-                # Recorded apart: a replayed trigger must not replace the report of the
-                # run it names (which may well have completed, days ago).
+                # Recorded apart: a replayed trigger must not add an attempt to the run
+                # it names (which may well have completed, days ago).
                 run_id = f"{request.run_id}-refused-{market.at:%Y%m%dT%H%M%S}"
                 raise
+        deps.ledger.record(report(RunStatus.STARTED))
         check_fresh(request.as_of, request.trading_date, deps.max_staleness_days)
         if market is not None and not market.is_open:
             rec.fields["notes"] = (market.describe() + "; nothing was traded",)

@@ -122,9 +122,11 @@ def test_paper_run_end_to_end_then_noop(
     assert again["orders"] == []
     assert exchange.count("POST", ORDERS) == 3
     assert f"broker requests: {len(exchange.requests) - before}, retries: 0" in second.stderr
-    # Both reports are in the ledger, without a secret (checked on every run).
+    # Both runs are in the ledger, each recorded as started and then with its report,
+    # without a secret (checked on every run).
     ledger = (run.state_dir / "ledger.jsonl").read_text().splitlines()
-    assert [json.loads(line)["status"] for line in ledger] == ["completed", "noop"]
+    statuses = [json.loads(line)["status"] for line in ledger]
+    assert statuses == ["started", "completed", "started", "noop"]
 
 
 # -- 2. live gating --------------------------------------------------------------------

@@ -371,10 +371,10 @@ def test_requests_stay_within_budget_and_polls_do_not_grow_with_orders(
     orders = len(result.report.orders)
     assert orders == 5
     # Fixed: clock, calendar, this run's orders (twice more: before the first order and
-    # before the buys), open orders twice, positions, account, bars, assets, buying
-    # power, the account after (positions, account); per order a submission, plus
-    # polling rounds that do not grow with the number of orders.
-    assert result.transport.requests_sent <= 11 + 2 * orders
+    # before the buys), open orders twice, positions, account, bars, assets, quotes,
+    # buying power, the account after (positions, account); per order a submission,
+    # plus polling rounds that do not grow with the number of orders.
+    assert result.transport.requests_sent <= 12 + 2 * orders
     assert not any(r.status == 429 for r in exchange.requests)
 
 

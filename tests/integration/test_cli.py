@@ -45,7 +45,8 @@ def test_run_prints_every_section_and_converges(tmp_path: Path) -> None:
     assert report["orders"] == []
     assert report["account_before"] == report["account_after"]
     ledger = (tmp_path / ".alchemiser" / "ledger.jsonl").read_text().splitlines()
-    assert len(ledger) == 2
+    statuses = [json.loads(line)["status"] for line in ledger]
+    assert statuses == ["started", "completed", "started", "noop"]
 
 
 def test_reset_starts_over(tmp_path: Path) -> None:

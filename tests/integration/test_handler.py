@@ -61,8 +61,11 @@ def test_redelivered_event_places_nothing_twice(capfd: pytest.CaptureFixture[str
     first = handler(_event("market_open.json"), context)
     second = handler(_event("market_open.json"), context)
     assert second["run_id"] == first["run_id"]
-    assert second["status"] == "noop"
-    assert second["orders"] == []
+    # The ledger records the run as finished: the redelivery is answered from it, and
+    # the simulated account shows nothing was placed twice.
+    assert second["attempt_id"] == first["attempt_id"]
+    assert second["orders"] == first["orders"]
+    assert "answered from the ledger" in second["notes"][-1]
 
 
 def test_logs_carry_run_id_as_correlation_id() -> None:

@@ -77,9 +77,11 @@ def _paper_config(
     return path
 
 
-def _run(tmp_path: Path, config: Path, env: dict[str, str], *extra: str) -> Any:
+def _run(
+    tmp_path: Path, config: Path, env: dict[str, str], *extra: str, scheduled: str = SCHEDULED
+) -> Any:
     args = ["run", "--config", str(config), "--state-dir", str(tmp_path / "state"), *extra]
-    result = run_cli([*args, "--scheduled-time", SCHEDULED], env, cwd=tmp_path)
+    result = run_cli([*args, "--scheduled-time", scheduled], env, cwd=tmp_path)
     assert_no_secrets(result.stdout, result.stderr)
     return result
 
@@ -110,7 +112,14 @@ def test_a_paper_run_obeys_the_switch_in_ssm(
     assert exchange.engine.accepted_orders() == []
 
     _ssm(moto_server).put_parameter(Name=parameter, Value="ACTIVE", Overwrite=True, Type="String")
-    active = _run(tmp_path, config, env, "--json")
+    # The halted trigger is a finished (blocked) run: asked again, it is answered from
+    # the ledger and trades nothing. A later trigger trades.
+    again = _run(tmp_path, config, env, "--json")
+    assert again.returncode == 0, again.stderr
+    assert "answered from the ledger" in again.stdout
+    assert exchange.count("POST", ORDERS) == 0
+    later = SCHEDULED.replace("13:30:00", "13:45:00")
+    active = _run(tmp_path, config, env, "--json", scheduled=later)
 
     assert active.returncode == 0, active.stderr
     assert '"trading_state": "ACTIVE"' in active.stdout

@@ -10,8 +10,15 @@ from pydantic import ValidationError
 
 from alchemiser.domain.account import AccountSnapshot, Position
 from alchemiser.domain.decisions import RiskCode, RiskDecision, TradingState, Verdict
-from alchemiser.domain.orders import IntentKind, OrderIntent, Side, client_order_id
-from alchemiser.portfolio.risk import RiskLimits, RiskReview, RunUsage, review
+from alchemiser.domain.orders import (
+    IntentKind,
+    OrderIntent,
+    OrderRecord,
+    OrderStatus,
+    Side,
+    client_order_id,
+)
+from alchemiser.portfolio.risk import RiskLimits, RiskReview, RunUsage, review, usage_of
 
 D = Decimal
 ZERO = D(0)
@@ -949,3 +956,83 @@ def test_reruns_of_a_shrunk_run_never_trade_past_its_limits() -> None:
 def test_run_usage_rejects_impossible_values(changes: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         RunUsage.model_validate(changes)
+
+
+# -- what earlier attempts used, in the units risk approves in --------------------------
+
+
+def _earlier(
+    symbol: str,
+    side: Side,
+    *,
+    qty: str,
+    filled: str,
+    price: str,
+    status: OrderStatus = OrderStatus.FILLED,
+    notional: str | None = None,
+) -> OrderRecord:
+    return OrderRecord(
+        client_order_id=f"a-20260731-00000000aa-{side.value}-{symbol}-0",
+        symbol=symbol,
+        side=side,
+        qty=Decimal(qty),
+        status=status,
+        filled_qty=Decimal(filled),
+        filled_avg_price=Decimal(price),
+        notional=None if notional is None else Decimal(notional),
+        broker_order_id="b-1",
+    )
+
+
+def test_usage_counts_shares_at_the_reference_price_not_the_fill() -> None:
+    """A sell capped at $10,000 at a $72.42 reference filled at $72.19 (slippage): it
+    used the whole cap, or the next attempt would sell the $31 sliver."""
+    sold = _earlier("BND", Side.SELL, qty="138.083402", filled="138.083402", price="72.19")
+    used = usage_of([sold], {"BND": Decimal("72.42")})
+    assert used.ordered("BND", Side.SELL) == Decimal("138.083402") * Decimal("72.42")
+    assert used.orders == 1
+
+
+def test_usage_counts_a_dollar_order_at_its_dollars() -> None:
+    bought = _earlier(
+        "SPY", Side.BUY, qty="13.48", filled="13.37971635", price="747.40", notional="10000"
+    )
+    used = usage_of([bought], {"SPY": Decimal("741.70")})
+    assert used.ordered("SPY", Side.BUY) == Decimal(10_000)
+    assert used.turnover == Decimal(10_000)
+
+
+def test_usage_of_orders_that_ended_short_or_may_still_fill() -> None:
+    prices = {"SPY": Decimal(100), "TLT": Decimal(50)}
+    cancelled = _earlier(
+        "SPY", Side.BUY, qty="10", filled="4", price="101", status=OrderStatus.CANCELED
+    )
+    working = _earlier(
+        "TLT", Side.BUY, qty="10", filled="3", price="51", status=OrderStatus.PARTIALLY_FILLED
+    )
+    refused = _earlier(
+        "TLT", Side.SELL, qty="5", filled="0", price="0", status=OrderStatus.REJECTED
+    )
+    used = usage_of([cancelled, working, refused], prices)
+    assert used.ordered("SPY", Side.BUY) == Decimal(400)  # what filled
+    assert used.ordered("TLT", Side.BUY) == Decimal(500)  # all of it may still fill
+    assert used.ordered("TLT", Side.SELL) == 0
+    assert used.orders == 2
+
+
+def test_a_rerun_of_a_capped_plan_approves_nothing_more() -> None:
+    """Through review: the first attempt's capped sell, filled with slippage, leaves
+    nothing of the per-order cap for a second attempt."""
+    limits = RiskLimits(max_order_notional=Decimal(10_000), max_position_weight=Decimal(1))
+    snapshot = AccountSnapshot(
+        cash=Decimal(50_000),
+        buying_power=Decimal(50_000),
+        positions=(Position(symbol="BND", qty=Decimal("61.916598")),),
+    )
+    prices = {"BND": Decimal("72.42")}
+    sold = _earlier("BND", Side.SELL, qty="138.083402", filled="138.083402", price="72.19")
+    sell = intent("BND", Side.SELL, "61.916598", "72.42")
+    result = review(
+        [sell], snapshot, prices, limits, TradingState.ACTIVE, used=usage_of([sold], prices)
+    )
+    assert result.approved == ()

@@ -74,25 +74,26 @@ _NOTHING_USED = RunUsage()
 
 
 def usage_of(orders: Iterable[OrderRecord], prices: Mapping[str, Decimal]) -> RunUsage:
-    """What earlier attempts' orders used of the run's limits. Every order the broker
-    took counts once (a rejected one does not); its dollars are what filled, at its fill
-    price, plus, while it may still fill, the rest (its remaining dollar amount, or its
-    remaining shares at the reference price)."""
+    """What earlier attempts' orders used of the run's limits, in the units risk approved
+    them in: every order the broker took counts once (a rejected one does not); a share
+    order counts its filled shares, plus the shares that may still fill, at the
+    reference price; a dollar order counts its dollar amount unless it ended short of it
+    (then what filled, at its fill price). Measured at fill prices instead, slippage
+    would leave a sliver of every cap unused for the next attempt to trade."""
     count = 0
     turnover = ZERO
     spent: dict[Side, dict[str, Decimal]] = {_BUY: {}, _SELL: {}}
     for order in orders:
         if order.status is OrderStatus.REJECTED:
             continue
-        price = prices.get(order.symbol, order.filled_avg_price or ZERO)
-        filled = order.filled_qty * (order.filled_avg_price or price)
-        working = ZERO
-        if not order.status.terminal:
-            if order.notional is not None:
-                working = max(order.notional - filled, ZERO)
-            else:
-                working = max(order.qty - order.filled_qty, ZERO) * price
-        amount = filled + working
+        reference = prices.get(order.symbol, order.filled_avg_price or ZERO)
+        shares = order.qty if not order.status.terminal else order.filled_qty
+        if order.notional is None:
+            amount = max(shares, order.filled_qty) * reference
+        elif order.status is OrderStatus.FILLED or not order.status.terminal:
+            amount = order.notional
+        else:
+            amount = order.filled_qty * (order.filled_avg_price or reference)
         count += 1
         turnover += amount
         side = spent[order.side]
