@@ -108,7 +108,7 @@ class ScriptedBroker:
         self._settle()
         return self.orders.get(client_order_id)
 
-    def orders_of_run(self, run_id: str) -> list[OrderRecord]:
+    def orders_of_run(self, run_id: str, *, force: bool = False) -> list[OrderRecord]:
         self._settle()
         return [o for c, o in self.orders.items() if c.startswith(f"{run_id}-")]
 

@@ -39,9 +39,11 @@ class Broker(Protocol):
         """The order with this client id, or None if the broker has never seen it."""
         ...
 
-    def orders_of_run(self, run_id: str) -> list[OrderRecord]:
+    def orders_of_run(self, run_id: str, *, force: bool = False) -> list[OrderRecord]:
         """Every order an earlier attempt of this run placed, whatever its state (one
-        read): a retry must know which of its ids are taken, and by what."""
+        read): a retry must know which of its ids are taken, and by what. ``force``:
+        one attempt that goes out even when the adapter has given up on the broker (a
+        run ending with outcomes unknown reads what became of them)."""
         ...
 
     def get_orders(self, client_order_ids: Sequence[str]) -> dict[str, OrderRecord]:

@@ -258,7 +258,17 @@ def _live_quotes(deps: Dependencies, symbols: Sequence[str]) -> dict[str, Quote]
         return None
     if not symbols:
         return {}
-    return deps.quotes.latest_quotes(sorted(set(symbols)))
+    wanted = sorted(set(symbols))
+    quotes = deps.quotes.latest_quotes(wanted)
+    missing = [s for s in wanted if s not in quotes]
+    if missing:
+        # A data failure, not a risk verdict: the run fails (and is retried) rather than
+        # ending "blocked", which the ledger would answer every later attempt with.
+        raise DataError(
+            f"no usable live quote for {', '.join(missing[:10])}: nothing was placed",
+            kind=DataErrorKind.MISSING,
+        )
+    return quotes
 
 
 def _trade(request: RunRequest, deps: Dependencies, rec: _Recorder) -> RunStatus:

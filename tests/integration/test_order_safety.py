@@ -465,3 +465,121 @@ def test_a_price_far_from_the_reference_close_is_denied() -> None:
         assert "SPY" not in {o.symbol for o in report.orders}
         assert report.status is RunStatus.COMPLETED
         assert any("PRICE_DEVIATION" in reason for reason in report.degraded)
+
+
+# -- found in review: each was reproduced against the exchange before its fix -----------------
+
+
+def test_a_positions_reply_without_market_values_cannot_hide_a_holding() -> None:
+    """SPY (a 50% target) is held; every positions reply drops it and leaves BND without
+    a market value. Nothing can be checked, so nothing is planned."""
+    with LocalExchange(settings=ExchangeSettings(cash=Decimal(20_000))) as exchange:
+        exchange.engine.set_position("SPY", Decimal(40), Decimal(500))
+        exchange.engine.set_position("BND", Decimal(200), Decimal(70))
+        exchange.add_fault(
+            Fault(
+                method="GET",
+                path="/v2/positions",
+                status=200,
+                every=True,
+                body=[
+                    {
+                        "symbol": "BND",
+                        "qty": "200",
+                        "asset_class": "us_equity",
+                        "avg_entry_price": "70",
+                    }
+                ],
+            )
+        )
+        result = run(exchange)
+        assert result.report.status is RunStatus.FAILED
+        assert codes(result.report) == ["SNAPSHOT_INCONSISTENT"]
+        assert post_count(exchange) == 0
+
+
+def test_a_missing_quote_fails_the_run_and_a_retry_trades(exchange: LocalExchange) -> None:
+    """Not "blocked" (a finished run the ledger would answer every retry with): a data
+    failure, so the next attempt trades once quotes are back."""
+    ledger = InMemoryLedger()
+    exchange.add_fault(
+        Fault(method="GET", path="/v2/stocks/quotes/latest", status=200, body={"quotes": {}})
+    )
+    first = run_with_ledger(exchange, settings_with(), ledger).report
+    assert first.status is RunStatus.FAILED
+    assert codes(first) == ["DATA_MISSING"]
+    assert post_count(exchange) == 0
+    second = run_with_ledger(exchange, settings_with(), ledger).report
+    assert second.status is RunStatus.COMPLETED, second.errors
+    assert post_count(exchange) == 5
+
+
+def test_a_share_buy_priced_at_the_ask_keeps_the_approved_dollars() -> None:
+    """+20% (inside the collar): risk approved $10,000 of SPY at the reference close; the
+    broker must not receive 13 shares at $890."""
+    with _whole_share_exchange() as exchange:
+        jump = _reference_close("SPY") * Decimal("1.20")
+        exchange.engine.set_price("SPY", jump.quantize(Decimal("0.01")))
+        capped = settings_with(risk={"max_order_notional": 10_000, "max_position_weight": 1.0})
+        report = run(exchange, capped).report
+        assert report.status is RunStatus.COMPLETED, report.errors
+        (spy,) = [o for o in exchange.engine.accepted_orders() if o.symbol == "SPY"]
+        assert spy.filled_avg_price is not None
+        assert Decimal(str(spy.qty)) * Decimal(str(spy.filled_avg_price)) <= Decimal(10_000)
+        (adjusted,) = [a for a in report.adjustments if a.symbol == "SPY"]
+        assert "ask" in adjusted.reason
+
+
+def test_our_own_lost_order_is_not_taken_for_another_attempt() -> None:
+    """The POST is applied, its reply lost; the lookup lags (404 twice) and the resend
+    is refused as a duplicate. The order is this attempt's: it stays in the report and
+    is cancelled before the run ends, never left working."""
+    with LocalExchange(settings=ExchangeSettings(cash=Decimal(50_000))) as exchange:
+        exchange.engine.set_position("QQQ", Decimal(60), Decimal(400))
+        exchange.engine.set_position("BND", Decimal(200), Decimal(70))
+        exchange.configure(fill_delay_seconds=30)
+        exchange.add_fault(Fault.connection_reset(when="after", method="POST", path=ORDERS))
+        exchange.add_fault(
+            Fault(
+                method="GET",
+                path="/v2/orders:by_client_order_id",
+                status=404,
+                times=2,
+                body={"code": 40410000, "message": "order not found"},
+            )
+        )
+        report = run(exchange).report
+        # Found by the next lookup, waited for, cancelled unfilled at the fill timeout.
+        assert report.status is RunStatus.INCOMPLETE
+        assert "CONCURRENT_ATTEMPT" not in codes(report)
+        assert exchange.engine.open_orders() == [], "an order of this attempt was left working"
+        first = report.intents[0].client_order_id
+        assert first in {o.client_order_id for o in report.orders}
+
+
+def test_our_sells_cancelled_by_somebody_else_stop_the_buys() -> None:
+    """Our sells are still working when their fill timeout passes; another attempt
+    cancels them just before our check before the buys. We place no buy."""
+    from alchemiser.adapters.alpaca import broker as broker_module  # noqa: PLC0415
+
+    with LocalExchange(settings=ExchangeSettings(cash=Decimal(50_000))) as exchange:
+        exchange.engine.set_position("QQQ", Decimal(60), Decimal(400))
+        exchange.engine.set_position("BND", Decimal(200), Decimal(70))
+        exchange.configure(fill_delay_seconds=30)
+        reads = {"n": 0}
+        original = broker_module.AlpacaBroker.orders_of_run
+
+        def other_attempt_cancels(self: AlpacaBroker, run_id: str, *, force: bool = False) -> Any:
+            reads["n"] += 1
+            if reads["n"] == 3:  # our read before the buys
+                for order in exchange.engine.open_orders():
+                    exchange.engine.cancel_order(order.id)
+            return original(self, run_id, force=force)
+
+        broker_module.AlpacaBroker.orders_of_run = other_attempt_cancels  # type: ignore[method-assign]
+        try:
+            report = run(exchange).report
+        finally:
+            broker_module.AlpacaBroker.orders_of_run = original  # type: ignore[method-assign]
+        assert "CONCURRENT_ATTEMPT" in codes(report)
+        assert not [o for o in exchange.engine.accepted_orders() if str(o.side) == "buy"]

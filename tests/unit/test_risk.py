@@ -605,7 +605,7 @@ def test_shrunk_to_zero_is_denied_with_the_codes_that_shrank_it() -> None:
     )
     assert denied.approved_qty == ZERO
     assert denied.requested_qty == D(5)
-    assert "nothing left to trade" in denied.reason
+    assert "nothing left worth trading" in denied.reason
     assert result.approved == ()
 
 
@@ -913,7 +913,7 @@ def test_order_notional_used_up_by_earlier_attempts_denies_the_order() -> None:
     denied = decision(result, order)
     assert denied.verdict is Verdict.DENIED
     assert denied.codes == (RiskCode.ORDER_NOTIONAL_EXCEEDS_MAX,)
-    assert "nothing left to trade" in denied.reason
+    assert "nothing left worth trading" in denied.reason
 
 
 def test_orders_for_one_symbol_and_side_share_the_order_notional_cap() -> None:
@@ -1035,4 +1035,18 @@ def test_a_rerun_of_a_capped_plan_approves_nothing_more() -> None:
     result = review(
         [sell], snapshot, prices, limits, TradingState.ACTIVE, used=usage_of([sold], prices)
     )
+    assert result.approved == ()
+
+
+ACTIVE = TradingState.ACTIVE
+
+
+def test_an_order_shrunk_to_less_than_a_dollar_is_denied() -> None:
+    """A cent of the cap left (an earlier attempt's dollar buy rounded down) is dust."""
+    order = buy("SPY", "10")
+    used = RunUsage(orders=1, turnover=D("999.99"), bought={"SPY": D("999.99")})
+    result = review([order], BASE, PRICES, limits(max_order_notional=D(1000)), ACTIVE, used=used)
+    denied = decision(result, order)
+    assert denied.verdict is Verdict.DENIED
+    assert denied.codes == (RiskCode.ORDER_NOTIONAL_EXCEEDS_MAX,)
     assert result.approved == ()

@@ -17,7 +17,7 @@ class Position(Frozen):
     """The broker's own valuation of the position, when it gave one."""
 
 
-CONSISTENCY_TOLERANCE = Decimal("0.005")
+CONSISTENCY_TOLERANCE = Decimal("0.002")
 """How far (a fraction of equity) the broker's equity may differ from cash plus its
 positions' market values: prices move between two reads; a lost holding does not hide."""
 
@@ -49,13 +49,16 @@ class AccountSnapshot(Frozen):
         """Why the broker's figures do not add up, or None. The broker's equity must equal
         cash plus every position's market value (its own figures, read moments apart)
         within ``CONSISTENCY_TOLERANCE`` of equity plus a dollar: a positions reply that
-        lost a holding, or one read on either side of a fill, fails this check."""
+        lost a holding, or one read on either side of a fill, fails this check, and so
+        does a reply that leaves a position unvalued (nothing could be checked). A
+        holding worth less than the tolerance can still hide: the plan may then buy up
+        to that much too much."""
         if self.equity is None:
-            return None
+            return None  # a broker with no figures of its own (the simulator): one state
         values = [p.market_value for p in self.positions if p.qty != ZERO]
         values += [u.market_value for u in self.unmanaged]
         if any(v is None for v in values):
-            return None
+            return "the broker did not value every position, so its figures cannot be checked"
         held = sum((v for v in values if v is not None), ZERO)
         expected = self.cash + held
         tolerance = abs(self.equity) * CONSISTENCY_TOLERANCE + Decimal(1)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import NoReturn
 
 from pydantic import Field
@@ -27,6 +27,7 @@ from alchemiser.domain.orders import (
     OrderRequest,
     OrderStatus,
     Side,
+    run_of,
 )
 from alchemiser.domain.values import ZERO, Frozen, floor_to_step, to_cents
 from alchemiser.errors import (
@@ -44,6 +45,7 @@ from alchemiser.portfolio.diff import fit_buys_to_cash
 from alchemiser.ports import Broker, Clock
 
 BPS = Decimal(10_000)
+CENT = Decimal("0.01")
 MIN_NOTIONAL = Decimal(1)
 """The smallest dollar order a broker takes; a smaller fractional buy goes as shares."""
 CONCURRENT_ATTEMPT = "CONCURRENT_ATTEMPT"
@@ -92,7 +94,8 @@ def _request(intent: OrderIntent) -> OrderRequest:
     """Buys of fractionable assets go as dollar amounts (the broker sizes them at its
     price); everything else, and every sell, as shares (a sell knows what is held)."""
     if intent.side is Side.BUY and intent.fractional:
-        notional = to_cents(intent.qty * intent.ref_price)
+        # Down to the cent: a buy never spends more than the dollars risk approved.
+        notional = (intent.qty * intent.ref_price).quantize(CENT, rounding=ROUND_DOWN)
         if notional >= MIN_NOTIONAL:
             return OrderRequest(
                 client_order_id=intent.client_order_id,
@@ -122,9 +125,18 @@ def _rejected(request: OrderRequest, intent: OrderIntent, reason: str) -> OrderR
 
 class _Run:
     def __init__(
-        self, broker: Broker, clock: Clock, policy: ExecutionPolicy, deadline: float | None
+        self,
+        broker: Broker,
+        clock: Clock,
+        policy: ExecutionPolicy,
+        deadline: float | None,
+        run_id: str = "",
     ) -> None:
         self.broker = broker
+        self.run_id = run_id
+        self.closing: set[str] = set()
+        """Symbols whose close-position outcome stayed unknown: the broker named that
+        order, so only the open-order list can find it."""
         self.clock = clock
         self.policy = policy
         self.deadline = deadline
@@ -158,6 +170,9 @@ class _Run:
             now = self.broker.orders_of_run(run_id)
         except BrokerError as failure:
             self._halt_with(failure)
+        for order in now:
+            if order.client_order_id in self.records:
+                self._keep(order)  # our own, as the broker shows it now
         moved = sorted(
             o.client_order_id
             for o in now
@@ -219,6 +234,7 @@ class _Run:
             self.result.errors.append(rejection)
             return placed
         except BrokerError as failure:
+            self.closing.add(intent.symbol)
             self._halt_with(failure)
         self._keep(closing)
         self.result.notes.append(
@@ -246,6 +262,9 @@ class _Run:
                         "has no such order"
                     )
                 )
+            # Kept: it is waited for and, if still working, cancelled with ours (the
+            # other attempt, finding its order cancelled, stops too).
+            self._keep(existing)
             self.result.notes.append(
                 f"{request.client_order_id} was placed by another attempt of this run "
                 f"({existing.status.value}, filled {existing.filled_qty})"
@@ -337,26 +356,43 @@ class _Run:
             self._keep(record)
 
     def _still_working(self) -> list[OrderRecord]:
-        """What this attempt placed, or may have placed, that may still fill. When an
-        outcome stayed unknown, the broker's open-order list (one read, past the circuit
-        breaker) finds the order's broker id even if every lookup failed."""
+        """What this attempt placed, or may have placed, that may still fill. Where an
+        outcome stayed unknown, the run's orders and the broker's open-order list are
+        read once each, past the circuit breaker: an order every lookup missed is found
+        (filled, it joins the report; working, it is cancelled), and so is a close of a
+        fractional residue, under the id the broker gave it."""
         working = {
             r.client_order_id: r
             for r in self.records.values()
             if not r.status.terminal and r.broker_order_id
         }
-        wanted = {*working, *(r.client_order_id for r in self.unresolved)}
-        unknown = [r for r in self.unresolved if r.client_order_id not in working]
-        if unknown or any(
+        unknown = {r.client_order_id for r in self.unresolved} - set(working)
+        unnamed = any(
             not r.status.terminal and not r.broker_order_id for r in self.records.values()
-        ):
+        )
+        if unknown and self.run_id:
+            try:
+                for order in self.broker.orders_of_run(self.run_id, force=True):
+                    if order.client_order_id in unknown:
+                        self._keep(order)
+                        if not order.status.terminal:
+                            working[order.client_order_id] = order
+            except BrokerError as failure:
+                self.result.errors.append(failure)
+        if unknown or unnamed or self.closing:
+            wanted = {*unknown, *(c for c, r in self.records.items() if not r.broker_order_id)}
             try:
                 listed = self.broker.working_orders()
             except BrokerError as failure:
                 self.result.errors.append(failure)
                 listed = []
             for order in listed:
-                if order.client_order_id in wanted:
+                residue_close = (
+                    order.symbol in self.closing
+                    and order.side is Side.SELL
+                    and run_of(order.client_order_id) is None
+                )
+                if order.client_order_id in wanted or residue_close:
                     working[order.client_order_id] = order
                     self._keep(order)
         return list(working.values())
@@ -367,10 +403,9 @@ class _Run:
         not stop."""
         open_orders = self._still_working()
         listed = {o.client_order_id for o in open_orders}
-        for record in [
-            *open_orders,
-            *(r for r in self.unresolved if r.client_order_id not in listed),
-        ]:
+        # An unknown submission the run's orders showed as finished needs no cancel.
+        unseen = [r for r in self.unresolved if r.client_order_id not in self.records]
+        for record in [*open_orders, *(r for r in unseen if r.client_order_id not in listed)]:
             try:
                 self.broker.cancel_order(record)
             except BrokerError as failure:
@@ -423,12 +458,17 @@ class _BuyGuard:
         qty = min(intent.qty, floor_to_step(max(spendable, ZERO) / unit, intent.qty_step))
         if qty == intent.qty:
             return intent
+        earlier = [
+            a for a in self.run.result.adjustments if a.client_order_id == intent.client_order_id
+        ]
+        for adjustment in earlier:  # one adjustment per order: the last word on its size
+            self.run.result.adjustments.remove(adjustment)
         self.run.result.adjustments.append(
             Adjustment(
                 client_order_id=intent.client_order_id,
                 symbol=intent.symbol,
                 side=intent.side,
-                approved_qty=intent.qty,
+                approved_qty=earlier[0].approved_qty if earlier else intent.qty,
                 placed_qty=qty,
                 reason=f"buying power ${max(spendable, ZERO):.2f} before this buy fits {qty} "
                 f"at ${unit:.2f} a share",
@@ -438,36 +478,51 @@ class _BuyGuard:
 
 
 def _adjustments(
-    approved: Sequence[OrderIntent], placed: Sequence[OrderIntent], available: Decimal
+    approved: Sequence[OrderIntent],
+    placed: Sequence[OrderIntent],
+    available: Decimal,
+    asks: Mapping[str, Decimal],
 ) -> list[Adjustment]:
     placed_qty = {i.client_order_id: i.qty for i in placed}
     changes = []
     for intent in approved:
         qty = placed_qty.get(intent.client_order_id, ZERO)
-        if qty != intent.qty:
-            changes.append(
-                Adjustment(
-                    client_order_id=intent.client_order_id,
-                    symbol=intent.symbol,
-                    side=intent.side,
-                    approved_qty=intent.qty,
-                    placed_qty=qty,
-                    reason=f"buys scaled to fit the ${max(available, ZERO):.2f} left to spend",
-                )
+        if qty == intent.qty:
+            continue
+        ask = asks.get(intent.symbol)
+        if not intent.fractional and ask is not None and ask > intent.ref_price:
+            reason = (
+                f"the ask ${ask} is above the reference close ${intent.ref_price}: the approved "
+                f"${intent.qty * intent.ref_price:.2f} buys fewer shares"
             )
+        else:
+            reason = f"buys scaled to fit the ${max(available, ZERO):.2f} left to spend"
+        changes.append(
+            Adjustment(
+                client_order_id=intent.client_order_id,
+                symbol=intent.symbol,
+                side=intent.side,
+                approved_qty=intent.qty,
+                placed_qty=qty,
+                reason=reason,
+            )
+        )
     return changes
 
 
 def _priced_at_ask(buys: Sequence[OrderIntent], asks: Mapping[str, Decimal]) -> list[OrderIntent]:
     """Share-quantity buys re-priced at the live ask where it is above the reference
-    close (what they will really cost); dollar buys keep their approved dollars."""
+    close (what they will really cost), with their quantity cut to what the approved
+    dollars buy there: risk approved dollars at the reference close, and a gap up must
+    not turn them into more. Dollar buys keep their approved dollars."""
     priced = []
     for buy in buys:
         ask = asks.get(buy.symbol)
-        if not buy.fractional and ask is not None and ask > buy.ref_price:
-            priced.append(OrderIntent.trusted({**buy.__dict__, "ref_price": ask}))
-        else:
+        if buy.fractional or ask is None or ask <= buy.ref_price:
             priced.append(buy)
+            continue
+        qty = floor_to_step(buy.qty * buy.ref_price / ask, buy.qty_step)
+        priced.append(OrderIntent.trusted({**buy.__dict__, "ref_price": ask, "qty": qty}))
     return priced
 
 
@@ -534,7 +589,7 @@ def execute(
     cancelled. Buys placed smaller than approved, or not at all, are reported as
     adjustments.
     """
-    run = _Run(broker, clock, policy, deadline)
+    run = _Run(broker, clock, policy, deadline, run_id)
     sells = [i for i in approved if i.side is Side.SELL]
     buys = [i for i in approved if i.side is Side.BUY]
     try:
@@ -548,7 +603,7 @@ def execute(
             available = min(buying_power - cash_reserve, buying_power / headroom)
             priced = _priced_at_ask(buys, asks or {})
             sized, _ = fit_buys_to_cash(priced, available, min_trade_notional)
-            run.result.adjustments.extend(_adjustments(buys, sized, available))
+            run.result.adjustments.extend(_adjustments(buys, sized, available, asks or {}))
             run.wait(run.submit(sized, _BuyGuard(run, cash_reserve, headroom)))
     except _Halt:
         pass

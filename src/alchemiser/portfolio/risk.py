@@ -71,6 +71,9 @@ class RunUsage(Frozen):
 
 
 _NOTHING_USED = RunUsage()
+MIN_SHRUNK_NOTIONAL = Decimal(1)
+"""Risk never shrinks an order to less than this many dollars (the least a broker
+takes): such a sliver is denied instead."""
 
 
 def usage_of(orders: Iterable[OrderRecord], prices: Mapping[str, Decimal]) -> RunUsage:
@@ -437,8 +440,9 @@ def review(
             book.apply(intent, intent.qty, notional)
             continue
         sizing = _shrink(intent, room, caps, book, used)
-        if sizing.qty <= ZERO:
-            reason = "; ".join(sizing.notes) + ": nothing left to trade"
+        if sizing.qty * intent.ref_price < MIN_SHRUNK_NOTIONAL:
+            # Dust: a cent of an earlier attempt's cap (rounding) is no reason to trade.
+            reason = "; ".join(sizing.notes) + ": nothing left worth trading"
             decisions.append(_decision(intent, ZERO, _DENIED, tuple(sizing.codes), reason))
             continue
         reason = f"shrunk from {intent.qty} to {sizing.qty}: " + "; ".join(sizing.notes)

@@ -260,7 +260,7 @@ class AlpacaBroker:
             positions=positions,
             open_orders=tuple(after),
             unmanaged=unmanaged,
-            equity=_optional_decimal(account.get("equity"), "equity"),
+            equity=_required_decimal(account.get("equity"), "equity"),
         )
         return snapshot, _order_states(before) == _order_states(after)
 
@@ -365,12 +365,20 @@ class AlpacaBroker:
                 raw: object = self._transport.once(
                     lambda: self._client.post("/orders", body), what=what, idempotent=False
                 )
-            except DuplicateOrder:
+            except DuplicateOrder as duplicate:
                 if not maybe_delivered:
-                    raise  # none of our attempts can have arrived: an earlier run's order
-                found = self.get_order(request.client_order_id)
+                    raise  # none of our attempts can have arrived: somebody else's order
+                found = self._lookup_after_unknown(
+                    request.client_order_id, BrokerUnknown(str(duplicate))
+                )
                 if found is None:
-                    raise
+                    # Our own lost submission, most likely, that the broker's reads do
+                    # not show yet: its outcome is unknown, never "somebody else's".
+                    raise BrokerUnknown(
+                        f"{what}: refused as a duplicate after our own submission was lost, "
+                        "and the broker does not show the order",
+                        broker_code="duplicate_not_found",
+                    ) from duplicate
                 return found
             except BrokerUnknown as unknown:
                 maybe_delivered = True
@@ -427,23 +435,26 @@ class AlpacaBroker:
                 f"order {client_order_id}: malformed response ({error})", broker_code="malformed"
             ) from error
 
-    def orders_of_run(self, run_id: str) -> list[OrderRecord]:
+    def orders_of_run(self, run_id: str, *, force: bool = False) -> list[OrderRecord]:
         """One list read of orders since the day before the run's trading date (its id
         starts with it), kept if their client_order_id carries this run's id."""
         day_text = run_day(run_id)
         if day_text is None:
             return []  # not a run id of ours: it cannot have placed orders
         day = datetime.strptime(day_text, "%Y%m%d").replace(tzinfo=NEW_YORK)
-        listed = self._read(
-            lambda: self._client.get_orders(
-                GetOrdersRequest(
-                    status=QueryOrderStatus.ALL,
-                    limit=ORDERS_PAGE,
-                    after=day - timedelta(days=1),
-                    direction=Sort.DESC,
-                )
-            ),
-            "GET /v2/orders?status=all",
+        query = GetOrdersRequest(
+            status=QueryOrderStatus.ALL,
+            limit=ORDERS_PAGE,
+            after=day - timedelta(days=1),
+            direction=Sort.DESC,
+        )
+        what = "GET /v2/orders?status=all"
+        listed = (
+            self._transport.once(
+                lambda: self._client.get_orders(query), what=what, idempotent=True, force=True
+            )
+            if force
+            else self._read(lambda: self._client.get_orders(query), what)
         )
         try:
             return [

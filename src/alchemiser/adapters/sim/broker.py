@@ -238,7 +238,7 @@ class SimBroker:
     def get_order(self, client_order_id: str) -> OrderRecord | None:
         return self._state.orders.get(client_order_id)
 
-    def orders_of_run(self, run_id: str) -> list[OrderRecord]:
+    def orders_of_run(self, run_id: str, *, force: bool = False) -> list[OrderRecord]:
         # Indexed: a backtest asks once per session, over every order it ever placed.
         if self._by_run is None:
             self._by_run = {}
