@@ -308,6 +308,16 @@ def _trade(request: RunRequest, deps: Dependencies, rec: _Recorder) -> RunStatus
         )
         approved, too_many = assign_legs(verdicts.approved, {o.client_order_id for o in earlier})
     rec.fields.update(intents=plan.intents, holds=plan.holds, decisions=verdicts.decisions)
+    planned = {(i.symbol, i.side): i.client_order_id for i in verdicts.approved}
+    rec.fields["notes"] = (
+        *rec.fields.get("notes", ()),
+        *(
+            f"{planned[i.symbol, i.side]} was taken by an earlier attempt of this run; "
+            f"placing {i.client_order_id} for what is still missing"
+            for i in approved
+            if i.client_order_id != planned[i.symbol, i.side]
+        ),
+    )
     with rec.phase("execute"):
         result = execute(
             approved,

@@ -1,4 +1,5 @@
-"""A run killed mid-execution (SIGKILL: no cleanup, no report, no ledger entry), then
+"""A run killed mid-execution (SIGKILL: no cleanup, no report; its ledger entry stays
+"started"), then
 run again for the same trigger, ends where one clean run ends, and nothing is placed
 twice.
 
@@ -204,7 +205,9 @@ def crashed(
             out, err = proc.communicate(timeout=10)
         assert_no_secrets(out, err)
         assert proc.returncode < 0
-        assert not (state_dir / "ledger.jsonl").exists()
+        # The killed attempt is visible: started, never finished.
+        lines = (state_dir / "ledger.jsonl").read_text(encoding="utf-8").splitlines()
+        assert [json.loads(line)["status"] for line in lines] == ["started"]
         killed = exchange.engine.accepted_orders()
         assert [(o.side, o.symbol) for o in killed] == PLAN[: crash.nth]
         if crash.partial:

@@ -132,6 +132,7 @@ def check_run_invariants(
     for key, amount in spent.items():
         assert key in approved, f"{key} was never approved"
         assert amount <= approved[key] * Decimal("1.02") + 1, (key, amount, approved[key])
+    assert exchange.engine.cash() >= 0, "buys spent more than the cash: the account borrowed"
 
 
 @pytest.fixture
