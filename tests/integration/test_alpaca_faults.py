@@ -31,6 +31,7 @@ from alchemiser.domain.orders import OrderStatus, Side
 from alchemiser.domain.report import RunReport, RunStatus
 from alchemiser.errors import BrokerAuthError
 from alchemiser.exchange import ExchangeSettings, Fault, LocalExchange
+from alchemiser.ports import Ledger
 from alchemiser.service import rebalance
 
 pytestmark = pytest.mark.integration
@@ -81,7 +82,11 @@ def exchange() -> Iterator[LocalExchange]:
         yield ex
 
 
-def run(exchange: LocalExchange, settings: AppConfig | None = None) -> Run:
+def run(
+    exchange: LocalExchange, settings: AppConfig | None = None, ledger: Ledger | None = None
+) -> Run:
+    """One attempt of the run (same trigger every time); with ``ledger``, attempts share
+    it, otherwise each has its own (its report is lost to the next)."""
     settings = settings or config()
     assert settings.alpaca is not None
     clock = SystemClock()
@@ -97,7 +102,7 @@ def run(exchange: LocalExchange, settings: AppConfig | None = None) -> Run:
     request = bootstrap.alpaca_request(
         settings, wiring.market, wiring.broker, SCHEDULED, clock.monotonic() + 30
     )
-    deps = bootstrap.build_alpaca(settings, wiring, clock=clock, state_dir=None)
+    deps = bootstrap.build_alpaca(settings, wiring, clock=clock, state_dir=None, ledger=ledger)
     return Run(rebalance(request, deps), transport)
 
 

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 from alpaca.trading.client import TradingClient
 
-from alchemiser import bootstrap
 from alchemiser.adapters.alpaca.broker import AlpacaBroker
 from alchemiser.adapters.alpaca.transport import Transport
 from alchemiser.adapters.clock import SystemClock
@@ -33,9 +32,7 @@ from alchemiser.exchange import ExchangeSettings, Fault, LocalExchange
 from tests.integration.test_alpaca_faults import (
     FAST_RETRY,
     ORDERS,
-    SCHEDULED,
     TARGETS,
-    Run,
     codes,
     config,
     post_count,
@@ -66,31 +63,6 @@ def settings_with(**tables: Any) -> AppConfig:
         else:
             document[table] = values
     return parse_config(document, "test")
-
-
-def run_with_ledger(exchange: LocalExchange, settings: AppConfig, ledger: InMemoryLedger) -> Run:
-    """Like ``run`` but with a ledger the caller keeps (one run id, several attempts)."""
-    assert settings.alpaca is not None
-    clock = SystemClock()
-    transport = Transport(clock, settings.alpaca.retry)
-    from alpaca.data.historical.stock import StockHistoricalDataClient  # noqa: PLC0415
-
-    from alchemiser.adapters.alpaca.market_data import AlpacaMarketData  # noqa: PLC0415
-
-    trading = TradingClient("k", "s", raw_data=True, url_override=exchange.url)
-    data = StockHistoricalDataClient("k", "s", raw_data=True, url_override=exchange.url)
-    wiring = bootstrap.AlpacaWiring(
-        broker=AlpacaBroker(trading, transport),
-        market=AlpacaMarketData(trading, data, transport),
-        transport=transport,
-    )
-    request = bootstrap.alpaca_request(
-        settings, wiring.market, wiring.broker, SCHEDULED, clock.monotonic() + 30
-    )
-    deps = bootstrap.build_alpaca(settings, wiring, clock=clock, state_dir=None, ledger=ledger)
-    from alchemiser.service import rebalance  # noqa: PLC0415
-
-    return Run(rebalance(request, deps), transport)
 
 
 def approved_notional(reports: list[RunReport]) -> dict[tuple[str, str], Decimal]:
@@ -166,10 +138,10 @@ def test_a_rerun_after_shrunk_orders_places_nothing_more(exchange: LocalExchange
 
 def test_a_finished_run_is_answered_from_the_ledger(exchange: LocalExchange) -> None:
     ledger = InMemoryLedger()
-    first = run_with_ledger(exchange, settings_with(), ledger)
+    first = run(exchange, settings_with(), ledger)
     assert first.report.status is RunStatus.COMPLETED
     requests = len(exchange.requests)
-    again = run_with_ledger(exchange, settings_with(), ledger)
+    again = run(exchange, settings_with(), ledger)
     assert again.report.attempt_id == first.report.attempt_id
     assert "answered from the ledger" in again.report.notes[-1]
     # One clock and one calendar read to name the run; nothing of the account.
@@ -506,11 +478,11 @@ def test_a_missing_quote_fails_the_run_and_a_retry_trades(exchange: LocalExchang
     exchange.add_fault(
         Fault(method="GET", path="/v2/stocks/quotes/latest", status=200, body={"quotes": {}})
     )
-    first = run_with_ledger(exchange, settings_with(), ledger).report
+    first = run(exchange, settings_with(), ledger).report
     assert first.status is RunStatus.FAILED
     assert codes(first) == ["DATA_MISSING"]
     assert post_count(exchange) == 0
-    second = run_with_ledger(exchange, settings_with(), ledger).report
+    second = run(exchange, settings_with(), ledger).report
     assert second.status is RunStatus.COMPLETED, second.errors
     assert post_count(exchange) == 5
 
