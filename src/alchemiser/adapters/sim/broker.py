@@ -131,20 +131,35 @@ class SimBroker:
     def _fill_price(self, symbol: str, side: Side) -> Decimal:
         history = self._market.history([symbol], self._session, 1)
         close = reference_prices(history, [symbol], self._session)[symbol]
+        return self._moved(close, side)
+
+    def _moved(self, close: Decimal, side: Side) -> Decimal:
         move = self._slippage if side is Side.BUY else -self._slippage
         return (close * (1 + move)).quantize(PRICE_STEP)
 
     def latest_quotes(self, symbols: Sequence[str]) -> dict[str, Quote]:
         """Implements ports.Quotes with the prices orders fill at now: a sell gets the
         bid, a buy pays the ask, so a simulated run sizes its buys exactly as they fill.
-        A symbol the market cannot price this session is left out (the caller denies it)."""
+        One read of the session's closes for all of them (a backtest asks every
+        session); a symbol the market cannot price this session is left out (the caller
+        fails the run)."""
+        wanted = sorted(set(symbols))
+        try:
+            history = self._market.history(wanted, self._session, 1)
+        except DataError:
+            history = None  # one of them has no data at all: price them one by one
         quotes: dict[str, Quote] = {}
-        for symbol in sorted(set(symbols)):
+        for symbol in wanted:
             try:
-                bid = self._fill_price(symbol, Side.SELL)
-                ask = self._fill_price(symbol, Side.BUY)
+                if history is None:
+                    close = reference_prices(
+                        self._market.history([symbol], self._session, 1), [symbol], self._session
+                    )[symbol]
+                else:
+                    close = reference_prices(history, [symbol], self._session)[symbol]
             except DataError:
                 continue
+            bid, ask = self._moved(close, Side.SELL), self._moved(close, Side.BUY)
             quotes[symbol] = Quote(symbol=symbol, bid=bid, ask=ask, at=self._clock.now())
         return quotes
 
