@@ -234,6 +234,11 @@ def _quiet_account(
     snapshot = deps.broker.snapshot()
     own_open = _own_open_orders(snapshot, request.account)
     if not own_open:
+        if any(not o.status.terminal for o in earlier):
+            # It finished between the two reads (a dead attempt's last fill): its fill
+            # is in the snapshot, so read what it became, or it looks like another
+            # attempt trading.
+            earlier = deps.broker.orders_of_run(request.run_id)
         return earlier, snapshot
     cancelled = cancel_working(own_open, deps.broker, deps.clock, deps.execution, request.deadline)
     rec.fields["notes"] = (*rec.fields.get("notes", ()), *cancelled.notes)
@@ -253,22 +258,32 @@ def _quiet_account(
 
 def _live_quotes(deps: Dependencies, symbols: Sequence[str]) -> dict[str, Quote] | None:
     """One batched read of the live quotes of the symbols the plan trades: the price
-    collar checks them, share-quantity buys are sized at their asks."""
+    collar checks them, share-quantity buys are sized at their asks. A symbol without
+    a usable quote is absent: risk denies its orders (``LIVE_PRICE_MISSING``)."""
     if deps.quotes is None:
         return None
     if not symbols:
         return {}
-    wanted = sorted(set(symbols))
-    quotes = deps.quotes.latest_quotes(wanted)
-    missing = [s for s in wanted if s not in quotes]
-    if missing:
-        # A data failure, not a risk verdict: the run fails (and is retried) rather than
-        # ending "blocked", which the ledger would answer every later attempt with.
-        raise DataError(
-            f"no usable live quote for {', '.join(missing[:10])}: nothing was placed",
+    return deps.quotes.latest_quotes(sorted(set(symbols)))
+
+
+def _unquoted(symbols: Sequence[str], quotes: dict[str, Quote] | None) -> list[AlchemiserError]:
+    """A plan the live market could not price in part is not finished: the orders it
+    could not confirm were denied, and the run says so as a failure, so that it is
+    retried (and the retry, counting what this attempt placed, completes it) instead of
+    being answered from the ledger as done."""
+    if quotes is None:
+        return []
+    missing = sorted({s for s in symbols if s not in quotes})
+    if not missing:
+        return []
+    return [
+        DataError(
+            f"no usable live quote for {', '.join(missing[:10])}: their orders were not "
+            "placed; a retry places them once quotes are back",
             kind=DataErrorKind.MISSING,
         )
-    return quotes
+    ]
 
 
 def _trade(request: RunRequest, deps: Dependencies, rec: _Recorder) -> RunStatus:
@@ -331,7 +346,8 @@ def _trade(request: RunRequest, deps: Dependencies, rec: _Recorder) -> RunStatus
             earlier_attempts=earlier,
             asks=None if quotes is None else {s: q.ask for s, q in quotes.items()},
         )
-    errors = [*too_many, *result.errors]
+    unquoted = _unquoted([i.symbol for i in plan.intents], quotes)
+    errors = [*unquoted, *too_many, *result.errors]
     rec.fields.update(
         notes=(*rec.fields.get("notes", ()), *result.notes),
         orders=tuple(result.orders),
@@ -347,8 +363,7 @@ def _trade(request: RunRequest, deps: Dependencies, rec: _Recorder) -> RunStatus
             deps.broker.snapshot(with_orders=False), universe, deps.policy
         )
         rec.fields["account_after"] = value_account(after, _with_unplanned(after, prices, rec))
-    if too_many:
-        result.errors.extend(too_many)
+    result.errors[:0] = [*unquoted, *too_many]
     return _status(len(plan.intents), len(verdicts.approved), result)
 
 

@@ -32,12 +32,14 @@ from alchemiser.exchange import ExchangeSettings, Fault, LocalExchange
 from tests.integration.test_alpaca_faults import (
     FAST_RETRY,
     ORDERS,
+    SCHEDULED,
     TARGETS,
     codes,
     config,
     post_count,
     run,
 )
+from tests.integration.test_alpaca_quotes import quote
 
 pytestmark = pytest.mark.integration
 
@@ -66,16 +68,17 @@ def settings_with(**tables: Any) -> AppConfig:
 
 
 def approved_notional(reports: list[RunReport]) -> dict[tuple[str, str], Decimal]:
-    """What the run approved per symbol and side: the largest approval of any one
-    attempt (each attempt plans the whole run from the account it reads; the orders of
-    all attempts together must stay within one plan)."""
+    """What the run's attempts approved per symbol and side, summed: each attempt plans
+    only what is still missing (earlier attempts' orders count against it), so what the
+    broker received must stay within the sum. The run's own limits across attempts are
+    checked where a test sets them."""
     approved: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for report in reports:
         for decision in report.decisions:
             if decision.verdict is Verdict.DENIED:
                 continue
             key = (decision.symbol, decision.side.value)
-            approved[key] = max(approved[key], decision.approved_qty * decision.ref_price)
+            approved[key] += decision.approved_qty * decision.ref_price
     return approved
 
 
@@ -129,11 +132,17 @@ def test_a_rerun_after_shrunk_orders_places_nothing_more(exchange: LocalExchange
     assert first == 5
     for again in reports[1:]:
         assert again.orders == (), again.orders
+        assert again.status is RunStatus.BLOCKED
+        assert any("earlier attempts" in d.reason for d in again.decisions)
         assert {o.client_order_id for o in again.earlier_orders} >= {
             o.client_order_id for o in reports[0].orders
         }
     assert len(exchange.engine.accepted_orders()) == first
     check_run_invariants(exchange, reports)
+    for order in exchange.engine.accepted_orders():  # the run's cap, across attempts
+        price = Decimal(str(order.filled_avg_price))
+        spent = Decimal(str(order.notional)) if order.notional else order.qty * price
+        assert spent <= Decimal(10_000) * Decimal("1.01"), (order.client_order_id, spent)
 
 
 def test_a_finished_run_is_answered_from_the_ledger(exchange: LocalExchange) -> None:
@@ -241,6 +250,7 @@ def test_an_unknown_order_is_cancelled_when_the_breaker_opens(exchange: LocalExc
     assert exchange.engine.open_orders() == [], "an order of the run was left working"
     assert exchange.count("DELETE") >= 1
     assert any(o.client_order_id == report.intents[0].client_order_id for o in report.orders)
+    check_run_invariants(exchange, [report])
 
 
 def test_a_401_mid_run_stops_submitting(exchange: LocalExchange) -> None:
@@ -258,6 +268,7 @@ def test_a_401_mid_run_stops_submitting(exchange: LocalExchange) -> None:
     assert "BROKER_AUTH" in codes(result.report)
     assert post_count(exchange) == 2  # the second was refused; no third was sent
     assert len(exchange.engine.accepted_orders()) == 1
+    check_run_invariants(exchange, [result.report])
 
 
 def test_quantities_go_to_the_broker_as_exact_decimals(exchange: LocalExchange) -> None:
@@ -351,6 +362,7 @@ def test_a_fractional_residue_is_exited_through_close_position() -> None:
         assert any("close-position" in n for n in report.notes)
         qqq = sorted(o.qty for o in report.orders if o.symbol == "QQQ")
         assert qqq == [Decimal("0.5"), Decimal(60)]
+        check_run_invariants(exchange, [report])
 
 
 # -- 17. holdings the product cannot trade -------------------------------------------------
@@ -384,6 +396,7 @@ def test_equities_no_strategy_holds_are_kept_when_asked(exchange: LocalExchange)
     # Targets are fractions of what the product manages: the $50,000 in cash.
     spent = sum((Decimal(str(o.notional or 0)) for o in report.orders), Decimal(0))
     assert spent <= Decimal(50_000)
+    check_run_invariants(exchange, [report])
 
 
 # -- 7. prices that moved since the reference close ----------------------------------------
@@ -422,6 +435,7 @@ def test_whole_share_buys_after_a_gap_up_do_not_overspend() -> None:
         assert all(o.status.value == "filled" for o in report.orders)
         assert exchange.engine.cash() >= 0
         assert report.degraded  # fewer shares than the plan asked for, and it says so
+        check_run_invariants(exchange, [report])
 
 
 def test_a_price_far_from_the_reference_close_is_denied() -> None:
@@ -438,6 +452,7 @@ def test_a_price_far_from_the_reference_close_is_denied() -> None:
         assert "SPY" not in {o.symbol for o in report.orders}
         assert report.status is RunStatus.COMPLETED
         assert any("PRICE_DEVIATION" in reason for reason in report.degraded)
+        check_run_invariants(exchange, [report])
 
 
 # -- found in review: each was reproduced against the exchange before its fix -----------------
@@ -485,6 +500,7 @@ def test_a_missing_quote_fails_the_run_and_a_retry_trades(exchange: LocalExchang
     second = run(exchange, settings_with(), ledger).report
     assert second.status is RunStatus.COMPLETED, second.errors
     assert post_count(exchange) == 5
+    check_run_invariants(exchange, [first, second])
 
 
 def test_a_share_buy_priced_at_the_ask_keeps_the_approved_dollars() -> None:
@@ -501,6 +517,7 @@ def test_a_share_buy_priced_at_the_ask_keeps_the_approved_dollars() -> None:
         assert Decimal(str(spy.qty)) * Decimal(str(spy.filled_avg_price)) <= Decimal(10_000)
         (adjusted,) = [a for a in report.adjustments if a.symbol == "SPY"]
         assert "ask" in adjusted.reason
+        check_run_invariants(exchange, [report])
 
 
 def test_our_own_lost_order_is_not_taken_for_another_attempt() -> None:
@@ -528,6 +545,7 @@ def test_our_own_lost_order_is_not_taken_for_another_attempt() -> None:
         assert exchange.engine.open_orders() == [], "an order of this attempt was left working"
         first = report.intents[0].client_order_id
         assert first in {o.client_order_id for o in report.orders}
+        check_run_invariants(exchange, [report])
 
 
 def test_our_sells_cancelled_by_somebody_else_stop_the_buys() -> None:
@@ -556,3 +574,70 @@ def test_our_sells_cancelled_by_somebody_else_stop_the_buys() -> None:
             broker_module.AlpacaBroker.orders_of_run = original  # type: ignore[method-assign]
         assert "CONCURRENT_ATTEMPT" in codes(report)
         assert not [o for o in exchange.engine.accepted_orders() if str(o.side) == "buy"]
+        check_run_invariants(exchange, [report])
+
+
+def test_a_one_share_buy_above_its_close_is_not_sent_as_zero_shares() -> None:
+    """Approved 1 whole share at the reference close; the ask is 1% higher, so the
+    approved dollars buy no share at all. The buy is not sent (an adjustment says so)
+    and the run still ends with a report."""
+    with _whole_share_exchange() as exchange:
+        close = _reference_close("SPY")
+        exchange.engine.set_price("SPY", (close * Decimal("1.01")).quantize(Decimal("0.01")))
+        capped = settings_with(
+            risk={"max_order_notional": str((close * Decimal("1.5")).quantize(Decimal(1)))}
+        )
+        report = run(exchange, capped).report
+        assert "SPY" not in {o.symbol for o in report.orders}
+        (spy,) = [a for a in report.adjustments if a.symbol == "SPY"]
+        assert spy.placed_qty == 0
+        assert report.status is RunStatus.COMPLETED, report.errors
+        check_run_invariants(exchange, [report])
+
+
+def test_a_symbol_without_a_quote_is_left_for_the_retry(exchange: LocalExchange) -> None:
+    """QQQ has no usable quote (no ask, no bid): its exit is denied, the rest trades,
+    and the run is a failure (not a finished run) so the retry sells QQQ."""
+    ledger = InMemoryLedger()
+    quotes: dict[str, Any] = {
+        symbol: quote(float(_reference_close(symbol)), float(_reference_close(symbol)))
+        for symbol in ("BND", *TARGETS)
+    }
+    quotes["QQQ"] = quote(0, 0)
+    exchange.add_fault(
+        Fault(
+            method="GET",
+            path="/v2/stocks/quotes/latest",
+            status=200,
+            body={"quotes": quotes},
+        )
+    )
+    first = run(exchange, settings_with(), ledger).report
+    assert first.status is RunStatus.FAILED
+    assert codes(first) == ["DATA_MISSING"]
+    assert "QQQ" not in {o.symbol for o in first.orders}
+    assert first.orders, "the symbols with quotes still traded"
+    second = run(exchange, settings_with(), ledger).report
+    assert "QQQ" not in exchange.engine.positions()
+    assert second.status is RunStatus.COMPLETED, second.errors
+    check_run_invariants(exchange, [first, second])
+
+
+def test_a_dead_attempts_order_that_finishes_between_reads_is_no_concurrent_attempt(
+    exchange: LocalExchange,
+) -> None:
+    """An attempt of this run died with its QQQ sell half filled; the rest fills just
+    after the retry read the run's orders. That is not another attempt trading."""
+    from alchemiser.service import make_run_id  # noqa: PLC0415
+
+    run_id = make_run_id("fault-matrix", date(2026, 7, 31), SCHEDULED)
+    earlier = f"{run_id}-sell-QQQ-0"
+    exchange.configure(partial_fills={"QQQ": 0.5})
+    _earlier_order(exchange, "QQQ", "sell", 40, earlier)
+    exchange.configure(partial_fills={})
+    exchange.add_fault(Fault.market_moves(method="GET", path=ORDERS, nth=1, when="after"))
+    report = run(exchange).report
+    assert "CONCURRENT_ATTEMPT" not in codes(report)
+    assert report.status is RunStatus.COMPLETED, report.errors
+    assert "QQQ" not in exchange.engine.positions()
+    check_run_invariants(exchange, [report], exclude=frozenset({earlier}))

@@ -134,6 +134,8 @@ class _Run:
     ) -> None:
         self.broker = broker
         self.run_id = run_id
+        self.others: list[OrderRecord] = []
+        """Another attempt's working orders met under our ids: cancelled at the end."""
         self.closing: set[str] = set()
         """Symbols whose close-position outcome stayed unknown: the broker named that
         order, so only the open-order list can find it."""
@@ -262,9 +264,11 @@ class _Run:
                         "has no such order"
                     )
                 )
-            # Kept: it is waited for and, if still working, cancelled with ours (the
+            # Not ours, so not in this attempt's orders (its fills are the other
+            # attempt's); if still working it is cancelled with ours at the end (the
             # other attempt, finding its order cancelled, stops too).
-            self._keep(existing)
+            if not existing.status.terminal:
+                self.others.append(existing)
             self.result.notes.append(
                 f"{request.client_order_id} was placed by another attempt of this run "
                 f"({existing.status.value}, filled {existing.filled_qty})"
@@ -367,9 +371,6 @@ class _Run:
             if not r.status.terminal and r.broker_order_id
         }
         unknown = {r.client_order_id for r in self.unresolved} - set(working)
-        unnamed = any(
-            not r.status.terminal and not r.broker_order_id for r in self.records.values()
-        )
         if unknown and self.run_id:
             try:
                 for order in self.broker.orders_of_run(self.run_id, force=True):
@@ -379,8 +380,8 @@ class _Run:
                             working[order.client_order_id] = order
             except BrokerError as failure:
                 self.result.errors.append(failure)
-        if unknown or unnamed or self.closing:
-            wanted = {*unknown, *(c for c, r in self.records.items() if not r.broker_order_id)}
+        if unknown or self.closing:
+            wanted = unknown
             try:
                 listed = self.broker.working_orders()
             except BrokerError as failure:
@@ -405,6 +406,15 @@ class _Run:
         listed = {o.client_order_id for o in open_orders}
         # An unknown submission the run's orders showed as finished needs no cancel.
         unseen = [r for r in self.unresolved if r.client_order_id not in self.records]
+        for other in self.others:
+            try:
+                self.broker.cancel_order(other)
+            except BrokerError as failure:
+                self.result.errors.append(failure)
+                continue
+            self.result.notes.append(
+                f"cancelled {other.client_order_id}, another attempt's order still working"
+            )
         for record in [*open_orders, *(r for r in unseen if r.client_order_id not in listed)]:
             try:
                 self.broker.cancel_order(record)
@@ -448,6 +458,8 @@ class _BuyGuard:
         self.headroom = headroom
 
     def fit(self, intent: OrderIntent) -> OrderIntent | None:
+        if intent.qty <= ZERO:
+            return None
         if intent.fractional and intent.notional >= MIN_NOTIONAL:
             return intent
         try:
@@ -601,7 +613,7 @@ def execute(
             buying_power = broker.buying_power()
             headroom = 1 + policy.price_tolerance_bps / BPS
             available = min(buying_power - cash_reserve, buying_power / headroom)
-            priced = _priced_at_ask(buys, asks or {})
+            priced = [b for b in _priced_at_ask(buys, asks or {}) if b.qty > ZERO]
             sized, _ = fit_buys_to_cash(priced, available, min_trade_notional)
             run.result.adjustments.extend(_adjustments(buys, sized, available, asks or {}))
             run.wait(run.submit(sized, _BuyGuard(run, cash_reserve, headroom)))
@@ -609,6 +621,12 @@ def execute(
         pass
     except BrokerError as failure:
         run.result.errors.append(failure)
+    except ValueError as invalid:
+        # An order that cannot even be built (a defect): stop, but still cancel what
+        # is working and let the run write its report.
+        run.result.errors.append(
+            AlchemiserError(f"an order could not be built: {invalid}", code="ORDER_INVALID")
+        )
     run.cancel_open()
     run.result.orders = list(run.records.values())
     return run.result
