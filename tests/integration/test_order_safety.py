@@ -641,3 +641,38 @@ def test_a_dead_attempts_order_that_finishes_between_reads_is_no_concurrent_atte
     assert report.status is RunStatus.COMPLETED, report.errors
     assert "QQQ" not in exchange.engine.positions()
     check_run_invariants(exchange, [report], exclude=frozenset({earlier}))
+
+
+def test_a_busy_day_of_other_orders_does_not_hide_the_runs_own(exchange: LocalExchange) -> None:
+    """Between two attempts of a capped run, another tool places 600 orders: more than
+    a page of the order list. The second attempt still finds the first's orders, and
+    places nothing more."""
+    capped = settings_with(risk={"max_order_notional": 10_000})
+    first = run(exchange, capped).report
+    assert first.status is RunStatus.COMPLETED
+    for number in range(300):
+        for side in ("buy", "sell"):  # bought and sold again: the account is unchanged
+            exchange.engine.submit_order(
+                {
+                    "symbol": "AGG",
+                    "side": side,
+                    "type": "market",
+                    "time_in_force": "day",
+                    "qty": "1",
+                    "client_order_id": f"other-tool-{side}-{number}",
+                }
+            )
+    again = run(exchange, capped).report
+    assert {o.client_order_id for o in again.earlier_orders} == {
+        o.client_order_id for o in first.orders
+    }
+    assert again.orders == ()
+    check_run_invariants(
+        exchange,
+        [first, again],
+        exclude=frozenset(
+            o.client_order_id
+            for o in exchange.engine.accepted_orders()
+            if o.client_order_id.startswith("other-tool-")
+        ),
+    )

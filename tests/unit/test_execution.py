@@ -282,19 +282,32 @@ def test_share_buys_are_sized_at_the_ask_after_a_gap_up(clock: ManualClock) -> N
     assert [a.placed_qty for a in result.adjustments] == [Decimal(3)]
 
 
-def test_buying_power_is_read_again_before_each_share_buy(clock: ManualClock) -> None:
-    class Shrinking(ScriptedBroker):
-        def buying_power(self) -> Decimal:
-            self.cash -= Decimal(300)  # somebody else spends between our reads
-            return super().buying_power()
+class Spending(ScriptedBroker):
+    """Somebody else spends $500 between any two of our buying-power reads."""
 
-    broker = Shrinking(clock, cash=Decimal(1_000), prices=PRICES)
-    whole = intent("GLD", Side.BUY, "4").model_copy(update={"qty_step": Decimal(1)})
-    result = run_with_asks(broker, clock, [whole], {})
+    def buying_power(self) -> Decimal:
+        self.cash -= Decimal(500)
+        return super().buying_power()
+
+
+@pytest.mark.parametrize("step", ["1", "0.000001"], ids=["shares", "dollars"])
+def test_buying_power_is_read_again_before_each_buy(clock: ManualClock, step: str) -> None:
+    broker = Spending(clock, cash=Decimal(2_000), prices=PRICES)
+    buys = [
+        intent(symbol, Side.BUY, qty).model_copy(update={"qty_step": Decimal(step)})
+        for symbol, qty in (("GLD", "4"), ("SPY", "5"))
+    ]
+    result = run_with_asks(broker, clock, buys, {})
     assert result.errors == []
-    # $700 at the leg's read fits 3 shares; $400 just before the order fits only 1.
-    assert [o.qty for o in result.orders] == [Decimal(1)]
-    assert "buying power $400.00" in result.adjustments[-1].reason
+    # $1,500 at the leg's read: both fit. GLD ($800) uses that read; before SPY,
+    # $1,500 - $800 - $500 = $200 is left: SPY is cut to what that buys.
+    placed = {o.symbol: o for o in result.orders}
+    assert placed["GLD"].qty == Decimal(4)
+    spy = placed["SPY"]
+    spent = spy.notional if spy.notional is not None else spy.qty * PRICES["SPY"]
+    assert spent <= Decimal(200)
+    assert spy.qty < 5
+    assert "buying power $200.00 just before this buy" in result.adjustments[-1].reason
 
 
 def run_with_asks(

@@ -447,27 +447,44 @@ class _Run:
 
 
 class _BuyGuard:
-    """Share-quantity buys are sized at the live ask plus the price tolerance and checked
-    against buying power read just before each one: a gap up since the reference close
-    must not overspend. Dollar buys cost exactly their notional, sized from the cash
-    released, and need no re-check."""
+    """Every buy is checked against buying power read just before it (the leg's first
+    buy uses the read the leg just made): an order, a fill or a transfer since must not
+    make a buy borrow or fail. Share-quantity buys are sized at the live ask plus the
+    price tolerance; a dollar buy costs its notional, kept within the same headroom."""
 
-    def __init__(self, run: _Run, cash_reserve: Decimal, headroom: Decimal) -> None:
+    def __init__(
+        self, run: _Run, cash_reserve: Decimal, headroom: Decimal, buying_power: Decimal
+    ) -> None:
         self.run = run
         self.cash_reserve = cash_reserve
         self.headroom = headroom
+        self.fresh: Decimal | None = buying_power
+        """The leg's own read, for its first buy."""
+
+    def _buying_power(self) -> Decimal:
+        if self.fresh is not None:
+            fresh, self.fresh = self.fresh, None
+            return fresh
+        try:
+            return self.run.broker.buying_power()
+        except BrokerError as failure:
+            self.run._halt_with(failure)
 
     def fit(self, intent: OrderIntent) -> OrderIntent | None:
         if intent.qty <= ZERO:
             return None
+        buying_power = self._buying_power()
+        spendable = max(buying_power - self.cash_reserve, ZERO)
         if intent.fractional and intent.notional >= MIN_NOTIONAL:
-            return intent
-        try:
-            spendable = self.run.broker.buying_power() - self.cash_reserve
-        except BrokerError as failure:
-            self.run._halt_with(failure)
-        unit = intent.ref_price * self.headroom
-        qty = min(intent.qty, floor_to_step(max(spendable, ZERO) / unit, intent.qty_step))
+            room = min(spendable, buying_power / self.headroom)
+            qty = min(
+                intent.qty, floor_to_step(max(room, ZERO) / intent.ref_price, intent.qty_step)
+            )
+            said = f"${max(room, ZERO):.2f} to spend"
+        else:
+            unit = intent.ref_price * self.headroom
+            qty = min(intent.qty, floor_to_step(spendable / unit, intent.qty_step))
+            said = f"{qty} at ${unit:.2f} a share"
         if qty == intent.qty:
             return intent
         earlier = [
@@ -482,8 +499,7 @@ class _BuyGuard:
                 side=intent.side,
                 approved_qty=earlier[0].approved_qty if earlier else intent.qty,
                 placed_qty=qty,
-                reason=f"buying power ${max(spendable, ZERO):.2f} before this buy fits {qty} "
-                f"at ${unit:.2f} a share",
+                reason=f"buying power ${buying_power:.2f} just before this buy fits {said}",
             )
         )
         return intent.with_qty(qty) if qty > ZERO else None
@@ -616,7 +632,7 @@ def execute(
             priced = [b for b in _priced_at_ask(buys, asks or {}) if b.qty > ZERO]
             sized, _ = fit_buys_to_cash(priced, available, min_trade_notional)
             run.result.adjustments.extend(_adjustments(buys, sized, available, asks or {}))
-            run.wait(run.submit(sized, _BuyGuard(run, cash_reserve, headroom)))
+            run.wait(run.submit(sized, _BuyGuard(run, cash_reserve, headroom, buying_power)))
     except _Halt:
         pass
     except BrokerError as failure:

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 
 from alpaca.common.enums import Sort
@@ -57,6 +58,8 @@ log = logging.getLogger(__name__)
 
 ORDERS_PAGE = 500
 """The most orders Alpaca lists in one response."""
+MAX_ORDER_PAGES = 20
+"""Pages of orders read to find a run's orders (10,000 orders in two days)."""
 SNAPSHOT_READS = 3
 """How many times a snapshot is read before an inconsistent one fails the run."""
 EQUITY_CLASS = "us_equity"
@@ -436,36 +439,63 @@ class AlpacaBroker:
             ) from error
 
     def orders_of_run(self, run_id: str, *, force: bool = False) -> list[OrderRecord]:
-        """One list read of orders since the day before the run's trading date (its id
-        starts with it), kept if their client_order_id carries this run's id."""
+        """Every order since the day before the run's trading date (its id starts with
+        it), kept if its client_order_id carries this run's id. Read newest first, page
+        by page: another tool's busy day must not push this run's orders out of sight
+        (every rerun protection rests on this read)."""
         day_text = run_day(run_id)
         if day_text is None:
             return []  # not a run id of ours: it cannot have placed orders
         day = datetime.strptime(day_text, "%Y%m%d").replace(tzinfo=NEW_YORK)
-        query = GetOrdersRequest(
-            status=QueryOrderStatus.ALL,
-            limit=ORDERS_PAGE,
-            after=day - timedelta(days=1),
-            direction=Sort.DESC,
-        )
-        what = "GET /v2/orders?status=all"
-        listed = (
-            self._transport.once(
-                lambda: self._client.get_orders(query), what=what, idempotent=True, force=True
-            )
-            if force
-            else self._read(lambda: self._client.get_orders(query), what)
-        )
         try:
             return [
                 self._remember(order_record(raw))
-                for raw in as_list(listed, "orders")
-                if isinstance(raw, Mapping) and run_of(str(raw.get("client_order_id"))) == run_id
+                for raw in self._orders_since(day - timedelta(days=1), force=force)
+                if run_of(str(raw.get("client_order_id"))) == run_id
             ]
         except (KeyError, TypeError, ValueError) as error:
             raise BrokerUnknown(
                 f"GET /v2/orders: malformed response ({error})", broker_code="malformed"
             ) from error
+
+    def _orders_since(self, after: datetime, *, force: bool) -> list[Mapping[str, Any]]:
+        """All orders submitted after ``after``: pages of ORDERS_PAGE, each ending where
+        the last began (a microsecond of overlap, so orders sharing the boundary's
+        instant are not lost; duplicates are dropped by id). More than MAX_ORDER_PAGES
+        pages, or a full page with nothing new, fails closed."""
+        seen: dict[str, Mapping[str, Any]] = {}
+        until: datetime | None = None
+        what = "GET /v2/orders?status=all"
+        for _ in range(MAX_ORDER_PAGES):
+            query = GetOrdersRequest(
+                status=QueryOrderStatus.ALL,
+                limit=ORDERS_PAGE,
+                after=after,
+                until=until,
+                direction=Sort.DESC,
+            )
+            read = partial(self._client.get_orders, query)
+            listed = (
+                self._transport.once(read, what=what, idempotent=True, force=True)
+                if force
+                else self._read(read, what)
+            )
+            page = [as_mapping(raw, "order") for raw in as_list(listed, "orders")]
+            fresh = [raw for raw in page if str(raw["id"]) not in seen]
+            seen.update((str(raw["id"]), raw) for raw in fresh)
+            if len(page) < ORDERS_PAGE:
+                return list(seen.values())
+            if not fresh:
+                break
+            instants = [utc(raw.get("submitted_at") or raw.get("created_at")) for raw in page]
+            if any(instant is None for instant in instants):
+                raise ValueError("an order without submitted_at")
+            until = min(i for i in instants if i is not None) + timedelta(microseconds=1)
+        raise BrokerRejected(
+            f"more than {MAX_ORDER_PAGES * ORDERS_PAGE} orders since {after:%Y-%m-%d}: this "
+            "run's orders cannot be read in full, so nothing is traded",
+            broker_code="too_many_orders",
+        )
 
     def get_orders(self, client_order_ids: Sequence[str]) -> dict[str, OrderRecord]:
         """One list read of all recent orders, filtered to these ids; an id not in it
