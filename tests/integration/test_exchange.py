@@ -1077,6 +1077,9 @@ def test_fault_actions_load_from_json_and_combine_with_a_response(
     assert Fault.from_dict({"advance_clock_seconds": 5}).kind == "clock +5s"
 
 
+HELD = 3.0
+
+
 def test_slow_before_applies_after_the_delay_and_slow_after_applies_first(
     exchange: LocalExchange, http: requests.Session
 ) -> None:
@@ -1095,7 +1098,9 @@ def test_slow_before_applies_after_the_delay_and_slow_after_applies_first(
             assert time.monotonic() < deadline, "timed out waiting for the exchange"
             time.sleep(0.005)
 
-    exchange.add_fault(Fault.slow(1.0, when="before", method="POST", path="/v2/orders"))
+    # 3 s: the checks below look inside the delay, so only a machine stalled for that
+    # long could see the order applied (or answered) early.
+    exchange.add_fault(Fault.slow(HELD, when="before", method="POST", path="/v2/orders"))
     late = submit("held-back")
     until(lambda: len(exchange.fault_hits()) == 1)  # arrived, now waiting
     assert exchange.engine.order_by_client_id("held-back") is None
@@ -1103,7 +1108,7 @@ def test_slow_before_applies_after_the_delay_and_slow_after_applies_first(
     assert exchange.engine.order_by_client_id("held-back") is not None
 
     exchange.clear_faults()
-    exchange.add_fault(Fault.slow(1.0, when="after", method="POST", path="/v2/orders"))
+    exchange.add_fault(Fault.slow(HELD, when="after", method="POST", path="/v2/orders"))
     slow = submit("applied-first")
     until(lambda: exchange.engine.order_by_client_id("applied-first") is not None)
     assert slow.is_alive()  # applied, the answer still to come
