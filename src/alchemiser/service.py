@@ -235,10 +235,13 @@ def _quiet_account(
     own_open = _own_open_orders(snapshot, request.account)
     if not own_open:
         if any(not o.status.terminal for o in earlier):
-            # It finished between the two reads (a dead attempt's last fill): its fill
-            # is in the snapshot, so read what it became, or it looks like another
-            # attempt trading.
-            earlier = deps.broker.orders_of_run(request.run_id)
+            # It finished between the two reads (a dead attempt's last fill): read both
+            # again, in order, so the plan starts from what it became. Anything else
+            # new in between is another attempt trading.
+            again = deps.broker.orders_of_run(request.run_id)
+            snapshot = deps.broker.snapshot()
+            _settled(earlier, again, snapshot, request.account)
+            earlier = again
         return earlier, snapshot
     cancelled = cancel_working(own_open, deps.broker, deps.clock, deps.execution, request.deadline)
     rec.fields["notes"] = (*rec.fields.get("notes", ()), *cancelled.notes)
@@ -254,6 +257,26 @@ def _quiet_account(
             kind=DataErrorKind.OPEN_ORDERS,
         )
     return earlier, snapshot
+
+
+def _settled(
+    first: Sequence[OrderRecord],
+    again: Sequence[OrderRecord],
+    snapshot: AccountSnapshot,
+    account: str,
+) -> None:
+    """After a second read: the run's orders must be the ones first seen, all finished,
+    with nothing of ours working; else another attempt is placing orders."""
+    seen = {o.client_order_id for o in first}
+    moved = sorted(
+        o.client_order_id for o in again if o.client_order_id not in seen or not o.status.terminal
+    )
+    if moved or _own_open_orders(snapshot, account):
+        which = ", ".join(moved[:5]) or "orders of ours are working"
+        raise AlchemiserError(
+            f"another attempt of this run is trading ({which}): nothing was planned",
+            code="CONCURRENT_ATTEMPT",
+        )
 
 
 def _live_quotes(deps: Dependencies, symbols: Sequence[str]) -> dict[str, Quote] | None:

@@ -676,3 +676,44 @@ def test_a_busy_day_of_other_orders_does_not_hide_the_runs_own(exchange: LocalEx
             if o.client_order_id.startswith("other-tool-")
         ),
     )
+
+
+def test_another_attempts_order_between_the_second_reads_is_seen() -> None:
+    """Attempt B's QQQ sell is working when A reads the run's orders and fills before A's
+    snapshot, so A reads both again; B places its SPY buy in between. A must see that
+    as another attempt trading, not plan SPY as if none were held."""
+    from alchemiser.adapters.alpaca import broker as broker_module  # noqa: PLC0415
+
+    with LocalExchange(settings=ExchangeSettings(cash=Decimal(50_000))) as exchange:
+        exchange.engine.set_position("QQQ", Decimal(60), Decimal(400))
+        exchange.engine.set_position("BND", Decimal(200), Decimal(70))
+        reads: list[str] = []
+        original = broker_module.AlpacaBroker.orders_of_run
+
+        def other_attempt(self: AlpacaBroker, run_id: str, *, force: bool = False) -> Any:
+            reads.append(run_id)
+            order = {"type": "market", "time_in_force": "day"}
+            if len(reads) == 1:  # B's sell, working at A's first read
+                exchange.engine.configure(fill_delay_seconds=5.0)
+                exchange.engine.submit_order(
+                    {**order, "symbol": "QQQ", "side": "sell", "qty": "60"}
+                    | {"client_order_id": f"{run_id}-sell-QQQ-0"}
+                )
+                exchange.engine.configure(fill_delay_seconds=0.0)
+                seen = original(self, run_id, force=force)
+                exchange.engine.advance(10)  # it fills before A's snapshot
+                return seen
+            if len(reads) == 2:  # B's buy, after A's snapshot, before A reads again
+                exchange.engine.submit_order(
+                    {**order, "symbol": "SPY", "side": "buy", "notional": "40000"}
+                    | {"client_order_id": f"{run_id}-buy-SPY-0"}
+                )
+            return original(self, run_id, force=force)
+
+        broker_module.AlpacaBroker.orders_of_run = other_attempt  # type: ignore[method-assign]
+        try:
+            report = run(exchange).report
+        finally:
+            broker_module.AlpacaBroker.orders_of_run = original  # type: ignore[method-assign]
+        assert codes(report) == ["CONCURRENT_ATTEMPT"]
+        assert report.orders == ()

@@ -637,7 +637,7 @@ def execute(
         pass
     except BrokerError as failure:
         run.result.errors.append(failure)
-    except ValueError as invalid:
+    except (ValueError, ArithmeticError) as invalid:
         # An order that cannot even be built (a defect): stop, but still cancel what
         # is working and let the run write its report.
         run.result.errors.append(

@@ -131,6 +131,16 @@ def order_record(raw: Mapping[str, Any]) -> OrderRecord:
     )
 
 
+def _instant(raw: Mapping[str, Any]) -> datetime:
+    """The earliest time an order carries (submitted or created): a page boundary at it
+    cannot pass over an order, whichever of the two the broker sorts and filters by."""
+    found = [utc(raw.get(key)) for key in ("submitted_at", "created_at")]
+    known = [instant for instant in found if instant is not None]
+    if not known:
+        raise ValueError("an order without submitted_at or created_at")
+    return min(known)
+
+
 def _order_states(orders: Sequence[OrderRecord]) -> dict[str, tuple[OrderStatus, Decimal]]:
     return {o.client_order_id: (o.status, o.filled_qty) for o in orders}
 
@@ -486,11 +496,13 @@ class AlpacaBroker:
             if len(page) < ORDERS_PAGE:
                 return list(seen.values())
             if not fresh:
-                break
-            instants = [utc(raw.get("submitted_at") or raw.get("created_at")) for raw in page]
-            if any(instant is None for instant in instants):
-                raise ValueError("an order without submitted_at")
-            until = min(i for i in instants if i is not None) + timedelta(microseconds=1)
+                raise BrokerRejected(
+                    f"more than {ORDERS_PAGE} orders submitted at one instant since "
+                    f"{after:%Y-%m-%d}: this run's orders cannot be read in full, so nothing "
+                    "is traded",
+                    broker_code="orders_unpageable",
+                )
+            until = min(_instant(raw) for raw in page) + timedelta(microseconds=1)
         raise BrokerRejected(
             f"more than {MAX_ORDER_PAGES * ORDERS_PAGE} orders since {after:%Y-%m-%d}: this "
             "run's orders cannot be read in full, so nothing is traded",
