@@ -211,8 +211,10 @@ def _check_trigger_day(request: RunRequest, market: MarketStatus) -> None:
         )
 
 
-def _status(intents: int, approved: int, result: ExecutionResult) -> RunStatus:
-    if result.errors:
+def _status(
+    intents: int, approved: int, result: ExecutionResult, errors: Sequence[AlchemiserError]
+) -> RunStatus:
+    if errors:
         return RunStatus.FAILED
     if not intents:
         return RunStatus.NOOP
@@ -386,8 +388,7 @@ def _trade(request: RunRequest, deps: Dependencies, rec: _Recorder) -> RunStatus
             deps.broker.snapshot(with_orders=False), universe, deps.policy
         )
         rec.fields["account_after"] = value_account(after, _with_unplanned(after, prices, rec))
-    result.errors[:0] = [*unquoted, *too_many]
-    return _status(len(plan.intents), len(verdicts.approved), result)
+    return _status(len(plan.intents), len(verdicts.approved), result, errors)
 
 
 def new_attempt_id(clock: Clock) -> str:

@@ -161,7 +161,7 @@ class _Run:
         self.result.errors.append(error)
         raise _Halt from error
 
-    def check_alone(self, run_id: str, earlier: Sequence[OrderRecord]) -> None:
+    def check_alone(self, earlier: Sequence[OrderRecord]) -> None:
         """Read this run's orders once more, before the first submission and again before
         the buys: an order the plan did not start from (a new id, or an earlier one that
         changed) and that this attempt did not place was placed or moved by another
@@ -169,7 +169,7 @@ class _Run:
         ours that somebody else cancelled says the same."""
         seen = {o.client_order_id: (o.status, o.filled_qty) for o in earlier}
         try:
-            now = self.broker.orders_of_run(run_id)
+            now = self.broker.orders_of_run(self.run_id)
         except BrokerError as failure:
             self._halt_with(failure)
         for order in now:
@@ -240,7 +240,7 @@ class _Run:
             self._halt_with(failure)
         self._keep(closing)
         self.result.notes.append(
-            f"{intent.symbol}: {intent.symbol} trades in whole shares only; sold {whole} as "
+            f"{intent.symbol} trades in whole shares only: sold {whole} as "
             f"{intent.client_order_id} and closed the remaining {residue} through the broker's "
             f"close-position route (order {closing.client_order_id})"
         )
@@ -622,10 +622,10 @@ def execute(
     buys = [i for i in approved if i.side is Side.BUY]
     try:
         if approved:
-            run.check_alone(run_id, earlier_attempts)
+            run.check_alone(earlier_attempts)
         run.wait(run.submit(sells))
         if buys:
-            run.check_alone(run_id, earlier_attempts)
+            run.check_alone(earlier_attempts)
             buying_power = broker.buying_power()
             headroom = 1 + policy.price_tolerance_bps / BPS
             available = min(buying_power - cash_reserve, buying_power / headroom)

@@ -141,8 +141,8 @@ class SimBroker:
         """Implements ports.Quotes with the prices orders fill at now: a sell gets the
         bid, a buy pays the ask, so a simulated run sizes its buys exactly as they fill.
         One read of the session's closes for all of them (a backtest asks every
-        session); a symbol the market cannot price this session is left out (the caller
-        fails the run)."""
+        session); a symbol the market cannot price this session is left out (its orders
+        are denied, and the run reports the missing quote as a failure)."""
         wanted = sorted(set(symbols))
         try:
             history = self._market.history(wanted, self._session, 1)
