@@ -1,10 +1,15 @@
 """The backtester: every session of a range through the live run's own code path.
 
 Each day is one ``service.rebalance`` call, exactly as a live run makes it, against
-the simulated broker (fills at the session close, with slippage and fees). Only two
-things differ, and neither changes a decision: strategies are evaluated once over the
-whole range (vectorised; the day's row is what a live run on that day computes), and
-market data is served from one preloaded matrix instead of being re-read each day.
+the simulated broker, deciding and filling as the account's trading window says (one
+model, docs/ARCHITECTURE.md): ``open`` decides on the previous session's close and
+fills at the session's open (its close when the data has no opens, an approximation
+the summary states); ``close`` decides on the session's close, standing in for the
+price a few minutes before it, and fills there. Fills carry slippage and fees. Only two
+things differ from a live run, and neither changes a decision: strategies are evaluated
+once over the whole range (vectorised; the day's row is what a live run on that day
+computes), and market data is served from one preloaded matrix instead of being
+re-read each day.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from alchemiser.adapters.clock import ManualClock
 from alchemiser.adapters.sim.broker import SimBroker
 from alchemiser.config import AppConfig
 from alchemiser.domain.decisions import Verdict
-from alchemiser.domain.prices import PriceHistory
+from alchemiser.domain.market import TradingWindow
+from alchemiser.domain.prices import PriceHistory, session_prices
 from alchemiser.domain.report import Mode, RunReport, RunStatus
 from alchemiser.errors import DataError, DataErrorKind, StrategyError
 from alchemiser.ports import MarketData
@@ -62,11 +68,17 @@ class PreloadedMarketData:
         if missing:
             raise DataError(f"{', '.join(missing)}: no price history", kind=DataErrorKind.MISSING)
         columns = [self._columns[s] for s in ordered]
+        opens = self._history.opens
         return PriceHistory(
             dates=self._history.dates[start:stop],
             symbols=ordered,
             closes=self._history.closes[start:stop][:, columns],
+            opens=None if opens is None else opens[start:stop][:, columns],
         )
+
+    def latest_prices(self, symbols: Sequence[str], session: date) -> dict[str, float]:
+        """The session's closes (a backtest of the close window decides on them)."""
+        return session_prices(self.history(symbols, session, 1), session)
 
 
 class _Evaluated:
@@ -151,6 +163,35 @@ def first_decision(tables: Sequence[WeightTable], sessions: Sequence[date]) -> d
     return first
 
 
+def fill_model(window: TradingWindow, has_opens: bool, slippage_bps: object) -> list[str]:
+    """What the backtest assumes about when it decides and where it fills, in words: the
+    summary prints it, so nothing a backtest assumes that a live run does not do is left
+    unsaid."""
+    slip = f"{slippage_bps} bps slippage"
+    if window is TradingWindow.CLOSE:
+        model = [
+            "decides on each session's close and fills at that close (+" + slip + "): the "
+            "close stands in for the latest price 15 minutes before it, when a close-window "
+            "run decides and trades"
+        ]
+    elif has_opens:
+        model = [
+            "decides on the previous session's close and fills at each session's open "
+            f"(+{slip}), as the 09:30 run trades"
+        ]
+    else:
+        model = [
+            "decides on the previous session's close and fills at each session's CLOSE "
+            f"(+{slip}): an approximation, the price data has no opens; a live run fills "
+            "at the 09:30 open, so the session's move from open to close is not what it gets"
+        ]
+    return [
+        *model,
+        "every order fills in full at that one price (no partial fills, no market impact, "
+        "no rejections for liquidity); the run's cash buffer and risk limits apply as live",
+    ]
+
+
 @dataclass
 class Metrics:
     start: date
@@ -175,6 +216,8 @@ class BacktestResult:
     metrics: Metrics
     first_session: date
     """The first session of the requested range (the start itself may be a holiday)."""
+    assumptions: list[str] = field(default_factory=list)
+    """When it decides, where it fills, and what it assumes a live run may not get."""
 
 
 def _metrics(days: list[Day], initial: float) -> Metrics:
@@ -227,25 +270,31 @@ def run_backtest(
         for a in allocated
     ]
     preloaded = PreloadedMarketData(history)
-    sessions = [
-        history.session(i) for i in range(len(history.dates)) if start <= history.session(i) <= end
-    ]
-    if not sessions:
+    window = config.trading_window
+    rows = [i for i in range(len(history.dates)) if start <= history.session(i) <= end]
+    if not rows:
         raise DataError(f"no sessions between {start} and {end}", kind=DataErrorKind.MISSING)
-    first = first_decision([a.strategy.evaluate_all(history) for a in evaluated], sessions)
+    # Each traded session and the session its decision is made on: the one before it at
+    # the open (so the first session of the data cannot be traded), itself at the close.
+    lag = 1 if window is TradingWindow.OPEN else 0
+    trades = [(history.session(i), history.session(i - lag)) for i in rows if i - lag >= 0]
+    first = first_decision(
+        [a.strategy.evaluate_all(history) for a in evaluated], [d for _, d in trades]
+    )
     if first is None:
         raise StrategyError(
             f"the strategies cannot all decide on any session between {start} and {end} "
             "(not enough price history for their indicators)"
         )
-    range_start = sessions[0]
-    sessions = [s for s in sessions if s >= first]
-    clock = ManualClock(datetime.combine(sessions[0], datetime.min.time(), tzinfo=UTC))
+    range_start = history.session(rows[0])
+    trades = [(t, d) for t, d in trades if d >= first]
+    clock = ManualClock(datetime.combine(trades[0][0], datetime.min.time(), tzinfo=UTC))
     broker = SimBroker(
         market=preloaded,
-        session=sessions[0],
+        session=trades[0][0],
         clock=clock,
         starting_cash=config.sim.starting_cash,
+        fill_at_open=window is TradingWindow.OPEN,
         slippage_bps=config.sim.slippage_bps,
         fee_bps=config.sim.fee_bps,
         whole_share_symbols=config.sim.whole_share_symbols,
@@ -266,14 +315,15 @@ def run_backtest(
     )
     columns = {s: i for i, s in enumerate(history.symbols)}
     days: list[Day] = []
-    for number, session in enumerate(sessions, start=1):
+    for number, (session, decided) in enumerate(trades, start=1):
         broker.advance_to(session)
         request = RunRequest(
             run_id=f"bt-{session:%Y%m%d}",
-            as_of=session,
+            as_of=decided,
             trading_date=session,
             scheduled_time=None,
             mode=Mode.BACKTEST,
+            window=window,
         )
         report = rebalance(request, deps)
         ledger.reports.clear()  # the day is summarised below; nothing else reads them
@@ -284,9 +334,14 @@ def run_backtest(
             Day(session, equity, cash, float(report.turnover), report.status, limited, note)
         )
         if progress is not None:
-            progress(number, len(sessions))
+            progress(number, len(trades))
     initial = float(config.sim.starting_cash)
-    return BacktestResult(days=days, metrics=_metrics(days, initial), first_session=range_start)
+    return BacktestResult(
+        days=days,
+        metrics=_metrics(days, initial),
+        first_session=range_start,
+        assumptions=fill_model(window, history.opens is not None, config.sim.slippage_bps),
+    )
 
 
 def write_csv(result: BacktestResult, path: Path) -> None:
@@ -343,7 +398,7 @@ def summary(result: BacktestResult) -> list[str]:
     metrics = result.metrics
     late = (
         [
-            f"note          the strategies decide on every session only from "
+            f"note          the strategies can trade on every session only from "
             f"{metrics.start.isoformat()} (not enough history before): the backtest starts "
             f"there, not on {result.first_session.isoformat()}"
         ]
@@ -354,6 +409,10 @@ def summary(result: BacktestResult) -> list[str]:
         *late,
         f"period        {metrics.start.isoformat()} to {metrics.end.isoformat()} "
         f"({metrics.sessions} sessions)",
+        *(
+            f"{'fill model' if i == 0 else 'assumes':<13} {line}"
+            for i, line in enumerate(result.assumptions)
+        ),
         f"final equity  ${metrics.final_equity:,.2f} ({metrics.total_return:+.2%})",
         f"CAGR          {metrics.cagr:.2%}",
         f"volatility    {metrics.volatility:.2%} (annualised)",

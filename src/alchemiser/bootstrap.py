@@ -15,7 +15,7 @@ from alchemiser.adapters.files.symphonies import builtin_symphony, read_symphony
 from alchemiser.adapters.ledger import FileLedger, InMemoryLedger
 from alchemiser.adapters.sim.broker import SimBroker
 from alchemiser.config import AppConfig, FixedStrategyConfig, StrategyConfig
-from alchemiser.domain.market import NEW_YORK
+from alchemiser.domain.market import NEW_YORK, TradingWindow
 from alchemiser.domain.report import Mode
 from alchemiser.errors import ConfigError, LiveTradingRefused
 from alchemiser.ports import Broker, Clock, Ledger, MarketClock, MarketData, Quotes
@@ -60,10 +60,19 @@ def scheduled_request(
     market: MarketData,
     scheduled_time: datetime,
     deadline: float | None = None,
+    trigger_window: TradingWindow | None = None,
 ) -> RunRequest:
-    """A scheduled run trades on the New York date of its trigger, with the data of the
-    session before it."""
-    return _request_for(config, market, scheduled_time, scheduled_time, deadline)
+    """A scheduled run trades on the New York date of its trigger: at the open with the
+    data of the session before it, at the close with today's latest prices too."""
+    return _request_for(config, market, scheduled_time, scheduled_time, deadline, trigger_window)
+
+
+def decision_session(config: AppConfig, market: MarketData, trading_date: date) -> date:
+    """The session whose close the strategies decide on for a trade on ``trading_date``:
+    the session before it at the open, the day itself at the close."""
+    if config.trading_window is TradingWindow.CLOSE:
+        return trading_date
+    return market.latest_session(before=trading_date)
 
 
 def _request_for(
@@ -72,50 +81,72 @@ def _request_for(
     trigger: datetime,
     scheduled_time: datetime | None,
     deadline: float | None,
+    trigger_window: TradingWindow | None = None,
 ) -> RunRequest:
-    """Trade on the New York date of ``trigger`` with the data of the session before."""
+    """Trade on the New York date of ``trigger``, deciding as the account's window says."""
     trading_date = trigger.astimezone(NEW_YORK).date()
     return RunRequest(
         run_id=make_run_id(config.account, trading_date, trigger, exact=scheduled_time is None),
-        as_of=market.latest_session(before=trading_date),
+        as_of=decision_session(config, market, trading_date),
         trading_date=trading_date,
         scheduled_time=scheduled_time,
         mode=config.mode,
         deadline=deadline,
         account=config.account,
+        window=config.trading_window,
+        trigger_window=trigger_window,
     )
 
 
 def manual_request(
-    config: AppConfig, market: MarketData, now: datetime, as_of: date | None = None
+    config: AppConfig, market: MarketData, now: datetime, trading_date: date | None = None
 ) -> RunRequest:
-    """A run asked for by hand against the simulator: trade at the close of ``as_of``
-    (the latest session when not given)."""
-    session = as_of or market.latest_session()
+    """A run asked for by hand against the simulator, trading on ``trading_date`` (the
+    latest session in the data when not given) as the account's window says: at the
+    open, deciding on the session before; at the close, on the day itself."""
+    session = trading_date or market.latest_session()
+    in_data = market.is_session(session) and session <= market.latest_session()
     return RunRequest(
         run_id=make_run_id(config.account, session, now, exact=True),
-        as_of=session,
+        # A day the data does not trade cannot be simulated: deciding "on" it makes the
+        # run fail for want of its prices, saying which day.
+        as_of=decision_session(config, market, session) if in_data else session,
         trading_date=session,
         scheduled_time=None,
         mode=Mode.SIM,
         account=config.account,
+        window=config.trading_window,
     )
+
+
+def fill_session(config: AppConfig, market: MarketData, request: RunRequest) -> date:
+    """The session whose prices the simulated broker fills at: the trading date, or,
+    when the data does not reach it yet (a scheduled run on today's date), the session
+    the strategies decided on."""
+    if market.is_session(request.trading_date) and (
+        request.trading_date <= market.latest_session()
+    ):
+        return request.trading_date
+    return request.as_of
 
 
 def build(
     config: AppConfig,
     *,
     market: MarketData,
-    as_of: date,
+    session: date,
     clock: Clock,
     state_dir: Path | None,
     ledger: Ledger | None = None,
 ) -> Dependencies:
-    """Wire the adapters for one run. ``state_dir`` None keeps everything in memory;
+    """Wire the adapters for one run, the simulated broker filling at ``session``
+    (see ``fill_session``): at its open when the window is ``open`` and the
+    data has opens, else at its close. ``state_dir`` None keeps everything in memory;
     ``ledger`` replaces the file ledger in ``state_dir``."""
     broker = SimBroker(
         market=market,
-        session=as_of,
+        session=session,
+        fill_at_open=config.trading_window is TradingWindow.OPEN,
         clock=clock,
         starting_cash=config.sim.starting_cash,
         slippage_bps=config.sim.slippage_bps,

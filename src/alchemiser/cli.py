@@ -55,7 +55,10 @@ def _parser() -> argparse.ArgumentParser:
         help="run every account of the config in turn (exit 1 if any run did not succeed)",
     )
     run.add_argument(
-        "--as-of", type=_date, help="session to trade at (default: latest in the data)"
+        "--as-of",
+        type=_date,
+        help="session to trade on (default: latest in the data); at the open, the "
+        "strategies decide on the session before it",
     )
     run.add_argument(
         "--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="simulated account and ledger"
@@ -257,9 +260,8 @@ def _run_sim(args: argparse.Namespace, config: AppConfig) -> int:
         request = bootstrap.scheduled_request(config, market, args.scheduled_time)
     else:
         request = bootstrap.manual_request(config, market, clock.now(), args.as_of)
-    deps = bootstrap.build(
-        config, market=market, as_of=request.as_of, clock=clock, state_dir=state_dir
-    )
+    session = bootstrap.fill_session(config, market, request)
+    deps = bootstrap.build(config, market=market, session=session, clock=clock, state_dir=state_dir)
     return _finish(rebalance(request, deps), args.json)
 
 

@@ -29,6 +29,7 @@ from alchemiser.adapters.alpaca.policy import (
     AlpacaConfig,
 )
 from alchemiser.domain.decisions import TradingState
+from alchemiser.domain.market import TradingWindow
 from alchemiser.domain.report import Mode
 from alchemiser.domain.targets import WEIGHT_TOLERANCE
 from alchemiser.domain.values import Frozen, Symbol, normalise_symbol
@@ -143,6 +144,7 @@ class AccountConfig(Frozen):
     mode: Mode | None = None
     trading_state: TradingState | None = None
     trading_state_parameter: ParameterName | None = None
+    trading_window: TradingWindow | None = None
     strategies: tuple[StrategyConfig, ...] | None = None
     alpaca: dict[str, Any] | None = None
     """Keys of ``[alpaca]`` that differ, e.g. ``{secret_id = "stack/ira"}``."""
@@ -167,6 +169,10 @@ class AppConfig(Frozen):
     """The kill switch in SSM: paper and live runs (and the Lambda, when its environment
     names none) trade under the stricter of it and ``trading_state``, and fail before
     any broker request when it cannot be read."""
+    trading_window: TradingWindow = TradingWindow.OPEN
+    """``open``: decide on the previous session's close, trade at the open (09:30).
+    ``close``: decide and trade 15 minutes before the close on each symbol's latest
+    price (Composer's window). Backtests and simulated runs fill the same way."""
     strategies: tuple[StrategyConfig, ...] = Field(min_length=1)
     rebalance: DiffPolicy = DiffPolicy()
     risk: RiskLimits = RiskLimits()

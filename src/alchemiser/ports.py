@@ -96,6 +96,12 @@ class MarketData(Protocol):
         """Daily adjusted closes of ``symbols`` for the ``sessions`` sessions up to ``end``."""
         ...
 
+    def latest_prices(self, symbols: Sequence[str], session: date) -> dict[str, float]:
+        """Each symbol's latest price during ``session`` (a close-window run's stand-in
+        for the session's close): fresh, finite and positive for every symbol asked,
+        else a DataError naming them (the run fails closed)."""
+        ...
+
 
 class Ledger(Protocol):
     def record(self, report: RunReport) -> None:

@@ -20,11 +20,19 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+
 from alchemiser.domain.account import AccountSnapshot, value_account
 from alchemiser.domain.decisions import TradingState
-from alchemiser.domain.market import NEW_YORK, MarketStatus, Quote
+from alchemiser.domain.market import (
+    NEW_YORK,
+    MarketStatus,
+    Quote,
+    TradingWindow,
+    close_trigger_skip,
+)
 from alchemiser.domain.orders import OrderRecord, assign_legs, is_own_order
-from alchemiser.domain.prices import check_fresh, reference_prices
+from alchemiser.domain.prices import PriceHistory, check_fresh, reference_prices, with_session
 from alchemiser.domain.report import (
     ErrorReport,
     Mode,
@@ -72,6 +80,13 @@ class RunRequest:
     write the report."""
     account: str = "default"
     """The account's name (config ``account``): part of the run id, and of the ledger's keys."""
+    window: TradingWindow = TradingWindow.OPEN
+    """The account's trading window: ``open`` decides on ``as_of``, the session before
+    ``trading_date``; ``close`` decides on ``trading_date`` itself (``as_of`` is it),
+    with each symbol's latest price standing in for its close."""
+    trigger_window: TradingWindow | None = None
+    """The window the trigger was scheduled for (None: the account's own). A trigger for
+    the other window is recorded as skipped."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +147,7 @@ def _evaluate(
     universe: set[str],
     held: set[str],
     as_of: date,
+    window: TradingWindow,
 ) -> tuple[list[StrategyWeights], dict[str, Decimal]]:
     """Each strategy's weights, and the reference prices of what is held or targeted.
 
@@ -140,7 +156,7 @@ def _evaluate(
     and the strategy itself decides whether it can do without it.
     """
     lookback = max(s.strategy.lookback() for s in strategies)
-    history = market_data.history(sorted(universe | held), as_of, lookback)
+    history = _history(market_data, sorted(universe | held), as_of, lookback, window)
     evaluated = []
     for allocated in strategies:
         weights = allocated.strategy.evaluate(history, as_of)
@@ -153,6 +169,28 @@ def _evaluate(
         evaluated.append(StrategyWeights(allocated.strategy.name, allocated.allocation, weights))
     chosen = {symbol for s in evaluated for symbol, w in s.weights.items() if w > 0}
     return evaluated, reference_prices(history, chosen | held, as_of)
+
+
+def _history(
+    market_data: MarketData,
+    symbols: list[str],
+    as_of: date,
+    lookback: int,
+    window: TradingWindow,
+) -> PriceHistory:
+    """The history strategies decide on. At the open: the daily closes up to ``as_of``.
+    At the close: the daily closes up to the session before, and a row for ``as_of``
+    (today) of each symbol's latest price, read in one batched request. Every symbol
+    that traded the session before must have a fresh latest price (fail closed); one
+    with no history at all has none today either."""
+    if window is TradingWindow.OPEN:
+        return market_data.history(symbols, as_of, lookback)
+    previous = market_data.latest_session(before=as_of)
+    daily = market_data.history(symbols, previous, max(lookback - 1, 1))
+    last = daily.closes[-1] if len(daily.dates) else np.full(len(daily.symbols), np.nan)
+    trading = [s for s, close in zip(daily.symbols, last.tolist(), strict=True) if close > 0]
+    latest = market_data.latest_prices(trading, as_of) if trading else {}
+    return with_session(daily, as_of, latest)
 
 
 def _targets_report(combined: CombinedTargets) -> dict[str, TargetReport]:
@@ -209,6 +247,27 @@ def _check_trigger_day(request: RunRequest, market: MarketStatus) -> None:
             f"this run is for {request.trading_date.isoformat()} but the broker's clock says "
             f"{today.isoformat()}: refusing a stale or early trigger"
         )
+
+
+def _not_this_trigger(request: RunRequest, market: MarketStatus | None) -> str | None:
+    """Why this trigger is not the account's to trade on (None when it is): it was
+    scheduled for the other trading window, or it is the close window's trigger for
+    another kind of day (the stack schedules one for normal days and one for early
+    closes; the broker's clock says which one is within reach of today's close)."""
+    window = request.window
+    if request.trigger_window is not None and request.trigger_window is not window:
+        return (
+            f"this trigger is for the {request.trigger_window.value} window; account "
+            f"{request.account!r} trades at the {window.value}"
+        )
+    if (
+        window is TradingWindow.CLOSE
+        and market is not None
+        and market.is_open
+        and request.scheduled_time is not None
+    ):
+        return close_trigger_skip(request.scheduled_time, market)
+    return None
 
 
 def _status(
@@ -324,7 +383,7 @@ def _trade(request: RunRequest, deps: Dependencies, rec: _Recorder) -> RunStatus
     held = set(snapshot.quantities())
     with rec.phase("strategies"):
         evaluated, prices = _evaluate(
-            deps.strategies, deps.market_data, universe, held, request.as_of
+            deps.strategies, deps.market_data, universe, held, request.as_of, request.window
         )
         combined = combine(evaluated)
     rec.fields["account_before"] = value_account(snapshot, prices)
@@ -391,6 +450,25 @@ def _trade(request: RunRequest, deps: Dependencies, rec: _Recorder) -> RunStatus
     return _status(len(plan.intents), len(verdicts.approved), result, errors)
 
 
+def _session(
+    request: RunRequest, deps: Dependencies, rec: _Recorder, market: MarketStatus | None
+) -> RunStatus:
+    """A trigger that is the account's: trade, unless the data is stale (fail) or the
+    market does not trade now (skip)."""
+    check_fresh(request.as_of, request.trading_date, deps.max_staleness_days)
+    if market is not None and not market.is_open:
+        rec.fields["notes"] = (market.describe() + "; nothing was traded",)
+        return RunStatus.SKIPPED
+    if (
+        market is None  # an open market at the broker is a session by definition
+        and request.scheduled_time is not None
+        and not deps.market_data.is_session(request.trading_date)
+    ):
+        rec.fields["notes"] = (f"{request.trading_date.isoformat()} is not a trading session",)
+        return RunStatus.SKIPPED
+    return _trade(request, deps, rec)
+
+
 def new_attempt_id(clock: Clock) -> str:
     """Text order is start order; the random part keeps two attempts started in the
     same microsecond apart."""
@@ -445,19 +523,12 @@ def rebalance(request: RunRequest, deps: Dependencies) -> RunReport:
                 run_id = f"{request.run_id}-refused-{market.at:%Y%m%dT%H%M%S}"
                 raise
         deps.ledger.record(report(RunStatus.STARTED))
-        check_fresh(request.as_of, request.trading_date, deps.max_staleness_days)
-        if market is not None and not market.is_open:
-            rec.fields["notes"] = (market.describe() + "; nothing was traded",)
-            status = RunStatus.SKIPPED
-        elif (
-            market is None  # an open market at the broker is a session by definition
-            and request.scheduled_time is not None
-            and not deps.market_data.is_session(request.trading_date)
-        ):
-            rec.fields["notes"] = (f"{request.trading_date.isoformat()} is not a trading session",)
+        skip = _not_this_trigger(request, market)
+        if skip is not None:
+            rec.fields["notes"] = (skip + "; nothing was read or traded",)
             status = RunStatus.SKIPPED
         else:
-            status = _trade(request, deps, rec)
+            status = _session(request, deps, rec, market)
     except AlchemiserError as error:
         rec.fields["errors"] = (*rec.fields.get("errors", ()), ErrorReport.of(error))
         status = RunStatus.FAILED

@@ -97,7 +97,7 @@ def report() -> RunReport:
     run_clock = ManualClock(datetime(2026, 8, 1, 1, 0, tzinfo=UTC))
     request = bootstrap.manual_request(config, market, run_clock.now())
     deps = bootstrap.build(
-        config, market=market, as_of=request.as_of, clock=run_clock, state_dir=None
+        config, market=market, session=request.trading_date, clock=run_clock, state_dir=None
     )
     result = rebalance(request, deps)
     assert result.status is RunStatus.COMPLETED

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from alchemiser.domain.values import Frozen, Symbol
 
 NEW_YORK = ZoneInfo("America/New_York")
+CLOSE_WINDOW = timedelta(minutes=15)
+"""A close-window run trades only when triggered within this long before the close."""
+
+
+class TradingWindow(StrEnum):
+    """When an account's strategies decide and trade (docs/ARCHITECTURE.md).
+
+    ``open``: decide on the previous session's close, trade at the open (the scheduled
+    09:30 run). ``close`` (Composer's way): decide a few minutes before the close with
+    each symbol's latest price standing in for today's close, and trade then."""
+
+    OPEN = "open"
+    CLOSE = "close"
 
 
 class MarketStatus(Frozen):
@@ -42,3 +56,24 @@ class Quote(Frozen):
     @property
     def mid(self) -> Decimal:
         return (self.bid + self.ask) / 2
+
+
+def close_trigger_skip(scheduled: datetime, market: MarketStatus) -> str | None:
+    """Why a close-window trigger at ``scheduled`` is not the one that trades today
+    (None when it is): the stack schedules one for normal days (15:45) and one for
+    early-close days (12:45), and only the one within ``CLOSE_WINDOW`` of the broker's
+    close that day trades; the other is recorded as skipped."""
+    close = market.next_close
+    before = close - scheduled
+    if timedelta(0) < before <= CLOSE_WINDOW:
+        return None
+    closes = f"{close.astimezone(NEW_YORK):%H:%M %Z}"
+    at = f"{scheduled.astimezone(NEW_YORK):%H:%M}"
+    if before > CLOSE_WINDOW:
+        minutes = int(CLOSE_WINDOW.total_seconds() // 60)
+        return (
+            f"the market closes at {closes} today: this {at} trigger is more than "
+            f"{minutes} minutes before it; the close-window trigger within {minutes} "
+            "minutes of the close trades (on early-close days, the earlier one)"
+        )
+    return f"this {at} trigger is at or after today's close ({closes})"

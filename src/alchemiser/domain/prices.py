@@ -1,14 +1,16 @@
 """Daily close history as one dense matrix, and the checks that make prices tradable.
 
 ``closes[t, j]`` is the adjusted close of ``symbols[j]`` on ``dates[t]``; NaN means no
-bar that session. Strategies read the matrix (float maths); the diff reads reference
-prices, which ``reference_prices`` converts to Decimal once, after validating them.
+bar that session. ``opens``, when the data has them, are the same sessions' opening
+prices (what a market-open run fills at in a backtest). Strategies read the matrix
+(float maths); the diff reads reference prices, which ``reference_prices`` converts
+to Decimal once, after validating them.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -28,6 +30,9 @@ class PriceHistory:
     dates: DateArray
     symbols: tuple[str, ...]
     closes: FloatMatrix
+    opens: FloatMatrix | None = None
+    """Opening prices, same shape as ``closes`` (NaN where a session has none); None
+    when the data carries closes only."""
 
     def __post_init__(self) -> None:
         if self.closes.shape != (len(self.dates), len(self.symbols)):
@@ -35,6 +40,8 @@ class PriceHistory:
                 f"closes shape {self.closes.shape} does not match "
                 f"{len(self.dates)} dates x {len(self.symbols)} symbols"
             )
+        if self.opens is not None and self.opens.shape != self.closes.shape:
+            raise ValueError(f"opens shape {self.opens.shape} does not match closes")
         if len(self.dates) > 1 and not bool(np.all(self.dates[1:] > self.dates[:-1])):
             raise ValueError("dates must be strictly increasing")
 
@@ -47,6 +54,46 @@ class PriceHistory:
 
     def session(self, index: int) -> date:
         return _to_date(self.dates[index])
+
+
+def with_session(history: PriceHistory, session: date, latest: Mapping[str, float]) -> PriceHistory:
+    """``history`` with one more row, ``session``, holding each symbol's latest price
+    (a close-window run: the price a few minutes before the close stands in for the
+    session's close). A symbol without a latest price has none that session (NaN).
+    ``session`` must come after every row of ``history``."""
+    if len(history.dates) and np.datetime64(session, "D") <= history.dates[-1]:
+        raise DataError(
+            f"{session.isoformat()} is not after the history's last session "
+            f"{history.session(len(history.dates) - 1).isoformat()}",
+            kind=DataErrorKind.STALE,
+        )
+    row = np.array([latest.get(s, math.nan) for s in history.symbols], dtype=np.float64)
+    return PriceHistory(
+        dates=np.append(history.dates, np.datetime64(session, "D")),
+        symbols=history.symbols,
+        closes=np.vstack([history.closes, row[None, :]]),
+        # The session's open is not known to the run: nothing reads it (fills are now).
+        opens=None
+        if history.opens is None
+        else np.vstack([history.opens, np.full((1, len(history.symbols)), np.nan)]),
+    )
+
+
+def session_prices(history: PriceHistory, session: date) -> dict[str, float]:
+    """Every symbol's close on ``session`` (the history's last row), as the latest
+    prices a simulated close-window run sees; a symbol without one is a DataError."""
+    index = len(history.dates) - 1
+    if index < 0 or history.session(index) != session:
+        raise DataError(f"no prices for {session.isoformat()}", kind=DataErrorKind.STALE)
+    row = history.closes[index]
+    values = row.tolist()
+    missing = [s for s, v in zip(history.symbols, values, strict=True) if not 0 < v < math.inf]
+    if missing:
+        raise DataError(
+            f"no price on {session.isoformat()} for {', '.join(missing[:10])}",
+            kind=DataErrorKind.STALE,
+        )
+    return dict(zip(history.symbols, values, strict=True))
 
 
 def _to_date(value: np.datetime64) -> date:

@@ -140,7 +140,7 @@ def execute_account(
         deps = bootstrap.build(
             config,
             market=market,
-            as_of=request.as_of,
+            session=bootstrap.fill_session(config, market, request),
             clock=clock,
             state_dir=settings.state_dir,
             ledger=ledger,

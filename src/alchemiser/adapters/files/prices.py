@@ -1,7 +1,11 @@
-"""MarketData over per-ticker files ``<TICKER>.csv`` or ``<TICKER>.csv.gz`` (date,close).
+"""MarketData over per-ticker files ``<TICKER>.csv`` or ``<TICKER>.csv.gz``.
 
-The session calendar is the reference ticker's dates (SPY by default): a session is a
-day the reference traded. Files are read lazily, once, and validated as they are read.
+A file's header is ``date,close``, or names ``date`` and ``close`` among the optional
+columns ``open,high,low,volume`` in any order; an empty ``open`` cell means no open
+that session. Opens, where present, are what a market-open backtest fills at; high,
+low and volume are checked and not used. The session calendar is the reference
+ticker's dates (SPY by default): a session is a day the reference traded. Files are
+read lazily, once, and validated as they are read.
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from alchemiser.domain.prices import DateArray, FloatMatrix, PriceHistory
+from alchemiser.domain.prices import DateArray, FloatMatrix, PriceHistory, session_prices
 from alchemiser.errors import DataError, DataErrorKind
 
 HEADER = "date,close"
+COLUMNS = frozenset({"date", "open", "high", "low", "close", "volume"})
 SATURDAY = 5
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 BUNDLED_PACKAGE = "alchemiser.data"
@@ -32,11 +37,12 @@ def bundled_prices_dir() -> Traversable:
 
 
 class _Series:
-    __slots__ = ("closes", "dates")
+    __slots__ = ("closes", "dates", "opens")
 
-    def __init__(self, dates: DateArray, closes: FloatMatrix) -> None:
+    def __init__(self, dates: DateArray, closes: FloatMatrix, opens: FloatMatrix | None) -> None:
         self.dates = dates
         self.closes = closes
+        self.opens = opens
 
 
 def _malformed(message: str) -> DataError:
@@ -50,8 +56,76 @@ def _parse(text: str, source: str) -> _Series:
     Well-formed files (all of them, in practice) are converted by numpy in one go; any
     doubt sends the file through the line-by-line reader, which names the bad line.
     """
+    header = text.partition("\n")[0].strip().lower()
+    if header != HEADER and _columns(header) is not None:
+        return _parse_columns(text, source)
     fast = _parse_fast(text)
     return fast if fast is not None else _parse_lines(text, source)
+
+
+def _columns(header: str) -> list[str] | None:
+    """The header's column names when it is a valid wider header, else None."""
+    names = [name.strip() for name in header.split(",")]
+    if len(set(names)) != len(names) or not set(names) <= COLUMNS:
+        return None
+    if "date" not in names or "close" not in names:
+        return None
+    return names
+
+
+def _parse_columns(text: str, source: str) -> _Series:
+    """A file with a wider header, line by line: every close as in a ``date,close``
+    file; an open, high or low, when given, a finite positive price; a volume a finite
+    non-negative number."""
+    lines = text.splitlines()
+    names = _columns(lines[0].strip().lower())
+    assert names is not None  # _parse only sends files with a valid wider header
+    at = {name: i for i, name in enumerate(names)}
+    days: list[str] = []
+    closes: list[float] = []
+    opens: list[float] = []
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        cells = [cell.strip() for cell in line.split(",")]
+        if len(cells) != len(names):
+            raise _malformed(f"{source}:{number}: expected {len(names)} cells, got {line!r}")
+        day = cells[at["date"]]
+        try:
+            date.fromisoformat(day)
+        except ValueError:
+            day = ""
+        if not _ISO_DAY.fullmatch(day):
+            raise _malformed(f"{source}:{number}: bad date in {line!r}")
+        values: dict[str, float] = {}
+        for name in names:
+            if name == "date" or (name != "close" and not cells[at[name]]):
+                continue
+            values[name] = _number(
+                cells[at[name]], name, f"{source}:{number}", volume=name == "volume"
+            )
+        days.append(day)
+        closes.append(values["close"])
+        opens.append(values.get("open", math.nan))
+    if not days:
+        raise _malformed(f"{source}: no rows")
+    dates = np.array(days, dtype="datetime64[D]")
+    if len(dates) > 1 and not bool(np.all(dates[1:] > dates[:-1])):
+        raise _malformed(f"{source}: dates are not strictly increasing")
+    opened = np.array(opens, dtype=np.float64) if "open" in at else None
+    return _Series(dates, np.array(closes, dtype=np.float64), opened)
+
+
+def _number(cell: str, name: str, where: str, *, volume: bool) -> float:
+    try:
+        value = float(cell)
+    except ValueError as error:
+        raise _malformed(f"{where}: {name} {cell!r} is not a number") from error
+    if not math.isfinite(value):
+        raise DataError(f"{where}: {name} {cell!r} is not finite", kind=DataErrorKind.NON_FINITE)
+    if value < 0 or (value == 0 and not volume):
+        raise DataError(f"{where}: {name} {cell!r} is not a price", kind=DataErrorKind.NON_POSITIVE)
+    return value
 
 
 def _parse_fast(text: str) -> _Series | None:
@@ -74,7 +148,7 @@ def _parse_fast(text: str) -> _Series | None:
         return None
     if len(dates) > 1 and not bool(np.all(dates[1:] > dates[:-1])):
         return None
-    return _Series(dates, closes)
+    return _Series(dates, closes, None)
 
 
 def _parse_lines(text: str, source: str) -> _Series:
@@ -109,7 +183,7 @@ def _parse_lines(text: str, source: str) -> _Series:
         raise _malformed(f"{source}: {error}") from error
     if len(dates) > 1 and not bool(np.all(dates[1:] > dates[:-1])):
         raise _malformed(f"{source}: dates are not strictly increasing")
-    return _Series(dates, np.array(closes, dtype=np.float64))
+    return _Series(dates, np.array(closes, dtype=np.float64), None)
 
 
 class FilePriceStore:
@@ -173,10 +247,28 @@ class FilePriceStore:
         calendar = calendar[calendar <= np.datetime64(end, "D")][-max(sessions, 1) :]
         ordered = tuple(sorted(set(symbols)))
         closes = np.full((len(calendar), len(ordered)), np.nan)
+        opens: FloatMatrix | None = None
         for column, symbol in enumerate(ordered):
             series = self._read(symbol)
             positions = np.searchsorted(series.dates, calendar)
             positions = np.minimum(positions, len(series.dates) - 1)
             hit = series.dates[positions] == calendar
             closes[hit, column] = series.closes[positions[hit]]
-        return PriceHistory(dates=calendar, symbols=ordered, closes=closes)
+            if series.opens is not None:
+                if opens is None:
+                    opens = np.full_like(closes, np.nan)
+                opens[hit, column] = series.opens[positions[hit]]
+        return PriceHistory(dates=calendar, symbols=ordered, closes=closes, opens=opens)
+
+    def latest_prices(self, symbols: Sequence[str], session: date) -> dict[str, float]:
+        """The files' closes of ``session``: in a simulation, what a symbol traded at a
+        few minutes before the close is its close."""
+        wanted = sorted(set(symbols))
+        history = self.history(wanted, session, 1)
+        if not len(history.dates) or history.session(0) != session:
+            last = self.sessions()[-1]
+            raise DataError(
+                f"no prices for {session.isoformat()} in the price data (it ends {last})",
+                kind=DataErrorKind.STALE,
+            )
+        return session_prices(history, session)

@@ -1,7 +1,8 @@
-"""The simulated broker: a cash account that fills market orders at the session close.
+"""The simulated broker: a cash account that fills market orders at once.
 
-Fills happen at submission, at the reference close of ``session`` moved against the
-trader by ``slippage_bps``. Like Alpaca it refuses a reused client_order_id, an order
+Fills happen at submission, at the price of ``session`` the trading window trades at
+(its open for a market-open run when the data has opens, else its close), moved
+against the trader by ``slippage_bps``. Like Alpaca it refuses a reused client_order_id, an order
 beyond buying power, a sell of more than is held, and fractional quantities for
 assets that are not fractionable. With a ``state_path`` the account lives in a JSON
 file, written atomically after every change, so consecutive runs evolve one account.
@@ -10,6 +11,7 @@ file, written atomically after every change, so consecutive runs evolve one acco
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Sequence
@@ -22,8 +24,8 @@ from pydantic import BaseModel, ValidationError
 from alchemiser.domain.account import AccountSnapshot, Position
 from alchemiser.domain.market import Quote
 from alchemiser.domain.orders import OrderRecord, OrderRequest, OrderStatus, Side, run_of
-from alchemiser.domain.prices import reference_prices
-from alchemiser.domain.values import PRICE_STEP, ZERO, Symbol, to_cents
+from alchemiser.domain.prices import PriceHistory, reference_prices
+from alchemiser.domain.values import PRICE_STEP, ZERO, Symbol, to_cents, to_decimal_price
 from alchemiser.errors import BrokerRejected, ConfigError, DataError, DuplicateOrder
 from alchemiser.ports import Clock, MarketData
 
@@ -54,6 +56,7 @@ class SimBroker:
         session: date,
         clock: Clock,
         starting_cash: Decimal,
+        fill_at_open: bool = False,
         slippage_bps: Decimal = ZERO,
         fee_bps: Decimal = ZERO,
         whole_share_symbols: frozenset[str] = frozenset(),
@@ -61,6 +64,7 @@ class SimBroker:
     ) -> None:
         self._market = market
         self._session = session
+        self._at_open = fill_at_open
         self._clock = clock
         self._slippage = slippage_bps / BPS
         self._fee = fee_bps / BPS
@@ -130,8 +134,19 @@ class SimBroker:
 
     def _fill_price(self, symbol: str, side: Side) -> Decimal:
         history = self._market.history([symbol], self._session, 1)
+        return self._moved(self._session_price(history, symbol), side)
+
+    def _session_price(self, history: PriceHistory, symbol: str) -> Decimal:
+        """What an order fills at before slippage: the session's open for a market-open
+        run when the data has one, else its close (validated, fail closed)."""
         close = reference_prices(history, [symbol], self._session)[symbol]
-        return self._moved(close, side)
+        if not self._at_open or history.opens is None:
+            return close
+        index = history.row_index(self._session)
+        opened = float(history.opens[index, history.symbols.index(symbol)])
+        if not 0 < opened < math.inf:
+            return close
+        return to_decimal_price(opened)
 
     def _moved(self, close: Decimal, side: Side) -> Decimal:
         move = self._slippage if side is Side.BUY else -self._slippage
@@ -151,15 +166,15 @@ class SimBroker:
         quotes: dict[str, Quote] = {}
         for symbol in wanted:
             try:
-                if history is None:
-                    close = reference_prices(
-                        self._market.history([symbol], self._session, 1), [symbol], self._session
-                    )[symbol]
-                else:
-                    close = reference_prices(history, [symbol], self._session)[symbol]
+                own = (
+                    history
+                    if history is not None
+                    else self._market.history([symbol], self._session, 1)
+                )
+                price = self._session_price(own, symbol)
             except DataError:
                 continue
-            bid, ask = self._moved(close, Side.SELL), self._moved(close, Side.BUY)
+            bid, ask = self._moved(price, Side.SELL), self._moved(price, Side.BUY)
             quotes[symbol] = Quote(symbol=symbol, bid=bid, ask=ask, at=self._clock.now())
         return quotes
 
