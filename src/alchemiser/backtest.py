@@ -32,7 +32,7 @@ from alchemiser.config import AppConfig
 from alchemiser.domain.decisions import Verdict
 from alchemiser.domain.market import TradingWindow
 from alchemiser.domain.prices import PriceHistory, session_prices
-from alchemiser.domain.report import Mode, RunReport, RunStatus
+from alchemiser.domain.report import Mode, RunReport, RunStatus, StrategyReport
 from alchemiser.errors import DataError, DataErrorKind, StrategyError
 from alchemiser.ports import MarketData
 from alchemiser.service import AllocatedStrategy, Dependencies, RunRequest, rebalance
@@ -116,6 +116,10 @@ class Day:
     limited: int = 0
     """Orders the risk review shrank or denied that day."""
     note: str = ""
+    decided: date | None = None
+    """The session the day's decision was made on (the one before, at the open)."""
+    strategies: tuple[StrategyReport, ...] = ()
+    """Each strategy's weights that day, as the run's report gave them."""
 
 
 @dataclass
@@ -331,7 +335,17 @@ def run_backtest(
         note = "; ".join(f"{e.code}: {e.message}" for e in report.errors)
         limited = sum(1 for d in report.decisions if d.verdict is not Verdict.APPROVED)
         days.append(
-            Day(session, equity, cash, float(report.turnover), report.status, limited, note)
+            Day(
+                session,
+                equity,
+                cash,
+                float(report.turnover),
+                report.status,
+                limited,
+                note,
+                decided,
+                report.strategies,
+            )
         )
         if progress is not None:
             progress(number, len(trades))

@@ -1,0 +1,76 @@
+"""A live run and a backtest agree by construction: on any session, the weights each
+strategy asks for in a simulated live run (the service evaluating the history up to
+that session, as a scheduled run does) are the weights the backtest traded on that
+session, for both trading windows."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from alchemiser import bootstrap
+from alchemiser.adapters.clock import ManualClock
+from alchemiser.backtest import BacktestResult, run_backtest
+from alchemiser.config import AppConfig, load_config
+from alchemiser.domain.report import RunStatus
+from alchemiser.ports import MarketData
+from alchemiser.service import rebalance
+
+pytestmark = pytest.mark.slow
+
+START = date(2021, 1, 4)
+END = date(2026, 7, 31)
+SAMPLES = 100
+
+
+def default_with(tmp_path: Path, window: str) -> AppConfig:
+    text = (
+        Path(__file__).parents[2] / "src" / "alchemiser" / "defaults" / "default.toml"
+    ).read_text()
+    config = tmp_path / f"{window}.toml"
+    config.write_text(f'trading_window = "{window}"\n' + text)
+    return load_config(config)
+
+
+def live_weights(
+    config: AppConfig, market: MarketData, trading_date: date
+) -> dict[str, dict[str, float]]:
+    clock = ManualClock(datetime(2026, 8, 1, tzinfo=UTC))
+    request = bootstrap.manual_request(config, market, clock.now(), trading_date)
+    deps = bootstrap.build(
+        config,
+        market=market,
+        session=bootstrap.fill_session(config, market, request),
+        clock=clock,
+        state_dir=None,
+    )
+    report = rebalance(request, deps)
+    assert report.status is not RunStatus.FAILED, report.errors
+    return {s.name: s.weights for s in report.strategies}
+
+
+def check_agreement(config: AppConfig, result: BacktestResult) -> None:
+    days = random.Random(20261204).sample(result.days, SAMPLES)
+    market = bootstrap.market_data(config)  # one store: its files are read once
+    for day in days:
+        traded = {s.name: s.weights for s in day.strategies}
+        live = live_weights(config, market, day.session)
+        assert live.keys() == traded.keys()
+        for name, weights in live.items():
+            assert weights.keys() == traded[name].keys(), (day.session, name)
+            for symbol, weight in weights.items():
+                assert weight == pytest.approx(traded[name][symbol], abs=1e-12), (
+                    day.session,
+                    name,
+                    symbol,
+                )
+
+
+@pytest.mark.parametrize("window", ["open", "close"])
+def test_the_default_strategies_agree_on_100_random_sessions(tmp_path: Path, window: str) -> None:
+    config = default_with(tmp_path, window)
+    result = run_backtest(config, bootstrap.market_data(config), START, END)
+    check_agreement(config, result)
