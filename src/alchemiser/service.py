@@ -38,6 +38,7 @@ from alchemiser.domain.report import (
     Mode,
     RunReport,
     RunStatus,
+    SkipReason,
     StrategyReport,
     TargetReport,
     degraded_reasons,
@@ -249,14 +250,16 @@ def _check_trigger_day(request: RunRequest, market: MarketStatus) -> None:
         )
 
 
-def _not_this_trigger(request: RunRequest, market: MarketStatus | None) -> str | None:
+def _not_this_trigger(
+    request: RunRequest, market: MarketStatus | None
+) -> tuple[SkipReason, str] | None:
     """Why this trigger is not the account's to trade on (None when it is): it was
     scheduled for the other trading window, or it is the close window's trigger for
     another kind of day (the stack schedules one for normal days and one for early
     closes; the broker's clock says which one is within reach of today's close)."""
     window = request.window
     if request.trigger_window is not None and request.trigger_window is not window:
-        return (
+        return SkipReason.OTHER_WINDOW, (
             f"this trigger is for the {request.trigger_window.value} window; account "
             f"{request.account!r} trades at the {window.value}"
         )
@@ -266,7 +269,8 @@ def _not_this_trigger(request: RunRequest, market: MarketStatus | None) -> str |
         and market.is_open
         and request.scheduled_time is not None
     ):
-        return close_trigger_skip(request.scheduled_time, market)
+        why = close_trigger_skip(request.scheduled_time, market)
+        return None if why is None else (SkipReason.OTHER_TRIGGER, why)
     return None
 
 
@@ -457,14 +461,26 @@ def _session(
     market does not trade now (skip)."""
     check_fresh(request.as_of, request.trading_date, deps.max_staleness_days)
     if market is not None and not market.is_open:
-        rec.fields["notes"] = (market.describe() + "; nothing was traded",)
+        # A session closed at the trigger (after an early close) is not a holiday: a
+        # watchdog must still find the day's run.
+        try:
+            session = deps.market_data.is_session(request.trading_date)
+        except AlchemiserError:
+            session = True  # unknown: not a holiday, so a missing run is still found
+        rec.fields.update(
+            notes=(market.describe() + "; nothing was traded",),
+            skipped=SkipReason.MARKET_CLOSED if session else SkipReason.HOLIDAY,
+        )
         return RunStatus.SKIPPED
     if (
         market is None  # an open market at the broker is a session by definition
         and request.scheduled_time is not None
         and not deps.market_data.is_session(request.trading_date)
     ):
-        rec.fields["notes"] = (f"{request.trading_date.isoformat()} is not a trading session",)
+        rec.fields.update(
+            notes=(f"{request.trading_date.isoformat()} is not a trading session",),
+            skipped=SkipReason.HOLIDAY,
+        )
         return RunStatus.SKIPPED
     return _trade(request, deps, rec)
 
@@ -525,7 +541,8 @@ def rebalance(request: RunRequest, deps: Dependencies) -> RunReport:
         deps.ledger.record(report(RunStatus.STARTED))
         skip = _not_this_trigger(request, market)
         if skip is not None:
-            rec.fields["notes"] = (skip + "; nothing was read or traded",)
+            reason, why = skip
+            rec.fields.update(notes=(why + "; nothing was read or traded",), skipped=reason)
             status = RunStatus.SKIPPED
         else:
             status = _session(request, deps, rec, market)

@@ -492,21 +492,32 @@ def test_unreadable_kill_switch_fails_closed(
 
 
 @pytest.mark.parametrize(
-    ("now", "scheduled", "day"),
+    ("now", "scheduled", "day", "why"),
     [
-        (datetime(2026, 7, 3, 13, 30, tzinfo=UTC), "2026-07-03T13:30:00Z", "2026-07-03"),
-        (datetime(2026, 7, 31, 20, 30, tzinfo=UTC), "2026-07-31T20:30:00Z", DAY),
+        (
+            datetime(2026, 7, 3, 13, 30, tzinfo=UTC),
+            "2026-07-03T13:30:00Z",
+            "2026-07-03",
+            "holiday",
+        ),
+        (
+            datetime(2026, 7, 31, 20, 30, tzinfo=UTC),
+            "2026-07-31T20:30:00Z",
+            DAY,
+            "market_closed",
+        ),
     ],
     ids=["holiday", "after-the-close"],
 )
 def test_closed_market_skips_the_run(
-    stack: Stack, output: Output, now: datetime, scheduled: str, day: str
+    stack: Stack, output: Output, now: datetime, scheduled: str, day: str, why: str
 ) -> None:
     exchange, _ = stack.single()
     exchange.configure(now=now)
     result = stack.run(scheduled)
 
     assert result["status"] == "skipped"
+    assert result["skipped"] == why  # a watchdog tells the holiday from the missed run
     assert result["trading_date"] == day
     assert any("the market is closed" in note for note in result["notes"])
     metrics = output.metrics(output.read())

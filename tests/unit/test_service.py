@@ -10,7 +10,7 @@ import pytest
 from alchemiser.adapters.ledger import InMemoryLedger
 from alchemiser.domain.decisions import RiskCode, TradingState, Verdict
 from alchemiser.domain.orders import OrderRequest, OrderStatus, Side
-from alchemiser.domain.report import Mode, RunStatus, failure_reason
+from alchemiser.domain.report import Mode, RunStatus, SkipReason, failure_reason
 from alchemiser.errors import BrokerRejected
 from alchemiser.portfolio.risk import RiskLimits
 from alchemiser.service import RunRequest, make_run_id, rebalance
@@ -234,6 +234,7 @@ def test_scheduled_run_on_a_closed_day_is_skipped(make_deps) -> None:
     )
     report = rebalance(request, deps)
     assert report.status is RunStatus.SKIPPED
+    assert report.skipped is SkipReason.HOLIDAY
     assert report.status.succeeded
     assert report.notes == ("2026-08-01 is not a trading session",)
     assert report.orders == ()

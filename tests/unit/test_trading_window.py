@@ -21,7 +21,7 @@ from alchemiser.config import load_config
 from alchemiser.domain.market import NEW_YORK, MarketStatus, TradingWindow, close_trigger_skip
 from alchemiser.domain.orders import Side
 from alchemiser.domain.prices import PriceHistory, with_session
-from alchemiser.domain.report import Mode, RunStatus
+from alchemiser.domain.report import Mode, RunStatus, SkipReason
 from alchemiser.errors import DataError, DataErrorKind
 from alchemiser.service import Dependencies, RunRequest, rebalance
 from tests.conftest import LAST
@@ -271,6 +271,7 @@ def test_the_early_close_trigger_on_a_normal_day_is_skipped(
     deps = with_market(make_deps(), market)
     report = rebalance(close_request(ny(LAST, 12, 45)), deps)
     assert report.status is RunStatus.SKIPPED
+    assert report.skipped is SkipReason.OTHER_TRIGGER
     assert not report.orders
     assert "closes at 16:00" in report.notes[0]
     assert "12:45" in report.notes[0]
@@ -284,6 +285,7 @@ def test_the_normal_close_trigger_on_an_early_close_day_is_skipped(
     market = FixedMarket(ny(LAST, 15, 45), close=ny(LAST + timedelta(days=3), 16, 0), is_open=False)
     report = rebalance(close_request(ny(LAST, 15, 45)), with_market(make_deps(), market))
     assert report.status is RunStatus.SKIPPED
+    assert report.skipped is SkipReason.MARKET_CLOSED  # a session: not a holiday
     assert "closed" in report.notes[0]
 
 
@@ -304,6 +306,7 @@ def test_a_trigger_for_the_other_window_is_skipped(
         with_market(make_deps(), market),
     )
     assert report.status is RunStatus.SKIPPED
+    assert report.skipped is SkipReason.OTHER_WINDOW
     assert "trades at the close" in report.notes[0]
     opened = rebalance(
         close_request(

@@ -50,6 +50,20 @@ class RunStatus(StrEnum):
         return self in (RunStatus.COMPLETED, RunStatus.NOOP, RunStatus.BLOCKED)
 
 
+class SkipReason(StrEnum):
+    """Why a run was skipped: a watchdog tells a market holiday (fine) from a day whose
+    run went missing (an alarm)."""
+
+    HOLIDAY = "holiday"
+    """The trading date is not a session."""
+    MARKET_CLOSED = "market_closed"
+    """A session, but the market was closed at the trigger (after an early close, say)."""
+    OTHER_WINDOW = "other_window"
+    """The trigger was scheduled for the other trading window."""
+    OTHER_TRIGGER = "other_trigger"
+    """A close-window trigger for another kind of day (12:45 on a normal day)."""
+
+
 class Mode(StrEnum):
     SIM = "sim"
     PAPER = "paper"
@@ -91,6 +105,8 @@ class RunReport(Frozen):
     mode: Mode
     trading_state: TradingState
     status: RunStatus
+    skipped: SkipReason | None = None
+    """Why, when ``status`` is ``skipped``."""
     cash_buffer: Decimal = Decimal(0)
     """Fraction of equity held back as cash; target weights apply to the rest."""
     account_before: AccountValuation | None = None
