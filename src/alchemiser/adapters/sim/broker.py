@@ -110,9 +110,18 @@ class SimBroker:
         Path(tmp).replace(self._path)
 
     def snapshot(self, *, with_orders: bool = True) -> AccountSnapshot:
+        """The account now; each position's ``current_price`` is its session close (the
+        price the simulated market is at), absent when the session has none for it."""
+        held = sorted(self._state.positions.items())
+        closes = self._closes([symbol for symbol, _ in held])
         positions = tuple(
-            Position(symbol=symbol, qty=p.qty, avg_entry_price=p.avg_entry_price)
-            for symbol, p in sorted(self._state.positions.items())
+            Position(
+                symbol=symbol,
+                qty=p.qty,
+                avg_entry_price=p.avg_entry_price,
+                current_price=closes.get(symbol),
+            )
+            for symbol, p in held
         )
         open_orders = tuple(o for o in self._state.orders.values() if not o.status.terminal)
         return AccountSnapshot(
@@ -143,12 +152,22 @@ class SimBroker:
         One read of the session's closes for all of them (a backtest asks every
         session); a symbol the market cannot price this session is left out (its orders
         are denied, and the run reports the missing quote as a failure)."""
+        quotes: dict[str, Quote] = {}
+        for symbol, close in self._closes(symbols).items():
+            bid, ask = self._moved(close, Side.SELL), self._moved(close, Side.BUY)
+            quotes[symbol] = Quote(symbol=symbol, bid=bid, ask=ask, at=self._clock.now())
+        return quotes
+
+    def _closes(self, symbols: Sequence[str]) -> dict[str, Decimal]:
+        """The session's close of each symbol that has one, in one read of them all."""
         wanted = sorted(set(symbols))
+        if not wanted:
+            return {}
         try:
             history = self._market.history(wanted, self._session, 1)
         except DataError:
             history = None  # one of them has no data at all: price them one by one
-        quotes: dict[str, Quote] = {}
+        closes: dict[str, Decimal] = {}
         for symbol in wanted:
             try:
                 if history is None:
@@ -159,9 +178,8 @@ class SimBroker:
                     close = reference_prices(history, [symbol], self._session)[symbol]
             except DataError:
                 continue
-            bid, ask = self._moved(close, Side.SELL), self._moved(close, Side.BUY)
-            quotes[symbol] = Quote(symbol=symbol, bid=bid, ask=ask, at=self._clock.now())
-        return quotes
+            closes[symbol] = close
+        return closes
 
     def submit_order(self, request: OrderRequest) -> OrderRecord:
         return self._place(request, whole_shares_only=request.symbol in self._whole)
