@@ -29,6 +29,7 @@ from alchemiser.config import AppConfig, parse_config
 from alchemiser.domain.decisions import TradingState, Verdict
 from alchemiser.domain.orders import OrderStatus, Side
 from alchemiser.domain.report import RunReport, RunStatus
+from alchemiser.domain.values import ZERO
 from alchemiser.errors import BrokerAuthError
 from alchemiser.exchange import ExchangeSettings, Fault, LocalExchange
 from alchemiser.ports import Ledger
@@ -443,3 +444,43 @@ def test_an_account_reply_without_cash_fails_closed(exchange: LocalExchange) -> 
     assert codes(result.report) == ["BROKER_UNKNOWN"]
     assert "cash is missing" in result.report.errors[0].message
     assert post_count(exchange) == 0
+
+
+# -- the account after a run -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("slippage_bps", [0, 5])
+def test_the_account_after_is_the_exchanges_own_account(slippage_bps: int) -> None:
+    """The report's account after a run is valued as the exchange values it. The plan is
+    priced at the previous session's closes; the exchange fills at today's close moved
+    by its slippage, and marks what it holds at today's close. Without slippage the two
+    agree to the cent per position (each rounds to the cent). With slippage, a filled
+    position is marked at its fill price, so it differs from the exchange's mark by
+    that slippage (and the cent the exchange rounds a fill price to), never by the
+    day's move."""
+    settings = ExchangeSettings(cash=Decimal(50_000), slippage_bps=Decimal(slippage_bps))
+    with LocalExchange(settings=settings) as exchange:
+        exchange.engine.set_position("QQQ", Decimal(60), Decimal(400))
+        exchange.engine.set_position("BND", Decimal(200), Decimal(70))
+        result = run(exchange)
+        account = exchange.engine.account_json()
+        held = {p["symbol"]: p for p in exchange.engine.positions_json()}
+    report = result.report
+    assert report.status is RunStatus.COMPLETED, report.errors
+    after = report.account_after
+    assert after is not None
+    assert after.cash == Decimal(account["cash"])
+    assert {p.symbol for p in after.positions} == set(held) == set(TARGETS)
+    fills = {f.symbol: f.price for f in report.fills}
+    cent = Decimal("0.01")
+    slipped = ZERO
+    for position in after.positions:
+        theirs = held[position.symbol]
+        assert position.price == fills[position.symbol]
+        # The exchange rounds a fill price to the cent: up to half a cent a share more.
+        moved = Decimal(theirs["current_price"]) * slippage_bps / 10_000 + cent / 2
+        slippage = position.qty * moved if slippage_bps else ZERO
+        gap = abs(position.market_value - Decimal(theirs["market_value"]))
+        assert gap <= slippage + cent, position
+        slipped += slippage
+    assert abs(after.equity - Decimal(account["equity"])) <= slipped + cent * len(held)
