@@ -22,7 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from alchemiser.domain.account import AccountSnapshot, value_account
+from alchemiser.domain.account import (
+    AccountSnapshot,
+    AccountValuation,
+    marks_after,
+    value_account,
+)
 from alchemiser.domain.decisions import TradingState
 from alchemiser.domain.market import (
     NEW_YORK,
@@ -31,7 +36,7 @@ from alchemiser.domain.market import (
     TradingWindow,
     close_trigger_skip,
 )
-from alchemiser.domain.orders import OrderRecord, assign_legs, is_own_order
+from alchemiser.domain.orders import Fill, OrderRecord, assign_legs, is_own_order
 from alchemiser.domain.prices import PriceHistory, check_fresh, reference_prices, with_session
 from alchemiser.domain.report import (
     ErrorReport,
@@ -220,23 +225,22 @@ def _own_open_orders(snapshot: AccountSnapshot, account: str) -> list[OrderRecor
     return [o for o in snapshot.open_orders if is_own_order(o.client_order_id, account)]
 
 
-def _with_unplanned(
-    after: AccountSnapshot, prices: dict[str, Decimal], rec: _Recorder
-) -> dict[str, Decimal]:
-    """A position the plan never priced (an order of somebody else's, or a trade by
-    hand, filled during the run) is valued at its average entry price, and said so."""
-    unplanned = [p for p in after.positions if p.symbol not in prices and p.qty != 0]
-    if not unplanned:
-        return prices
-    extended = dict(prices)
-    for position in unplanned:
-        extended[position.symbol] = position.avg_entry_price or Decimal(0)
-        rec.fields["notes"] = (
-            *rec.fields.get("notes", ()),
-            f"{position.symbol} appeared during the run (not in the plan); valued at its "
-            "average entry price",
-        )
-    return extended
+def _marked_after(
+    after: AccountSnapshot, fills: Sequence[Fill], prices: dict[str, Decimal], rec: _Recorder
+) -> AccountValuation:
+    """The account after the run as the broker sees it: at the broker's own prices, or
+    where it gives none, at the fill prices (else the plan's). A position the plan
+    never priced (an order of somebody else's, or a trade by hand, filled during the
+    run) is said so."""
+    marks, unplanned = marks_after(after, fills, prices)
+    rec.fields["notes"] = (
+        *rec.fields.get("notes", ()),
+        *(
+            f"{symbol} appeared during the run (not in the plan); valued at {how}"
+            for symbol, how in unplanned.items()
+        ),
+    )
+    return value_account(after, marks)
 
 
 def _check_trigger_day(request: RunRequest, market: MarketStatus) -> None:
@@ -450,7 +454,7 @@ def _trade(request: RunRequest, deps: Dependencies, rec: _Recorder) -> RunStatus
         after, _ = partition_unmanaged(
             deps.broker.snapshot(with_orders=False), universe, deps.policy
         )
-        rec.fields["account_after"] = value_account(after, _with_unplanned(after, prices, rec))
+        rec.fields["account_after"] = _marked_after(after, result.fills, prices, rec)
     return _status(len(plan.intents), len(verdicts.approved), result, errors)
 
 

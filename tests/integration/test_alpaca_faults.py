@@ -443,3 +443,35 @@ def test_an_account_reply_without_cash_fails_closed(exchange: LocalExchange) -> 
     assert codes(result.report) == ["BROKER_UNKNOWN"]
     assert "cash is missing" in result.report.errors[0].message
     assert post_count(exchange) == 0
+
+
+# -- the account after a run -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("slippage_bps", [0, 5])
+def test_the_account_after_is_the_exchanges_own_account(slippage_bps: int) -> None:
+    """The report's account after a run is valued as the exchange values it: the plan is
+    priced at the previous session's closes, the exchange fills at today's close moved
+    by its slippage, and the report marks each position at the exchange's own current
+    price, so the two agree to the cent per position, slippage or not (before, they
+    differed by the day's move)."""
+    settings = ExchangeSettings(cash=Decimal(50_000), slippage_bps=Decimal(slippage_bps))
+    with LocalExchange(settings=settings) as exchange:
+        exchange.engine.set_position("QQQ", Decimal(60), Decimal(400))
+        exchange.engine.set_position("BND", Decimal(200), Decimal(70))
+        result = run(exchange)
+        account = exchange.engine.account_json()
+        held = {p["symbol"]: p for p in exchange.engine.positions_json()}
+    report = result.report
+    assert report.status is RunStatus.COMPLETED, report.errors
+    after = report.account_after
+    assert after is not None
+    assert after.cash == Decimal(account["cash"])
+    assert {p.symbol for p in after.positions} == set(held) == set(TARGETS)
+    cent = Decimal("0.01")
+    for position in after.positions:
+        theirs = held[position.symbol]
+        assert position.price == Decimal(theirs["current_price"])
+        gap = abs(position.market_value - Decimal(theirs["market_value"]))
+        assert gap <= cent, position
+    assert abs(after.equity - Decimal(account["equity"])) <= cent * len(held)

@@ -140,8 +140,14 @@ def risk_limits(draw: st.DrawFn, equity: Decimal) -> RiskLimits:
     """Limits scaled to the account so that each of them binds now and then, and loose
     often enough that plenty of orders get through."""
     order_fraction = draw(st.decimals(min_value=D("0.001"), max_value=D("1.5"), places=3))
+    dollar_fraction = draw(
+        st.none() | st.decimals(min_value=D("0.001"), max_value=D("1.5"), places=3)
+    )
     return RiskLimits(
-        max_order_notional=max(D("0.01"), to_cents(equity * order_fraction)),
+        max_order_fraction=order_fraction,
+        max_order_notional=None
+        if dollar_fraction is None
+        else max(D("0.01"), to_cents(equity * dollar_fraction)),
         max_position_weight=draw(
             st.one_of(st.just(D(1)), st.decimals(min_value=D("0.01"), max_value=D("0.5"), places=2))
         ),
@@ -194,7 +200,7 @@ def run_usages(draw: st.DrawFn, scenario: Scenario) -> RunUsage:
     """What earlier attempts may have used: often nothing, often some of each limit,
     now and then more than the limit (a limit lowered between attempts)."""
     limits = scenario.limits
-    order_cap = limits.max_order_notional
+    order_cap = order_ceiling(limits, scenario.equity)
     turnover_cap = limits.max_turnover * scenario.equity
 
     def dollars(cap: Decimal) -> st.SearchStrategy[Decimal]:
@@ -316,13 +322,22 @@ def check_diff_plan_shape(scenario: Scenario, plan: DiffResult) -> None:
             assert abs(hold.target_weight - hold.current_weight) <= band
 
 
+def order_ceiling(limits: RiskLimits, equity: Decimal) -> Decimal:
+    """The per-order ceiling in dollars: the fraction of equity, or the dollar cap when
+    that is tighter."""
+    by_fraction = limits.max_order_fraction * equity
+    if limits.max_order_notional is None:
+        return by_fraction
+    return min(by_fraction, limits.max_order_notional)
+
+
 def check_within_limits(scenario: Scenario, approved: tuple[OrderIntent, ...]) -> None:
     limits = scenario.limits
     equity = scenario.equity
     assert len(approved) <= limits.max_orders
     assert notional(approved) <= limits.max_turnover * equity
     for intent in approved:
-        assert intent.notional <= limits.max_order_notional
+        assert intent.notional <= order_ceiling(limits, equity)
         assert intent.symbol not in limits.deny_symbols
         if limits.allow_symbols is not None:
             assert intent.symbol in limits.allow_symbols
@@ -351,12 +366,13 @@ def check_run_within_limits(scenario: Scenario, used: RunUsage, result: RiskRevi
         assert approved == ()
     else:
         assert used.turnover + notional(approved) <= turnover_cap
+    order_cap = order_ceiling(limits, scenario.equity)
     for side in Side:
         for symbol in {i.symbol for i in approved if i.side is side}:
             earlier = used.ordered(symbol, side)
-            assert earlier < limits.max_order_notional
+            assert earlier < order_cap
             now = notional(i for i in approved if i.side is side and i.symbol == symbol)
-            assert earlier + now <= limits.max_order_notional
+            assert earlier + now <= order_cap
 
 
 def check_buys_within_buying_power(scenario: Scenario, approved: tuple[OrderIntent, ...]) -> None:
@@ -554,7 +570,8 @@ def test_reruns_of_a_run_never_trade_past_its_limits(scenario: Scenario, attempt
     limits = scenario.limits
     assert used.orders <= limits.max_orders
     assert used.turnover <= limits.max_turnover * scenario.equity
-    assert all(v <= limits.max_order_notional for v in (*used.bought.values(), *used.sold.values()))
+    order_cap = order_ceiling(limits, scenario.equity)
+    assert all(v <= order_cap for v in (*used.bought.values(), *used.sold.values()))
 
 
 @PROPERTY_SETTINGS

@@ -25,6 +25,7 @@ ZERO = D(0)
 FRACTIONAL = "0.000001"
 
 LOOSE = RiskLimits(
+    max_order_fraction=D(4),
     max_order_notional=D(10**9),
     max_position_weight=D(1),
     max_gross_exposure=D(4),
@@ -421,6 +422,84 @@ def test_order_notional_exactly_at_the_limit_is_approved() -> None:
     assert_approved(result, order)
 
 
+def test_order_fraction_caps_an_order_at_a_fraction_of_equity() -> None:
+    order = buy("QQQ", 80)  # $8,000 of BASE's $20,000 equity
+
+    result = check([order], lim=limits(max_order_fraction=D("0.25"), max_order_notional=None))
+
+    assert_shrunk(result, order, D(50), (RiskCode.ORDER_NOTIONAL_EXCEEDS_MAX,))
+    assert result.approved[0].notional == D(5000)
+    reason = decision(result, order).reason
+    assert "max order fraction (25.00% of equity) leaves $5000.00" in reason
+
+
+def test_order_fraction_applies_to_sells_too() -> None:
+    order = sell("SPY", 100)  # the whole $10,000 position
+
+    result = check([order], lim=limits(max_order_fraction=D("0.3"), max_order_notional=None))
+
+    assert_shrunk(result, order, D(60), (RiskCode.ORDER_NOTIONAL_EXCEEDS_MAX,))
+
+
+@pytest.mark.parametrize(
+    ("fraction", "dollars", "expected", "named"),
+    [
+        # $20,000 equity: 25% is $5,000; the $3,000 cap is tighter and wins.
+        (D("0.25"), D(3000), D(30), "max order notional ($3000.00) leaves $3000.00"),
+        # 10% is $2,000, tighter than the $3,000 cap.
+        (D("0.10"), D(3000), D(20), "max order fraction (10.00% of equity) leaves $2000.00"),
+        # Equal: either is the same ceiling; the dollar cap is named.
+        (D("0.15"), D(3000), D(30), "max order notional ($3000.00) leaves $3000.00"),
+    ],
+)
+def test_with_both_order_caps_the_tighter_wins(
+    fraction: Decimal, dollars: Decimal, expected: Decimal, named: str
+) -> None:
+    order = buy("QQQ", 80)
+
+    result = check([order], lim=limits(max_order_fraction=fraction, max_order_notional=dollars))
+
+    assert_shrunk(result, order, expected, (RiskCode.ORDER_NOTIONAL_EXCEEDS_MAX,))
+    assert named in decision(result, order).reason
+
+
+def test_no_dollar_cap_by_default() -> None:
+    defaults = RiskLimits()
+    assert defaults.max_order_notional is None
+    assert defaults.max_order_fraction == D(1)
+    assert defaults.max_position_weight == D(1)
+    # A $5,000,000 buy in a $10,000,000 cash account passes the defaults whole.
+    order = buy("QQQ", 50_000)
+
+    result = check([order], snapshot(10_000_000), defaults)
+
+    assert_approved(result, order)
+
+
+def test_default_limits_let_a_full_switch_between_two_funds_through() -> None:
+    """100% of one fund (less the 1% cash buffer) sold, 100% of another bought."""
+    held = snapshot(1_000, {"SPY": 990})  # $100,000 equity, 99% in SPY
+    sell_all = sell("SPY", 990)
+    buy_all = buy("QQQ", 990)
+
+    result = check([sell_all, buy_all], held, RiskLimits())
+
+    assert_approved(result, sell_all)
+    assert_approved(result, buy_all)
+
+
+def test_order_fraction_bites_the_same_at_ten_times_the_equity() -> None:
+    """A limit as a fraction of equity is the same limit on a larger account: the order
+    ten times larger on the account ten times larger is shrunk to the same fraction."""
+    lim = limits(max_order_fraction=D("0.3"), max_order_notional=None, max_turnover=D("0.5"))
+    small = check([buy("QQQ", 80)], BASE, lim)
+    large = check([buy("QQQ", 800)], snapshot(100_000, {"SPY": 1_000}), lim)
+
+    (small_buy,), (large_buy,) = small.approved, large.approved
+    assert large_buy.qty == 10 * small_buy.qty == D(600)
+    assert small.decisions[0].codes == large.decisions[0].codes
+
+
 # --- turnover -------------------------------------------------------------------------
 
 
@@ -701,6 +780,8 @@ def test_input_intents_are_not_modified() -> None:
     "changes",
     [
         {"max_order_notional": ZERO},
+        {"max_order_fraction": ZERO},
+        {"max_order_fraction": D("4.01")},
         {"max_position_weight": D("1.5")},
         {"max_position_weight": ZERO},
         {"max_gross_exposure": D(5)},

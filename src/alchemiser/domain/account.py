@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from decimal import Decimal
+from collections.abc import Iterable, Mapping
+from decimal import ROUND_HALF_EVEN, Decimal
 
-from alchemiser.domain.orders import OrderRecord
-from alchemiser.domain.values import ZERO, Frozen, Symbol, to_cents
+from alchemiser.domain.orders import Fill, OrderRecord
+from alchemiser.domain.values import PRICE_STEP, ZERO, Frozen, Symbol, to_cents
 
 
 class Position(Frozen):
@@ -15,6 +15,8 @@ class Position(Frozen):
     avg_entry_price: Decimal | None = None
     market_value: Decimal | None = None
     """The broker's own valuation of the position, when it gave one."""
+    current_price: Decimal | None = None
+    """The broker's own price of one share now, when it gave one."""
 
 
 CONSISTENCY_TOLERANCE = Decimal("0.002")
@@ -121,3 +123,44 @@ def value_account(snapshot: AccountSnapshot, prices: Mapping[str, Decimal]) -> A
     return AccountValuation(
         cash=to_cents(snapshot.cash), equity=to_cents(equity), positions=tuple(rows)
     )
+
+
+def marks_after(
+    snapshot: AccountSnapshot, fills: Iterable[Fill], reference: Mapping[str, Decimal]
+) -> tuple[dict[str, Decimal], dict[str, str]]:
+    """Each position's price after a run, as the broker sees it: the broker's own
+    current price when the snapshot carries one (the account then agrees with what the
+    broker shows); else, for a symbol filled in the run, its fills' volume-weighted
+    price; else ``reference`` (the plan's prices); else (it appeared during the run,
+    outside the plan) its average entry price (0 without one).
+
+    The second value names each position the plan had no price for (it appeared
+    during the run), with what it was marked at.
+    """
+    volume: dict[str, Decimal] = {}
+    paid: dict[str, Decimal] = {}
+    for fill in fills:
+        if fill.qty > ZERO:
+            volume[fill.symbol] = volume.get(fill.symbol, ZERO) + fill.qty
+            paid[fill.symbol] = paid.get(fill.symbol, ZERO) + fill.qty * fill.price
+    prices: dict[str, Decimal] = {}
+    unplanned: dict[str, str] = {}
+    for position in snapshot.positions:
+        if position.qty == ZERO:
+            continue
+        symbol = position.symbol
+        current = position.current_price
+        if current is not None and current.is_finite() and current > ZERO:
+            prices[symbol] = current
+        elif symbol in volume:
+            prices[symbol] = (paid[symbol] / volume[symbol]).quantize(PRICE_STEP, ROUND_HALF_EVEN)
+        elif symbol in reference:
+            prices[symbol] = reference[symbol]
+        else:
+            prices[symbol] = position.avg_entry_price or ZERO
+            unplanned[symbol] = "its average entry price"
+            continue
+        if symbol not in reference:
+            broker = current is not None and current.is_finite() and current > ZERO
+            unplanned[symbol] = "the broker's price" if broker else "its fill price"
+    return prices, unplanned

@@ -36,10 +36,16 @@ _HALTED, _REDUCING = TradingState.HALTED, TradingState.REDUCING
 
 
 class RiskLimits(Frozen):
-    """Per-run limits. Weights and exposure are fractions of equity before the run."""
+    """Per-run limits. Fractions, weights and exposure are of equity before the run, so
+    the limits scale with the account: a strategy that fits them at $10,000 fits them
+    at $1,000,000 (a backtest's limits do not bite harder as its equity grows)."""
 
-    max_order_notional: Decimal = Field(default=Decimal(50_000), gt=0, le=Decimal(10**12))
-    max_position_weight: Decimal = Field(default=Decimal("0.60"), gt=0, le=1)
+    max_order_fraction: Decimal = Field(default=Decimal(1), gt=0, le=4)
+    """The most one symbol's orders on one side may be worth this run, as a fraction of
+    equity (the default 1: a full switch out of one fund and into another passes)."""
+    max_order_notional: Decimal | None = Field(default=None, gt=0, le=Decimal(10**12))
+    """The same ceiling in dollars (None: none). When both are set the tighter wins."""
+    max_position_weight: Decimal = Field(default=Decimal(1), gt=0, le=1)
     max_gross_exposure: Decimal = Field(default=Decimal("1.00"), gt=0, le=4)
     max_turnover: Decimal = Field(default=Decimal("2.00"), gt=0, le=100)
     max_orders: int = Field(default=50, ge=0)
@@ -181,10 +187,19 @@ class _Book:
 class _Caps:
     """The dollar ceilings of one run, fixed by the equity before it."""
 
-    __slots__ = ("gross", "order", "position", "turnover")
+    __slots__ = ("gross", "order", "order_limit", "position", "turnover")
 
     def __init__(self, limits: RiskLimits, equity: Decimal) -> None:
-        self.order = limits.max_order_notional
+        # The per-order ceiling: a fraction of equity, or the dollar cap when that is
+        # tighter; ``order_limit`` names the one that applies, for the reason text.
+        by_fraction = limits.max_order_fraction * equity
+        dollars = limits.max_order_notional
+        if dollars is not None and dollars <= by_fraction:
+            self.order = dollars
+            self.order_limit = f"max order notional (${dollars:.2f})"
+        else:
+            self.order = by_fraction
+            self.order_limit = f"max order fraction ({limits.max_order_fraction:.2%} of equity)"
         self.turnover = limits.max_turnover * equity
         self.position = limits.max_position_weight * equity
         self.gross = limits.max_gross_exposure * equity
@@ -335,9 +350,9 @@ def _shrink(
     sizing.cap(
         room,
         RiskCode.ORDER_NOTIONAL_EXCEEDS_MAX,
-        "max order notional"
+        caps.order_limit
         if not earlier
-        else f"max order notional for {intent.symbol} {intent.side.value}s this run, after "
+        else f"{caps.order_limit} for {intent.symbol} {intent.side.value}s this run, after "
         f"${earlier:.2f} ordered by earlier attempts,",
     )
     sizing.cap(

@@ -177,6 +177,7 @@ def _positions(
                     position.get("avg_entry_price"), "avg_entry_price"
                 ),
                 market_value=market_value,
+                current_price=_optional_decimal(position.get("current_price"), "current_price"),
             )
         )
     return tuple(managed), tuple(unmanaged)

@@ -114,9 +114,18 @@ class SimBroker:
         Path(tmp).replace(self._path)
 
     def snapshot(self, *, with_orders: bool = True) -> AccountSnapshot:
+        """The account now; each position's ``current_price`` is its session close (the
+        price the simulated market is at), absent when the session has none for it."""
+        held = sorted(self._state.positions.items())
+        prices = self._prices([symbol for symbol, _ in held])
         positions = tuple(
-            Position(symbol=symbol, qty=p.qty, avg_entry_price=p.avg_entry_price)
-            for symbol, p in sorted(self._state.positions.items())
+            Position(
+                symbol=symbol,
+                qty=p.qty,
+                avg_entry_price=p.avg_entry_price,
+                current_price=prices.get(symbol),
+            )
+            for symbol, p in held
         )
         open_orders = tuple(o for o in self._state.orders.values() if not o.status.terminal)
         return AccountSnapshot(
@@ -155,15 +164,26 @@ class SimBroker:
     def latest_quotes(self, symbols: Sequence[str]) -> dict[str, Quote]:
         """Implements ports.Quotes with the prices orders fill at now: a sell gets the
         bid, a buy pays the ask, so a simulated run sizes its buys exactly as they fill.
-        One read of the session's closes for all of them (a backtest asks every
+        One read of the session's prices for all of them (a backtest asks every
         session); a symbol the market cannot price this session is left out (its orders
         are denied, and the run reports the missing quote as a failure)."""
+        quotes: dict[str, Quote] = {}
+        for symbol, price in self._prices(symbols).items():
+            bid, ask = self._moved(price, Side.SELL), self._moved(price, Side.BUY)
+            quotes[symbol] = Quote(symbol=symbol, bid=bid, ask=ask, at=self._clock.now())
+        return quotes
+
+    def _prices(self, symbols: Sequence[str]) -> dict[str, Decimal]:
+        """The session's price (what orders fill at, before slippage) of each symbol
+        that has one, in one read of them all."""
         wanted = sorted(set(symbols))
+        if not wanted:
+            return {}
         try:
             history = self._market.history(wanted, self._session, 1)
         except DataError:
             history = None  # one of them has no data at all: price them one by one
-        quotes: dict[str, Quote] = {}
+        prices: dict[str, Decimal] = {}
         for symbol in wanted:
             try:
                 own = (
@@ -171,12 +191,10 @@ class SimBroker:
                     if history is not None
                     else self._market.history([symbol], self._session, 1)
                 )
-                price = self._session_price(own, symbol)
+                prices[symbol] = self._session_price(own, symbol)
             except DataError:
                 continue
-            bid, ask = self._moved(price, Side.SELL), self._moved(price, Side.BUY)
-            quotes[symbol] = Quote(symbol=symbol, bid=bid, ask=ask, at=self._clock.now())
-        return quotes
+        return prices
 
     def submit_order(self, request: OrderRequest) -> OrderRecord:
         return self._place(request, whole_shares_only=request.symbol in self._whole)
