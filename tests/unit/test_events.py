@@ -24,6 +24,10 @@ def test_the_shipped_event_parses() -> None:
     event = parse_event(json.loads((EVENTS / "market_open.json").read_text()))
     assert event.scheduled_time == datetime(2026, 7, 31, 13, 30, tzinfo=UTC)
     assert event.attempt == 1
+    assert event.window is None
+    close = parse_event(json.loads((EVENTS / "market_close.json").read_text()))
+    assert close.window == "close"
+    assert close.scheduled_time == datetime(2026, 7, 31, 19, 45, tzinfo=UTC)
 
 
 def test_an_event_without_a_window_is_the_accounts_own() -> None:
