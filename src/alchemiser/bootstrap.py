@@ -285,6 +285,7 @@ def alpaca(
         feed=settings.feed,
         max_sessions=settings.history_sessions,
         max_gap_sessions=settings.max_gap_sessions,
+        max_price_age_seconds=settings.max_latest_price_age_seconds,
     )
     return AlpacaWiring(broker=broker, market=market, transport=transport)
 

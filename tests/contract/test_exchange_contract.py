@@ -426,6 +426,17 @@ def test_latest_quotes(http: requests.Session, exchange: LocalExchange) -> None:
     assert body["quotes"]["SPY"]["ap"] > body["quotes"]["SPY"]["bp"]
 
 
+def test_latest_trades(http: requests.Session, exchange: LocalExchange) -> None:
+    path = "/v2/stocks/trades/latest"
+    response = call(http, exchange, "GET", path, params={"symbols": "SPY,GLD,NOPE"})
+    body = assert_conforms(DATA, path, "GET", response, 200)
+    assert set(body["trades"]) == {"SPY", "GLD"}
+    assert body["trades"]["SPY"]["p"] > 0
+    assert body["trades"]["SPY"]["t"].startswith(exchange.engine.now().date().isoformat())
+    no_symbols = call(http, exchange, "GET", path)
+    assert_conforms(DATA, path, "GET", no_symbols, 400)
+
+
 # -- auth, rate limit, scripted errors -----------------------------------------------------
 
 

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from alchemiser.errors import ConfigError, EventError
-from alchemiser.handlers.events import HandlerSettings, parse_event
+from alchemiser.handlers.events import (
+    AccountMessage,
+    HandlerSettings,
+    parse_account_message,
+    parse_event,
+)
+from alchemiser.handlers.orchestrator import messages
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -18,6 +24,44 @@ def test_the_shipped_event_parses() -> None:
     event = parse_event(json.loads((EVENTS / "market_open.json").read_text()))
     assert event.scheduled_time == datetime(2026, 7, 31, 13, 30, tzinfo=UTC)
     assert event.attempt == 1
+    assert event.window is None
+    close = parse_event(json.loads((EVENTS / "market_close.json").read_text()))
+    assert close.window == "close"
+    assert close.scheduled_time == datetime(2026, 7, 31, 19, 45, tzinfo=UTC)
+
+
+def test_an_event_without_a_window_is_the_accounts_own() -> None:
+    event = parse_event({"scheduled_time": "2026-07-31T13:30:00Z"})
+    assert event.window is None
+    assert AccountMessage(account="main", scheduled_time=event.scheduled_time).window is None
+
+
+@pytest.mark.parametrize("window", ["open", "close"])
+def test_the_window_travels_from_the_schedule_to_the_worker(window: str) -> None:
+    event = {"scheduled_time": "2026-07-31T19:45:00Z", "attempt": "1", "window": window}
+    assert parse_event(event).window == window
+
+    entries = messages(["main", "ira"], event)
+
+    for entry in entries:
+        message = parse_account_message(entry["MessageBody"])
+        assert message.window == window
+        assert message.trigger().window == window
+        assert message.trigger().scheduled_time == datetime(2026, 7, 31, 19, 45, tzinfo=UTC)
+
+
+def test_the_open_and_close_triggers_of_a_day_are_different_messages() -> None:
+    opening = messages(["main"], {"scheduled_time": "2026-07-31T13:30:00Z", "window": "open"})
+    closing = messages(["main"], {"scheduled_time": "2026-07-31T19:45:00Z", "window": "close"})
+    assert opening[0]["MessageDeduplicationId"] != closing[0]["MessageDeduplicationId"]
+
+
+def test_a_message_without_a_window_still_parses() -> None:
+    # Messages queued before windows existed (no "window" key).
+    body = '{"account": "demo", "scheduled_time": "2026-07-31T13:30:00Z", "attempt": 1}'
+    assert parse_account_message(body).trigger().window is None
+    with pytest.raises(EventError, match="window"):
+        parse_account_message(body[:-1] + ', "window": "noon"}')
 
 
 @pytest.mark.parametrize(
@@ -28,6 +72,9 @@ def test_the_shipped_event_parses() -> None:
         {"scheduled_time": "2026-07-31T13:30:00"},
         {"scheduled_time": "2026-07-31T13:30:00Z", "attempt": 0},
         {"scheduled_time": "2026-07-31T13:30:00Z", "scheduledTime": "x"},
+        {"scheduled_time": "2026-07-31T19:45:00Z", "window": "midday"},
+        {"scheduled_time": "2026-07-31T19:45:00Z", "window": "CLOSE"},
+        {"scheduled_time": "2026-07-31T19:45:00Z", "window": 1},
         [],
         "2026-07-31T13:30:00Z",
         None,

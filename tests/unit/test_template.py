@@ -8,6 +8,7 @@ counting the policies SAM attaches by itself.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import subprocess
@@ -20,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from alchemiser.handlers.local import load_template
+from alchemiser.handlers.events import parse_event
+from alchemiser.handlers.local import Resolver, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -35,9 +37,26 @@ FUNCTIONS = {
     "WatchdogFunction": ("alchemiser.handlers.watchdog.handler", 256, 60),
 }
 SCHEDULES = {
-    ("OrchestratorFunction", "MarketOpen"): "cron(30 9 ? * MON-FRI *)",
-    ("WatchdogFunction", "NoRunCheck"): "cron(0 10 ? * MON-FRI *)",
+    # (function, event): (the cron it resolves to by default, its window, its condition)
+    ("OrchestratorFunction", "MarketOpen"): ("cron(30 09 ? * MON-FRI *)", "open", "OpenScheduled"),
+    ("OrchestratorFunction", "MarketClose"): (
+        "cron(45 15 ? * MON-FRI *)",
+        "close",
+        "CloseScheduled",
+    ),
+    ("OrchestratorFunction", "MarketEarlyClose"): (
+        "cron(45 12 ? * MON-FRI *)",
+        "close",
+        "CloseScheduled",
+    ),
+    ("WatchdogFunction", "NoRunCheck"): ("cron(0 10 ? * MON-FRI *)", "open", "OpenScheduled"),
+    ("WatchdogFunction", "NoCloseRunCheck"): (
+        "cron(15 16 ? * MON-FRI *)",
+        "close",
+        "CloseScheduled",
+    ),
 }
+TIME_PARAMETERS = {"OpenTime": "09:30", "CloseTime": "15:45", "EarlyCloseTime": "12:45"}
 
 # What each SAM policy template grants (samtranslator's policy_templates.json). A
 # function that uses a template missing here fails the IAM test until it is added.
@@ -324,21 +343,88 @@ def test_schedules_are_new_york_weekdays_with_retries_and_a_dlq(
     schedule = _properties(template, function)["Events"][event]
     assert schedule["Type"] == "ScheduleV2"
     properties = schedule["Properties"]
-    assert properties["ScheduleExpression"] == SCHEDULES[(function, event)]
+    cron, window, condition = SCHEDULES[(function, event)]
+    assert _resolver(template).resolve(properties["ScheduleExpression"]) == cron
     assert properties["ScheduleExpressionTimezone"] == "America/New_York"
-    assert properties["State"] == {"Ref": "ScheduleState"}
+    assert properties["State"] == {"Fn::If": [condition, "ENABLED", "DISABLED"]}
     payload = json.loads(properties["Input"])
     assert payload == {
         "scheduled_time": "<aws.scheduler.scheduled-time>",
         "execution_id": "<aws.scheduler.execution-id>",
         "schedule_arn": "<aws.scheduler.schedule-arn>",
         "attempt": "<aws.scheduler.attempt-number>",
+        "window": window,
     }
+    delivered = {**payload, "scheduled_time": "2026-07-31T19:45:00Z", "attempt": "1"}
+    assert parse_event(delivered).window == window
     assert properties["RetryPolicy"] == {
         "MaximumRetryAttempts": 2,
         "MaximumEventAgeInSeconds": 3600,
     }
     assert properties["DeadLetterConfig"] == {"Arn": DLQ_ARN}
+
+
+def _resolver(template: dict[str, Any], **parameters: str) -> Resolver:
+    """The template's intrinsics resolved with ``parameters`` as the deployer gives them."""
+    changed = copy.deepcopy(template)
+    for name, value in parameters.items():
+        changed["Parameters"][name]["Default"] = value
+    return Resolver(changed, "alchemiser", {})
+
+
+def _enabled(template: dict[str, Any], **parameters: str) -> set[str]:
+    resolver = _resolver(template, **parameters)
+    return {
+        event
+        for function, event in SCHEDULES
+        if resolver.resolve(_properties(template, function)["Events"][event]["Properties"]["State"])
+        == "ENABLED"
+    }
+
+
+def test_the_trading_window_decides_which_schedules_run(template: dict[str, Any]) -> None:
+    opening = {"MarketOpen", "NoRunCheck"}
+    closing = {"MarketClose", "MarketEarlyClose", "NoCloseRunCheck"}
+    assert _enabled(template) == opening  # the default: open
+    assert _enabled(template, TradingWindow="open") == opening
+    assert _enabled(template, TradingWindow="close") == closing
+    assert _enabled(template, TradingWindow="both") == opening | closing
+    for window in ("open", "close", "both"):
+        assert _enabled(template, TradingWindow=window, ScheduleState="DISABLED") == set()
+
+
+def test_the_window_parameters(template: dict[str, Any]) -> None:
+    parameters = template["Parameters"]
+    window = parameters["TradingWindow"]
+    assert window["AllowedValues"] == ["open", "close", "both"]
+    assert window["Default"] == "open"
+    for name, default in TIME_PARAMETERS.items():
+        parameter = parameters[name]
+        assert parameter["Type"] == "String"
+        assert parameter["Default"] == default
+        pattern = re.compile(parameter["AllowedPattern"])
+        for good in ("00:00", "09:30", "15:45", "23:59"):
+            assert pattern.fullmatch(good), (name, good)
+        for bad in ("9:30", "24:00", "15:60", "15.45", "1545", "15:45 ", ""):
+            assert not pattern.fullmatch(bad), (name, bad)
+
+
+@pytest.mark.parametrize(
+    ("parameter", "event", "value", "cron"),
+    [
+        ("OpenTime", "MarketOpen", "10:05", "cron(05 10 ? * MON-FRI *)"),
+        ("CloseTime", "MarketClose", "15:50", "cron(50 15 ? * MON-FRI *)"),
+        ("EarlyCloseTime", "MarketEarlyClose", "12:40", "cron(40 12 ? * MON-FRI *)"),
+    ],
+)
+def test_the_cron_is_built_from_the_time_parameter(
+    template: dict[str, Any], parameter: str, event: str, value: str, cron: str
+) -> None:
+    expression = _properties(template, "OrchestratorFunction")["Events"][event]["Properties"][
+        "ScheduleExpression"
+    ]
+    assert parameter in json.dumps(expression)  # a parameter, not a constant
+    assert _resolver(template, **{parameter: value}).resolve(expression) == cron
 
 
 def test_schedule_dlq_is_a_standard_queue(template: dict[str, Any]) -> None:
@@ -484,6 +570,7 @@ def test_no_successful_run_alarm_says_what_it_means(template: dict[str, Any]) ->
         _properties(template, "NoSuccessfulRunAlarm")["AlarmDescription"].split()
     )
     assert "10:00 New York time" in description
+    assert "16:15" in description
     assert "weekday" in description
 
 

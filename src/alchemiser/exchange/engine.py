@@ -28,10 +28,11 @@ Documented simplifications:
   price given (an option at qty x price x 100) and count in the account's equity.
 
 Test controls: ``set_position`` (any quantity, a fractional residue of a whole-share
-asset included), ``set_price`` (one session's price: fills, quotes, valuations; never
-bars), ``fill_open_orders`` (the market moves on), ``advance``/``set_now`` (the clock)
-and ``configure`` (settings, ``account_number`` included). The account's equity is
-always cash plus the positions' ``market_value`` as GET /v2/positions shows them.
+asset included), ``set_price`` (one session's price: fills, quotes, latest trades,
+valuations; never bars), ``fill_open_orders`` (the market moves on),
+``advance``/``set_now`` (the clock) and ``configure`` (settings, ``account_number``
+and ``stale_trades_seconds`` included). The account's equity is always cash plus the
+positions' ``market_value`` as GET /v2/positions shows them.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ MIN_NOTIONAL = Decimal(1)
 BAR_VOLUME = 1_000_000
 BAR_TRADES = 1_000
 QUOTE_SIZE = 100
+TRADE_SIZE = 100
 DEFAULT_BARS_LIMIT = 1_000
 MAX_BARS_LIMIT = 10_000
 DEFAULT_ORDERS_LIMIT = 50
@@ -161,6 +163,8 @@ class ExchangeSettings:
     late_fill_seconds: float | None = None
     """When the rest of a partial fill fills, after the first fill (None: never)."""
     stale_bars_sessions: int = 0
+    stale_trades_seconds: float = 0.0
+    """How long before ``now`` the latest trades are stamped (0: at ``now``)."""
     latency_ms: int = 0
     rate_limit_per_minute: int = 200
     key_id: str | None = None
@@ -192,6 +196,8 @@ class ExchangeSettings:
             raise ValueError("partial_fills ratios must be in (0, 1]")
         if self.stale_bars_sessions < 0 or self.latency_ms < 0:
             raise ValueError("stale_bars_sessions and latency_ms must be >= 0")
+        if not self.stale_trades_seconds >= 0:  # NaN included
+            raise ValueError("stale_trades_seconds must be >= 0")
         if self.rate_limit_per_minute < 1:
             raise ValueError("rate_limit_per_minute must be >= 1")
         if not 1 <= self.max_bars_per_page <= MAX_BARS_LIMIT:
@@ -213,6 +219,7 @@ class ExchangeSettings:
             "partial_fills": dict(self.partial_fills),
             "late_fill_seconds": self.late_fill_seconds,
             "stale_bars_sessions": self.stale_bars_sessions,
+            "stale_trades_seconds": self.stale_trades_seconds,
             "latency_ms": self.latency_ms,
             "rate_limit_per_minute": self.rate_limit_per_minute,
             "key_id": self.key_id,
@@ -236,6 +243,7 @@ SETTINGS_JSON_FIELDS = frozenset(
         "partial_fills",
         "late_fill_seconds",
         "stale_bars_sessions",
+        "stale_trades_seconds",
         "latency_ms",
         "rate_limit_per_minute",
         "key_id",
@@ -696,6 +704,8 @@ class Engine:
         self._price_overrides: dict[str, tuple[date, Decimal]] = {}
         """Per symbol in the price data: a price for one session (``set_price``)."""
         self._other_prices: dict[str, Decimal] = {}
+        self._trade_ids = 0
+        """The last latest-trade id handed out."""
         """Prices of symbols not in the price data (crypto, options), any day."""
 
     # -- settings and the clock ----------------------------------------------------------
@@ -1649,6 +1659,32 @@ class Engine:
                     "z": "B",
                 }
             return {"quotes": quotes}
+
+    def latest_trades_json(self, query: Mapping[str, Sequence[str]]) -> JSON:
+        """Each symbol's latest trade: at its current price (as quotes are), stamped
+        ``stale_trades_seconds`` before now; a symbol without a price is left out."""
+        symbols = _symbols_param(query)
+        with self._lock:
+            self._settle()
+            at = self._now() - timedelta(seconds=self._settings.stale_trades_seconds)
+            stamp = utc_text(at)
+            trades: dict[str, JSON] = {}
+            for symbol in symbols:
+                # Stock trades only, as for quotes.
+                price = self._reference_price(symbol) if symbol in self.prices else None
+                if price is None:
+                    continue
+                self._trade_ids += 1
+                trades[symbol] = {
+                    "t": stamp,
+                    "x": "V",
+                    "p": float(price),
+                    "s": TRADE_SIZE,
+                    "c": ["@"],
+                    "i": self._trade_ids,
+                    "z": "C",
+                }
+            return {"trades": trades}
 
     # -- the control plane -----------------------------------------------------------------
 

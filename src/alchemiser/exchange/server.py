@@ -65,7 +65,7 @@ _ASSET = re.compile(r"/v2/assets/([^/]+)")
 _POSITION = re.compile(r"/v2/positions/([^/]+)")
 _KNOWN = re.compile(
     r"/v2/(account|clock|calendar|assets(/[^/]+)?|positions(/[^/]+)?|orders(/[^/]+)?"
-    r"|orders:by_client_order_id|stocks/bars|stocks/quotes/latest)"
+    r"|orders:by_client_order_id|stocks/bars|stocks/(quotes|trades)/latest)"
 )
 
 
@@ -523,6 +523,7 @@ class LocalExchange:
                 "/v2/orders": engine.orders_json,
                 "/v2/stocks/bars": engine.bars_json,
                 "/v2/stocks/quotes/latest": engine.latest_quotes_json,
+                "/v2/stocks/trades/latest": engine.latest_trades_json,
             }
             if path in by_query:
                 return _json_response(200, by_query[path](query)), False

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field, ValidationError
 
 from alchemiser.domain.values import Frozen
 from alchemiser.errors import ConfigError, EventError
+
+Window = Literal["open", "close"]
+"""A trading window: a run at the open, or a run a few minutes before the close."""
 
 
 class ScheduledEvent(Frozen):
@@ -21,6 +24,9 @@ class ScheduledEvent(Frozen):
     execution_id: str | None = Field(default=None, max_length=128)
     schedule_arn: str | None = Field(default=None, max_length=2048)
     attempt: int = Field(default=1, ge=1, le=200)
+    window: Window | None = None
+    """Which trading window the trigger is for (template.yaml's ``TradingWindow``);
+    None: the account's own."""
 
 
 def parse_event(event: Any) -> ScheduledEvent:
@@ -51,12 +57,15 @@ class AccountMessage(Frozen):
     scheduled_time: AwareDatetime
     execution_id: str | None = Field(default=None, max_length=128)
     attempt: int = Field(default=1, ge=1, le=200)
+    window: Window | None = None
+    """The trigger's trading window, as the schedule said (None: the account's own)."""
 
     def trigger(self) -> ScheduledEvent:
         return ScheduledEvent(
             scheduled_time=self.scheduled_time,
             execution_id=self.execution_id,
             attempt=self.attempt,
+            window=self.window,
         )
 
 

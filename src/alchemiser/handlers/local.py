@@ -238,6 +238,9 @@ class Resolver:
             if key == "Fn::Join":
                 separator, items = value
                 return str(separator).join(_text(v) for v in self.resolve(items))
+            if key == "Fn::Split":
+                separator, text = value
+                return _text(self.resolve(text)).split(str(separator))
             if key == "Fn::Select":
                 index, items = value
                 return self.resolve(items)[int(self.resolve(index))]

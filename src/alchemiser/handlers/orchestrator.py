@@ -38,6 +38,7 @@ def messages(accounts: list[str], event: dict[str, Any]) -> list[dict[str, str]]
             scheduled_time=instant,
             execution_id=trigger.execution_id,
             attempt=trigger.attempt,
+            window=trigger.window,
         ).model_dump_json()
         dedup = hashlib.sha256(f"{account}|{instant.isoformat()}".encode()).hexdigest()
         entries.append(

@@ -11,10 +11,18 @@ Anything else is a DataError, and the run places no order.
 Latest quotes are read in batches of symbols; a symbol without a usable quote is left
 out for the caller to deny (fail closed), and a reply not shaped as documented is a
 BrokerUnknown.
+
+Latest prices (the close window's stand-in for today's close) are the latest trades,
+read in the same batches and checked like the bars: every symbol asked for must have a
+trade of the session asked about, finite and positive, no older than
+``max_price_age_seconds`` and not ahead of our clock by more than
+``PRICE_CLOCK_SKEW_SECONDS``. Anything else, a reply not shaped as documented
+included, is a DataError naming the symbols.
 """
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
@@ -27,7 +35,11 @@ import numpy as np
 import requests
 from alpaca.data.enums import Adjustment, DataFeed
 from alpaca.data.historical.stock import StockHistoricalDataClient
-from alpaca.data.requests import StockBarsRequest, StockLatestQuoteRequest
+from alpaca.data.requests import (
+    StockBarsRequest,
+    StockLatestQuoteRequest,
+    StockLatestTradeRequest,
+)
 from alpaca.data.timeframe import TimeFrame
 from alpaca.trading.client import TradingClient
 from alpaca.trading.requests import GetCalendarRequest
@@ -48,6 +60,13 @@ read timeout, while a 5,000-symbol book still needs only 50 requests of the budg
 LATEST_QUOTES = "/stocks/quotes/latest"
 """Under the data client's versioned base URL (alpaca-py's own path for it)."""
 QUOTES_PATH = "GET /v2/stocks/quotes/latest"
+LATEST_TRADES = "/stocks/trades/latest"
+TRADES_PATH = "GET /v2/stocks/trades/latest"
+PRICE_CLOCK_SKEW_SECONDS = 60.0
+"""How far ahead of our clock a latest trade may be stamped (clocks disagree a little);
+further ahead, the stamp cannot be trusted to say how fresh the price is."""
+NAMED_SYMBOLS = 10
+"""Symbols named in one DataError; the rest are counted."""
 
 
 def _calendar_span(sessions: int) -> int:
@@ -67,6 +86,7 @@ class AlpacaMarketData:
         feed: str = "iex",
         max_sessions: int = 2520,
         max_gap_sessions: int = 3,
+        max_price_age_seconds: float = 900,
     ) -> None:
         harden(trading, transport.session())
         harden(data, transport.session())
@@ -76,6 +96,7 @@ class AlpacaMarketData:
         self._feed = DataFeed(feed)
         self._max_sessions = max_sessions
         self._max_gap = max_gap_sessions
+        self._max_price_age = timedelta(seconds=max_price_age_seconds)
         self._sessions: list[date] = []
         self._covered: tuple[date, date] | None = None
 
@@ -143,6 +164,72 @@ class AlpacaMarketData:
                     f"{QUOTES_PATH}: malformed response ({error})", broker_code="malformed"
                 ) from error
         return quotes
+
+    # -- latest prices -----------------------------------------------------------
+
+    def latest_prices(self, symbols: Sequence[str], session: date) -> dict[str, float]:
+        """Each symbol's latest trade price, one request per ``QUOTES_BATCH`` symbols;
+        a DataError unless every symbol has a finite, positive trade stamped on
+        ``session`` (a New York date), at most ``max_price_age_seconds`` before our
+        clock's now and at most ``PRICE_CLOCK_SKEW_SECONDS`` after it."""
+        wanted = sorted(set(symbols))
+        trades: dict[str, tuple[float, datetime]] = {}
+        for start in range(0, len(wanted), QUOTES_BATCH):
+            batch = wanted[start : start + QUOTES_BATCH]
+            request = StockLatestTradeRequest(symbol_or_symbols=batch, feed=self._feed)
+            raw = self._transport.call(partial(self._latest_trades, request), what=TRADES_PATH)
+            try:
+                replies = as_mapping(as_mapping(raw, "reply")["trades"], "trades")
+                for symbol in batch:
+                    if symbol in replies:
+                        trades[symbol] = _trade(symbol, replies[symbol])
+            except (KeyError, TypeError, ValueError) as error:
+                raise DataError(
+                    f"{TRADES_PATH}: malformed response ({error})", kind=DataErrorKind.MALFORMED
+                ) from error
+        self._check_trades(wanted, trades, session)
+        return {symbol: trades[symbol][0] for symbol in wanted}
+
+    def _latest_trades(self, request: StockLatestTradeRequest) -> object:
+        """One latest-trades request, its reply as sent (see ``_latest``); a body that
+        is not JSON is malformed data, not a transient failure."""
+        try:
+            return self._data.get(LATEST_TRADES, request.to_request_fields())
+        except requests.JSONDecodeError as error:
+            raise DataError(
+                f"{TRADES_PATH}: malformed response (not JSON)", kind=DataErrorKind.MALFORMED
+            ) from error
+
+    def _check_trades(
+        self, wanted: list[str], trades: Mapping[str, tuple[float, datetime]], session: date
+    ) -> None:
+        now = self._transport.clock.now()
+        ahead = timedelta(seconds=PRICE_CLOCK_SKEW_SECONDS)
+        missing = [s for s in wanted if s not in trades]
+        non_finite = [s for s, (price, _) in trades.items() if not math.isfinite(price)]
+        non_positive = [s for s, (price, _) in trades.items() if price <= 0]
+        stale: list[str] = []
+        for symbol, (_, stamp) in sorted(trades.items()):
+            day = stamp.astimezone(NEW_YORK).date()
+            if day != session:
+                stale.append(f"{symbol} (a trade of {day.isoformat()})")
+            elif now - stamp > self._max_price_age:
+                stale.append(f"{symbol} ({int((now - stamp).total_seconds())} s old)")
+            elif stamp - now > ahead:
+                stale.append(f"{symbol} ({int((stamp - now).total_seconds())} s ahead)")
+        for found, kind, what in (
+            (non_finite, DataErrorKind.NON_FINITE, "a latest trade price that is not finite"),
+            (non_positive, DataErrorKind.NON_POSITIVE, "a latest trade price <= 0"),
+            (missing, DataErrorKind.MISSING, "no latest trade"),
+            (
+                stale,
+                DataErrorKind.STALE,
+                f"no latest trade of {session.isoformat()} within "
+                f"{int(self._max_price_age.total_seconds())} s",
+            ),
+        ):
+            if found:
+                raise DataError(f"{what}: {_named(sorted(found))}", kind=kind)
 
     def _latest(self, request: StockLatestQuoteRequest) -> object:
         """One latest-quotes request, its reply as sent. Not through
@@ -272,6 +359,27 @@ def _quote_price(quote: Mapping[str, Any], key: str) -> Decimal:
     # repr: the shortest text of the float, as sent (Decimal(float) would carry its
     # binary expansion, 0.1 -> 0.1000000000000000055...).
     return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
+def _trade(symbol: str, raw: object) -> tuple[float, datetime]:
+    """One symbol's latest trade: its price and when. ValueError when the trade is not
+    shaped as documented (the price checks are the caller's)."""
+    trade: Mapping[str, Any] = as_mapping(raw, f"{symbol} trade")
+    price = trade["p"]
+    if isinstance(price, bool) or not isinstance(price, (int, float)):
+        raise ValueError(f"{symbol}: p is not a number: {price!r}")
+    text = trade["t"]
+    if not isinstance(text, str):
+        raise ValueError(f"{symbol}: t is not a time: {text!r}")
+    stamp = utc(text)
+    if stamp is None:
+        raise ValueError(f"{symbol}: a trade without a time")
+    return float(price), stamp
+
+
+def _named(symbols: Sequence[str]) -> str:
+    extra = len(symbols) - NAMED_SYMBOLS
+    return ", ".join(symbols[:NAMED_SYMBOLS]) + (f" and {extra} more" if extra > 0 else "")
 
 
 def _longest_gap(present: np.ndarray[Any, Any]) -> int:

@@ -50,6 +50,9 @@ class AlpacaConfig(Frozen):
     windows see all they need, exponential ones have long converged."""
     max_gap_sessions: int = Field(default=3, ge=0, le=30)
     """Sessions in a row a traded symbol may miss before its bars count as broken."""
+    max_latest_price_age_seconds: int = Field(default=900, ge=10, le=3600)
+    """How old a latest trade may be, by our clock, when a close-window run uses it as
+    today's close (15 minutes by default: a thinly traded ETF still qualifies)."""
     time_budget_seconds: float = Field(default=600, gt=0, le=3600)
     """How long a run started from the command line may take (Lambda uses its own)."""
     retry: RetryPolicy = RetryPolicy()
