@@ -296,11 +296,12 @@ def alpaca_request(
     market_clock: MarketClock,
     scheduled_time: datetime | None,
     deadline: float | None,
+    trigger_window: TradingWindow | None = None,
 ) -> RunRequest:
     """A real-broker run trades on the broker's today (or the trigger's day, which the
-    service checks against the broker's clock), with the data of the session before."""
+    service checks against the broker's clock), deciding as the account's window says."""
     if scheduled_time is not None:
-        return scheduled_request(config, market, scheduled_time, deadline)
+        return scheduled_request(config, market, scheduled_time, deadline, trigger_window)
     now = market_clock.market_status().at
     return _request_for(config, market, now, None, deadline)
 

@@ -715,12 +715,11 @@ WATCHDOG_EVENT = {"scheduled_time": "2026-07-31T14:00:00Z"}
 
 
 def test_watchdog_is_quiet_when_every_account_ran(stack: Stack, output: Output) -> None:
-    _, second = two_accounts(stack)
-    second.configure(now=datetime(2026, 7, 31, 20, 30, tzinfo=UTC))  # B: closed, skipped
+    two_accounts(stack)
     result = stack.run()
     assert {a: r["status"] for a, r in result["accounts"].items()} == {
         ACCOUNT: "completed",
-        OTHER_ACCOUNT: "skipped",
+        OTHER_ACCOUNT: "completed",
     }
     stack.notices()
     output.read()
@@ -731,6 +730,26 @@ def test_watchdog_is_quiet_when_every_account_ran(stack: Stack, output: Output) 
     }
     assert output.metrics(output.read())["RunMissing"] == [0.0]
     assert stack.notices() == []
+
+
+def test_watchdog_alarms_for_a_session_whose_run_found_the_market_closed(
+    stack: Stack, output: Output
+) -> None:
+    """A trigger that reached the broker after the close on a session day (a delayed
+    delivery, a retry) is skipped, but the day went untraded: not a holiday."""
+    _, second = two_accounts(stack)
+    second.configure(now=datetime(2026, 7, 31, 20, 30, tzinfo=UTC))  # B: closed, skipped
+    result = stack.run()
+    assert result["accounts"][OTHER_ACCOUNT]["status"] == "skipped"
+    assert result["accounts"][OTHER_ACCOUNT]["skipped"] == "market_closed"
+    stack.notices()
+    output.read()
+
+    assert watchdog.handler(WATCHDOG_EVENT, lambda_context("Watchdog")) == {
+        "day": DAY,
+        "missing": [f"{OTHER_ACCOUNT} (skipped)"],
+    }
+    assert output.metrics(output.read())["RunMissing"] == [1.0]
 
 
 def test_watchdog_alarms_for_failed_and_missing_accounts(stack: Stack, output: Output) -> None:

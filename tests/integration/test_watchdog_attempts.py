@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from alchemiser.domain.decisions import TradingState
-from alchemiser.domain.report import Mode, RunReport, RunStatus
+from alchemiser.domain.report import Mode, RunReport, RunStatus, SkipReason
 from alchemiser.handlers import watchdog
 from tests.integration.aws_stack import (
     ACCOUNT,
@@ -65,3 +65,59 @@ def test_a_started_attempt_is_not_a_success_until_an_attempt_finishes(
     }
     assert output.metrics(output.read())["RunMissing"] == [0.0]
     assert stack.notices() == []
+
+
+def skip(attempt_id: str, why: SkipReason | None) -> RunReport:
+    return attempt(attempt_id, RunStatus.SKIPPED).model_copy(update={"skipped": why})
+
+
+def close_window_account(stack: Stack) -> None:
+    path = stack.write_config([AccountSpec(ACCOUNT, "alchemiser/a", "http://127.0.0.1:9")])
+    path.write_text('trading_window = "close"\n' + path.read_text(), encoding="utf-8")
+
+
+CLOSE_CHECK = {"scheduled_time": "2026-07-31T20:15:00Z", "window": "close"}
+OPEN_CHECK = {"scheduled_time": "2026-07-31T14:00:00Z", "window": "open"}
+
+
+def test_the_other_close_triggers_skip_is_not_the_days_run(stack: Stack, output: Output) -> None:
+    """12:45 on a normal day is skipped; if the 15:45 run never came, the day is missing."""
+    close_window_account(stack)
+    stack.ledger().record(skip("20260731T164500000001Z-aaaaaa", SkipReason.OTHER_TRIGGER))
+    output.read()
+
+    result = watchdog.handler(CLOSE_CHECK, lambda_context("Watchdog"))
+
+    assert result == {"day": DAY.isoformat(), "missing": [f"{ACCOUNT} (skipped)"]}
+    assert output.metrics(output.read())["RunMissing"] == [1.0]
+    (notice,) = stack.notices()
+    assert "By 16:15 New York time" in notice.json()["notice"]
+
+
+def test_a_market_closed_at_the_trigger_is_not_a_holiday(stack: Stack, output: Output) -> None:
+    """On an early-close day the 15:45 trigger finds the market closed: only the 12:45
+    run could have traded, and without it the day is missing."""
+    close_window_account(stack)
+    stack.ledger().record(skip("20260731T194500000001Z-aaaaaa", SkipReason.MARKET_CLOSED))
+    assert watchdog.handler(CLOSE_CHECK, lambda_context("Watchdog"))["missing"] == [
+        f"{ACCOUNT} (skipped)"
+    ]
+
+
+@pytest.mark.parametrize("why", [SkipReason.HOLIDAY, None])
+def test_a_holiday_accounts_for_the_day(
+    stack: Stack, output: Output, why: SkipReason | None
+) -> None:
+    close_window_account(stack)
+    stack.ledger().record(skip("20260731T194500000001Z-aaaaaa", why))
+    assert watchdog.handler(CLOSE_CHECK, lambda_context("Watchdog"))["missing"] == []
+
+
+def test_an_account_is_checked_after_its_own_window(stack: Stack, output: Output) -> None:
+    close_window_account(stack)
+    # At 10:00 the close-window account has not traded yet, and is not asked about.
+    assert watchdog.handler(OPEN_CHECK, lambda_context("Watchdog"))["missing"] == []
+    # At 16:15 it is: nothing ran.
+    assert watchdog.handler(CLOSE_CHECK, lambda_context("Watchdog"))["missing"] == [
+        f"{ACCOUNT} (no run at all)"
+    ]

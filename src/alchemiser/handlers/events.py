@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import AwareDatetime, Field, ValidationError
 
+from alchemiser.domain.market import TradingWindow
 from alchemiser.domain.values import Frozen
 from alchemiser.errors import ConfigError, EventError
 
-Window = Literal["open", "close"]
+Window = TradingWindow
 """A trading window: a run at the open, or a run a few minutes before the close."""
 
 

@@ -136,7 +136,9 @@ def execute_account(
     ledger = _ledger(settings)
     if config.broker != "alpaca":
         market = bootstrap.market_data(config)
-        request = bootstrap.scheduled_request(config, market, trigger.scheduled_time, deadline)
+        request = bootstrap.scheduled_request(
+            config, market, trigger.scheduled_time, deadline, trigger.window
+        )
         deps = bootstrap.build(
             config,
             market=market,
@@ -159,7 +161,12 @@ def execute_account(
         )
         try:
             request = bootstrap.alpaca_request(
-                config, wiring.market, wiring.broker, trigger.scheduled_time, deadline
+                config,
+                wiring.market,
+                wiring.broker,
+                trigger.scheduled_time,
+                deadline,
+                trigger.window,
             )
         except BrokerAuthError:
             if rotated:

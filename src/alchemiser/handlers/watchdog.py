@@ -1,14 +1,19 @@
-"""No successful run by 10:00 New York time on a trading day: an alarm and a notice.
+"""No successful run after a trading window on a trading day: an alarm and a notice.
 
-Scheduled at 10:00 New York, Monday to Friday. For each account it asks the ledger for
-today's runs: one that completed, had nothing to do, was blocked by risk or was
-skipped (a market holiday) is fine. Anything else (no run at all, only failures) emits
+Scheduled after each window, Monday to Friday (10:00 New York after the open, 16:15
+after the close; the event's ``window`` says which, and only accounts trading in that
+window are checked). For each account it asks the ledger for today's runs: the day is
+accounted for when a run completed, had nothing to do or was blocked by risk, or when
+it was skipped because the day is not a session (a market holiday). Anything else (no
+run at all, only failures, or only skips that do not make a holiday: the other
+window's trigger, the other close trigger, a market closed at the trigger) emits
 ``RunMissing`` = 1 (the NoSuccessfulRunAlarm) and publishes a notice.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -16,9 +21,22 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from alchemiser.config import load_config
 from alchemiser.domain.market import NEW_YORK
+from alchemiser.domain.report import RunReport, RunStatus, SkipReason
 from alchemiser.errors import ConfigError
 from alchemiser.handlers.events import HandlerSettings, parse_event
 from alchemiser.observability import logger, metrics, tracer
+
+
+def day_accounted_for(runs: Sequence[RunReport]) -> bool:
+    """A day's runs of one account leave nothing missing: one finished (completed, had
+    nothing to do, blocked by risk), or one was skipped because the day is no session.
+    A skip recorded without a reason (by an older version) counts as a holiday, as it
+    did then."""
+    return any(
+        r.status.finished
+        or (r.status is RunStatus.SKIPPED and r.skipped in (SkipReason.HOLIDAY, None))
+        for r in runs
+    )
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -31,13 +49,17 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if settings.ledger_table is None:
         raise ConfigError("ALCHEMISER_LEDGER_TABLE is not set", field="environment")
     trigger = parse_event(event)
-    today = trigger.scheduled_time.astimezone(NEW_YORK).date()
+    at = trigger.scheduled_time.astimezone(NEW_YORK)
+    today = at.date()
     config = load_config(settings.config_path)
     ledger = DynamoLedger(settings.ledger_table)
     missing = []
     for account in config.account_names():
+        window = config.for_account(account).trading_window
+        if trigger.window is not None and trigger.window is not window:
+            continue  # checked after its own window
         runs = ledger.run_on(account, today)
-        if not any(r.status.succeeded for r in runs):
+        if not day_accounted_for(runs):
             seen = ", ".join(sorted({r.status.value for r in runs})) or "no run at all"
             missing.append(f"{account} ({seen})")
     metrics.add_metric(name="RunMissing", unit=MetricUnit.Count, value=1 if missing else 0)
@@ -48,8 +70,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
             SnsNotifier(settings.reports_topic_arn).publish_notice(
                 f"[alchemiser] no successful run on {today.isoformat()}",
-                f"By 10:00 New York time on {today.isoformat()}, these accounts had no "
-                f"successful or skipped run: {'; '.join(missing)}.\n"
+                f"By {at:%H:%M} New York time on {today.isoformat()}, these accounts had no "
+                f"successful run (nor a market holiday): {'; '.join(missing)}.\n"
                 "See docs/OPERATIONS.md, NoSuccessfulRunAlarm.",
             )
     return {"day": today.isoformat(), "missing": missing}
