@@ -76,7 +76,9 @@ class PreloadedMarketData:
             opens=None if opens is None else opens[start:stop][:, columns],
         )
 
-    def latest_prices(self, symbols: Sequence[str], session: date) -> dict[str, float]:
+    def latest_prices(
+        self, symbols: Sequence[str], session: date, now: datetime | None = None
+    ) -> dict[str, float]:
         """The session's closes (a backtest of the close window decides on them)."""
         return session_prices(self.history(symbols, session, 1), session)
 

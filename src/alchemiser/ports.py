@@ -96,10 +96,13 @@ class MarketData(Protocol):
         """Daily adjusted closes of ``symbols`` for the ``sessions`` sessions up to ``end``."""
         ...
 
-    def latest_prices(self, symbols: Sequence[str], session: date) -> dict[str, float]:
+    def latest_prices(
+        self, symbols: Sequence[str], session: date, now: datetime | None = None
+    ) -> dict[str, float]:
         """Each symbol's latest price during ``session`` (a close-window run's stand-in
-        for the session's close): fresh, finite and positive for every symbol asked,
-        else a DataError naming them (the run fails closed)."""
+        for the session's close): fresh (measured against ``now``, the broker's time,
+        when given), finite and positive for every symbol asked, else a DataError
+        naming them (the run fails closed)."""
         ...
 
 

@@ -154,6 +154,7 @@ def _evaluate(
     held: set[str],
     as_of: date,
     window: TradingWindow,
+    now: datetime | None,
 ) -> tuple[list[StrategyWeights], dict[str, Decimal]]:
     """Each strategy's weights, and the reference prices of what is held or targeted.
 
@@ -162,7 +163,7 @@ def _evaluate(
     and the strategy itself decides whether it can do without it.
     """
     lookback = max(s.strategy.lookback() for s in strategies)
-    history = _history(market_data, sorted(universe | held), as_of, lookback, window)
+    history = _history(market_data, sorted(universe | held), as_of, lookback, window, now)
     evaluated = []
     for allocated in strategies:
         weights = allocated.strategy.evaluate(history, as_of)
@@ -183,6 +184,7 @@ def _history(
     as_of: date,
     lookback: int,
     window: TradingWindow,
+    now: datetime | None,
 ) -> PriceHistory:
     """The history strategies decide on. At the open: the daily closes up to ``as_of``.
     At the close: the daily closes up to the session before, and a row for ``as_of``
@@ -195,7 +197,7 @@ def _history(
     daily = market_data.history(symbols, previous, max(lookback - 1, 1))
     last = daily.closes[-1] if len(daily.dates) else np.full(len(daily.symbols), np.nan)
     trading = [s for s, close in zip(daily.symbols, last.tolist(), strict=True) if close > 0]
-    latest = market_data.latest_prices(trading, as_of) if trading else {}
+    latest = market_data.latest_prices(trading, as_of, now) if trading else {}
     return with_session(daily, as_of, latest)
 
 
@@ -378,7 +380,9 @@ def _unquoted(symbols: Sequence[str], quotes: dict[str, Quote] | None) -> list[A
     ]
 
 
-def _trade(request: RunRequest, deps: Dependencies, rec: _Recorder) -> RunStatus:
+def _trade(
+    request: RunRequest, deps: Dependencies, rec: _Recorder, market: MarketStatus | None
+) -> RunStatus:
     """Everything from the account snapshot to the account after; fills ``rec.fields``."""
     with rec.phase("snapshot"):
         earlier, snapshot = _quiet_account(request, deps, rec)
@@ -391,7 +395,13 @@ def _trade(request: RunRequest, deps: Dependencies, rec: _Recorder) -> RunStatus
     held = set(snapshot.quantities())
     with rec.phase("strategies"):
         evaluated, prices = _evaluate(
-            deps.strategies, deps.market_data, universe, held, request.as_of, request.window
+            deps.strategies,
+            deps.market_data,
+            universe,
+            held,
+            request.as_of,
+            request.window,
+            None if market is None else market.at,
         )
         combined = combine(evaluated)
     rec.fields["account_before"] = value_account(snapshot, prices)
@@ -486,7 +496,7 @@ def _session(
             skipped=SkipReason.HOLIDAY,
         )
         return RunStatus.SKIPPED
-    return _trade(request, deps, rec)
+    return _trade(request, deps, rec, market)
 
 
 def new_attempt_id(clock: Clock) -> str:

@@ -167,11 +167,14 @@ class AlpacaMarketData:
 
     # -- latest prices -----------------------------------------------------------
 
-    def latest_prices(self, symbols: Sequence[str], session: date) -> dict[str, float]:
+    def latest_prices(
+        self, symbols: Sequence[str], session: date, now: datetime | None = None
+    ) -> dict[str, float]:
         """Each symbol's latest trade price, one request per ``QUOTES_BATCH`` symbols;
         a DataError unless every symbol has a finite, positive trade stamped on
-        ``session`` (a New York date), at most ``max_price_age_seconds`` before our
-        clock's now and at most ``PRICE_CLOCK_SKEW_SECONDS`` after it."""
+        ``session`` (a New York date), at most ``max_price_age_seconds`` before ``now``
+        (the broker's time; our clock's when not given) and at most
+        ``PRICE_CLOCK_SKEW_SECONDS`` after it."""
         wanted = sorted(set(symbols))
         trades: dict[str, tuple[float, datetime]] = {}
         for start in range(0, len(wanted), QUOTES_BATCH):
@@ -187,7 +190,7 @@ class AlpacaMarketData:
                 raise DataError(
                     f"{TRADES_PATH}: malformed response ({error})", kind=DataErrorKind.MALFORMED
                 ) from error
-        self._check_trades(wanted, trades, session)
+        self._check_trades(wanted, trades, session, now or self._transport.clock.now())
         return {symbol: trades[symbol][0] for symbol in wanted}
 
     def _latest_trades(self, request: StockLatestTradeRequest) -> object:
@@ -201,9 +204,12 @@ class AlpacaMarketData:
             ) from error
 
     def _check_trades(
-        self, wanted: list[str], trades: Mapping[str, tuple[float, datetime]], session: date
+        self,
+        wanted: list[str],
+        trades: Mapping[str, tuple[float, datetime]],
+        session: date,
+        now: datetime,
     ) -> None:
-        now = self._transport.clock.now()
         ahead = timedelta(seconds=PRICE_CLOCK_SKEW_SECONDS)
         missing = [s for s in wanted if s not in trades]
         non_finite = [s for s, (price, _) in trades.items() if not math.isfinite(price)]

@@ -14,7 +14,7 @@ import gzip
 import math
 import re
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -260,9 +260,12 @@ class FilePriceStore:
                 opens[hit, column] = series.opens[positions[hit]]
         return PriceHistory(dates=calendar, symbols=ordered, closes=closes, opens=opens)
 
-    def latest_prices(self, symbols: Sequence[str], session: date) -> dict[str, float]:
+    def latest_prices(
+        self, symbols: Sequence[str], session: date, now: datetime | None = None
+    ) -> dict[str, float]:
         """The files' closes of ``session``: in a simulation, what a symbol traded at a
-        few minutes before the close is its close."""
+        few minutes before the close is its close (``now`` has nothing to measure: a
+        file's prices carry no time of day)."""
         wanted = sorted(set(symbols))
         history = self.history(wanted, session, 1)
         if not len(history.dates) or history.session(0) != session:
