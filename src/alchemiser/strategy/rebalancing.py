@@ -143,14 +143,15 @@ class Holdings:
         if reason is Reason.PERIOD:
             return f"rebalanced: first session of the {_PERIOD_NAMES[self.rule.frequency]}"
         if reason is Reason.DRIFT:
-            return f"rebalanced: drift {points:.1f} points > {threshold:g}"
+            return f"rebalanced: drift {_points(points, threshold)} points > {threshold:g}"
         if reason is Reason.UNDECIDED:
             return "no decision: holdings drift with prices"
         parts = []
         if threshold is not None:
             compare = "<" if points < threshold else "<="
             parts.append(
-                f"within corridor: largest drift {points:.1f} points {compare} {threshold:g}"
+                f"within corridor: largest drift {_points(points, threshold)} points "
+                f"{compare} {threshold:g}"
             )
         upcoming = next_period_start(_session(self.dates, index), self.rule.frequency)
         if upcoming is not None:
@@ -253,6 +254,15 @@ def _largest_gap(index: Indices, weights: Series, aim_index: Indices, aim_weight
     union, inverse = np.unique(np.concatenate([index, aim_index]), return_inverse=True)
     gaps = np.bincount(inverse, np.concatenate([weights, -aim_weights]), minlength=union.size)
     return float(np.max(np.abs(gaps)))
+
+
+def _points(points: float, threshold: float | None) -> str:
+    """Weight points to one decimal, or more where one would read as the threshold."""
+    for digits in (1, 2, 3):
+        text = f"{points:.{digits}f}"
+        if threshold is None or float(text) != threshold:
+            return text
+    return f"{points:.4f}"
 
 
 def _session(dates: npt.NDArray[np.datetime64], index: int) -> date:
