@@ -175,7 +175,8 @@ def hold(
     """
     length = len(history.dates)
     symbols = tuple(sorted(targets))
-    columns = np.array([history.symbols.index(s) for s in symbols], dtype=np.intp)
+    position = {symbol: column for column, symbol in enumerate(history.symbols)}
+    columns = np.array([position[s] for s in symbols], dtype=np.intp)
     starts, target_columns, target_values = _sparse_rows(targets, symbols, length)
     keys = period_keys(history.dates, rule.frequency)
     eligible = valid.copy()
