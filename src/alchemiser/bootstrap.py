@@ -40,11 +40,11 @@ def market_data(config: AppConfig) -> MarketData:
 def strategy(config: StrategyConfig) -> Strategy:
     """The strategy a config entry names: fixed weights, or a symphony read and parsed."""
     if isinstance(config, FixedStrategyConfig):
-        return FixedStrategy(config.name, config.weights)
+        return FixedStrategy(config.name, config.weights, config.rule, config.anchor)
     if config.builtin is not None:
-        return SymphonyStrategy(config.name, builtin_symphony(config.builtin))
+        return SymphonyStrategy(config.name, builtin_symphony(config.builtin), config.anchor)
     assert config.file is not None  # guaranteed by SymphonyStrategyConfig
-    return SymphonyStrategy(config.name, read_symphony_file(config.file))
+    return SymphonyStrategy(config.name, read_symphony_file(config.file), config.anchor)
 
 
 def strategies(config: AppConfig) -> list[AllocatedStrategy]:

@@ -27,10 +27,13 @@ from alchemiser.errors import AlchemiserError, DataError, StrategyError
 from alchemiser.ports import MarketData
 from alchemiser.strategy.base import ALL_HISTORY
 from alchemiser.strategy.symphony.ast import Symphony
-from alchemiser.strategy.symphony.evaluator import Evaluation, evaluate
 from alchemiser.strategy.symphony.explain import explain
 from alchemiser.strategy.symphony.parser import check_symphony, symbols
-from alchemiser.strategy.symphony.strategy import ticker_locations
+from alchemiser.strategy.symphony.strategy import (
+    SymphonyStrategy,
+    SymphonyTable,
+    ticker_locations,
+)
 
 BUILTIN_PREFIX = "builtin:"
 EXIT_FAILED = 1
@@ -41,15 +44,26 @@ def add_commands(
     date_type: Callable[[str], date],
 ) -> None:
     for name, help_text in (
-        ("evaluate", "a symphony's target weights as of the close of a date"),
+        ("evaluate", "the weights a symphony holds after its decision at the close of a date"),
         ("explain", "the decision path a symphony took on a date"),
     ):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("file", help=f"a symphony file, or {BUILTIN_PREFIX}NAME")
         command.add_argument("--as-of", type=date_type, required=True)
         command.add_argument("--prices", type=Path, help="a directory of <TICKER>.csv[.gz] files")
+        command.add_argument(
+            "--anchor",
+            type=date_type,
+            help="holdings start at the first decidable session on or after this date "
+            "(symphonies with a rebalance frequency or threshold; default: the first one)",
+        )
         if name == "evaluate":
             command.add_argument("--json", action="store_true")
+            command.add_argument(
+                "--targets",
+                action="store_true",
+                help="print the raw targets instead of the weights held after the decision",
+            )
     validate = commands.add_parser("validate", help="every problem in each symphony file")
     validate.add_argument("files", nargs="+", help=f"symphony files, or {BUILTIN_PREFIX}NAME")
     validate.add_argument("--prices", type=Path, help="check tickers against this price directory")
@@ -71,7 +85,7 @@ def _load(reference: str) -> Symphony:
     return read_symphony_file(Path(reference))
 
 
-def _evaluation(args: argparse.Namespace) -> tuple[Evaluation, int]:
+def _evaluation(args: argparse.Namespace) -> tuple[SymphonyTable, int]:
     symphony = _load(args.file)
     store = _store(args.prices)
     for ticker, location in ticker_locations(symphony):
@@ -81,28 +95,47 @@ def _evaluation(args: argparse.Namespace) -> tuple[Evaluation, int]:
             raise StrategyError(str(error), location=str(location)) from error
     market: MarketData = store
     history = market.history(sorted(symbols(symphony)), args.as_of, ALL_HISTORY)
-    evaluation = evaluate(symphony, history)
-    return evaluation, evaluation.row(args.as_of)
+    table = SymphonyStrategy(symphony.name, symphony, args.anchor).evaluate_all(history)
+    return table, table.evaluation.row(args.as_of)
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
-    evaluation, _ = _evaluation(args)
-    weights = evaluation.weights_at(args.as_of)
+    """The weights the symphony holds after the decision at the close of ``--as-of`` (its
+    targets, for a symphony that rebalances every session), and what its rule did."""
+    table, _ = _evaluation(args)
+    held = table.weights_at(args.as_of)
+    note = table.rebalance_note(args.as_of)
+    weights = table.targets_at(args.as_of) if args.targets else held
     if args.json:
-        print(json.dumps({"as_of": args.as_of.isoformat(), "weights": weights}))
-    else:
-        print(f"{evaluation.symphony.name} as of the close of {args.as_of.isoformat()}:")
-        for symbol, weight in weights.items():
-            print(f"  {symbol:<8} {weight:8.2%}")
-        cash = 1 - sum(weights.values())
-        if cash > 1e-12:
-            print(f"  {'(cash)':<8} {cash:8.2%}")
+        printed: dict[str, object] = {"as_of": args.as_of.isoformat(), "weights": held}
+        if note is not None or args.targets:
+            printed |= {"targets": table.targets_at(args.as_of), "rebalance": note}
+        print(json.dumps(printed))
+        return 0
+    what = " targets" if args.targets else ""
+    print(f"{table.evaluation.symphony.name}{what} as of the close of {args.as_of.isoformat()}:")
+    for symbol, weight in weights.items():
+        print(f"  {symbol:<8} {weight:8.2%}")
+    cash = 1 - sum(weights.values())
+    if cash > 1e-12:
+        print(f"  {'(cash)':<8} {cash:8.2%}")
+    if note is not None:
+        print(f"rebalance: {note}")
     return 0
 
 
 def explain_command(args: argparse.Namespace) -> int:
-    evaluation, index = _evaluation(args)
-    print("\n".join(explain(evaluation, index)))
+    """The decision path; then, for a symphony with a rebalance rule, what the rule did
+    and (when it kept drifted weights) what it holds."""
+    table, index = _evaluation(args)
+    lines = explain(table.evaluation, index)
+    note = table.rebalance_note(args.as_of)
+    if note is not None:
+        lines.append(f"rebalance: {note}")
+        held = table.weights_at(args.as_of)
+        if held != table.targets_at(args.as_of):
+            lines.append("held: " + ", ".join(f"{s} {w:.2%}" for s, w in held.items()))
+    print("\n".join(lines))
     return 0
 
 

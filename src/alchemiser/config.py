@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import tomllib
+from datetime import date
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -37,6 +38,7 @@ from alchemiser.errors import ConfigError
 from alchemiser.execution.procedure import ExecutionPolicy
 from alchemiser.portfolio.diff import DiffPolicy
 from alchemiser.portfolio.risk import RiskLimits
+from alchemiser.strategy.symphony.ast import RebalanceFrequency, RebalanceRule
 
 DEFAULT_CONFIG = "default.toml"
 MERGED_TABLES = ("alpaca", "risk", "rebalance")
@@ -47,10 +49,46 @@ ParameterName = Annotated[str, Field(min_length=1, max_length=2048, pattern=r"^[
 
 
 class FixedStrategyConfig(Frozen):
+    """Constant weights; by default traded back to them every session. A rebalance rule
+    (``rebalance_frequency``, ``rebalance_threshold``) lets them drift in between."""
+
     name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9 _.-]+$")]
     kind: Literal["fixed"] = "fixed"
     allocation: float = Field(gt=0, le=1)
     weights: dict[Symbol, Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]]
+    rebalance_frequency: RebalanceFrequency | None = None
+    """Default: daily, or none when a threshold is given (as in a symphony header)."""
+    rebalance_threshold: float | None = Field(default=None, allow_inf_nan=False)
+    anchor: date | None = None
+    """Holdings start at the first session on or after this date (default: the first
+    session of the history the run has)."""
+
+    @field_validator("rebalance_threshold")
+    @classmethod
+    def _corridor(cls, threshold: float | None) -> float | None:
+        if threshold is not None and threshold >= 1:
+            raise ValueError(
+                f"{threshold:g} is a fraction of the portfolio below 1: write 0.05 for 5 points"
+            )
+        if threshold is not None and threshold <= 0:
+            raise ValueError("must be above 0 (0.05 = 5 points); leave it out for no corridor")
+        return threshold
+
+    @model_validator(mode="after")
+    def _threshold_needs_a_frequency_it_can_act_on(self) -> FixedStrategyConfig:
+        if self.rebalance_frequency is RebalanceFrequency.DAILY and self.rebalance_threshold:
+            raise ValueError(
+                "rebalance_threshold with rebalance_frequency 'daily' has no effect: every "
+                "session rebalances; use 'none' for a corridor alone"
+            )
+        return self
+
+    @property
+    def rule(self) -> RebalanceRule:
+        frequency = self.rebalance_frequency or (
+            RebalanceFrequency.NONE if self.rebalance_threshold else RebalanceFrequency.DAILY
+        )
+        return RebalanceRule(frequency, self.rebalance_threshold)
 
     @field_validator("weights", mode="before")
     @classmethod
@@ -87,6 +125,10 @@ class SymphonyStrategyConfig(Frozen):
     allocation: float = Field(gt=0, le=1)
     builtin: str | None = None
     file: Path | None = None
+    anchor: date | None = None
+    """Holdings start at the first decidable session on or after this date (default: the
+    first decidable session of the history the run has). Matters only for a symphony with
+    a rebalance frequency or threshold."""
 
     @model_validator(mode="after")
     def _one_source(self) -> SymphonyStrategyConfig:

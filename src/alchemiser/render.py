@@ -112,6 +112,7 @@ def render_report(report: RunReport) -> str:
                 f"  plus a cash buffer of {report.cash_buffer:.2%} of equity: "
                 f"targets apply to the other {1 - report.cash_buffer:.2%}"
             )
+        out += [f"  {s.name}: {s.rebalance}" for s in report.strategies if s.rebalance]
         out.append("")
     out += [*_account("Account before", report.account_before), ""]
     if report.unmanaged:

@@ -166,14 +166,22 @@ def _evaluate(
     history = _history(market_data, sorted(universe | held), as_of, lookback, window, now)
     evaluated = []
     for allocated in strategies:
-        weights = allocated.strategy.evaluate(history, as_of)
+        table = allocated.strategy.evaluate_all(history)
+        weights = table.weights_at(as_of)
         unknown = sorted(set(weights) - universe)
         if unknown:
             raise StrategyError(
                 f"strategy {allocated.strategy.name!r} chose symbols it did not declare: "
                 + ", ".join(unknown)
             )
-        evaluated.append(StrategyWeights(allocated.strategy.name, allocated.allocation, weights))
+        evaluated.append(
+            StrategyWeights(
+                allocated.strategy.name,
+                allocated.allocation,
+                weights,
+                table.rebalance_note(as_of),
+            )
+        )
     chosen = {symbol for s in evaluated for symbol, w in s.weights.items() if w > 0}
     return evaluated, reference_prices(history, chosen | held, as_of)
 
@@ -406,7 +414,9 @@ def _trade(
         combined = combine(evaluated)
     rec.fields["account_before"] = value_account(snapshot, prices)
     rec.fields["strategies"] = tuple(
-        StrategyReport(name=s.name, allocation=s.allocation, weights=dict(s.weights))
+        StrategyReport(
+            name=s.name, allocation=s.allocation, weights=dict(s.weights), rebalance=s.rebalance
+        )
         for s in evaluated
     )
     rec.fields["targets"] = _targets_report(combined)

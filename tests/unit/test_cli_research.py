@@ -229,3 +229,88 @@ def test_evaluate_names_an_unknown_ticker_with_its_location(
     )
     assert main(["evaluate", str(path), "--as-of", "2026-07-31"]) == 1
     assert f"STRATEGY_INVALID: {path}:2:10: ZZZ: no price file" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------- rebalance rules
+
+CORRIDOR = """(defsymphony "Corridor" {:rebalance-threshold 0.05}
+  (weight-equal [(asset "AAA") (asset "BBB")]))
+"""
+# Bought 50/50 on July 1 (AAA 10, BBB 50). July 2: AAA 11, BBB 49, so AAA holds
+# 0.55 / (0.55 + 0.49): 2.9 points off target, inside the corridor. July 3: AAA 12,
+# BBB 48: 0.6 / 1.08 is 5.6 points off, and the symphony trades back to 50/50.
+DRIFTED = 0.55 / (0.55 + 0.49)
+
+
+@pytest.fixture
+def corridor(tmp_path: Path) -> Path:
+    path = tmp_path / "corridor.clj"
+    path.write_text(CORRIDOR)
+    return path
+
+
+def test_evaluate_prints_held_weights_and_what_the_corridor_did(
+    corridor: Path, prices: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["evaluate", str(corridor), "--prices", str(prices)]
+    assert main([*base, "--as-of", "2026-07-02"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "Corridor as of the close of 2026-07-02:",
+        f"  AAA      {DRIFTED:8.2%}",
+        f"  BBB      {1 - DRIFTED:8.2%}",
+        "rebalance: within corridor: largest drift 2.9 points < 5; keeping drifted weights",
+    ]
+    assert main([*base, "--as-of", "2026-07-02", "--targets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Corridor targets as of the close of 2026-07-02:"
+    assert [line.split() for line in lines[1:3]] == [["AAA", "50.00%"], ["BBB", "50.00%"]]
+    assert main([*base, "--as-of", "2026-07-03"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "rebalance: rebalanced: drift 5.6 points > 5"
+    )
+    assert main([*base, "--as-of", "2026-07-02", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "as_of": "2026-07-02",
+        "weights": pytest.approx({"AAA": DRIFTED, "BBB": 1 - DRIFTED}),
+        "targets": pytest.approx({"AAA": 0.5, "BBB": 0.5}),
+        "rebalance": "within corridor: largest drift 2.9 points < 5; keeping drifted weights",
+    }
+
+
+def test_evaluate_with_an_anchor_starts_holdings_there(
+    corridor: Path, prices: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["evaluate", str(corridor), "--prices", str(prices), "--json"]
+    assert main([*base, "--as-of", "2026-07-02", "--anchor", "2026-07-02"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["weights"] == pytest.approx({"AAA": 0.5, "BBB": 0.5})
+    assert printed["rebalance"].startswith("rebalanced: the anchor session")
+    assert main([*base, "--as-of", "2026-07-01", "--anchor", "2026-07-02"]) == 1
+    # The history ends on --as-of: no session on or after the anchor.
+    assert "no session on or after the strategy's anchor" in capsys.readouterr().err
+
+
+def test_explain_says_which_rule_applied(
+    corridor: Path, prices: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["explain", str(corridor), "--as-of", "2026-07-02", "--prices", str(prices)]
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Corridor on 2026-07-02"
+    assert lines[-3] == "weights: AAA 50.00%, BBB 50.00%"
+    assert lines[-2] == (
+        "rebalance: within corridor: largest drift 2.9 points < 5; keeping drifted weights"
+    )
+    assert lines[-1] == f"held: AAA {DRIFTED:.2%}, BBB {1 - DRIFTED:.2%}"
+    args[3] = "2026-07-03"
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == "rebalance: rebalanced: drift 5.6 points > 5"
+
+
+def test_a_daily_symphony_prints_no_rebalance_line(
+    tiny: Path, prices: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["explain", str(tiny), "--as-of", LAST, "--prices", str(prices)]) == 0
+    assert not any(line.startswith("rebalance:") for line in capsys.readouterr().out.splitlines())

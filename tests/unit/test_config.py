@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from alchemiser import bootstrap
 from alchemiser.config import load_config, parse_config
 from alchemiser.domain.decisions import TradingState
 from alchemiser.errors import ConfigError
+from alchemiser.strategy.base import FixedStrategy
+from alchemiser.strategy.symphony.ast import RebalanceFrequency, RebalanceRule
+from alchemiser.strategy.symphony.strategy import SymphonyStrategy
 
 MINIMAL = {
     "strategies": [{"name": "a", "kind": "fixed", "allocation": 1.0, "weights": {"SPY": 1.0}}]
@@ -197,3 +202,51 @@ def test_a_malformed_trading_state_parameter_is_refused(name: str) -> None:
 def test_an_ssm_arn_names_the_parameter_too() -> None:
     arn = "arn:aws:ssm:us-east-1:000000000000:parameter/alchemiser/trading-state"
     assert parse_config({**MINIMAL, "trading_state_parameter": arn}, "t").trading_state_parameter
+
+
+# ------------------------------------------------------------------ rebalance rules
+
+
+def test_a_symphony_anchor_is_a_date_passed_to_the_strategy() -> None:
+    entry = {"name": "s", "kind": "symphony", "allocation": 1.0, "builtin": "nuclear"}
+    config = parse_config({"strategies": [{**entry, "anchor": "2020-01-02"}]}, "test")
+    assert config.strategies[0].anchor == date(2020, 1, 2)
+    strategy = bootstrap.strategy(config.strategies[0])
+    assert isinstance(strategy, SymphonyStrategy)
+    assert strategy.anchor == date(2020, 1, 2)
+    assert parse_config({"strategies": [entry]}, "test").strategies[0].anchor is None
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"strategies": [{**entry, "anchor": "2020-13-45"}]}, "test")
+    assert caught.value.field == "strategies[0].anchor"
+
+
+def test_a_fixed_strategy_takes_a_rebalance_rule() -> None:
+    corridor = parse_config(_strategies(rebalance_threshold=0.05), "test").strategies[0]
+    assert corridor.rule == RebalanceRule(RebalanceFrequency.NONE, 0.05)
+    monthly = parse_config(_strategies(rebalance_frequency="monthly"), "test").strategies[0]
+    strategy = bootstrap.strategy(monthly)
+    assert isinstance(strategy, FixedStrategy)
+    assert strategy.rule == RebalanceRule(RebalanceFrequency.MONTHLY, None)
+    assert parse_config(_strategies(), "test").strategies[0].rule.every_session
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "fragment"),
+    [
+        ({"rebalance_threshold": 5}, "strategies[0].rebalance_threshold", "write 0.05"),
+        ({"rebalance_threshold": 0}, "strategies[0].rebalance_threshold", "above 0"),
+        ({"rebalance_frequency": "hourly"}, "strategies[0].rebalance_frequency", "'daily'"),
+        (
+            {"rebalance_frequency": "daily", "rebalance_threshold": 0.05},
+            "strategies[0]",
+            "has no effect: every session rebalances",
+        ),
+    ],
+)
+def test_bad_fixed_rebalance_rules_name_their_field(
+    overrides: dict[str, object], field: str, fragment: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(_strategies(**overrides), "test")
+    assert caught.value.field == field
+    assert fragment in str(caught.value)

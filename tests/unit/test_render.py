@@ -169,3 +169,27 @@ def test_the_subject_stays_what_sns_accepts_whatever_the_reasons_say() -> None:
     line = subject(_report(degraded=("buy SPY 10 → 3 shares\nshrunk by risk",)))
     assert all(" " <= c <= "~" for c in line), line
     assert "buy SPY 10 ? 3 shares shrunk by risk" in line
+
+
+# --- rebalance notes -------------------------------------------------------------------
+
+
+def test_a_strategy_rebalance_note_is_shown_under_the_targets() -> None:
+    note = "within corridor: largest drift 3.4 points < 5; keeping drifted weights"
+    strategies = (
+        {
+            "name": "pair",
+            "allocation": 0.6,
+            "weights": {"SPY": 0.52, "TLT": 0.48},
+            "rebalance": note,
+        },
+        {"name": "daily", "allocation": 0.4, "weights": {"QQQ": 1.0}},
+    )
+    targets = {
+        "SPY": {"weight": 0.312, "attribution": {"pair": 0.312}},
+        "TLT": {"weight": 0.288, "attribution": {"pair": 0.288}},
+        "QQQ": {"weight": 0.4, "attribution": {"daily": 0.4}},
+    }
+    text = render_report(_report(strategies=strategies, targets=targets))
+    assert f"  pair: {note}" in text.splitlines()
+    assert not any(line.startswith("  daily:") for line in text.splitlines())

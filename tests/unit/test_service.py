@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -13,7 +14,10 @@ from alchemiser.domain.orders import OrderRequest, OrderStatus, Side
 from alchemiser.domain.report import Mode, RunStatus, SkipReason, failure_reason
 from alchemiser.errors import BrokerRejected
 from alchemiser.portfolio.risk import RiskLimits
-from alchemiser.service import RunRequest, make_run_id, rebalance
+from alchemiser.render import render_report
+from alchemiser.service import AllocatedStrategy, RunRequest, make_run_id, rebalance
+from alchemiser.strategy.base import FixedStrategy
+from alchemiser.strategy.symphony.ast import RebalanceFrequency, RebalanceRule
 from tests.conftest import LAST, run_request
 from tests.fakes import Fault, ScriptedBroker
 
@@ -302,3 +306,19 @@ def test_a_position_that_appears_during_the_run_is_reported_not_a_crash(make_dep
     assert any("ZZZ appeared during the run" in n for n in report.notes)
     assert [r.status for r in deps.ledger.reports] == [RunStatus.STARTED, report.status]
     assert deps.ledger.reports[-1] == report
+
+
+def test_a_strategy_rebalance_note_is_in_the_report(make_deps) -> None:
+    deps = make_deps()
+    rule = RebalanceRule(RebalanceFrequency.MONTHLY)
+    monthly = FixedStrategy("monthly", {"SPY": 0.6, "TLT": 0.4}, rule)
+    deps = dataclasses.replace(deps, strategies=[AllocatedStrategy(monthly, 1.0)])
+    report = rebalance(run_request(), deps)
+    assert report.status is RunStatus.COMPLETED
+    (strategy,) = report.strategies
+    # Every symbol of these prices gains 1% a session: the drifted weights are the targets.
+    assert strategy.weights == pytest.approx({"SPY": 0.6, "TLT": 0.4})
+    assert strategy.rebalance == "monthly: next rebalance 2026-08-01; keeping drifted weights"
+    assert f"  monthly: {strategy.rebalance}" in render_report(report).splitlines()
+    daily = rebalance(run_request("20260731-daily"), make_deps())
+    assert daily.strategies[0].rebalance is None

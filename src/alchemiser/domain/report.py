@@ -75,6 +75,11 @@ class StrategyReport(Frozen):
     name: str
     allocation: float
     weights: dict[Symbol, float]
+    """What the strategy holds after this session's decision (its drifted weights on a
+    session its rebalance rule does not trade)."""
+    rebalance: str | None = None
+    """What its rebalance rule did this session; None for a strategy that rebalances
+    every session to its targets."""
 
 
 class TargetReport(Frozen):

@@ -16,6 +16,8 @@ class StrategyWeights:
     name: str
     allocation: float
     weights: Mapping[str, float]
+    rebalance: str | None = None
+    """What the strategy's rebalance rule did this session (None: daily, no corridor)."""
 
 
 @dataclass(frozen=True)

@@ -295,6 +295,24 @@ def test_filter_ties_go_to_the_name_that_sorts_first() -> None:
     assert pick("select-top 1", groups, same) == {"Z": 1.0}
 
 
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_filter_scores_within_floating_point_noise_tie_alphabetically(sign: float) -> None:
+    # B's price is above (or below) A's by a relative 1e-13: noise, a tie, so A wins
+    # both ways; by a relative 1e-6 it is a real difference and the score decides.
+    listed = '(asset "B") (asset "A")'
+    noise = history(A=[100.0], B=[100.0 * (1 + sign * 1e-13)])
+    assert noise.closes[0, 0] != noise.closes[0, 1]
+    for selection in ("select-top 1", "select-bottom 1"):
+        chosen = weights(f"(filter (current-price) ({selection}) [{listed}])", noise, 0)
+        assert chosen == {"A": 1.0}
+    real = history(A=[100.0], B=[100.0 * (1 + sign * 1e-6)])
+    higher, lower = ("B", "A") if sign > 0 else ("A", "B")
+    assert weights(f"(filter (current-price) (select-top 1) [{listed}])", real, 0) == {higher: 1.0}
+    assert weights(f"(filter (current-price) (select-bottom 1) [{listed}])", real, 0) == {
+        lower: 1.0
+    }
+
+
 def test_filter_excludes_candidates_without_a_score() -> None:
     # D (too short for a score) and E (no bar that day) would otherwise rank first.
     listed = '(asset "D") (asset "E") (asset "A") (asset "B")'

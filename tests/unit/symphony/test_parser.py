@@ -20,6 +20,8 @@ from alchemiser.strategy.symphony.ast import (
     Location,
     Node,
     Number,
+    RebalanceFrequency,
+    RebalanceRule,
     Selection,
     Symphony,
     WeightEqual,
@@ -520,3 +522,59 @@ def test_a_two_megabyte_file_reads_and_parses() -> None:
     assert isinstance(symphony.body, WeightEqual)
     assert len(symphony.body.children) > 1000
     assert "BRK.B" in symbols(symphony)
+
+
+# ------------------------------------------------------------------ rebalance options
+
+
+@pytest.mark.parametrize(
+    ("options", "frequency", "threshold"),
+    [
+        ("{}", RebalanceFrequency.DAILY, None),
+        ("{:rebalance-frequency :daily}", RebalanceFrequency.DAILY, None),
+        ("{:rebalance-frequency :weekly}", RebalanceFrequency.WEEKLY, None),
+        ("{:rebalance-frequency :monthly}", RebalanceFrequency.MONTHLY, None),
+        ("{:rebalance-frequency :quarterly}", RebalanceFrequency.QUARTERLY, None),
+        ("{:rebalance-frequency :yearly}", RebalanceFrequency.YEARLY, None),
+        ("{:rebalance-frequency :none}", RebalanceFrequency.NONE, None),
+        ("{:rebalance-threshold 0.05}", RebalanceFrequency.NONE, 0.05),
+        ("{:rebalance-threshold nil}", RebalanceFrequency.DAILY, None),
+        ("{:rebalance-frequency :none :rebalance-threshold 0.1}", RebalanceFrequency.NONE, 0.1),
+        (
+            "{:rebalance-frequency :monthly :rebalance-threshold 0.05}",
+            RebalanceFrequency.MONTHLY,
+            0.05,
+        ),
+        ("{:rebalance-frequency :daily :rebalance-threshold nil}", RebalanceFrequency.DAILY, None),
+    ],
+)
+def test_rebalance_options_are_typed(
+    options: str, frequency: RebalanceFrequency, threshold: float | None
+) -> None:
+    symphony = parse_symphony(f'(defsymphony "N" {options} nil)', "s.clj")
+    assert symphony.rebalance == RebalanceRule(frequency, threshold)
+    assert symphony.rebalance.every_session is (threshold is None and frequency == "daily")
+
+
+@pytest.mark.parametrize(
+    ("options", "where", "message"),
+    [
+        ("{:rebalance-frequency :hourly}", "1:40", "unknown :rebalance-frequency :hourly"),
+        ('{:rebalance-frequency "daily"}', "1:40", "expected one of :daily, :weekly"),
+        ("{:rebalance-threshold 5}", "1:40", "write 0.05 for 5 points"),
+        ("{:rebalance-threshold 1.0}", "1:40", "write 0.05 for 5 points"),
+        ("{:rebalance-threshold 0}", "1:40", "must be above 0"),
+        ("{:rebalance-threshold -0.05}", "1:40", "must be above 0"),
+        ("{:rebalance-threshold :five}", "1:40", "must be a number like 0.05"),
+        (
+            "{:rebalance-frequency :daily :rebalance-threshold 0.05}",
+            "1:68",
+            "has no effect: every session rebalances; use :rebalance-frequency :none",
+        ),
+    ],
+)
+def test_rebalance_option_errors_point_at_the_value(options: str, where: str, message: str) -> None:
+    caught = problem(f'(defsymphony "N" {options} nil)')
+    assert caught.location == f"s.clj:{where}"
+    assert message in caught.message
+    assert len(check_symphony(f'(defsymphony "N" {options} nil)', "s.clj")) == 1

@@ -138,12 +138,42 @@ class Cash:
 Node = Asset | WeightEqual | WeightSpecified | WeightInverseVolatility | Group | If | Filter | Cash
 
 
+class RebalanceFrequency(StrEnum):
+    """``:rebalance-frequency``: the sessions on which a strategy trades back to its targets."""
+
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+    QUARTERLY = "quarterly"
+    YEARLY = "yearly"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class RebalanceRule:
+    """When a strategy trades back to its targets; between rebalances holdings drift.
+
+    ``threshold`` is a corridor in absolute weight points (0.05 = 5 points): trade back
+    when some holding is more than that away from its target. None: no corridor.
+    """
+
+    frequency: RebalanceFrequency = RebalanceFrequency.DAILY
+    threshold: float | None = None
+
+    @property
+    def every_session(self) -> bool:
+        """Daily without a corridor: holdings are the targets on every session."""
+        return self.frequency is RebalanceFrequency.DAILY and self.threshold is None
+
+
 @dataclass(frozen=True, slots=True)
 class Symphony:
     name: str
     options: dict[str, object]
     body: Node
     location: Location
+    rebalance: RebalanceRule = RebalanceRule()
+    """The header's ``:rebalance-frequency`` and ``:rebalance-threshold``, validated."""
 
 
 def children(node: Node) -> tuple[Node, ...]:

@@ -13,7 +13,8 @@ Decisions (docs/SYMPHONY.md lists them for users):
   an invalid date raises StrategyError naming the indicator and its location.
 - ``filter`` excludes candidates with no score (or no decision) that day and picks
   among the rest; ties go to the candidate whose name sorts first (ticker, group
-  label, or ``#i`` for other nodes by position). No candidate at all: invalid.
+  label, or ``#i`` for other nodes by position). Scores within a relative 1e-9 of each
+  other (floating-point noise) are ties. No candidate at all: invalid.
 - ``weight-inverse-volatility`` needs every child's volatility, and a positive one.
 - A sub-portfolio's price series (for scores and volatilities) compounds its daily
   return: the weights it chose at one close times each asset's return to the next.
@@ -54,6 +55,9 @@ from alchemiser.strategy.symphony.ast import (
 
 Series = npt.NDArray[np.float64]
 Mask = npt.NDArray[np.bool_]
+
+TIE_TOLERANCE = 1e-9
+"""Filter scores within this relative difference are ties (floating-point noise)."""
 
 
 @dataclass
@@ -254,8 +258,8 @@ def _filter(ctx: _Context, node: Filter) -> Result:
     key = np.where(known, -ordered if node.selection is Selection.TOP else ordered, np.inf)
     available = known.sum(axis=1)
     picks = min(node.count, len(names))
-    # The first ``picks`` columns of each row's stable sort win; unscored ones sort last.
-    best = np.argsort(key, axis=1, kind="stable")[:, :picks]
+    # The first ``picks`` columns of each row's ranking win; unscored ones rank last.
+    best = _ranking(key, known)[:, :picks]
     chosen = np.zeros_like(known)
     np.put_along_axis(chosen, best, True, axis=1)
     chosen &= known
@@ -270,6 +274,28 @@ def _filter(ctx: _Context, node: Filter) -> Result:
     ctx.rankings[id(node)] = ([names[i] for i in order], ordered, chosen)
     ctx.picks[id(node)] = factors
     return Result(weights, available > 0)
+
+
+def _ranking(key: Series, known: Mask) -> npt.NDArray[np.intp]:
+    """Each row's columns, best (lowest key) first, where keys within the relative
+    tolerance of their neighbour in sorted order are ties, ranked by column (columns are
+    in name order: the alphabetical tie-break). Unscored columns (key inf) rank last."""
+    width = key.shape[1]
+    by_key = np.argsort(key, axis=1, kind="stable")
+    ordered = np.take_along_axis(key, by_key, axis=1)
+    scored = np.take_along_axis(known, by_key, axis=1)
+    low, high = ordered[:, :-1], ordered[:, 1:]
+    with np.errstate(invalid="ignore"):
+        apart = (high - low) > TIE_TOLERANCE * np.maximum(np.abs(low), np.abs(high))
+    apart |= scored[:, :-1] != scored[:, 1:]
+    group = np.zeros(key.shape, dtype=np.intp)
+    group[:, 1:] = np.cumsum(apart, axis=1)
+    group_of_column = np.empty_like(group)
+    np.put_along_axis(group_of_column, by_key, group, axis=1)
+    ranked: npt.NDArray[np.intp] = np.argsort(
+        group_of_column * width + np.arange(width), axis=1, kind="stable"
+    )
+    return ranked
 
 
 def _inverse_volatility(ctx: _Context, node: WeightInverseVolatility) -> Result:

@@ -32,6 +32,8 @@ from alchemiser.strategy.symphony.ast import (
     Node,
     Number,
     Operand,
+    RebalanceFrequency,
+    RebalanceRule,
     Selection,
     Symphony,
     WeightEqual,
@@ -154,7 +156,11 @@ class _Parser:
         name, options, body = _arguments(form, 3, 3, usage)
         label = self.attempt(_string, name, "symphony name")
         settings = self.attempt(_options, options)
-        return Symphony(label or "", settings or {}, self.node(body), form.location)
+        rule = self.attempt(_rebalance_rule, options) if settings is not None else None
+        body_node = self.node(body)
+        return Symphony(
+            label or "", settings or {}, body_node, form.location, rule or RebalanceRule()
+        )
 
     def attempt(self, parse: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T | None:
         """``parse(...)``, or None with its error recorded."""
@@ -447,6 +453,64 @@ def _options(form: Form) -> dict[str, object]:
     if not isinstance(options, dict):
         raise _error(f"expected an options map {{:key value ...}}, got {describe(form)}", form)
     return options
+
+
+_FREQUENCIES = {frequency.value: frequency for frequency in RebalanceFrequency}
+
+
+def _rebalance_rule(form: Form) -> RebalanceRule:
+    """``:rebalance-frequency`` and ``:rebalance-threshold`` of the options map, checked.
+
+    A threshold without a frequency means frequency ``:none`` (only the corridor, and a
+    change of the held set, trade); with an explicit ``:daily`` it could never matter.
+    """
+    given: dict[str, Form] = {}
+    for key, value in form.pairs if isinstance(form, MapForm) else ():
+        name = key.name if isinstance(key, KeywordForm) else getattr(key, "value", None)
+        if name in ("rebalance-frequency", "rebalance-threshold"):
+            given[name] = value
+    frequency = None
+    written = given.get("rebalance-frequency")
+    if written is not None:
+        word = written.name if isinstance(written, KeywordForm) else None
+        frequency = _FREQUENCIES.get(word or "")
+        if frequency is None:
+            choices = ", ".join(f":{f.value}" for f in RebalanceFrequency)
+            raise _error(
+                f"unknown :rebalance-frequency {describe(written)}: expected one of {choices}",
+                written,
+            )
+    threshold = None
+    corridor = given.get("rebalance-threshold")
+    if corridor is not None and not isinstance(corridor, NilForm):
+        if not isinstance(corridor, NumberForm) or not math.isfinite(corridor.value):
+            raise _error(
+                f":rebalance-threshold must be a number like 0.05 (5 weight points) or nil, "
+                f"got {describe(corridor)}",
+                corridor,
+            )
+        threshold = float(corridor.value)
+        if threshold >= 1:
+            raise _error(
+                f":rebalance-threshold {describe(corridor)} is a fraction of the portfolio "
+                "below 1: write 0.05 for 5 points",
+                corridor,
+            )
+        if threshold <= 0:
+            raise _error(
+                f":rebalance-threshold {describe(corridor)} must be above 0 (0.05 = 5 points), "
+                "or nil for no corridor",
+                corridor,
+            )
+        if frequency is RebalanceFrequency.DAILY:
+            raise _error(
+                ":rebalance-threshold with :rebalance-frequency :daily has no effect: every "
+                "session rebalances; use :rebalance-frequency :none for a corridor alone",
+                corridor,
+            )
+    if frequency is None:
+        frequency = RebalanceFrequency.DAILY if threshold is None else RebalanceFrequency.NONE
+    return RebalanceRule(frequency, threshold)
 
 
 def _operator(form: Form) -> str | None:

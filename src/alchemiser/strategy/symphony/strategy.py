@@ -6,6 +6,7 @@ from datetime import date
 
 from alchemiser.domain.prices import PriceHistory
 from alchemiser.strategy.base import ALL_HISTORY
+from alchemiser.strategy.rebalancing import HeldTable, hold
 from alchemiser.strategy.symphony.ast import Asset, Location, Symphony
 from alchemiser.strategy.symphony.evaluator import Evaluation, evaluate
 from alchemiser.strategy.symphony.parser import iter_indicators, iter_nodes, symbols
@@ -18,10 +19,29 @@ def ticker_locations(symphony: Symphony) -> list[tuple[str, Location]]:
     return found
 
 
+class SymphonyTable(HeldTable):
+    """A symphony over a history: what it holds on each session (its targets on a daily
+    symphony), and the ``evaluation`` behind them for explaining decisions."""
+
+    def __init__(self, name: str, evaluation: Evaluation, anchor: date | None) -> None:
+        rule = evaluation.symphony.rebalance
+        holdings = None
+        if not rule.every_session:
+            root = evaluation.root
+            holdings = hold(root.weights, root.valid, evaluation.history, rule, anchor)
+        super().__init__(
+            name, evaluation, evaluation.history, holdings, str(evaluation.symphony.location)
+        )
+        self.evaluation = evaluation
+
+
 class SymphonyStrategy:
-    def __init__(self, name: str, symphony: Symphony) -> None:
+    def __init__(self, name: str, symphony: Symphony, anchor: date | None = None) -> None:
         self._name = name
         self.symphony = symphony
+        self.anchor = anchor
+        """Holdings start at the first decidable session on or after this date (default:
+        the first decidable session of the history it is given)."""
         self._symbols = symbols(symphony)
 
     @property
@@ -34,9 +54,10 @@ class SymphonyStrategy:
     def lookback(self) -> int:
         return ALL_HISTORY
 
-    def evaluate_all(self, history: PriceHistory) -> Evaluation:
-        """Every date of ``history`` at once (a backtest reads all rows)."""
-        return evaluate(self.symphony, history)
+    def evaluate_all(self, history: PriceHistory) -> SymphonyTable:
+        """Every date of ``history`` at once (a backtest reads all rows): what the symphony
+        holds after each session's decision, its targets, and its rebalance notes."""
+        return SymphonyTable(self._name, evaluate(self.symphony, history), self.anchor)
 
     def evaluate(self, history: PriceHistory, as_of: date) -> dict[str, float]:
         return self.evaluate_all(history).weights_at(as_of)
