@@ -12,17 +12,19 @@ from pathlib import Path
 
 import pytest
 
+from alchemiser import bootstrap
 from alchemiser.adapters.clock import ManualClock
 from alchemiser.adapters.files.prices import FilePriceStore
 from alchemiser.adapters.ledger import InMemoryLedger
 from alchemiser.adapters.sim.broker import SimBroker
+from alchemiser.config import AppConfig
 from alchemiser.domain.decisions import TradingState
-from alchemiser.domain.report import Mode
+from alchemiser.domain.report import Mode, RunReport
 from alchemiser.execution.procedure import ExecutionPolicy
 from alchemiser.portfolio.diff import DiffPolicy
 from alchemiser.portfolio.risk import RiskLimits
-from alchemiser.ports import Broker
-from alchemiser.service import AllocatedStrategy, Dependencies, RunRequest
+from alchemiser.ports import Broker, MarketData
+from alchemiser.service import AllocatedStrategy, Dependencies, RunRequest, rebalance
 from alchemiser.strategy.base import FixedStrategy
 
 SESSIONS = ["2026-07-27", "2026-07-28", "2026-07-29", "2026-07-30", "2026-07-31"]
@@ -102,6 +104,20 @@ def run_request(
     return RunRequest(
         run_id=run_id, as_of=as_of, trading_date=trading_date, scheduled_time=None, mode=Mode.SIM
     )
+
+
+def simulated_run(config: AppConfig, market: MarketData, day: date) -> RunReport:
+    """A run asked for by hand on ``day``, built as the CLI builds it."""
+    clock = ManualClock(datetime(2026, 8, 1, tzinfo=UTC))
+    request = bootstrap.manual_request(config, market, clock.now(), day)
+    deps = bootstrap.build(
+        config,
+        market=market,
+        session=bootstrap.fill_session(config, market, request),
+        clock=clock,
+        state_dir=None,
+    )
+    return rebalance(request, deps)
 
 
 # -- every log record of the session (checked by tests/test_no_secret_in_logs.py) ---------

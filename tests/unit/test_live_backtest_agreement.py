@@ -6,18 +6,17 @@ session, for both trading windows."""
 from __future__ import annotations
 
 import random
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from alchemiser import bootstrap
-from alchemiser.adapters.clock import ManualClock
 from alchemiser.backtest import BacktestResult, run_backtest
 from alchemiser.config import AppConfig, load_config
 from alchemiser.domain.report import RunStatus
 from alchemiser.ports import MarketData
-from alchemiser.service import rebalance
+from tests.conftest import simulated_run
 
 pytestmark = pytest.mark.slow
 
@@ -38,16 +37,7 @@ def default_with(tmp_path: Path, window: str) -> AppConfig:
 def live_weights(
     config: AppConfig, market: MarketData, trading_date: date
 ) -> dict[str, dict[str, float]]:
-    clock = ManualClock(datetime(2026, 8, 1, tzinfo=UTC))
-    request = bootstrap.manual_request(config, market, clock.now(), trading_date)
-    deps = bootstrap.build(
-        config,
-        market=market,
-        session=bootstrap.fill_session(config, market, request),
-        clock=clock,
-        state_dir=None,
-    )
-    report = rebalance(request, deps)
+    report = simulated_run(config, market, trading_date)
     assert report.status is not RunStatus.FAILED, report.errors
     return {s.name: s.weights for s in report.strategies}
 

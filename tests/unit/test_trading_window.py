@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from alchemiser import bootstrap
-from alchemiser.adapters.clock import ManualClock
 from alchemiser.adapters.files.prices import FilePriceStore
 from alchemiser.backtest import run_backtest, summary
 from alchemiser.config import load_config
@@ -24,7 +23,7 @@ from alchemiser.domain.prices import PriceHistory, with_session
 from alchemiser.domain.report import Mode, RunStatus, SkipReason
 from alchemiser.errors import DataError, DataErrorKind
 from alchemiser.service import Dependencies, RunRequest, rebalance
-from tests.conftest import LAST
+from tests.conftest import LAST, simulated_run
 
 # -- a market where the session's own move is known only at its close ---------------------
 
@@ -103,14 +102,8 @@ def test_a_simulated_open_run_fills_at_the_open_and_decides_on_the_day_before(
     day = SESSION_DAYS[5]  # the session before (index 4) closed up: buy AAA at day's open
     request = bootstrap.manual_request(config, market, datetime(2026, 4, 1, tzinfo=UTC), day)
     assert (request.as_of, request.trading_date) == (SESSION_DAYS[4], day)
-    deps = bootstrap.build(
-        config,
-        market=market,
-        session=bootstrap.fill_session(config, market, request),
-        clock=ManualClock(datetime(2026, 4, 1, tzinfo=UTC)),
-        state_dir=None,
-    )
-    report = rebalance(request, deps)
+    report = simulated_run(config, market, day)
+    assert (report.as_of, report.trading_date) == (SESSION_DAYS[4], day)
     assert report.status is RunStatus.COMPLETED
     history = market.history(["AAA"], day, 1)
     assert history.opens is not None
@@ -128,14 +121,7 @@ def test_a_simulated_close_run_decides_on_the_day_itself(tmp_path: Path) -> None
     request = bootstrap.manual_request(config, market, datetime(2026, 4, 1, tzinfo=UTC), day)
     assert request.as_of == request.trading_date == day
     assert request.window is TradingWindow.CLOSE
-    deps = bootstrap.build(
-        config,
-        market=market,
-        session=bootstrap.fill_session(config, market, request),
-        clock=ManualClock(datetime(2026, 4, 1, tzinfo=UTC)),
-        state_dir=None,
-    )
-    report = rebalance(request, deps)
+    report = simulated_run(config, market, day)
     assert [s.weights for s in report.strategies] == [{"SPY": 1.0}]
     (fill,) = report.fills
     assert fill.symbol == "SPY"

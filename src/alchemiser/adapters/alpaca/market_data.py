@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import partial
@@ -148,22 +148,41 @@ class AlpacaMarketData:
         """Implements ports.Quotes: one request per ``QUOTES_BATCH`` symbols."""
         wanted = sorted(set(symbols))
         quotes: dict[str, Quote] = {}
-        for start in range(0, len(wanted), QUOTES_BATCH):
-            batch = wanted[start : start + QUOTES_BATCH]
-            request = StockLatestQuoteRequest(symbol_or_symbols=batch, feed=self._feed)
-            raw = self._transport.call(partial(self._latest, request), what=QUOTES_PATH)
-            try:
-                replies = as_mapping(as_mapping(raw, "reply")["quotes"], "quotes")
+        replies = self._latest_replies(
+            wanted,
+            lambda batch: StockLatestQuoteRequest(symbol_or_symbols=batch, feed=self._feed),
+            self._latest,
+            "quotes",
+            QUOTES_PATH,
+        )
+        try:
+            for batch, reply in replies:
                 for symbol in batch:
-                    if symbol in replies:
-                        quote = _quote(symbol, replies[symbol])
+                    if symbol in reply:
+                        quote = _quote(symbol, reply[symbol])
                         if quote is not None:
                             quotes[symbol] = quote
-            except (KeyError, TypeError, ValueError) as error:
-                raise BrokerUnknown(
-                    f"{QUOTES_PATH}: malformed response ({error})", broker_code="malformed"
-                ) from error
+        except (KeyError, TypeError, ValueError) as error:
+            raise BrokerUnknown(
+                f"{QUOTES_PATH}: malformed response ({error})", broker_code="malformed"
+            ) from error
         return quotes
+
+    def _latest_replies(
+        self,
+        wanted: list[str],
+        request_for: Callable[[list[str]], Any],
+        fetch: Callable[[Any], object],
+        key: str,
+        what: str,
+    ) -> Iterator[tuple[list[str], Mapping[str, Any]]]:
+        """Each batch of ``QUOTES_BATCH`` symbols and its reply's ``key`` object, one
+        request per batch; KeyError, TypeError or ValueError when a reply is not shaped
+        as documented (the caller says which error that is)."""
+        for start in range(0, len(wanted), QUOTES_BATCH):
+            batch = wanted[start : start + QUOTES_BATCH]
+            raw = self._transport.call(partial(fetch, request_for(batch)), what=what)
+            yield batch, as_mapping(as_mapping(raw, "reply")[key], key)
 
     # -- latest prices -----------------------------------------------------------
 
@@ -177,19 +196,22 @@ class AlpacaMarketData:
         ``PRICE_CLOCK_SKEW_SECONDS`` after it."""
         wanted = sorted(set(symbols))
         trades: dict[str, tuple[float, datetime]] = {}
-        for start in range(0, len(wanted), QUOTES_BATCH):
-            batch = wanted[start : start + QUOTES_BATCH]
-            request = StockLatestTradeRequest(symbol_or_symbols=batch, feed=self._feed)
-            raw = self._transport.call(partial(self._latest_trades, request), what=TRADES_PATH)
-            try:
-                replies = as_mapping(as_mapping(raw, "reply")["trades"], "trades")
+        replies = self._latest_replies(
+            wanted,
+            lambda batch: StockLatestTradeRequest(symbol_or_symbols=batch, feed=self._feed),
+            self._latest_trades,
+            "trades",
+            TRADES_PATH,
+        )
+        try:
+            for batch, reply in replies:
                 for symbol in batch:
-                    if symbol in replies:
-                        trades[symbol] = _trade(symbol, replies[symbol])
-            except (KeyError, TypeError, ValueError) as error:
-                raise DataError(
-                    f"{TRADES_PATH}: malformed response ({error})", kind=DataErrorKind.MALFORMED
-                ) from error
+                    if symbol in reply:
+                        trades[symbol] = _trade(symbol, reply[symbol])
+        except (KeyError, TypeError, ValueError) as error:
+            raise DataError(
+                f"{TRADES_PATH}: malformed response ({error})", kind=DataErrorKind.MALFORMED
+            ) from error
         self._check_trades(wanted, trades, session, now or self._transport.clock.now())
         return {symbol: trades[symbol][0] for symbol in wanted}
 
