@@ -31,10 +31,12 @@ from alchemiser.domain.account import (
 from alchemiser.domain.decisions import TradingState
 from alchemiser.domain.market import (
     NEW_YORK,
+    NOMINAL_CLOSE,
     MarketStatus,
     Quote,
     TradingWindow,
     close_trigger_skip,
+    outside_close_window,
 )
 from alchemiser.domain.orders import Fill, OrderRecord, assign_legs, is_own_order
 from alchemiser.domain.prices import PriceHistory, check_fresh, reference_prices, with_session
@@ -268,24 +270,35 @@ def _not_this_trigger(
     request: RunRequest, market: MarketStatus | None
 ) -> tuple[SkipReason, str] | None:
     """Why this trigger is not the account's to trade on (None when it is): it was
-    scheduled for the other trading window, or it is the close window's trigger for
+    scheduled for the other trading window; or, at the close, it is the trigger for
     another kind of day (the stack schedules one for normal days and one for early
-    closes; the broker's clock says which one is within reach of today's close)."""
+    closes; the broker's clock says which is within reach of today's close, the
+    simulator's close is always 16:00), or the broker's time now is not within the
+    close window (a run by hand at 10:00, a trigger delivered early)."""
     window = request.window
     if request.trigger_window is not None and request.trigger_window is not window:
         return SkipReason.OTHER_WINDOW, (
             f"this trigger is for the {request.trigger_window.value} window; account "
             f"{request.account!r} trades at the {window.value}"
         )
-    if (
-        window is TradingWindow.CLOSE
-        and market is not None
-        and market.is_open
-        and request.scheduled_time is not None
-    ):
-        why = close_trigger_skip(request.scheduled_time, market)
+    if window is not TradingWindow.CLOSE:
+        return None
+    scheduled = request.scheduled_time
+    if market is None:
+        if scheduled is None:
+            return None
+        local = scheduled.astimezone(NEW_YORK)
+        close = datetime.combine(local.date(), NOMINAL_CLOSE, tzinfo=NEW_YORK)
+        why = close_trigger_skip(scheduled, close)
         return None if why is None else (SkipReason.OTHER_TRIGGER, why)
-    return None
+    if not market.is_open:
+        return None  # the session's own rule: skipped as closed (or a holiday)
+    if scheduled is not None:
+        why = close_trigger_skip(scheduled, market.next_close)
+        if why is not None:
+            return SkipReason.OTHER_TRIGGER, why
+    why = outside_close_window(market)
+    return None if why is None else (SkipReason.OUTSIDE_WINDOW, why)
 
 
 def _status(

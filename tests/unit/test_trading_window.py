@@ -337,5 +337,39 @@ def test_a_close_run_without_todays_prices_fails_closed(
 def test_which_close_trigger_trades(
     hour: int, minute: int, closes: tuple[int, int], runs: bool
 ) -> None:
-    market = FixedMarket(ny(LAST, hour, minute), close=ny(LAST, *closes))
-    assert (close_trigger_skip(ny(LAST, hour, minute), market.status) is None) is runs
+    assert (close_trigger_skip(ny(LAST, hour, minute), ny(LAST, *closes)) is None) is runs
+
+
+@pytest.mark.parametrize(
+    "scheduled", [None, ny(LAST, 15, 45)], ids=["by-hand", "15:45-trigger-delivered-early"]
+)
+def test_a_close_run_outside_the_window_is_skipped(
+    make_deps: Callable[..., Dependencies], scheduled: datetime | None
+) -> None:
+    """The broker's clock says 10:00: whatever the trigger says, the latest prices are
+    not a stand-in for today's close yet, so nothing is read or placed."""
+    market = FixedMarket(ny(LAST, 10, 0), close=ny(LAST, 16, 0))
+    report = rebalance(close_request(scheduled), with_market(make_deps(), market))
+    assert report.status is RunStatus.SKIPPED
+    assert report.skipped is SkipReason.OUTSIDE_WINDOW
+    assert not report.orders
+    assert "10:00" in report.notes[0]
+
+
+def test_a_close_run_a_little_late_still_trades(make_deps: Callable[..., Dependencies]) -> None:
+    # Triggered 15:45, reaching the broker at 15:52 (a cold start, a retry): in time.
+    market = FixedMarket(ny(LAST, 15, 52), close=ny(LAST, 16, 0))
+    report = rebalance(close_request(ny(LAST, 15, 45)), with_market(make_deps(), market))
+    assert report.status is RunStatus.COMPLETED
+
+
+def test_without_a_broker_clock_the_early_close_trigger_is_skipped(
+    make_deps: Callable[..., Dependencies],
+) -> None:
+    """The simulator knows no early closes: its close is 16:00, so of the two close
+    triggers only 15:45 trades."""
+    early = rebalance(close_request(ny(LAST, 12, 45)), make_deps())
+    assert early.status is RunStatus.SKIPPED
+    assert early.skipped is SkipReason.OTHER_TRIGGER
+    normal = rebalance(close_request(ny(LAST, 15, 45)), make_deps())
+    assert normal.status is RunStatus.COMPLETED

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -12,6 +12,11 @@ from alchemiser.domain.values import Frozen, Symbol
 NEW_YORK = ZoneInfo("America/New_York")
 CLOSE_WINDOW = timedelta(minutes=15)
 """A close-window run trades only when triggered within this long before the close."""
+CLOSE_GRACE = timedelta(minutes=2)
+"""How much earlier than ``CLOSE_WINDOW`` the broker's clock may read when a
+close-window run starts (clocks differ by seconds; a trigger fires on the minute)."""
+NOMINAL_CLOSE = time(16, 0)
+"""The regular close, New York time: the simulator's, which knows no early closes."""
 
 
 class TradingWindow(StrEnum):
@@ -58,12 +63,11 @@ class Quote(Frozen):
         return (self.bid + self.ask) / 2
 
 
-def close_trigger_skip(scheduled: datetime, market: MarketStatus) -> str | None:
+def close_trigger_skip(scheduled: datetime, close: datetime) -> str | None:
     """Why a close-window trigger at ``scheduled`` is not the one that trades today
     (None when it is): the stack schedules one for normal days (15:45) and one for
-    early-close days (12:45), and only the one within ``CLOSE_WINDOW`` of the broker's
-    close that day trades; the other is recorded as skipped."""
-    close = market.next_close
+    early-close days (12:45), and only the one within ``CLOSE_WINDOW`` of ``close``
+    (the broker's close that day) trades; the other is recorded as skipped."""
     before = close - scheduled
     if timedelta(0) < before <= CLOSE_WINDOW:
         return None
@@ -77,3 +81,18 @@ def close_trigger_skip(scheduled: datetime, market: MarketStatus) -> str | None:
             "minutes of the close trades (on early-close days, the earlier one)"
         )
     return f"this {at} trigger is at or after today's close ({closes})"
+
+
+def outside_close_window(market: MarketStatus) -> str | None:
+    """Why the broker's time now is not a close-window run's moment (None when it is):
+    within ``CLOSE_WINDOW`` (and ``CLOSE_GRACE`` for a late start) of today's close.
+    Earlier, today's latest prices are not a stand-in for its close."""
+    before = market.next_close - market.at
+    if timedelta(0) < before <= CLOSE_WINDOW + CLOSE_GRACE:
+        return None
+    minutes = int(CLOSE_WINDOW.total_seconds() // 60)
+    return (
+        f"a close-window run trades within {minutes} minutes of the close; the broker's "
+        f"time is {market.at.astimezone(NEW_YORK):%H:%M %Z} and the market closes at "
+        f"{market.next_close.astimezone(NEW_YORK):%H:%M %Z}"
+    )

@@ -62,6 +62,9 @@ class SkipReason(StrEnum):
     """The trigger was scheduled for the other trading window."""
     OTHER_TRIGGER = "other_trigger"
     """A close-window trigger for another kind of day (12:45 on a normal day)."""
+    OUTSIDE_WINDOW = "outside_window"
+    """A close-window run while the close is more than 15 minutes away (by hand at 10:00,
+    or a trigger delivered early)."""
 
 
 class Mode(StrEnum):
