@@ -121,3 +121,22 @@ def test_an_account_is_checked_after_its_own_window(stack: Stack, output: Output
     assert watchdog.handler(CLOSE_CHECK, lambda_context("Watchdog"))["missing"] == [
         f"{ACCOUNT} (no run at all)"
     ]
+
+
+def test_an_account_whose_window_the_stack_does_not_schedule_is_missing(
+    stack: Stack, output: Output, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A close-window account in a stack deployed with TradingWindow=open only ever gets
+    the 09:30 trigger (skipped: the other window). Nothing would check it after the
+    close, so the open window's check reports it, saying why."""
+    monkeypatch.setenv("ALCHEMISER_TRADING_WINDOWS", "open")
+    close_window_account(stack)
+    stack.ledger().record(skip("20260731T133000000001Z-aaaaaa", SkipReason.OTHER_WINDOW))
+    output.read()
+
+    result = watchdog.handler(OPEN_CHECK, lambda_context("Watchdog"))
+
+    (missing,) = result["missing"]
+    assert missing.startswith(f"{ACCOUNT} (")
+    assert "its trading window 'close' is not scheduled by the stack" in missing
+    assert output.metrics(output.read())["RunMissing"] == [1.0]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from alchemiser.domain.market import TradingWindow
 from alchemiser.errors import ConfigError, EventError
 from alchemiser.handlers.events import (
     AccountMessage,
@@ -100,3 +101,25 @@ def test_live_is_off_unless_the_environment_says_true() -> None:
     assert HandlerSettings.from_env({"ALCHEMISER_LIVE": "TRUE"}).live is True
     with pytest.raises(ConfigError, match="ALCHEMISER_LIVE"):
         HandlerSettings.from_env({"ALCHEMISER_LIVE": "yes"})
+
+
+@pytest.mark.parametrize(
+    ("value", "windows"),
+    [
+        ("open", {TradingWindow.OPEN}),
+        ("close", {TradingWindow.CLOSE}),
+        ("both", {TradingWindow.OPEN, TradingWindow.CLOSE}),
+        ("", None),
+    ],
+)
+def test_the_stacks_trading_windows_come_from_the_environment(
+    value: str, windows: set[TradingWindow] | None
+) -> None:
+    settings = HandlerSettings.from_env({"ALCHEMISER_TRADING_WINDOWS": value})
+    assert settings.trading_windows == (None if windows is None else frozenset(windows))
+
+
+def test_an_unknown_trading_window_in_the_environment_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as raised:
+        HandlerSettings.from_env({"ALCHEMISER_TRADING_WINDOWS": "noon"})
+    assert raised.value.field == "ALCHEMISER_TRADING_WINDOWS"

@@ -234,6 +234,7 @@ ENVIRONMENT: dict[str, object] = {
     "ALCHEMISER_REPORTS_TOPIC_ARN": {"Ref": "ReportsTopic"},
     "ALCHEMISER_TRADING_STATE_PARAMETER": {"Ref": "TradingStateParameter"},
     "ALCHEMISER_ACCOUNTS_QUEUE_URL": {"Ref": "AccountsQueue"},
+    "ALCHEMISER_TRADING_WINDOWS": {"Ref": "TradingWindow"},
 }
 
 

@@ -102,6 +102,9 @@ class HandlerSettings(Frozen):
     """ALCHEMISER_TRADING_STATE_PARAMETER: the kill switch in SSM Parameter Store."""
     accounts_queue_url: str | None = None
     """ALCHEMISER_ACCOUNTS_QUEUE_URL: where the orchestrator sends one message per account."""
+    trading_windows: frozenset[TradingWindow] | None = None
+    """ALCHEMISER_TRADING_WINDOWS (``open``, ``close`` or ``both``: the template's
+    ``TradingWindow``): the windows the stack schedules; unset: every window."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> HandlerSettings:
@@ -121,4 +124,15 @@ class HandlerSettings(Frozen):
             values["config_path"] = environ["ALCHEMISER_CONFIG"]
         if environ.get("ALCHEMISER_STATE_DIR"):
             values["state_dir"] = environ["ALCHEMISER_STATE_DIR"]
+        windows = environ.get("ALCHEMISER_TRADING_WINDOWS", "").strip().lower()
+        if windows:
+            if windows not in ("open", "close", "both"):
+                raise ConfigError(
+                    f"expected 'open', 'close' or 'both', got {windows!r}",
+                    field="ALCHEMISER_TRADING_WINDOWS",
+                )
+            chosen = tuple(TradingWindow) if windows == "both" else (TradingWindow(windows),)
+            return cls.model_validate(values).model_copy(
+                update={"trading_windows": frozenset(chosen)}
+            )
         return cls.model_validate(values)

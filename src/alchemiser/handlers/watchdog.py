@@ -54,10 +54,18 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     config = load_config(settings.config_path)
     ledger = DynamoLedger(settings.ledger_table)
     missing = []
+    deployed = settings.trading_windows
     for account in config.account_names():
         window = config.for_account(account).trading_window
-        if trigger.window is not None and trigger.window is not window:
+        scheduled = deployed is None or window in deployed
+        if trigger.window is not None and trigger.window is not window and scheduled:
             continue  # checked after its own window
+        if not scheduled:
+            missing.append(
+                f"{account} (its trading window {window.value!r} is not scheduled by the "
+                f"stack: set the template's TradingWindow to {window.value!r} or 'both')"
+            )
+            continue
         runs = ledger.run_on(account, today)
         if not day_accounted_for(runs):
             seen = ", ".join(sorted({r.status.value for r in runs})) or "no run at all"
