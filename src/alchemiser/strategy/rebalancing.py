@@ -11,7 +11,8 @@ The model, session by session from the anchor (docs/SYMPHONY.md for users):
   configured anchor date) holdings are the targets.
 - On each later session, holdings first drift through that session's close:
   ``w_i <- w_i (1 + r_i) / (sum_j w_j (1 + r_j) + cash)`` with ``cash = 1 - sum w`` and
-  ``r_i`` the close-to-close return (0 where a close is missing).
+  ``r_i`` the return from the last known close (0 on a session without a close; the
+  move across the gap counts on the next session that has one).
 - Then, if the strategy decides that session, it trades back to the targets when the
   set of held symbols differs from the targets' (a branch switch, another filter pick),
   or the session opens a new period (week, month, quarter, year; compared with the
@@ -174,9 +175,18 @@ def hold(
     (aligned with ``history.dates``), ``valid`` says where the strategy decides.
     """
     length = len(history.dates)
+    if anchor is not None and length and history.dates[0] > np.datetime64(anchor, "D"):
+        raise StrategyError(
+            f"the strategy's anchor {anchor.isoformat()} is before the first session of the "
+            f"price history this run reads ({history.session(0).isoformat()}): its holdings "
+            "cannot be worked out from there; a live run reads at most "
+            "alpaca.history_sessions sessions, so raise that or move the anchor"
+        )
     symbols = tuple(sorted(targets))
     position = {symbol: column for column, symbol in enumerate(history.symbols)}
     columns = np.array([position[s] for s in symbols], dtype=np.intp)
+    # Each symbol's last known close: a move across sessions without one still counts.
+    prices = _forward_filled(history.closes[:, columns])
     starts, target_columns, target_values = _sparse_rows(targets, symbols, length)
     keys = period_keys(history.dates, rule.frequency)
     eligible = valid.copy()
@@ -192,14 +202,12 @@ def hold(
     if first is None:
         return Holdings(history.dates, symbols, rule, None, held, reasons, drift)
 
-    closes = history.closes
     last_key = keys[first]
     index, weights = empty
     for t in range(first, length):
         if t > first and index.size:
-            column = columns[index]
             with np.errstate(invalid="ignore", divide="ignore"):
-                growth = closes[t, column] / closes[t - 1, column]
+                growth = prices[t, index] / prices[t - 1, index]
             growth[~np.isfinite(growth)] = 1.0
             grown = weights * growth
             total = float(grown.sum()) + (1.0 - float(weights.sum()))
@@ -226,6 +234,16 @@ def hold(
         reasons[t] = reason
         held[t] = (index, weights)
     return Holdings(history.dates, symbols, rule, first, held, reasons, drift)
+
+
+def _forward_filled(closes: Series) -> Series:
+    """``closes`` (sessions x symbols) with each gap holding the symbol's last close;
+    NaN before its first."""
+    rows = np.arange(closes.shape[0])[:, None]
+    last = np.where(np.isfinite(closes), rows, 0)
+    np.maximum.accumulate(last, axis=0, out=last)
+    filled: Series = np.take_along_axis(closes, last, axis=0)
+    return filled
 
 
 def _sparse_rows(

@@ -257,14 +257,35 @@ def test_a_session_without_a_decision_drifts_and_says_why() -> None:
     result = SymphonyStrategy("s", symphony).evaluate_all(history)
     with pytest.raises(StrategyError, match=r"B at s\.clj:2:28 has no close"):
         result.weights_at(date(2026, 1, 6))
-    # Day 1: A +10%, B missing (return 0): 0.55 / 1.05 in A. Day 2: A 0%, B's return from
-    # a missing close is 0 as well. Day 3: A +10% again.
-    a = 0.55 * 1.1 / (0.55 * 1.1 + 0.5)
+    # Day 1: A +10%, B has no close (no move seen yet): 0.55 / 1.05 in A. Day 2: B's
+    # move across the gap counts, from its last close (50 -> 55): back to 50/50. Day 3:
+    # A +10% again. The value of each holding is its start times its price ratio.
+    a = 0.5 * 1.21 / (0.5 * 1.21 + 0.5 * 1.1)
     assert result.weights_at(date(2026, 1, 8)) == pytest.approx({"A": a, "B": 1 - a})
     assert result.rebalance_note(date(2026, 1, 7)) == (
-        f"within corridor: largest drift {abs(0.55 / 1.05 - 0.5) * 100:.1f} points < 30; "
-        "keeping drifted weights"
+        "within corridor: largest drift 0.0 points < 30; keeping drifted weights"
     )
+
+
+def test_a_move_across_missing_closes_is_not_lost() -> None:
+    closes = np.array([[100.0, 100.0], [math.nan, 100.0], [200.0, 100.0]])
+    dates = np.datetime64("2026-01-05", "D") + np.arange(3)
+    history = PriceHistory(dates=dates, symbols=("A", "B"), closes=closes)
+    rule = RebalanceRule(RebalanceFrequency.NONE, None)
+    valid = np.ones(3, dtype=bool)
+    holdings = hold({"A": np.full(3, 0.5), "B": np.full(3, 0.5)}, valid, history, rule)
+    assert holdings.weights(2) == pytest.approx({"A": 2 / 3, "B": 1 / 3})
+
+
+def test_an_anchor_before_the_history_is_refused(prices: PriceHistory) -> None:
+    """A live run reads a limited history (alpaca.history_sessions): an anchor before
+    its first session cannot be honoured, and silently starting later would give other
+    holdings than the backtest's."""
+    recent = PriceHistory(
+        dates=prices.dates[-300:], symbols=prices.symbols, closes=prices.closes[-300:]
+    )
+    with pytest.raises(StrategyError, match="history_sessions"):
+        table("{:rebalance-threshold 0.05}", PAIR, recent, anchor=date(2012, 1, 3))
 
 
 def test_cash_in_the_targets_does_not_drift() -> None:
