@@ -162,6 +162,11 @@ class Holdings:
         return "; ".join([*parts, "keeping drifted weights"])
 
 
+GAP = np.timedelta64(7, "D")
+"""An anchor this much before the history's first session is before the history (less
+is a weekend or a holiday: the first session is the anchor's)."""
+
+
 def hold(
     targets: Mapping[str, Series],
     valid: Mask,
@@ -175,7 +180,7 @@ def hold(
     (aligned with ``history.dates``), ``valid`` says where the strategy decides.
     """
     length = len(history.dates)
-    if anchor is not None and length and history.dates[0] > np.datetime64(anchor, "D"):
+    if anchor is not None and length and history.dates[0] - np.datetime64(anchor, "D") > GAP:
         raise StrategyError(
             f"the strategy's anchor {anchor.isoformat()} is before the first session of the "
             f"price history this run reads ({history.session(0).isoformat()}): its holdings "

@@ -317,3 +317,12 @@ def test_daily_without_a_corridor_is_exactly_the_targets(prices: PriceHistory) -
         assert daily.rebalance_note(day) is None
         assert forced.weights(prices.row_index(day)) == targets
         assert tiny.weights_at(day) == pytest.approx(targets, abs=1e-12)
+
+
+def test_an_anchor_on_the_holiday_before_the_first_session_is_that_session(
+    prices: PriceHistory,
+) -> None:
+    first = prices.session(0)  # 2005-01-03, a Monday after New Year's Day
+    result = table("{:rebalance-threshold 0.05}", PAIR, prices, anchor=date(2005, 1, 1))
+    assert result.holdings.anchor is not None
+    assert prices.session(result.holdings.anchor) >= first
