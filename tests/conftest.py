@@ -110,13 +110,7 @@ def simulated_run(config: AppConfig, market: MarketData, day: date) -> RunReport
     """A run asked for by hand on ``day``, built as the CLI builds it."""
     clock = ManualClock(datetime(2026, 8, 1, tzinfo=UTC))
     request = bootstrap.manual_request(config, market, clock.now(), day)
-    deps = bootstrap.build(
-        config,
-        market=market,
-        session=bootstrap.fill_session(config, market, request),
-        clock=clock,
-        state_dir=None,
-    )
+    deps = bootstrap.build_run(config, market, request, clock=clock, state_dir=None)
     return rebalance(request, deps)
 
 

@@ -130,6 +130,31 @@ def fill_session(config: AppConfig, market: MarketData, request: RunRequest) -> 
     return request.as_of
 
 
+def build_run(
+    config: AppConfig,
+    market: MarketData,
+    request: RunRequest,
+    *,
+    clock: Clock,
+    state_dir: Path | None,
+    ledger: Ledger | None = None,
+) -> Dependencies:
+    """The simulated run's adapters for ``request``: the broker fills at the trading
+    date's open (window ``open``, when the data has opens) or close; when the data does
+    not reach the trading date yet, at the close the strategies decided on, never at
+    that session's open, a price from before the decision."""
+    session = fill_session(config, market, request)
+    return build(
+        config,
+        market=market,
+        session=session,
+        clock=clock,
+        state_dir=state_dir,
+        ledger=ledger,
+        at_open=config.trading_window is TradingWindow.OPEN and session == request.trading_date,
+    )
+
+
 def build(
     config: AppConfig,
     *,
@@ -138,15 +163,17 @@ def build(
     clock: Clock,
     state_dir: Path | None,
     ledger: Ledger | None = None,
+    at_open: bool | None = None,
 ) -> Dependencies:
     """Wire the adapters for one run, the simulated broker filling at ``session``
-    (see ``fill_session``): at its open when the window is ``open`` and the
+    (``build_run`` chooses it and ``at_open`` for a request; ``at_open`` None: as the
+    window says): at its open when the window is ``open`` and the
     data has opens, else at its close. ``state_dir`` None keeps everything in memory;
     ``ledger`` replaces the file ledger in ``state_dir``."""
     broker = SimBroker(
         market=market,
         session=session,
-        fill_at_open=config.trading_window is TradingWindow.OPEN,
+        fill_at_open=config.trading_window is TradingWindow.OPEN if at_open is None else at_open,
         clock=clock,
         starting_cash=config.sim.starting_cash,
         slippage_bps=config.sim.slippage_bps,

@@ -260,8 +260,7 @@ def _run_sim(args: argparse.Namespace, config: AppConfig) -> int:
         request = bootstrap.scheduled_request(config, market, args.scheduled_time)
     else:
         request = bootstrap.manual_request(config, market, clock.now(), args.as_of)
-    session = bootstrap.fill_session(config, market, request)
-    deps = bootstrap.build(config, market=market, session=session, clock=clock, state_dir=state_dir)
+    deps = bootstrap.build_run(config, market, request, clock=clock, state_dir=state_dir)
     return _finish(rebalance(request, deps), args.json)
 
 

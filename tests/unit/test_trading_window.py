@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from alchemiser import bootstrap
+from alchemiser.adapters.clock import ManualClock
 from alchemiser.adapters.files.prices import FilePriceStore
 from alchemiser.backtest import run_backtest, summary
 from alchemiser.config import load_config
@@ -373,3 +374,27 @@ def test_without_a_broker_clock_the_early_close_trigger_is_skipped(
     assert early.skipped is SkipReason.OTHER_TRIGGER
     normal = rebalance(close_request(ny(LAST, 15, 45)), make_deps())
     assert normal.status is RunStatus.COMPLETED
+
+
+def test_a_scheduled_open_run_beyond_the_data_fills_at_the_close_it_decided_on(
+    tmp_path: Path,
+) -> None:
+    """The data does not reach the trading date yet: the simulator fills at the close
+    the strategies decided on, never at that session's open (a price from before the
+    decision)."""
+    config = load_config(seesaw_config(tmp_path, "open"))
+    market = bootstrap.market_data(config)
+    last = SESSION_DAYS[-1]
+    following = last + timedelta(days=3 if last.weekday() == 4 else 1)
+    scheduled = datetime(following.year, following.month, following.day, 13, 30, tzinfo=UTC)
+    request = bootstrap.scheduled_request(config, market, scheduled)
+    assert (request.as_of, request.trading_date) == (last, following)
+    deps = bootstrap.build_run(
+        config, market, request, clock=ManualClock(scheduled), state_dir=None
+    )
+    report = rebalance(request, deps)
+    assert report.status is RunStatus.COMPLETED, report.errors
+    history = market.history(["AAA", "SPY"], last, 1)
+    closes = dict(zip(history.symbols, history.closes[-1].tolist(), strict=True))
+    for fill in report.fills:
+        assert float(fill.price) == pytest.approx(closes[fill.symbol], abs=0.01)

@@ -139,13 +139,8 @@ def execute_account(
         request = bootstrap.scheduled_request(
             config, market, trigger.scheduled_time, deadline, trigger.window
         )
-        deps = bootstrap.build(
-            config,
-            market=market,
-            session=bootstrap.fill_session(config, market, request),
-            clock=clock,
-            state_dir=settings.state_dir,
-            ledger=ledger,
+        deps = bootstrap.build_run(
+            config, market, request, clock=clock, state_dir=settings.state_dir, ledger=ledger
         )
         _log_start(request, trigger)
         return Outcome(rebalance(request, deps))
