@@ -169,10 +169,20 @@ def first_decision(tables: Sequence[WeightTable], sessions: Sequence[date]) -> d
     return first
 
 
-def fill_model(window: TradingWindow, has_opens: bool, slippage_bps: object) -> list[str]:
+def _without_opens(history: PriceHistory) -> list[str]:
+    """The symbols whose data has no open on any session."""
+    opens = history.opens
+    if opens is None:
+        return list(history.symbols)
+    return [s for j, s in enumerate(history.symbols) if not np.isfinite(opens[:, j]).any()]
+
+
+def fill_model(
+    window: TradingWindow, without_opens: Sequence[str], symbols: int, slippage_bps: object
+) -> list[str]:
     """What the backtest assumes about when it decides and where it fills, in words: the
     summary prints it, so nothing a backtest assumes that a live run does not do is left
-    unsaid."""
+    unsaid. ``without_opens`` are the symbols whose data has no opens (of ``symbols``)."""
     slip = f"{slippage_bps} bps slippage"
     if window is TradingWindow.CLOSE:
         model = [
@@ -180,10 +190,18 @@ def fill_model(window: TradingWindow, has_opens: bool, slippage_bps: object) -> 
             "close stands in for the latest price 15 minutes before it, when a close-window "
             "run decides and trades"
         ]
-    elif has_opens:
+    elif not without_opens:
         model = [
             "decides on the previous session's close and fills at each session's open "
             f"(+{slip}), as the 09:30 run trades"
+        ]
+    elif len(without_opens) < symbols:
+        names = ", ".join(without_opens[:5]) + ("..." if len(without_opens) > 5 else "")
+        model = [
+            "decides on the previous session's close and fills at each session's open "
+            f"(+{slip}) where the data has one, else at its CLOSE: {len(without_opens)} of "
+            f"{symbols} symbols have no opens ({names}); a live run fills them at the 09:30 "
+            "open, so their move from open to close is not what it gets"
         ]
     else:
         model = [
@@ -282,8 +300,10 @@ def run_backtest(
         raise DataError(f"no sessions between {start} and {end}", kind=DataErrorKind.MISSING)
     # Each traded session and the session its decision is made on: the one before it at
     # the open (so the first session of the data cannot be traded), itself at the close.
+    # The first session of the data is never traded: at the open nothing was decided
+    # before it, at the close a live run has no session before it to read.
     lag = 1 if window is TradingWindow.OPEN else 0
-    trades = [(history.session(i), history.session(i - lag)) for i in rows if i - lag >= 0]
+    trades = [(history.session(i), history.session(i - lag)) for i in rows if i >= 1]
     first = first_decision(
         [a.strategy.evaluate_all(history) for a in evaluated], [d for _, d in trades]
     )
@@ -356,7 +376,9 @@ def run_backtest(
         days=days,
         metrics=_metrics(days, initial),
         first_session=range_start,
-        assumptions=fill_model(window, history.opens is not None, config.sim.slippage_bps),
+        assumptions=fill_model(
+            window, _without_opens(history), len(history.symbols), config.sim.slippage_bps
+        ),
     )
 
 

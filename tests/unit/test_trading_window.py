@@ -78,8 +78,7 @@ def test_the_open_window_never_decides_on_the_session_it_fills_at(tmp_path: Path
     assert result.metrics.final_equity < 100_000 * 0.9**10
     assert result.days[0].session == SESSION_DAYS[2]  # 1-day return from the 2nd session on
     model = next(line for line in summary(result) if line.startswith("fill model"))
-    assert "each session's open" in model
-    assert "CLOSE" not in model
+    assert "each session's open" in model  # AAA's (SPY, which never moves, has none)
 
 
 def test_the_close_window_fills_at_the_close_it_decided_on(tmp_path: Path) -> None:
@@ -398,3 +397,21 @@ def test_a_scheduled_open_run_beyond_the_data_fills_at_the_close_it_decided_on(
     closes = dict(zip(history.symbols, history.closes[-1].tolist(), strict=True))
     for fill in report.fills:
         assert float(fill.price) == pytest.approx(closes[fill.symbol], abs=0.01)
+
+
+def test_a_close_backtest_from_the_datas_first_session_does_not_fail_it(tmp_path: Path) -> None:
+    config = load_config(seesaw_config(tmp_path, "close"))
+    (tmp_path / "chaser.clj").write_text('(defsymphony "Hold" {} (asset "SPY"))')
+    config = load_config(tmp_path / "close.toml")
+    result = run_backtest(config, bootstrap.market_data(config), SESSION_DAYS[0], SESSION_DAYS[9])
+    assert result.days[0].session == SESSION_DAYS[1]  # nothing before the first to read
+    assert result.metrics.failed_days == 0
+
+
+def test_the_summary_names_the_symbols_filled_at_the_close_for_want_of_opens(
+    tmp_path: Path,
+) -> None:
+    config = load_config(seesaw_config(tmp_path, "open"))  # AAA has opens, SPY has none
+    result = run_backtest(config, bootstrap.market_data(config), SESSION_DAYS[0], SESSION_DAYS[-1])
+    model = next(line for line in summary(result) if line.startswith("fill model"))
+    assert "where the data has one, else at its CLOSE: 1 of 2 symbols have no opens (SPY)" in model
