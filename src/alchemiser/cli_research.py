@@ -17,10 +17,12 @@ from alchemiser import bootstrap
 from alchemiser.adapters.files.prices import FilePriceStore
 from alchemiser.adapters.files.symphonies import (
     BUILTINS,
+    MAX_SYMPHONY_BYTES,
     builtin_symphony,
     builtin_text,
     read_symphony_file,
 )
+from alchemiser.adapters.files.text import read_capped_text
 from alchemiser.backtest import run_backtest, summary, write_chart, write_csv
 from alchemiser.config import load_config
 from alchemiser.errors import AlchemiserError, DataError, StrategyError
@@ -28,7 +30,7 @@ from alchemiser.ports import MarketData
 from alchemiser.strategy.base import ALL_HISTORY
 from alchemiser.strategy.symphony.ast import Symphony
 from alchemiser.strategy.symphony.explain import explain
-from alchemiser.strategy.symphony.parser import check_symphony, symbols
+from alchemiser.strategy.symphony.parser import check_symphony, parse_symphony, symbols
 from alchemiser.strategy.symphony.strategy import (
     SymphonyStrategy,
     SymphonyTable,
@@ -147,13 +149,14 @@ def _problems(reference: str, store: FilePriceStore) -> list[str]:
         text, source = builtin_text(name)
     else:
         try:
-            text, source = Path(reference).read_text(encoding="utf-8"), reference
-        except (OSError, UnicodeDecodeError) as error:
+            text = read_capped_text(Path(reference), MAX_SYMPHONY_BYTES, StrategyError)
+        except StrategyError as error:
             return [f"{reference}: cannot read: {error}"]
+        source = reference
     problems = [str(error) for error in check_symphony(text, source)]
     if problems:
         return problems
-    symphony = _load(reference)
+    symphony = parse_symphony(text, source)  # the text checked, not the file read again
     for ticker, location in ticker_locations(symphony):
         try:
             store.check(ticker)

@@ -29,6 +29,7 @@ from alchemiser.adapters.alpaca.policy import (
     PAPER_TRADING_URL,
     AlpacaConfig,
 )
+from alchemiser.adapters.files.text import read_capped_text
 from alchemiser.domain.decisions import TradingState
 from alchemiser.domain.market import TradingWindow
 from alchemiser.domain.report import Mode
@@ -41,6 +42,8 @@ from alchemiser.portfolio.risk import RiskLimits
 from alchemiser.strategy.symphony.ast import RebalanceFrequency, RebalanceRule
 
 DEFAULT_CONFIG = "default.toml"
+MAX_CONFIG_BYTES = 1 << 20
+"""A config file larger than this (1 MiB) is refused unread."""
 MERGED_TABLES = ("alpaca", "risk", "rebalance")
 """An account's entry changes these key by key; anything else it gives replaces."""
 
@@ -371,13 +374,14 @@ def load_config(path: Path | None = None) -> AppConfig:
         text = resources.files("alchemiser.defaults").joinpath(DEFAULT_CONFIG).read_text("utf-8")
     else:
         source = str(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as error:
-            raise ConfigError(f"cannot read {path}: {error.strerror}") from error
+        text = read_capped_text(
+            path, MAX_CONFIG_BYTES, lambda reason: ConfigError(f"cannot read {path}: {reason}")
+        )
     try:
         document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
+    except RecursionError:
+        raise ConfigError(f"{source}: not valid TOML: arrays or tables nested too deeply") from None
+    except ValueError as error:  # TOMLDecodeError, or an integer of over 4,300 digits
         raise ConfigError(f"{source}: not valid TOML: {error}") from error
     if path is not None:
         _anchor_files(document, path.parent)

@@ -40,6 +40,7 @@ from typing import Any
 
 import yaml
 
+from alchemiser.adapters.files.text import read_capped_text
 from alchemiser.errors import ConfigError, EventError
 
 REGION = "us-east-1"
@@ -1053,7 +1054,7 @@ class Session:
             self.taps[resource.logical_id] = str(url)
 
     def _start_exchange(self) -> None:
-        from alchemiser.config import load_config  # noqa: PLC0415
+        from alchemiser.config import MAX_CONFIG_BYTES, load_config  # noqa: PLC0415
         from alchemiser.exchange import ExchangeSettings, LocalExchange  # noqa: PLC0415
 
         secret = next(
@@ -1062,10 +1063,11 @@ class Session:
         if secret is None:
             raise ConfigError("--alpaca needs an AWS::SecretsManager::Secret in the template")
         example = self.options.template_path.resolve().parent / ALPACA_EXAMPLE
-        try:
-            text = example.read_text(encoding="utf-8")
-        except OSError as error:
-            raise ConfigError(f"cannot read {example}: {error.strerror}") from None
+        text = read_capped_text(
+            example,
+            MAX_CONFIG_BYTES,
+            lambda reason: ConfigError(f"cannot read {example}: {reason}"),
+        )
         exchange = LocalExchange(
             settings=ExchangeSettings(key_id=FAKE_KEY_ID, secret_key=FAKE_SECRET_KEY)
         )

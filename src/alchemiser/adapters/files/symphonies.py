@@ -5,9 +5,14 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from alchemiser.adapters.files.text import read_capped_text
 from alchemiser.errors import StrategyError
 from alchemiser.strategy.symphony.ast import Symphony
 from alchemiser.strategy.symphony.parser import parse_symphony
+
+MAX_SYMPHONY_BYTES = 8 << 20
+"""A symphony file larger than this (8 MiB) is refused unread: Composer's own exports
+reach a few MB."""
 
 BUILTINS = {
     "nuclear": "nuclear.clj",
@@ -16,12 +21,15 @@ BUILTINS = {
 }
 
 
+def read_symphony_text(path: Path) -> str:
+    """The text of a symphony file: a regular file, UTF-8, at most ``MAX_SYMPHONY_BYTES``."""
+    return read_capped_text(
+        path, MAX_SYMPHONY_BYTES, lambda reason: StrategyError(f"cannot read {path}: {reason}")
+    )
+
+
 def read_symphony_file(path: Path) -> Symphony:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise StrategyError(f"cannot read {path}: {error}") from error
-    return parse_symphony(text, str(path))
+    return parse_symphony(read_symphony_text(path), str(path))
 
 
 def builtin_text(name: str) -> tuple[str, str]:
