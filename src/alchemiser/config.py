@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import tomllib
+from collections import Counter
 from datetime import date
 from decimal import Decimal
 from importlib import resources
@@ -260,7 +261,10 @@ class AppConfig(Frozen):
             (duplicates if entry.account in seen else seen).add(entry.account)
         if duplicates:
             raise ValueError(f"account names must be unique: {', '.join(sorted(duplicates))}")
-        top = self._top_level()
+        # An account that keeps the top level's strategies is checked with the first of
+        # them only: their names and allocations were checked here, and no other check
+        # reads them, so each account costs its own entry, not every strategy again.
+        top = self._top_level() | {"strategies": self.strategies[:1]}
         by_secret: dict[str, str] = {}
         by_number: dict[str, str] = {}
         for entry in self.accounts:
@@ -286,8 +290,16 @@ class AppConfig(Frozen):
         return self
 
     def _top_level(self) -> dict[str, Any]:
-        """The settings every account starts from, as a document to merge entries over."""
-        return self.model_dump(exclude={"accounts"}, exclude_none=True)
+        """The settings every account starts from, as a document to merge entries over:
+        the merged tables as plain dicts, every other value as validated here (pydantic
+        takes a model instance as it is, so each account costs its own entry only)."""
+        top: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name == "accounts" or value is None:
+                continue
+            top[name] = value.model_dump(exclude_none=True) if name in MERGED_TABLES else value
+        return top
 
     def account_names(self) -> list[str]:
         """The accounts this config runs: its ``[[accounts]]``, or its one ``account``."""
@@ -313,8 +325,8 @@ class AppConfig(Frozen):
 
     @model_validator(mode="after")
     def _allocations(self) -> AppConfig:
-        names = [s.name for s in self.strategies]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        counts = Counter(s.name for s in self.strategies)
+        duplicates = sorted(name for name, count in counts.items() if count > 1)
         if duplicates:
             raise ValueError(f"strategy names must be unique: {', '.join(duplicates)}")
         total = math.fsum(s.allocation for s in self.strategies)

@@ -10,7 +10,7 @@ import pytest
 from alchemiser import bootstrap
 from alchemiser.adapters.files.symphonies import MAX_SYMPHONY_BYTES, read_symphony_file
 from alchemiser.cli import main
-from alchemiser.config import MAX_CONFIG_BYTES, load_config
+from alchemiser.config import MAX_CONFIG_BYTES, load_config, parse_config
 from alchemiser.errors import ConfigError, StrategyError
 
 GOOD = '[[strategies]]\nname = "a"\nallocation = 1.0\nweights = { SPY = 1.0 }\n'
@@ -106,3 +106,33 @@ def test_the_cli_refuses_a_config_that_is_not_a_regular_file(
 ) -> None:
     assert main(["run", "--config", str(DEV_ZERO)]) == 2
     assert "not a regular file" in capsys.readouterr().err
+
+
+def fixed(name: str, allocation: float) -> dict[str, object]:
+    return {"name": name, "allocation": allocation, "weights": {"SPY": 1.0}}
+
+
+def test_ten_thousand_accounts_validate() -> None:
+    document = {
+        "broker": "alpaca",
+        "mode": "paper",
+        "alpaca": {"secret_id": "top"},
+        "strategies": [fixed(f"s{i}", 0.01) for i in range(100)],
+        "accounts": [{"account": f"a{i}", "alpaca": {"secret_id": f"s{i}"}} for i in range(10_000)],
+    }
+    config = parse_config(document, "test")
+    assert len(config.account_names()) == 10_000
+    assert config.for_account("a9999").alpaca is not None
+
+
+def test_ten_thousand_strategies_validate_and_a_duplicate_among_them_is_named() -> None:
+    strategies = [fixed(f"s{i}", 1e-4) for i in range(10_000)]
+    assert len(parse_config({"strategies": strategies}, "test").strategies) == 10_000
+    with pytest.raises(ConfigError, match=r"must be unique: s7 \[in test\]"):
+        parse_config({"strategies": [*strategies[:-1], fixed("s7", 1e-4)]}, "test")
+
+
+def test_ten_thousand_weights_validate() -> None:
+    weights = {f"S{i}": 1e-4 for i in range(10_000)}
+    config = parse_config({"strategies": [{**fixed("a", 1.0), "weights": weights}]}, "t")
+    assert len(config.strategies[0].weights) == 10_000  # type: ignore[union-attr]
