@@ -734,13 +734,72 @@ def test_worker_grants_are_scoped(template: dict[str, Any]) -> None:
     assert {"dynamodb:PutItem", "dynamodb:DeleteItem"} <= set(by_action)
 
 
+# Each function's inline statements by Sid: what its code calls, and nothing more. The
+# ledger is written with TransactWriteItems (authorized as its Put and Delete items) and
+# read with Query; Powertools idempotency gets, puts, updates and deletes its records.
+# The worker never changes a message's visibility: a failed item returns to the queue
+# after the visibility timeout.
+STATEMENTS: dict[str, dict[str, set[str]]] = {
+    "OrchestratorFunction": {
+        "QueueAccounts": {"sqs:SendMessage"},
+        "PublishNotices": {"sns:Publish"},
+    },
+    "RebalanceFunction": {
+        "ReadBrokerSecrets": {"secretsmanager:GetSecretValue"},
+        "Idempotency": {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        },
+        "Ledger": {"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query"},
+        "PublishReports": {"sns:Publish"},
+        "ReadKillSwitch": {"ssm:GetParameter"},
+    },
+    "WatchdogFunction": {
+        "ReadLedger": {"dynamodb:Query"},
+        "PublishNotices": {"sns:Publish"},
+    },
+}
+BASELINE = {
+    *MANAGED_POLICIES["AWSLambdaBasicExecutionRole"],
+    *MANAGED_POLICIES["AWSXrayWriteOnlyAccess"],
+}
+ROLE_ACTIONS: dict[str, set[str]] = {
+    "OrchestratorFunction": BASELINE | {"sqs:SendMessage", "sns:Publish"},
+    "RebalanceFunction": BASELINE
+    | set(MANAGED_POLICIES["AWSLambdaSQSQueueExecutionRole"])
+    | set().union(*STATEMENTS["RebalanceFunction"].values()),
+    "WatchdogFunction": BASELINE | {"dynamodb:Query", "sns:Publish", "sqs:SendMessage"},
+}
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_each_statement_grants_exactly_what_the_code_calls(
+    template: dict[str, Any], logical_id: str
+) -> None:
+    policies = _properties(template, logical_id)["Policies"]
+    by_sid: dict[str, set[str]] = {}
+    for statement in _statements(policies):
+        assert statement["Sid"] not in by_sid, statement["Sid"]
+        by_sid[statement["Sid"]] = set(_as_list(statement["Action"]))
+    assert by_sid == STATEMENTS[logical_id]
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_each_role_is_granted_exactly_the_expected_actions(
+    template: dict[str, Any], logical_id: str
+) -> None:
+    assert set(_granted_actions(template, logical_id)) == ROLE_ACTIONS[logical_id]
+
+
 def test_orchestrator_and_watchdog_grants(template: dict[str, Any]) -> None:
     def actions(logical_id: str) -> set[str]:
         policies = _properties(template, logical_id)["Policies"]
         return {a for s in _statements(policies) for a in _as_list(s["Action"])}
 
     assert actions("OrchestratorFunction") == {"sqs:SendMessage", "sns:Publish"}
-    assert actions("WatchdogFunction") == {"dynamodb:Query", "dynamodb:GetItem", "sns:Publish"}
+    assert actions("WatchdogFunction") == {"dynamodb:Query", "sns:Publish"}
 
 
 # --- outputs, packaging, samconfig -------------------------------------------------------
