@@ -480,7 +480,7 @@ def test_idempotency_table(template: dict[str, Any]) -> None:
     assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
     assert table["AttributeDefinitions"] == [{"AttributeName": "id", "AttributeType": "S"}]
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
-    assert not table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
 
 
 def test_ledger_table(template: dict[str, Any]) -> None:
@@ -488,7 +488,7 @@ def test_ledger_table(template: dict[str, Any]) -> None:
     assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
     table = resource["Properties"]
     assert table["BillingMode"] == "PAY_PER_REQUEST"
-    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert table["KeySchema"] == [
         {"AttributeName": "pk", "KeyType": "HASH"},
         {"AttributeName": "sk", "KeyType": "RANGE"},
