@@ -537,6 +537,49 @@ def test_reports_topic_and_optional_email(template: dict[str, Any]) -> None:
     }
 
 
+def test_reports_topic_refuses_requests_without_tls(template: dict[str, Any]) -> None:
+    resource = _resources(template)["ReportsTopicPolicy"]
+    assert resource["Type"] == "AWS::SNS::TopicPolicy"
+    properties = resource["Properties"]
+    assert properties["Topics"] == [TOPIC]
+    statements = {s["Sid"]: s for s in properties["PolicyDocument"]["Statement"]}
+    assert set(statements) == {"DenyInsecureTransport", "AlarmsPublish"}
+    statement = statements["DenyInsecureTransport"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Principal"] == "*"
+    assert statement["Resource"] == TOPIC
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # Every action a request can take on a topic (SNS's resource-level actions).
+    assert set(statement["Action"]) == {
+        "sns:Publish",
+        "sns:Subscribe",
+        "sns:Receive",
+        "sns:GetTopicAttributes",
+        "sns:SetTopicAttributes",
+        "sns:AddPermission",
+        "sns:RemovePermission",
+        "sns:DeleteTopic",
+        "sns:ListSubscriptionsByTopic",
+    }
+    # A topic policy replaces the default one, whose account-wide grant is what lets
+    # CloudWatch alarms publish: the alarms of this account are allowed again, by name.
+    # The functions publish with their roles' IAM grants (same account).
+    alarms = statements["AlarmsPublish"]
+    assert alarms["Effect"] == "Allow"
+    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert alarms["Action"] == "sns:Publish"
+    assert alarms["Resource"] == TOPIC
+    assert alarms["Condition"] == {
+        "ArnLike": {
+            "aws:SourceArn": {
+                "Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:"
+                "${AWS::AccountId}:alarm:*"
+            }
+        },
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+    }
+
+
 def test_parameters(template: dict[str, Any]) -> None:
     parameters = template["Parameters"]
     assert parameters["NotificationEmail"]["Default"] == ""
