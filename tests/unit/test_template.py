@@ -872,15 +872,47 @@ def test_shipped_events_are_scheduler_payloads() -> None:
         assert payload["schedule_arn"].startswith("arn:aws:scheduler:")
 
 
-def test_lambda_requirements_match_the_project() -> None:
+UV = ROOT / ".tools" / "bin" / "uv"
+# The Makefile's `requirements` recipe: the lock's runtime dependencies, with hashes (so
+# `sam build`'s pip runs in --require-hashes mode), without the project itself.
+EXPORT = ["export", "--frozen", "--no-dev", "--no-emit-project", "--quiet"]
+
+
+def test_make_requirements_is_the_export_with_hashes() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile.split("\nrequirements:", 1)[1].splitlines()[1].strip()
+    assert recipe == f"$(UV) {' '.join(EXPORT)} > src/requirements.txt"
+    assert "--no-hashes" not in recipe
+
+
+@pytest.mark.skipif(not UV.exists(), reason="the pinned uv is not installed (make requirements)")
+def test_lambda_requirements_are_the_locks_export_byte_for_byte() -> None:
+    exported = subprocess.run(
+        [str(UV), *EXPORT],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home()), "UV_OFFLINE": "1"},
+    ).stdout
+    on_disk = (ROOT / "src" / "requirements.txt").read_bytes()
+    assert on_disk == exported, "run `make requirements`"
+
+
+def test_every_lambda_requirement_is_pinned_with_hashes() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = {re.split(r"[\[<>=!~ ]", d, maxsplit=1)[0].lower() for d in project["dependencies"]}
-    pinned = {
-        line.split("==")[0].split("[")[0].lower()
-        for line in (ROOT / "src" / "requirements.txt").read_text().splitlines()
-        if "==" in line and not line.startswith("#")
-    }
+    wanted = {re.split(r"[\[<>=!~ ;]", d, maxsplit=1)[0].lower() for d in project["dependencies"]}
+    text = (ROOT / "src" / "requirements.txt").read_text()
+    entries = re.split(r"\n(?=[A-Za-z])", text.split("\n", 2)[2])  # after the header
+    pinned = set()
+    for entry in entries:
+        name, _, rest = entry.partition("==")
+        assert rest, entry
+        assert "--hash=sha256:" in rest, f"{name} has no hash"
+        pinned.add(name.split("[")[0].lower())
     assert wanted <= pinned, f"run `make requirements`: missing {sorted(wanted - pinned)}"
+    assert "alchemiser" not in pinned
+    assert "-e " not in text
 
 
 def test_samconfig_names_the_stack_and_only_real_parameters(template: dict[str, Any]) -> None:
