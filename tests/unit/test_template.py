@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from alchemiser.handlers.events import parse_event
-from alchemiser.handlers.local import Resolver, load_template
+from alchemiser.handlers.local import Resolver, implicit_roles, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -537,6 +537,142 @@ def test_reports_topic_and_optional_email(template: dict[str, Any]) -> None:
     }
 
 
+ROOT_PRINCIPAL = {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
+VIA_SECRETS_MANAGER = {"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"}
+WORKER_ROLE = {"Fn::GetAtt": ["RebalanceFunctionRole", "Arn"]}
+SECRET_READERS = [
+    WORKER_ROLE,
+    {"Fn::If": ["HasSecretAdmin", {"Ref": "SecretAdminRoleArn"}, {"Ref": "AWS::NoValue"}]},
+]
+
+
+def test_secrets_key_is_customer_managed_and_rotated(template: dict[str, Any]) -> None:
+    resource = _resources(template)["SecretsKey"]
+    assert resource["Type"] == "AWS::KMS::Key"
+    key = resource["Properties"]
+    assert key["EnableKeyRotation"] is True
+    assert key["KeySpec"] == "SYMMETRIC_DEFAULT"
+    assert key["KeyUsage"] == "ENCRYPT_DECRYPT"
+    assert key["PendingWindowInDays"] == 30
+    assert _properties(template, "AlpacaSecret")["KmsKeyId"] == {
+        "Fn::GetAtt": ["SecretsKey", "Arn"]
+    }
+
+
+def test_only_the_worker_and_the_admin_role_may_decrypt_with_the_key(
+    template: dict[str, Any],
+) -> None:
+    statements = {
+        s["Sid"]: s for s in _properties(template, "SecretsKey")["KeyPolicy"]["Statement"]
+    }
+    assert set(statements) == {"AdministerKey", "WriteSecrets", "ReadSecrets"}
+    for statement in statements.values():
+        assert statement["Effect"] == "Allow"
+        assert statement["Principal"] == ROOT_PRINCIPAL  # the account's IAM must agree too
+        assert statement["Resource"] == "*"  # in a key policy: this key
+    # Administrators manage the key, never use it.
+    administer = set(statements["AdministerKey"]["Action"])
+    assert not {
+        a
+        for a in administer
+        if a.split(":")[1].startswith(
+            ("Decrypt", "Encrypt", "Generate", "ReEncrypt", "CreateGrant")
+        )
+    }
+    assert {"kms:PutKeyPolicy", "kms:EnableKeyRotation", "kms:ScheduleKeyDeletion"} <= administer
+    assert "Condition" not in statements["AdministerKey"]
+    # Anyone the account allows may write a secret value through Secrets Manager...
+    write = statements["WriteSecrets"]
+    assert set(write["Action"]) == {"kms:GenerateDataKey", "kms:DescribeKey"}
+    assert write["Condition"] == {
+        "StringEquals": {
+            "kms:ViaService": VIA_SECRETS_MANAGER,
+            "kms:CallerAccount": {"Ref": "AWS::AccountId"},
+        }
+    }
+    # ...but only the worker's role (and the optional admin role) may read one.
+    read = statements["ReadSecrets"]
+    assert read["Action"] == "kms:Decrypt"
+    assert read["Condition"] == {
+        "StringEquals": {"kms:ViaService": VIA_SECRETS_MANAGER},
+        "ArnEquals": {"aws:PrincipalArn": SECRET_READERS},
+    }
+
+
+def test_the_secret_denies_get_secret_value_to_everyone_else(template: dict[str, Any]) -> None:
+    resource = _resources(template)["AlpacaSecretPolicy"]
+    assert resource["Type"] == "AWS::SecretsManager::ResourcePolicy"
+    policy = resource["Properties"]
+    assert policy["SecretId"] == {"Ref": "AlpacaSecret"}
+    assert policy["BlockPublicPolicy"] is True
+    (statement,) = policy["ResourcePolicy"]["Statement"]
+    assert statement == {
+        "Sid": "OnlyTheWorkerReads",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "secretsmanager:GetSecretValue",
+        "Resource": "*",
+        "Condition": {"ArnNotEquals": {"aws:PrincipalArn": SECRET_READERS}},
+    }
+
+
+def test_secret_admin_role_is_optional(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["SecretAdminRoleArn"]
+    assert parameter["Default"] == ""
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert pattern.fullmatch("")
+    assert pattern.fullmatch("arn:aws:iam::123456789012:role/Admin")
+    assert pattern.fullmatch("arn:aws-us-gov:iam::123456789012:role/ops/SecretsAdmin")
+    assert not pattern.fullmatch("arn:aws:iam::123456789012:user/alice")
+    assert not pattern.fullmatch("arn:aws:iam::123456789012:root")
+    assert template["Conditions"]["HasSecretAdmin"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "SecretAdminRoleArn"}, ""]}]
+    }
+    assert template["Outputs"]["SecretsKeyArn"]["Value"] == {"Fn::GetAtt": ["SecretsKey", "Arn"]}
+
+
+@pytest.mark.parametrize("admin", ["", "arn:aws:iam::123456789012:role/SecretsAdmin"])
+def test_the_policy_output_for_other_secrets_is_the_stacks_own(
+    template: dict[str, Any], admin: str
+) -> None:
+    changed = copy.deepcopy(template)
+    changed["Parameters"]["SecretAdminRoleArn"]["Default"] = admin
+    resolver = Resolver(changed, "alchemiser", implicit_roles(changed, "alchemiser"))
+    output = json.loads(resolver.resolve(changed["Outputs"]["SecretResourcePolicy"]["Value"]))
+    own = resolver.resolve(_properties(changed, "AlpacaSecretPolicy")["ResourcePolicy"])
+    assert output == own
+    readers = own["Statement"][0]["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+    assert readers == [
+        "arn:aws:iam::123456789012:role/alchemiser-RebalanceFunctionRole",
+        *([admin] if admin else []),
+    ]
+
+
+def test_worker_decrypts_only_its_own_secrets_through_secrets_manager(
+    template: dict[str, Any],
+) -> None:
+    (statement,) = [
+        s
+        for s in _statements(_properties(template, "RebalanceFunction")["Policies"])
+        if s["Sid"] == "DecryptBrokerSecrets"
+    ]
+    # Not the key's ARN: the key policy names this role, so the role cannot name the key
+    # (a circular dependency). The key policy is the gate; this grant is scoped to the
+    # stack's secrets.
+    assert statement["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*"
+    }
+    assert statement["Condition"] == {
+        "StringEquals": {"kms:ViaService": VIA_SECRETS_MANAGER},
+        "StringLike": {
+            "kms:EncryptionContext:SecretARN": {
+                "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:"
+                "${AWS::AccountId}:secret:${AWS::StackName}/*"
+            }
+        },
+    }
+
+
 def test_reports_topic_refuses_requests_without_tls(template: dict[str, Any]) -> None:
     resource = _resources(template)["ReportsTopicPolicy"]
     assert resource["Type"] == "AWS::SNS::TopicPolicy"
@@ -747,7 +883,11 @@ def test_no_statement_anywhere_has_a_wildcard_action(template: dict[str, Any]) -
 
 def test_only_x_ray_style_actions_may_use_resource_star(template: dict[str, Any]) -> None:
     # Inline statements name their resources; "*" only where the service has no ARNs.
+    # In a resource policy (a statement with a Principal: the key's, the secret's) "*"
+    # is the resource the policy is attached to.
     for statement in _statements(template):
+        if "Principal" in statement:
+            continue
         if "*" in _as_list(statement.get("Resource", [])):
             assert all(a.startswith("xray:") for a in _as_list(statement["Action"])), statement
 
@@ -789,6 +929,7 @@ STATEMENTS: dict[str, dict[str, set[str]]] = {
     },
     "RebalanceFunction": {
         "ReadBrokerSecrets": {"secretsmanager:GetSecretValue"},
+        "DecryptBrokerSecrets": {"kms:Decrypt"},
         "Idempotency": {
             "dynamodb:GetItem",
             "dynamodb:PutItem",
