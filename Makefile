@@ -62,9 +62,10 @@ bench: $(STAMP)
 invoke: $(STAMP)
 	$(VENV)/bin/alchemiser invoke $(or $(EVENT),events/market_open.json) $(ARGS)
 
-## requirements: the Lambda package's requirements, exported from the lock
+## requirements: the Lambda package's requirements, exported from the lock with their
+## hashes (sam build's pip then refuses any file that is not the locked one)
 requirements: $(UV)
-	$(UV) export --frozen --no-dev --no-hashes --no-emit-project --quiet -o src/requirements.txt
+	$(UV) export --frozen --no-dev --no-emit-project --quiet > src/requirements.txt
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .coverage .alchemiser

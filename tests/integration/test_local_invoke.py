@@ -165,10 +165,21 @@ def test_create_stack_creates_what_the_template_declares(moto_server: str) -> No
     assert set(created) == set(declared)
     kinds = {r["Type"] for r in declared.values()}
     assert kinds == set(local.CREATORS)  # the template has one of each at least
-    resolver = local.Resolver(template, stack, created)
+    resolver = local.Resolver(template, stack, {**local.implicit_roles(template, stack), **created})
     for logical_id, resource in declared.items():
         properties = resource["Properties"]
         name = created[logical_id].name
+        if resource["Type"] == "AWS::KMS::Key":  # no name: the key id
+            kms = aws.client("kms")
+            assert (
+                kms.describe_key(KeyId=name)["KeyMetadata"]["Arn"]
+                == (created[logical_id].attributes["Arn"])
+            )
+            rotation = kms.get_key_rotation_status(KeyId=name)["KeyRotationEnabled"]
+            assert rotation is bool(properties.get("EnableKeyRotation"))
+            policy = json.loads(kms.get_key_policy(KeyId=name, PolicyName="default")["Policy"])
+            assert policy == resolver.resolve(properties["KeyPolicy"])
+            continue
         given = properties.get(NAME_PROPERTY[resource["Type"]])
         expected = resolver.resolve(given) if given else f"{stack}-{logical_id}"
         if properties.get("FifoQueue") and not expected.endswith(".fifo"):
@@ -220,6 +231,8 @@ def test_create_stack_creates_what_the_template_declares(moto_server: str) -> No
         else:
             described = aws.client("secretsmanager").describe_secret(SecretId=name)
             assert described["ARN"] == created[logical_id].ref
+            if "KmsKeyId" in properties:
+                assert described["KmsKeyId"] == resolver.resolve(properties["KmsKeyId"])
 
 
 def test_function_environment_points_at_the_created_resources(moto_server: str) -> None:

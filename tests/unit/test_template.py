@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from alchemiser.handlers.events import parse_event
-from alchemiser.handlers.local import Resolver, load_template
+from alchemiser.handlers.local import Resolver, implicit_roles, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -480,7 +480,7 @@ def test_idempotency_table(template: dict[str, Any]) -> None:
     assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
     assert table["AttributeDefinitions"] == [{"AttributeName": "id", "AttributeType": "S"}]
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
-    assert not table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
 
 
 def test_ledger_table(template: dict[str, Any]) -> None:
@@ -488,7 +488,7 @@ def test_ledger_table(template: dict[str, Any]) -> None:
     assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
     table = resource["Properties"]
     assert table["BillingMode"] == "PAY_PER_REQUEST"
-    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert table["KeySchema"] == [
         {"AttributeName": "pk", "KeyType": "HASH"},
         {"AttributeName": "sk", "KeyType": "RANGE"},
@@ -534,6 +534,185 @@ def test_reports_topic_and_optional_email(template: dict[str, Any]) -> None:
     assert subscription["Properties"]["Endpoint"] == {"Ref": "NotificationEmail"}
     assert template["Conditions"]["HasEmail"] == {
         "Fn::Not": [{"Fn::Equals": [{"Ref": "NotificationEmail"}, ""]}]
+    }
+
+
+ROOT_PRINCIPAL = {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
+VIA_SECRETS_MANAGER = {"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"}
+WORKER_ROLE = {"Fn::GetAtt": ["RebalanceFunctionRole", "Arn"]}
+SECRET_READERS = [
+    WORKER_ROLE,
+    {"Fn::If": ["HasSecretAdmin", {"Ref": "SecretAdminRoleArn"}, {"Ref": "AWS::NoValue"}]},
+]
+
+
+def test_secrets_key_is_customer_managed_and_rotated(template: dict[str, Any]) -> None:
+    resource = _resources(template)["SecretsKey"]
+    assert resource["Type"] == "AWS::KMS::Key"
+    key = resource["Properties"]
+    assert key["EnableKeyRotation"] is True
+    assert key["KeySpec"] == "SYMMETRIC_DEFAULT"
+    assert key["KeyUsage"] == "ENCRYPT_DECRYPT"
+    assert key["PendingWindowInDays"] == 30
+    assert _properties(template, "AlpacaSecret")["KmsKeyId"] == {
+        "Fn::GetAtt": ["SecretsKey", "Arn"]
+    }
+
+
+def test_only_the_worker_and_the_admin_role_may_decrypt_with_the_key(
+    template: dict[str, Any],
+) -> None:
+    statements = {
+        s["Sid"]: s for s in _properties(template, "SecretsKey")["KeyPolicy"]["Statement"]
+    }
+    assert set(statements) == {"AdministerKey", "WriteSecrets", "ReadSecrets"}
+    for statement in statements.values():
+        assert statement["Effect"] == "Allow"
+        assert statement["Principal"] == ROOT_PRINCIPAL  # the account's IAM must agree too
+        assert statement["Resource"] == "*"  # in a key policy: this key
+    # Administrators manage the key, never use it.
+    administer = set(statements["AdministerKey"]["Action"])
+    assert not {
+        a
+        for a in administer
+        if a.split(":")[1].startswith(
+            ("Decrypt", "Encrypt", "Generate", "ReEncrypt", "CreateGrant")
+        )
+    }
+    assert {"kms:PutKeyPolicy", "kms:EnableKeyRotation", "kms:ScheduleKeyDeletion"} <= administer
+    assert "Condition" not in statements["AdministerKey"]
+    # Anyone the account allows may write a secret value through Secrets Manager...
+    write = statements["WriteSecrets"]
+    assert set(write["Action"]) == {"kms:GenerateDataKey", "kms:DescribeKey"}
+    assert write["Condition"] == {
+        "StringEquals": {
+            "kms:ViaService": VIA_SECRETS_MANAGER,
+            "kms:CallerAccount": {"Ref": "AWS::AccountId"},
+        }
+    }
+    # ...but only the worker's role (and the optional admin role) may read one.
+    read = statements["ReadSecrets"]
+    assert read["Action"] == "kms:Decrypt"
+    assert read["Condition"] == {
+        "StringEquals": {"kms:ViaService": VIA_SECRETS_MANAGER},
+        "ArnEquals": {"aws:PrincipalArn": SECRET_READERS},
+    }
+
+
+def test_the_secret_denies_get_secret_value_to_everyone_else(template: dict[str, Any]) -> None:
+    resource = _resources(template)["AlpacaSecretPolicy"]
+    assert resource["Type"] == "AWS::SecretsManager::ResourcePolicy"
+    policy = resource["Properties"]
+    assert policy["SecretId"] == {"Ref": "AlpacaSecret"}
+    assert policy["BlockPublicPolicy"] is True
+    (statement,) = policy["ResourcePolicy"]["Statement"]
+    assert statement == {
+        "Sid": "OnlyTheWorkerReads",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "secretsmanager:GetSecretValue",
+        "Resource": "*",
+        "Condition": {"ArnNotEquals": {"aws:PrincipalArn": SECRET_READERS}},
+    }
+
+
+def test_secret_admin_role_is_optional(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["SecretAdminRoleArn"]
+    assert parameter["Default"] == ""
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert pattern.fullmatch("")
+    assert pattern.fullmatch("arn:aws:iam::123456789012:role/Admin")
+    assert pattern.fullmatch("arn:aws-us-gov:iam::123456789012:role/ops/SecretsAdmin")
+    assert not pattern.fullmatch("arn:aws:iam::123456789012:user/alice")
+    assert not pattern.fullmatch("arn:aws:iam::123456789012:root")
+    assert template["Conditions"]["HasSecretAdmin"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "SecretAdminRoleArn"}, ""]}]
+    }
+    assert template["Outputs"]["SecretsKeyArn"]["Value"] == {"Fn::GetAtt": ["SecretsKey", "Arn"]}
+
+
+@pytest.mark.parametrize("admin", ["", "arn:aws:iam::123456789012:role/SecretsAdmin"])
+def test_the_policy_output_for_other_secrets_is_the_stacks_own(
+    template: dict[str, Any], admin: str
+) -> None:
+    changed = copy.deepcopy(template)
+    changed["Parameters"]["SecretAdminRoleArn"]["Default"] = admin
+    resolver = Resolver(changed, "alchemiser", implicit_roles(changed, "alchemiser"))
+    output = json.loads(resolver.resolve(changed["Outputs"]["SecretResourcePolicy"]["Value"]))
+    own = resolver.resolve(_properties(changed, "AlpacaSecretPolicy")["ResourcePolicy"])
+    assert output == own
+    readers = own["Statement"][0]["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+    assert readers == [
+        "arn:aws:iam::123456789012:role/alchemiser-RebalanceFunctionRole",
+        *([admin] if admin else []),
+    ]
+
+
+def test_worker_decrypts_only_its_own_secrets_through_secrets_manager(
+    template: dict[str, Any],
+) -> None:
+    (statement,) = [
+        s
+        for s in _statements(_properties(template, "RebalanceFunction")["Policies"])
+        if s["Sid"] == "DecryptBrokerSecrets"
+    ]
+    # Not the key's ARN: the key policy names this role, so the role cannot name the key
+    # (a circular dependency). The key policy is the gate; this grant is scoped to the
+    # stack's secrets.
+    assert statement["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*"
+    }
+    assert statement["Condition"] == {
+        "StringEquals": {"kms:ViaService": VIA_SECRETS_MANAGER},
+        "StringLike": {
+            "kms:EncryptionContext:SecretARN": {
+                "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:"
+                "${AWS::AccountId}:secret:${AWS::StackName}/*"
+            }
+        },
+    }
+
+
+def test_reports_topic_refuses_requests_without_tls(template: dict[str, Any]) -> None:
+    resource = _resources(template)["ReportsTopicPolicy"]
+    assert resource["Type"] == "AWS::SNS::TopicPolicy"
+    properties = resource["Properties"]
+    assert properties["Topics"] == [TOPIC]
+    statements = {s["Sid"]: s for s in properties["PolicyDocument"]["Statement"]}
+    assert set(statements) == {"DenyInsecureTransport", "AlarmsPublish"}
+    statement = statements["DenyInsecureTransport"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Principal"] == "*"
+    assert statement["Resource"] == TOPIC
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # Every action a request can take on a topic (SNS's resource-level actions).
+    assert set(statement["Action"]) == {
+        "sns:Publish",
+        "sns:Subscribe",
+        "sns:Receive",
+        "sns:GetTopicAttributes",
+        "sns:SetTopicAttributes",
+        "sns:AddPermission",
+        "sns:RemovePermission",
+        "sns:DeleteTopic",
+        "sns:ListSubscriptionsByTopic",
+    }
+    # A topic policy replaces the default one, whose account-wide grant is what lets
+    # CloudWatch alarms publish: the alarms of this account are allowed again, by name.
+    # The functions publish with their roles' IAM grants (same account).
+    alarms = statements["AlarmsPublish"]
+    assert alarms["Effect"] == "Allow"
+    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert alarms["Action"] == "sns:Publish"
+    assert alarms["Resource"] == TOPIC
+    assert alarms["Condition"] == {
+        "ArnLike": {
+            "aws:SourceArn": {
+                "Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:"
+                "${AWS::AccountId}:alarm:*"
+            }
+        },
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
     }
 
 
@@ -704,7 +883,11 @@ def test_no_statement_anywhere_has_a_wildcard_action(template: dict[str, Any]) -
 
 def test_only_x_ray_style_actions_may_use_resource_star(template: dict[str, Any]) -> None:
     # Inline statements name their resources; "*" only where the service has no ARNs.
+    # In a resource policy (a statement with a Principal: the key's, the secret's) "*"
+    # is the resource the policy is attached to.
     for statement in _statements(template):
+        if "Principal" in statement:
+            continue
         if "*" in _as_list(statement.get("Resource", [])):
             assert all(a.startswith("xray:") for a in _as_list(statement["Action"])), statement
 
@@ -734,13 +917,73 @@ def test_worker_grants_are_scoped(template: dict[str, Any]) -> None:
     assert {"dynamodb:PutItem", "dynamodb:DeleteItem"} <= set(by_action)
 
 
+# Each function's inline statements by Sid: what its code calls, and nothing more. The
+# ledger is written with TransactWriteItems (authorized as its Put and Delete items) and
+# read with Query; Powertools idempotency gets, puts, updates and deletes its records.
+# The worker never changes a message's visibility: a failed item returns to the queue
+# after the visibility timeout.
+STATEMENTS: dict[str, dict[str, set[str]]] = {
+    "OrchestratorFunction": {
+        "QueueAccounts": {"sqs:SendMessage"},
+        "PublishNotices": {"sns:Publish"},
+    },
+    "RebalanceFunction": {
+        "ReadBrokerSecrets": {"secretsmanager:GetSecretValue"},
+        "DecryptBrokerSecrets": {"kms:Decrypt"},
+        "Idempotency": {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        },
+        "Ledger": {"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query"},
+        "PublishReports": {"sns:Publish"},
+        "ReadKillSwitch": {"ssm:GetParameter"},
+    },
+    "WatchdogFunction": {
+        "ReadLedger": {"dynamodb:Query"},
+        "PublishNotices": {"sns:Publish"},
+    },
+}
+BASELINE = {
+    *MANAGED_POLICIES["AWSLambdaBasicExecutionRole"],
+    *MANAGED_POLICIES["AWSXrayWriteOnlyAccess"],
+}
+ROLE_ACTIONS: dict[str, set[str]] = {
+    "OrchestratorFunction": BASELINE | {"sqs:SendMessage", "sns:Publish"},
+    "RebalanceFunction": BASELINE
+    | set(MANAGED_POLICIES["AWSLambdaSQSQueueExecutionRole"])
+    | set().union(*STATEMENTS["RebalanceFunction"].values()),
+    "WatchdogFunction": BASELINE | {"dynamodb:Query", "sns:Publish", "sqs:SendMessage"},
+}
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_each_statement_grants_exactly_what_the_code_calls(
+    template: dict[str, Any], logical_id: str
+) -> None:
+    policies = _properties(template, logical_id)["Policies"]
+    by_sid: dict[str, set[str]] = {}
+    for statement in _statements(policies):
+        assert statement["Sid"] not in by_sid, statement["Sid"]
+        by_sid[statement["Sid"]] = set(_as_list(statement["Action"]))
+    assert by_sid == STATEMENTS[logical_id]
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_each_role_is_granted_exactly_the_expected_actions(
+    template: dict[str, Any], logical_id: str
+) -> None:
+    assert set(_granted_actions(template, logical_id)) == ROLE_ACTIONS[logical_id]
+
+
 def test_orchestrator_and_watchdog_grants(template: dict[str, Any]) -> None:
     def actions(logical_id: str) -> set[str]:
         policies = _properties(template, logical_id)["Policies"]
         return {a for s in _statements(policies) for a in _as_list(s["Action"])}
 
     assert actions("OrchestratorFunction") == {"sqs:SendMessage", "sns:Publish"}
-    assert actions("WatchdogFunction") == {"dynamodb:Query", "dynamodb:GetItem", "sns:Publish"}
+    assert actions("WatchdogFunction") == {"dynamodb:Query", "sns:Publish"}
 
 
 # --- outputs, packaging, samconfig -------------------------------------------------------
@@ -770,15 +1013,47 @@ def test_shipped_events_are_scheduler_payloads() -> None:
         assert payload["schedule_arn"].startswith("arn:aws:scheduler:")
 
 
-def test_lambda_requirements_match_the_project() -> None:
+UV = ROOT / ".tools" / "bin" / "uv"
+# The Makefile's `requirements` recipe: the lock's runtime dependencies, with hashes (so
+# `sam build`'s pip runs in --require-hashes mode), without the project itself.
+EXPORT = ["export", "--frozen", "--no-dev", "--no-emit-project", "--quiet"]
+
+
+def test_make_requirements_is_the_export_with_hashes() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile.split("\nrequirements:", 1)[1].splitlines()[1].strip()
+    assert recipe == f"$(UV) {' '.join(EXPORT)} > src/requirements.txt"
+    assert "--no-hashes" not in recipe
+
+
+@pytest.mark.skipif(not UV.exists(), reason="the pinned uv is not installed (make requirements)")
+def test_lambda_requirements_are_the_locks_export_byte_for_byte() -> None:
+    exported = subprocess.run(
+        [str(UV), *EXPORT],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home()), "UV_OFFLINE": "1"},
+    ).stdout
+    on_disk = (ROOT / "src" / "requirements.txt").read_bytes()
+    assert on_disk == exported, "run `make requirements`"
+
+
+def test_every_lambda_requirement_is_pinned_with_hashes() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = {re.split(r"[\[<>=!~ ]", d, maxsplit=1)[0].lower() for d in project["dependencies"]}
-    pinned = {
-        line.split("==")[0].split("[")[0].lower()
-        for line in (ROOT / "src" / "requirements.txt").read_text().splitlines()
-        if "==" in line and not line.startswith("#")
-    }
+    wanted = {re.split(r"[\[<>=!~ ;]", d, maxsplit=1)[0].lower() for d in project["dependencies"]}
+    text = (ROOT / "src" / "requirements.txt").read_text()
+    entries = re.split(r"\n(?=[A-Za-z])", text.split("\n", 2)[2])  # after the header
+    pinned = set()
+    for entry in entries:
+        name, _, rest = entry.partition("==")
+        assert rest, entry
+        assert "--hash=sha256:" in rest, f"{name} has no hash"
+        pinned.add(name.split("[")[0].lower())
     assert wanted <= pinned, f"run `make requirements`: missing {sorted(wanted - pinned)}"
+    assert "alchemiser" not in pinned
+    assert "-e " not in text
 
 
 def test_samconfig_names_the_stack_and_only_real_parameters(template: dict[str, Any]) -> None:

@@ -502,6 +502,8 @@ def _create_secret(aws: Aws, stack: str, logical_id: str, props: Mapping[str, An
     request: dict[str, Any] = {"Name": name}
     if "Description" in props:
         request["Description"] = _text(props["Description"])
+    if "KmsKeyId" in props:
+        request["KmsKeyId"] = _text(props["KmsKeyId"])
     if "SecretString" in props:
         request["SecretString"] = _text(props["SecretString"])
     elif "GenerateSecretString" in props:
@@ -516,6 +518,33 @@ def _create_secret(aws: Aws, stack: str, logical_id: str, props: Mapping[str, An
         arn,
         {"Id": arn},
         f"secret {name}",
+    )
+
+
+def _create_key(aws: Aws, stack: str, logical_id: str, props: Mapping[str, Any]) -> Resource:
+    kms = aws.client("kms")
+    request: dict[str, Any] = {
+        "KeyUsage": str(props.get("KeyUsage", "ENCRYPT_DECRYPT")),
+        "KeySpec": str(props.get("KeySpec", "SYMMETRIC_DEFAULT")),
+    }
+    if "Description" in props:
+        request["Description"] = _text(props["Description"])
+    if "KeyPolicy" in props:
+        request["Policy"] = json.dumps(props["KeyPolicy"])
+    if _tags(props):
+        request["Tags"] = [{"TagKey": t["Key"], "TagValue": t["Value"]} for t in _tags(props)]
+    metadata = kms.create_key(**request)["KeyMetadata"]
+    key_id, arn = str(metadata["KeyId"]), str(metadata["Arn"])
+    rotation = _flag(props.get("EnableKeyRotation", False))
+    if rotation:
+        kms.enable_key_rotation(KeyId=key_id)
+    return Resource(
+        logical_id,
+        "AWS::KMS::Key",
+        key_id,
+        key_id,
+        {"Arn": arn, "KeyId": key_id},
+        f"key {key_id} (rotation {'on' if rotation else 'off'})",
     )
 
 
@@ -537,9 +566,27 @@ CREATORS: dict[str, Callable[[Aws, str, str, Mapping[str, Any]], Resource]] = {
     "AWS::SQS::Queue": _create_queue,
     "AWS::SSM::Parameter": _create_parameter,
     "AWS::SecretsManager::Secret": _create_secret,
+    "AWS::KMS::Key": _create_key,
 }
 """The resource types created locally; the others (functions, alarms, log groups,
-dashboards, email subscriptions) have no part in a local invoke."""
+dashboards, email subscriptions, resource policies) have no part in a local invoke."""
+
+
+def implicit_roles(template: Mapping[str, Any], stack: str) -> dict[str, Resource]:
+    """The execution role SAM generates for each function without a ``Role`` (logical id
+    ``<function>Role``), for the ``!GetAtt <function>Role.Arn`` of policies. Named, not
+    created: nothing checks IAM locally."""
+    roles = {}
+    for logical_id, resource in _resources(template).items():
+        properties = resource.get("Properties") or {}
+        if resource.get("Type") != "AWS::Serverless::Function" or "Role" in properties:
+            continue
+        name = f"{stack}-{logical_id}Role"
+        arn = f"arn:aws:iam::{EXAMPLE_ACCOUNT}:role/{name}"
+        roles[f"{logical_id}Role"] = Resource(
+            f"{logical_id}Role", "AWS::IAM::Role", name, name, {"Arn": arn}, f"role {name}"
+        )
+    return roles
 
 
 def _creation_order(candidates: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -564,9 +611,9 @@ def _creation_order(candidates: Mapping[str, Mapping[str, Any]]) -> list[str]:
 
 
 def create_stack(template: Mapping[str, Any], aws: Aws, stack_name: str) -> dict[str, Resource]:
-    """Create every table, queue, topic, parameter and secret the template declares (and
-    whose condition holds), from its own properties; returns them by logical id."""
-    created: dict[str, Resource] = {}
+    """Create every table, queue, topic, parameter, secret and key the template declares
+    (and whose condition holds), from its own properties; returns them by logical id."""
+    created: dict[str, Resource] = implicit_roles(template, stack_name)
     resolver = Resolver(template, stack_name, created, aws.region)
     candidates = {}
     for logical_id, resource in _resources(template).items():
