@@ -120,6 +120,13 @@ def test_a_file_past_the_cap_is_malformed(tmp_path: Path, name: str) -> None:
     assert error.value.kind is DataErrorKind.MALFORMED
 
 
+def test_a_file_of_the_most_rows_is_read_whatever_its_line_breaks(tmp_path: Path) -> None:
+    first = date(1800, 1, 1)
+    rows = "".join(f"{first + timedelta(days=i)},1\r\n" for i in range(MAX_ROWS))
+    (tmp_path / "SPY.csv").write_text(f"date,close\r\n{rows}", newline="")
+    assert len(FilePriceStore(tmp_path).sessions()) == MAX_ROWS
+
+
 @pytest.mark.parametrize("header", ["date,close", "date,open,close"])
 def test_a_file_with_too_many_rows_is_malformed(tmp_path: Path, header: str) -> None:
     first = date(1800, 1, 1)

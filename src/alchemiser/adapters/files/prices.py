@@ -41,7 +41,7 @@ MAX_ROWS = 100_000
 """The most lines a price file may hold (about 400 years of sessions)."""
 _MAX_CELLS = MAX_ROWS * len(COLUMNS)
 _LINE_BREAKS = ("\n", "\r", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
-"""What ``str.splitlines`` splits on (and ``\r\n``, counted twice here)."""
+"""What ``str.splitlines`` splits on (``\r\n`` is one break)."""
 _SHOWN = 80
 
 
@@ -85,7 +85,7 @@ def _load(entry: Path | Traversable, name: str, *, compressed: bool) -> str:
         text = raw.decode("utf-8")
     except (OSError, EOFError, zlib.error, UnicodeDecodeError) as error:
         raise _malformed(f"{name}: cannot read: {error}") from error
-    lines = sum(text.count(mark) for mark in _LINE_BREAKS)
+    lines = sum(text.count(mark) for mark in _LINE_BREAKS) - text.count("\r\n")
     if lines > MAX_ROWS + 1:
         raise _malformed(f"{name}: more than {MAX_ROWS} rows")
     if text.count(",") > _MAX_CELLS:
