@@ -85,6 +85,7 @@ def record(message_id: str = "m1", **fields: Any) -> dict[str, Any]:
         [],
         "Records",
         {"Records": "x"},
+        {"Records": []},
         {"Records": {"0": {}}},
         {"Records": [2]},
         {"Records": [{}]},

@@ -6,8 +6,8 @@ visibility timeout and, after the queue's maximum receives, moves it to the DLQ.
 
 A record the worker cannot read (no body, a body that is no account message, a receive
 count that is not a positive integer) is a failed item too, its reason logged. An event
-that is not an SQS batch at all (no ``Records`` list, a record that is not an object or
-has no ``messageId`` to report it by) is an invalid event: logged, and raised as an
+that is not an SQS batch at all (no or an empty ``Records`` list, a record that is not
+an object or has no ``messageId`` to report it by) is an invalid event: logged, and raised as an
 ``EventError`` before anything runs.
 """
 
@@ -34,11 +34,13 @@ from alchemiser.observability import logger, metrics, tracer
 
 
 def check_batch(event: Any) -> None:
-    """EventError unless ``event`` is an SQS batch: a ``Records`` list of objects, each
-    with a ``messageId`` (what a failed item is reported by)."""
+    """EventError unless ``event`` is an SQS batch: a non-empty ``Records`` list of
+    objects, each with a ``messageId`` (what a failed item is reported by)."""
     records = event.get("Records") if isinstance(event, Mapping) else None
     if not isinstance(records, list):
         raise EventError(f"not an SQS batch: no Records list in the {type(event).__name__}")
+    if not records:
+        raise EventError("not an SQS batch: no records (SQS sends at least one)")
     for index, record in enumerate(records):
         if not isinstance(record, Mapping):
             raise EventError(f"not an SQS batch: record {index} is a {type(record).__name__}")
