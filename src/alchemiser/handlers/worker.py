@@ -7,8 +7,8 @@ visibility timeout and, after the queue's maximum receives, moves it to the DLQ.
 A record the worker cannot read (no body, a body that is no account message, a receive
 count that is not a positive integer) is a failed item too, its reason logged. An event
 that is not an SQS batch at all (no or an empty ``Records`` list, a record that is not
-an object or has no ``messageId`` to report it by) is an invalid event: logged, and raised as an
-``EventError`` before anything runs.
+an object or has no ``messageId`` to report it by) is an invalid event: logged, and
+raised as an ``EventError`` before anything runs.
 """
 
 from __future__ import annotations
