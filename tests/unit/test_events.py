@@ -123,3 +123,40 @@ def test_an_unknown_trading_window_in_the_environment_is_a_config_error() -> Non
     with pytest.raises(ConfigError) as raised:
         HandlerSettings.from_env({"ALCHEMISER_TRADING_WINDOWS": "noon"})
     assert raised.value.field == "ALCHEMISER_TRADING_WINDOWS"
+
+
+@pytest.mark.parametrize(
+    "instant",
+    [
+        "0001-01-01T00:00:00+14:00",  # before datetime.min once in UTC
+        "9999-12-31T23:59:59-14:00",  # after datetime.max once in UTC
+        "1999-12-31T23:59:59Z",
+        "2201-01-01T00:00:00Z",
+        "2000-01-01T08:59:59+09:00",  # 1999 in UTC
+        "2200-12-31T14:00:00-10:00",  # 2201 in UTC
+    ],
+)
+def test_an_instant_out_of_range_is_an_invalid_event(instant: str) -> None:
+    with pytest.raises(EventError, match="scheduled_time"):
+        parse_event({"scheduled_time": instant})
+    with pytest.raises(EventError, match="scheduled_time"):
+        messages(["main"], {"scheduled_time": instant})
+    body = json.dumps({"account": "main", "scheduled_time": instant})
+    with pytest.raises(EventError, match="scheduled_time"):
+        parse_account_message(body)
+
+
+@pytest.mark.parametrize(
+    "instant",
+    [
+        "2000-01-01T00:00:00+00:00",
+        "2000-01-01T09:00:00+09:00",
+        "2200-12-31T23:59:59+00:00",
+        "2200-12-31T13:59:59-10:00",
+    ],
+)
+def test_the_edges_of_the_range_are_accepted(instant: str) -> None:
+    """The years 2000 to 2200 in UTC, whatever offset the instant is written with."""
+    assert parse_event({"scheduled_time": instant}).scheduled_time.isoformat() == instant
+    (entry,) = messages(["main"], {"scheduled_time": instant})
+    assert parse_account_message(entry["MessageBody"]).scheduled_time.tzinfo is not None

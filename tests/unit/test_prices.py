@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import math
-from datetime import date
+import zlib
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,7 +13,12 @@ import numpy as np
 import pytest
 
 from alchemiser import bootstrap
-from alchemiser.adapters.files.prices import FilePriceStore, bundled_prices_dir
+from alchemiser.adapters.files.prices import (
+    MAX_FILE_BYTES,
+    MAX_ROWS,
+    FilePriceStore,
+    bundled_prices_dir,
+)
 from alchemiser.config import load_config
 from alchemiser.domain.prices import PriceHistory, check_fresh, reference_prices
 from alchemiser.errors import DataError, DataErrorKind
@@ -74,6 +81,98 @@ def test_unreadable_files_raise_data_error(tmp_path: Path, raw: bytes) -> None:
     with pytest.raises(DataError) as error:
         FilePriceStore(tmp_path).history(["SPY"], LAST, 1)
     assert error.value.kind is DataErrorKind.MALFORMED
+
+
+def test_a_corrupt_gzip_stream_is_malformed(tmp_path: Path) -> None:
+    # A valid gzip header, then a deflate block of an invalid type (a zlib error).
+    (tmp_path / "SPY.csv.gz").write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff\xff\xff\xff")
+    with pytest.raises(DataError, match=r"^SPY\.csv\.gz: cannot read") as error:
+        FilePriceStore(tmp_path).history(["SPY"], LAST, 1)
+    assert error.value.kind is DataErrorKind.MALFORMED
+
+
+@pytest.mark.parametrize("cut", [10, 20, -8, -3])
+def test_a_truncated_gzip_file_is_malformed(tmp_path: Path, cut: int) -> None:
+    raw = gzip.compress(b"date,close\n" + b"2026-07-31,1.5\n" * 100)
+    (tmp_path / "SPY.csv.gz").write_bytes(raw[:cut])
+    with pytest.raises(DataError, match=r"^SPY\.csv\.gz: ") as error:
+        FilePriceStore(tmp_path).history(["SPY"], LAST, 1)
+    assert error.value.kind is DataErrorKind.MALFORMED
+
+
+def test_a_gzip_file_that_inflates_past_the_cap_is_malformed(tmp_path: Path) -> None:
+    """About 2 MB that would inflate to 2 GiB: refused once past the cap, unread beyond."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunk = b"0" * (1 << 20)
+    member = b"".join(packer.compress(chunk) for _ in range(64)) + packer.flush()
+    (tmp_path / "SPY.csv.gz").write_bytes(member * 32)  # 32 members of 64 MiB each
+    with pytest.raises(DataError, match=r"^SPY\.csv\.gz: .*more than 64 MiB") as error:
+        FilePriceStore(tmp_path).history(["SPY"], LAST, 1)
+    assert error.value.kind is DataErrorKind.MALFORMED
+
+
+@pytest.mark.parametrize("name", ["SPY.csv", "SPY.csv.gz"])
+def test_a_file_past_the_cap_is_malformed(tmp_path: Path, name: str) -> None:
+    with (tmp_path / name).open("wb") as handle:
+        handle.truncate(MAX_FILE_BYTES + 1)  # sparse: nothing much written
+    with pytest.raises(DataError, match=rf"^{name}: .*more than 64 MiB") as error:
+        FilePriceStore(tmp_path).history(["SPY"], LAST, 1)
+    assert error.value.kind is DataErrorKind.MALFORMED
+
+
+def test_a_file_of_the_most_rows_is_read_whatever_its_line_breaks(tmp_path: Path) -> None:
+    first = date(1800, 1, 1)
+    rows = "".join(f"{first + timedelta(days=i)},1\r\n" for i in range(MAX_ROWS))
+    (tmp_path / "SPY.csv").write_text(f"date,close\r\n{rows}", newline="")
+    assert len(FilePriceStore(tmp_path).sessions()) == MAX_ROWS
+
+
+@pytest.mark.parametrize("header", ["date,close", "date,open,close"])
+def test_a_file_with_too_many_rows_is_malformed(tmp_path: Path, header: str) -> None:
+    first = date(1800, 1, 1)
+    cells = ",2" if header == "date,open,close" else ""
+    rows = "".join(f"{first + timedelta(days=i)}{cells},1\n" for i in range(MAX_ROWS + 1))
+    (tmp_path / "SPY.csv").write_text(f"{header}\n{rows}")
+    with pytest.raises(DataError, match=r"^SPY\.csv: more than 100000 rows") as error:
+        FilePriceStore(tmp_path).history(["SPY"], LAST, 1)
+    assert error.value.kind is DataErrorKind.MALFORMED
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "date,close,open\n2026-07-31,1,1,1\n",
+        "date,close,open\n2026-07-31,1\n",
+        "date,close,open\n2026-07-31,,1\n",
+        "date,close,open\n2026-02-30,1,1\n",
+        "date,close,open\n2026-07-31,1,-1\n",
+        "date,close,volume\n2026-07-31,1,inf\n",
+        "date,close,open\n2026-07-31,1,1\n2026-07-31,1,1\n",
+        "close,date\n",
+        f"date,close,open\n2026-07-31,1,{'9' * 400_000}x\n",
+    ],
+)
+def test_wider_headers_fail_only_with_data_errors(tmp_path: Path, text: str) -> None:
+    (tmp_path / "SPY.csv").write_text(text)
+    with pytest.raises(DataError, match=r"^SPY\.csv") as error:
+        FilePriceStore(tmp_path).history(["SPY"], LAST, 1)
+    assert len(str(error.value)) < 300  # a long line is shown shortened
+
+
+@pytest.mark.parametrize("header", ["date,open\x85,close", "date,close\u2028,open"])
+def test_a_wider_header_is_read_up_to_its_newline(tmp_path: Path, header: str) -> None:
+    """Cells are stripped of whitespace, also the kinds ``splitlines`` would break at."""
+    (tmp_path / "SPY.csv").write_text(f"{header}\n2026-07-31,1,2\n")
+    history = FilePriceStore(tmp_path).history(["SPY"], LAST, 1)
+    assert history.opens is not None
+    assert history.closes[0, 0] + history.opens[0, 0] == 3
+
+
+def test_a_long_bad_line_is_shown_shortened(tmp_path: Path) -> None:
+    (tmp_path / "SPY.csv").write_text(f"date,close\n2026-07-31,{'x' * 1_000_000}\n")
+    with pytest.raises(DataError, match=r"^SPY\.csv:2:") as error:
+        FilePriceStore(tmp_path).history(["SPY"], LAST, 1)
+    assert len(str(error.value)) < 300
 
 
 def test_missing_file_is_data_missing(store: FilePriceStore) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import MAXYEAR, MINYEAR, UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, Field, ValidationError
+from pydantic import AfterValidator, AwareDatetime, Field, ValidationError
 
 from alchemiser.domain.market import TradingWindow
 from alchemiser.domain.values import Frozen
@@ -15,12 +16,29 @@ from alchemiser.errors import ConfigError, EventError
 Window = TradingWindow
 """A trading window: a run at the open, or a run a few minutes before the close."""
 
+FIRST_YEAR = 2000
+LAST_YEAR = 2200
+
+
+def _within_range(value: datetime) -> datetime:
+    # Years 1 and 9999 first: with an offset (under a day) they may have no UTC instant
+    # in datetime's range. Within 2000 to 2200 in UTC, every later conversion (to New
+    # York time, back to UTC in the account message) stays in range.
+    utc = value.astimezone(UTC) if MINYEAR < value.year < MAXYEAR else None
+    if utc is None or not FIRST_YEAR <= utc.year <= LAST_YEAR:
+        raise ValueError(f"the instant must be in the years {FIRST_YEAR} to {LAST_YEAR} (UTC)")
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_within_range)]
+"""A trigger's instant: timezone-aware, in the years 2000 to 2200 in UTC."""
+
 
 class ScheduledEvent(Frozen):
     """The Input of the EventBridge Scheduler target (see template.yaml), with the
     scheduler's context attributes filled in."""
 
-    scheduled_time: AwareDatetime
+    scheduled_time: Instant
     """``<aws.scheduler.scheduled-time>``: the idempotency anchor of the run."""
     execution_id: str | None = Field(default=None, max_length=128)
     schedule_arn: str | None = Field(default=None, max_length=2048)
@@ -55,7 +73,7 @@ class AccountMessage(Frozen):
     """One account's run, as the orchestrator queues it for the worker."""
 
     account: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-    scheduled_time: AwareDatetime
+    scheduled_time: Instant
     execution_id: str | None = Field(default=None, max_length=128)
     attempt: int = Field(default=1, ge=1, le=200)
     window: Window | None = None

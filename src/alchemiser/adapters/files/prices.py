@@ -6,13 +6,19 @@ that session. Opens, where present, are what a market-open backtest fills at; hi
 low and volume are checked and not used. The session calendar is the reference
 ticker's dates (SPY by default): a session is a day the reference traded. Files are
 read lazily, once, and validated as they are read.
+
+A file is read up to ``MAX_FILE_BYTES`` (64 MiB, compressed or not, and again once
+inflated: the largest real file is a few hundred kB) and ``MAX_ROWS`` lines; past
+either, or unreadable (a corrupt or truncated gzip stream, not UTF-8), it is malformed.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import re
+import zlib
 from collections.abc import Sequence
 from datetime import date, datetime
 from importlib import resources
@@ -29,6 +35,14 @@ COLUMNS = frozenset({"date", "open", "high", "low", "close", "volume"})
 SATURDAY = 5
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 BUNDLED_PACKAGE = "alchemiser.data"
+MAX_FILE_BYTES = 64 * 1024 * 1024
+"""The most a price file may hold, compressed or not, and once inflated."""
+MAX_ROWS = 100_000
+"""The most lines a price file may hold (about 400 years of sessions)."""
+_MAX_CELLS = MAX_ROWS * len(COLUMNS)
+_LINE_BREAKS = ("\n", "\r", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+"""What ``str.splitlines`` splits on (``\r\n`` is one break)."""
+_SHOWN = 80
 
 
 def bundled_prices_dir() -> Traversable:
@@ -49,6 +63,36 @@ def _malformed(message: str) -> DataError:
     return DataError(message, kind=DataErrorKind.MALFORMED)
 
 
+def _shown(text: str) -> str:
+    """``text`` as an error message quotes it: its repr, shortened past a few words."""
+    return repr(text) if len(text) <= _SHOWN else f"{text[:_SHOWN]!r}..."
+
+
+def _load(entry: Path | Traversable, name: str, *, compressed: bool) -> str:
+    """The file's text, within the caps; DataError(MALFORMED) naming it otherwise."""
+    try:
+        with entry.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            raise _malformed(f"{name}: more than {MAX_FILE_BYTES >> 20} MiB")
+        if compressed:
+            # Inflated incrementally, and no further than the cap: a small file may
+            # inflate to gigabytes.
+            with gzip.GzipFile(fileobj=io.BytesIO(raw), mode="rb") as stream:
+                raw = stream.read(MAX_FILE_BYTES + 1)
+            if len(raw) > MAX_FILE_BYTES:
+                raise _malformed(f"{name}: inflates to more than {MAX_FILE_BYTES >> 20} MiB")
+        text = raw.decode("utf-8")
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as error:
+        raise _malformed(f"{name}: cannot read: {error}") from error
+    lines = sum(text.count(mark) for mark in _LINE_BREAKS) - text.count("\r\n")
+    if lines > MAX_ROWS + 1:
+        raise _malformed(f"{name}: more than {MAX_ROWS} rows")
+    if text.count(",") > _MAX_CELLS:
+        raise _malformed(f"{name}: more than {_MAX_CELLS} cells")
+    return text
+
+
 def _parse(text: str, source: str) -> _Series:
     """Rows ``YYYY-MM-DD,close``; a session without a close is simply absent. Any other
     row (a bad date, a non-number, inf, NaN, zero or a negative close) fails the file.
@@ -57,8 +101,9 @@ def _parse(text: str, source: str) -> _Series:
     doubt sends the file through the line-by-line reader, which names the bad line.
     """
     header = text.partition("\n")[0].strip().lower()
-    if header != HEADER and _columns(header) is not None:
-        return _parse_columns(text, source)
+    names = _columns(header) if header != HEADER else None
+    if names is not None:
+        return _parse_columns(text, source, names)
     fast = _parse_fast(text)
     return fast if fast is not None else _parse_lines(text, source)
 
@@ -73,30 +118,28 @@ def _columns(header: str) -> list[str] | None:
     return names
 
 
-def _parse_columns(text: str, source: str) -> _Series:
-    """A file with a wider header, line by line: every close as in a ``date,close``
-    file; an open, high or low, when given, a finite positive price; a volume a finite
-    non-negative number."""
-    lines = text.splitlines()
-    names = _columns(lines[0].strip().lower())
-    assert names is not None  # _parse only sends files with a valid wider header
+def _parse_columns(text: str, source: str, names: list[str]) -> _Series:
+    """A file with a wider header (``names``, its first line up to a newline), line by
+    line: every close as in a ``date,close`` file; an open, high or low, when given, a
+    finite positive price; a volume a finite non-negative number."""
+    lines = text.partition("\n")[2].splitlines()
     at = {name: i for i, name in enumerate(names)}
     days: list[str] = []
     closes: list[float] = []
     opens: list[float] = []
-    for number, line in enumerate(lines[1:], start=2):
+    for number, line in enumerate(lines, start=2):
         if not line.strip():
             continue
         cells = [cell.strip() for cell in line.split(",")]
         if len(cells) != len(names):
-            raise _malformed(f"{source}:{number}: expected {len(names)} cells, got {line!r}")
+            raise _malformed(f"{source}:{number}: expected {len(names)} cells, got {_shown(line)}")
         day = cells[at["date"]]
         try:
             date.fromisoformat(day)
         except ValueError:
             day = ""
         if not _ISO_DAY.fullmatch(day):
-            raise _malformed(f"{source}:{number}: bad date in {line!r}")
+            raise _malformed(f"{source}:{number}: bad date in {_shown(line)}")
         values: dict[str, float] = {}
         for name in names:
             if name == "date" or (name != "close" and not cells[at[name]]):
@@ -120,11 +163,15 @@ def _number(cell: str, name: str, where: str, *, volume: bool) -> float:
     try:
         value = float(cell)
     except ValueError as error:
-        raise _malformed(f"{where}: {name} {cell!r} is not a number") from error
+        raise _malformed(f"{where}: {name} {_shown(cell)} is not a number") from error
     if not math.isfinite(value):
-        raise DataError(f"{where}: {name} {cell!r} is not finite", kind=DataErrorKind.NON_FINITE)
+        raise DataError(
+            f"{where}: {name} {_shown(cell)} is not finite", kind=DataErrorKind.NON_FINITE
+        )
     if value < 0 or (value == 0 and not volume):
-        raise DataError(f"{where}: {name} {cell!r} is not a price", kind=DataErrorKind.NON_POSITIVE)
+        raise DataError(
+            f"{where}: {name} {_shown(cell)} is not a price", kind=DataErrorKind.NON_POSITIVE
+        )
     return value
 
 
@@ -167,12 +214,12 @@ def _parse_lines(text: str, source: str) -> _Series:
         except ValueError:
             value = math.nan
         if not _ISO_DAY.fullmatch(day) or math.isnan(value):
-            raise _malformed(f"{source}:{number}: expected 'YYYY-MM-DD,close', got {line!r}")
+            raise _malformed(f"{source}:{number}: expected 'YYYY-MM-DD,close', got {_shown(line)}")
         if not math.isfinite(value) or value <= 0:
             kind = (
                 DataErrorKind.NON_FINITE if not math.isfinite(value) else DataErrorKind.NON_POSITIVE
             )
-            raise DataError(f"{source}:{number}: close {close!r} is not a price", kind=kind)
+            raise DataError(f"{source}:{number}: close {_shown(close)} is not a price", kind=kind)
         days.append(day)
         closes.append(value)
     if not days:
@@ -206,15 +253,10 @@ class FilePriceStore:
         cached = self._cache.get(symbol)
         if cached is not None:
             return cached
-        for name, opener in ((f"{symbol}.csv.gz", gzip.decompress), (f"{symbol}.csv", None)):
+        for name, compressed in ((f"{symbol}.csv.gz", True), (f"{symbol}.csv", False)):
             entry = self._directory.joinpath(name)
             if entry.is_file():
-                try:
-                    raw = entry.read_bytes()
-                    text = (opener(raw) if opener else raw).decode("utf-8")
-                except (OSError, EOFError, UnicodeDecodeError) as error:
-                    raise _malformed(f"{name}: cannot read: {error}") from error
-                series = _parse(text, name)
+                series = _parse(_load(entry, name, compressed=compressed), name)
                 self._cache[symbol] = series
                 return series
         raise DataError(
