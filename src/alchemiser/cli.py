@@ -20,6 +20,7 @@ from alchemiser.domain.report import RunReport, failure_reason
 from alchemiser.errors import AlchemiserError, ConfigError, LiveTradingRefused
 from alchemiser.exchange import cli as exchange_cli
 from alchemiser.handlers import local
+from alchemiser.logsafety import secure_logging
 from alchemiser.render import render_report
 from alchemiser.service import rebalance
 
@@ -284,6 +285,7 @@ def _invoke(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    secure_logging()  # whatever the caller set the root logger to: no key in any log
     args = _parser().parse_args(argv)
     try:
         if args.command == "run":

@@ -13,6 +13,8 @@ class AlchemiserError(Exception):
     """Base of every error the product raises on purpose."""
 
     code: str = "ERROR"
+    retryable: bool = False
+    """True when the same request may succeed later (the run's retry is worth it)."""
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -140,3 +142,12 @@ class SecretError(AlchemiserError):
     """A secret that is missing, unreadable or malformed. Never carries the value."""
 
     code = "SECRET_INVALID"
+
+
+class SecretUnavailable(SecretError):
+    """Secrets Manager could not be reached or answered with a transient failure
+    (connection refused or timed out, throttled, 5xx): nothing is wrong with the secret.
+    The run fails before any broker request and is retried (``retryable``)."""
+
+    code = "SECRET_UNAVAILABLE"
+    retryable = True

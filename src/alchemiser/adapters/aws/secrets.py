@@ -6,6 +6,11 @@ seconds; boto3 honours ``AWS_ENDPOINT_URL``, so a local moto server stands in fo
 offline). There is deliberately no fallback to environment variables or files: a
 missing or malformed secret is a SecretError and the run places no order. Errors name
 the secret and the fields at fault, never a value.
+
+Secrets Manager out of reach (connection refused or timed out, throttled, a 5xx) is
+SecretUnavailable: botocore has already retried it (its standard mode: a bounded number
+of attempts), and the run fails before any broker request so that Lambda, the scheduler
+or SQS runs it again.
 """
 
 from __future__ import annotations
@@ -18,10 +23,28 @@ from aws_lambda_powertools.utilities.parameters.exceptions import (
     GetParameterError,
     TransformParameterError,
 )
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from pydantic import SecretStr, ValidationError
 
 from alchemiser.domain.values import Frozen
-from alchemiser.errors import SecretError
+from alchemiser.errors import SecretError, SecretUnavailable
+
+TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "InternalServiceError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+"""Secrets Manager's answers that say "later", not "no"."""
+_SERVER_ERROR = 500
 
 
 class AlpacaCredentials(Frozen):
@@ -41,9 +64,12 @@ def read_alpaca_credentials(
     try:
         value = parameters.get_secret(secret_id, max_age=max_age, force_fetch=force_fetch)
     except (GetParameterError, TransformParameterError) as error:
-        raise SecretError(
-            f"cannot read secret {secret_id!r} from Secrets Manager: {_first_line(error)}"
-        ) from None
+        what = f"cannot read secret {secret_id!r} from Secrets Manager: {_first_line(error)}"
+        if _transient(error):
+            raise SecretUnavailable(
+                f"{what} (unreachable or busy: a transient failure, retried)"
+            ) from None
+        raise SecretError(what) from None
     if not isinstance(value, str):
         raise SecretError(f"secret {secret_id!r} is binary; expected a JSON string")
     try:
@@ -62,6 +88,19 @@ def read_alpaca_credentials(
     ):
         raise SecretError(f"secret {secret_id!r}: empty api_key_id or api_secret_key")
     return credentials
+
+
+def _transient(error: Exception) -> bool:
+    """Whether the SDK error Powertools wrapped (it raises its own error while handling
+    the SDK's, so that one is the context) is a failure to reach Secrets Manager."""
+    cause = error.__cause__ or error.__context__
+    if isinstance(cause, BotocoreConnectionError | HTTPClientError):
+        return True
+    if isinstance(cause, ClientError):
+        code = str(cause.response.get("Error", {}).get("Code", ""))
+        status = int(cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        return code in TRANSIENT_CODES or status >= _SERVER_ERROR
+    return False
 
 
 def _first_line(error: Exception) -> str:
