@@ -118,3 +118,27 @@ def test_the_handler_fails_the_run_for_a_retry_without_touching_the_exchange(
     assert notice.json()["error"]["code"] == "SECRET_UNAVAILABLE"
     assert stack.ledger().last_runs(ACCOUNT, 5) == []
     assert output.metrics(output.read())["RunFailed"] == [1.0]
+
+
+@pytest.mark.parametrize("missing", ["region", "credentials"])
+def test_no_aws_region_or_credentials_is_a_typed_secret_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, missing: str
+) -> None:
+    """The SDK refuses before any request (no region configured, no credentials found):
+    the run fails closed with a SecretError saying what is missing, never a raw botocore
+    exception."""
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    if missing == "credentials":
+        monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+        monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+        monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+        unreachable(monkeypatch, "AWS_ENDPOINT_URL")
+    monkeypatch.delitem(DEFAULT_PROVIDERS, "secrets", raising=False)
+    with pytest.raises(SecretError) as raised:
+        read_alpaca_credentials("alchemiser/none", force_fetch=True)
+    assert missing in raised.value.message.lower()

@@ -23,7 +23,7 @@ from aws_lambda_powertools.utilities.parameters.exceptions import (
     GetParameterError,
     TransformParameterError,
 )
-from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoRegionError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from pydantic import SecretStr, ValidationError
 
@@ -70,6 +70,13 @@ def read_alpaca_credentials(
                 f"{what} (unreachable or busy: a transient failure, retried)"
             ) from None
         raise SecretError(what) from None
+    except NoRegionError:
+        raise SecretError(
+            f"cannot read secret {secret_id!r}: no AWS region configured (set AWS_REGION "
+            "or AWS_DEFAULT_REGION, or a profile with a region)"
+        ) from None
+    except BotoCoreError as error:  # the SDK refused before any request was sent
+        raise SecretError(f"cannot read secret {secret_id!r}: {_first_line(error)}") from None
     if not isinstance(value, str):
         raise SecretError(f"secret {secret_id!r} is binary; expected a JSON string")
     try:
