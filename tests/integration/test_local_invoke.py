@@ -304,3 +304,23 @@ def test_logs_and_metrics_are_read_from_the_output() -> None:
         "13:30:01,123 INFO    run finished  status=completed",
         "  [traceback, 1 frames] E: boom",
     ]
+
+
+def test_at_debug_the_invoke_path_prints_no_key(tmp_path: Path) -> None:
+    """The function's ApplicationLogLevel at DEBUG (the runtime sets the root logger from
+    AWS_LAMBDA_LOG_LEVEL): the whole invoke path logs at DEBUG, and no byte of it is a
+    key (botocore, which would log the secret's value, stays at INFO)."""
+    result = invoke(
+        str(EVENTS / "market_open.json"),
+        "--alpaca",
+        "--env",
+        "AWS_LAMBDA_LOG_LEVEL=DEBUG",
+        "--env",
+        "POWERTOOLS_LOG_LEVEL=DEBUG",
+        cwd=tmp_path,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "DEBUG" in output  # the level took: there is something to search
+    for value in (local.FAKE_KEY_ID, local.FAKE_SECRET_KEY):
+        assert value not in output

@@ -1556,7 +1556,22 @@ class LocalContext:
         return max(0, int((self._deadline - monotonic()) * 1000))
 
 
+def _runtime_logging() -> None:
+    """What the Lambda runtime does with a function's ApplicationLogLevel (it sets
+    AWS_LAMBDA_LOG_LEVEL): the root logger at that level, with a handler of its own,
+    before the handler's module is imported."""
+    level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").strip().upper()
+    if level not in logging.getLevelNamesMapping():
+        return
+    root = logging.getLogger()
+    root.setLevel(level)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("[%(levelname)s] %(name)s: %(message)s"))
+    root.addHandler(handler)
+
+
 def _child(handler_path: str, event_path: str, result_path: str) -> int:
+    _runtime_logging()
     module_name, _, function_name = handler_path.rpartition(".")
     function = getattr(import_module(module_name), function_name)
     event = json.loads(Path(event_path).read_text(encoding="utf-8"))
