@@ -9,7 +9,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from alchemiser.adapters.alpaca.policy import LIVE_TRADING_URL, PAPER_TRADING_URL
+from alchemiser.adapters.alpaca.policy import DATA_URL, mode_url_refusal
 from alchemiser.adapters.files.prices import FilePriceStore
 from alchemiser.adapters.files.symphonies import builtin_symphony, read_symphony_file
 from alchemiser.adapters.ledger import FileLedger, InMemoryLedger
@@ -235,10 +235,7 @@ def check_live(config: AppConfig, endpoint: str, live_flag: bool) -> None:
                 "the config's mode is 'live': confirm with --live to trade real money",
                 field="mode",
             )
-        if config.trading_url.rstrip("/") == PAPER_TRADING_URL:
-            raise LiveTradingRefused(
-                "mode 'live' with Alpaca's paper URL: refusing", field="alpaca.trading_url"
-            )
+        _check_urls(config)
         return
     if endpoint != "paper":
         raise LiveTradingRefused(
@@ -250,10 +247,17 @@ def check_live(config: AppConfig, endpoint: str, live_flag: bool) -> None:
         raise LiveTradingRefused(
             f"--live given but the config's mode is {mode.value!r}: refusing", field="mode"
         )
-    if config.trading_url.rstrip("/") == LIVE_TRADING_URL:
-        raise LiveTradingRefused(
-            "mode 'paper' with Alpaca's live URL: refusing", field="alpaca.trading_url"
-        )
+    _check_urls(config)
+
+
+def _check_urls(config: AppConfig) -> None:
+    """The URL rule config validation applies, again: a config copied without
+    validation (``model_copy``) meets it here, before any request."""
+    data_url = config.alpaca.data_url if config.alpaca is not None else DATA_URL
+    refusal = mode_url_refusal(config.mode is Mode.LIVE, config.trading_url, data_url)
+    if refusal is not None:
+        field, message = refusal
+        raise LiveTradingRefused(message, field=field)
 
 
 @dataclass

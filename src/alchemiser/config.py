@@ -29,6 +29,7 @@ from alchemiser.adapters.alpaca.policy import (
     LIVE_TRADING_URL,
     PAPER_TRADING_URL,
     AlpacaConfig,
+    mode_url_refusal,
 )
 from alchemiser.adapters.files.text import read_capped_text
 from alchemiser.domain.decisions import TradingState
@@ -47,6 +48,18 @@ MAX_CONFIG_BYTES = 1 << 20
 """A config file larger than this (1 MiB) is refused unread."""
 MERGED_TABLES = ("alpaca", "risk", "rebalance")
 """An account's entry changes these key by key; anything else it gives replaces."""
+URL_FIELDS = ("alpaca.trading_url", "alpaca.data_url")
+"""An account's bad URL is reported under these fields, as the top level's would be."""
+
+
+class _FieldRefused(ValueError):
+    """A model validator's refusal of one nested field: the ConfigError names ``field``
+    (a model validator's own errors have no location)."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
 
 ParameterName = Annotated[str, Field(min_length=1, max_length=2048, pattern=r"^[A-Za-z0-9_.:/-]+$")]
 """An SSM Parameter Store name (``/alchemiser/trading-state``) or its ARN."""
@@ -249,6 +262,18 @@ class AppConfig(Frozen):
         return self
 
     @model_validator(mode="after")
+    def _urls_fit_mode(self) -> AppConfig:
+        """Alpaca's URLs are checked against the mode here, at load, before any secret
+        is read or request sent (their form is checked by AlpacaConfig itself)."""
+        if self.broker != "alpaca" or self.alpaca is None:
+            return self
+        refusal = mode_url_refusal(self.mode is Mode.LIVE, self.trading_url, self.alpaca.data_url)
+        if refusal is not None:
+            field, message = refusal
+            raise _FieldRefused(message, field=field)
+        return self
+
+    @model_validator(mode="after")
     def _accounts_valid(self) -> AppConfig:
         """Names unique, every account's merged settings valid, and no two accounts on
         one Alpaca account (one secret, or one pinned number): they would trade against
@@ -347,7 +372,12 @@ def _merge(top: dict[str, Any], entry: AccountConfig) -> AppConfig:
         return AppConfig.model_validate(document)
     except ValidationError as error:
         first = error.errors()[0]
+        refused = first.get("ctx", {}).get("error")
         path = ".".join(str(p) for p in first["loc"])
+        if isinstance(refused, _FieldRefused) or path in URL_FIELDS:
+            field = refused.field if isinstance(refused, _FieldRefused) else path
+            message = first["msg"].removeprefix("Value error, ")
+            raise _FieldRefused(f"account {entry.account!r}: {message}", field=field) from None
         raise ValueError(f"account {entry.account!r}: {path}: {first['msg']}") from None
 
 
@@ -374,9 +404,9 @@ def parse_config(document: dict[str, object], source: str) -> AppConfig:
         first = error.errors()[0]
         more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
         message = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(
-            f"{message}{more} [in {source}]", field=_field_path(first["loc"])
-        ) from error
+        refused = first.get("ctx", {}).get("error")
+        field = refused.field if isinstance(refused, _FieldRefused) else _field_path(first["loc"])
+        raise ConfigError(f"{message}{more} [in {source}]", field=field) from error
 
 
 def load_config(path: Path | None = None) -> AppConfig:

@@ -9,7 +9,10 @@ and every ledger it writes is checked too.
 from __future__ import annotations
 
 import json
+import socketserver
 import subprocess
+import threading
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -17,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from alchemiser.adapters.alpaca.policy import DATA_URL, LIVE_TRADING_URL
 from alchemiser.exchange import LocalExchange
 from alchemiser.exchange.engine import NEW_YORK
 from tests.integration.alpaca_fixtures import (
@@ -140,12 +144,70 @@ GATES = [
 ALLOWED = {("paper", "paper", False), ("live", "live", True)}
 
 
+DEAD_PROXY = "http://127.0.0.1:9"
+"""Any attempt to reach the internet goes through this proxy, which is not there, and
+fails with a broker error (exit 1), never a configuration refusal (exit 2)."""
+
+
+def proxied(proxy: str) -> dict[str, str]:
+    return {"HTTPS_PROXY": proxy, "https_proxy": proxy, "HTTP_PROXY": proxy, "http_proxy": proxy}
+
+
 def gate_runner(
-    tmp_path: Path, moto_server: str, exchange: LocalExchange, mode: str, endpoint: str
+    tmp_path: Path,
+    moto_server: str,
+    exchange: LocalExchange,
+    mode: str,
+    endpoint: str,
+    proxy: str = DEAD_PROXY,
 ) -> Runner:
+    """Paper mode trades at the local exchange; live mode may only name Alpaca's live
+    URLs (loopback is paper's alone), reached through ``proxy`` on 127.0.0.1."""
     secret = create_secret(moto_server, unique_secret_name(), secret_document(endpoint))
+    if mode == "live":
+        path = write_config(
+            tmp_path,
+            exchange.url,
+            mode=mode,
+            secret_id=secret,
+            trading_url=LIVE_TRADING_URL,
+            data_url=DATA_URL,
+        )
+        return Runner(tmp_path, moto_server, path, **proxied(proxy))
     path = write_config(tmp_path, exchange.url, mode=mode, secret_id=secret)
     return Runner(tmp_path, moto_server, path)
+
+
+class _ProxyServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    lines: list[str]
+
+
+class _RecordingProxy(socketserver.BaseRequestHandler):
+    """Records the request line it is sent (``CONNECT host:443 ...``) and refuses it."""
+
+    server: _ProxyServer
+
+    def handle(self) -> None:
+        line = self.request.recv(4096).split(b"\r\n", 1)[0]
+        self.server.lines.append(line.decode("ascii", "replace"))
+        self.request.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+
+
+@pytest.fixture
+def recording_proxy() -> Iterator[tuple[str, list[str]]]:
+    """An HTTP proxy on 127.0.0.1 that lets nothing through; yields its URL and the
+    request lines it received."""
+    with _ProxyServer(("127.0.0.1", 0), _RecordingProxy) as server:
+        lines: list[str] = []
+        server.lines = lines
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}", lines
+        finally:
+            server.shutdown()
+            thread.join(timeout=5)
 
 
 REFUSED = [g for g in GATES if g not in ALLOWED]
@@ -188,27 +250,37 @@ def test_a_live_refusal_names_its_code(
     assert "LIVE_NOT_CONFIRMED" in result.stderr
 
 
-@pytest.mark.parametrize(
-    ("mode", "endpoint", "live"), sorted(ALLOWED), ids=["live-all-three", "paper-all-three"]
-)
+def test_paper_gating_allows_when_all_three_agree(
+    tmp_path: Path, moto_server: str, exchange: LocalExchange
+) -> None:
+    run = gate_runner(tmp_path, moto_server, exchange, "paper", "paper")
+
+    result, report = run.report("--scheduled-time", SCHEDULED)
+
+    assert result.returncode == 0, result.stderr
+    assert report["status"] == "completed"
+    assert report["mode"] == "paper"
+    assert exchange.count("POST", ORDERS) == len(report["orders"]) == 3
+
+
 def test_live_gating_allows_when_all_three_agree(
     tmp_path: Path,
     moto_server: str,
     exchange: LocalExchange,
-    mode: str,
-    endpoint: str,
-    live: bool,
+    recording_proxy: tuple[str, list[str]],
 ) -> None:
-    # Live mode pointed at the local exchange is allowed (only Alpaca's paper URL is
-    # refused for live): it trades like any other run.
-    run = gate_runner(tmp_path, moto_server, exchange, mode, endpoint)
+    # Live mode may only trade at Alpaca's live URL: past the gate, its first request
+    # heads there (and stops at a proxy on 127.0.0.1 that lets nothing through).
+    proxy, lines = recording_proxy
+    run = gate_runner(tmp_path, moto_server, exchange, "live", "live", proxy=proxy)
 
-    result, report = run.report("--scheduled-time", SCHEDULED, *(["--live"] if live else []))
+    result = run("--scheduled-time", SCHEDULED, "--live")
 
-    assert result.returncode == 0, result.stderr
-    assert report["status"] == "completed"
-    assert report["mode"] == mode
-    assert exchange.count("POST", ORDERS) == len(report["orders"]) == 3
+    assert result.returncode == 1, result.stderr
+    assert "refusing" not in result.stderr
+    assert lines
+    assert {line.split()[1] for line in lines} == {"api.alpaca.markets:443"}
+    assert exchange.requests == []
 
 
 @pytest.mark.parametrize(
@@ -232,10 +304,7 @@ def test_mode_and_url_must_agree_and_nothing_is_reached(
     config = write_config(
         tmp_path, exchange.url, mode=mode, secret_id=secret, trading_url=trading_url
     )
-    # Any attempt to reach the internet would go through a proxy that is not there and
-    # fail with a broker error (exit 1), not this refusal (exit 2).
-    dead_proxy = "http://127.0.0.1:9"
-    run = Runner(tmp_path, moto_server, config, HTTPS_PROXY=dead_proxy, HTTP_PROXY=dead_proxy)
+    run = Runner(tmp_path, moto_server, config, **proxied(DEAD_PROXY))
 
     result = run("--scheduled-time", SCHEDULED, *(["--live"] if live else []))
 
@@ -243,6 +312,46 @@ def test_mode_and_url_must_agree_and_nothing_is_reached(
     assert "alpaca.trading_url" in result.stderr
     assert "refusing" in result.stderr
     assert exchange.requests == []  # the data URL is the exchange: not read either
+
+
+BAD_URLS = [
+    ("paper", "trading_url", "http://paper-api.alpaca.markets"),
+    ("paper", "trading_url", "https://user:pw@paper-api.alpaca.markets"),
+    ("paper", "trading_url", "https://paper-api.alpaca.markets.evil.example"),
+    ("paper", "data_url", "http://evil.example"),
+    ("live", "trading_url", "http://127.0.0.1:8765"),
+    ("live", "data_url", "http://localhost:8765"),
+]
+
+
+@pytest.mark.parametrize(("mode", "field", "url"), BAD_URLS)
+def test_a_bad_url_exits_2_naming_the_field_before_any_secret_or_request(
+    tmp_path: Path,
+    moto_server: str,
+    exchange: LocalExchange,
+    recording_proxy: tuple[str, list[str]],
+    mode: str,
+    field: str,
+    url: str,
+) -> None:
+    # The secret does not exist: reading it would fail with another error, naming it.
+    secret = unique_secret_name()
+    urls = {"trading_url": LIVE_TRADING_URL, "data_url": DATA_URL} if mode == "live" else {}
+    config = write_config(
+        tmp_path, exchange.url, mode=mode, secret_id=secret, **{**urls, field: url}
+    )
+    proxy, lines = recording_proxy
+    run = Runner(tmp_path, moto_server, config, **proxied(proxy))
+
+    result = run("--scheduled-time", SCHEDULED, *(["--live"] if mode == "live" else []))
+
+    assert result.returncode == 2, result.stderr
+    assert f"alpaca.{field}" in result.stderr
+    assert secret not in result.stderr
+    assert "pw" not in result.stderr
+    assert lines == []
+    assert exchange.requests == []
+    assert result.stdout == ""
 
 
 # -- 3. secrets ----------------------------------------------------------------------------

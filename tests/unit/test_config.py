@@ -103,7 +103,7 @@ def _strategies(**overrides: object) -> dict[str, object]:
                 "alpaca": {"secret_id": "s", "trading_url": "ftp://x"},
             },
             "alpaca.trading_url",
-            "should match pattern",
+            "must start with https://",
         ),
         ({**MINIMAL, "risk": {"max_order_notionl": 5}}, "risk.max_order_notionl", "not permitted"),
         ({**MINIMAL, "data": {"source": "directory"}}, "data", "needs a path"),
