@@ -56,7 +56,9 @@ pytestmark = pytest.mark.slow
 
 SOURCE = "fuzz.clj"
 LOCATION = re.compile(r"fuzz\.clj:(\d+):(\d+)")
-SLOW = 2.0  # seconds; texts here are 100 kB at most, so anything near this is a hang
+HANG = 60.0
+"""Seconds: a guard against a hang only (texts here are 100 kB at most and read in
+milliseconds; how fast is bench/'s business, never a test's on a loaded machine)."""
 NOWHERE = Location(SOURCE, 0, 0)
 TICKERS = ["SPY", "QQQ", "TLT", "BRK.B", "UVXY", "BIL", "SOXL"]
 FUZZ = settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -95,7 +97,7 @@ def check_outcomes(text: str) -> None:
         )
     else:
         parse_symphony(text, SOURCE)
-    assert time.perf_counter() - started < SLOW
+    assert time.perf_counter() - started < HANG
 
 
 # ---- symphonies: generated trees, rendered as text ----
