@@ -11,7 +11,18 @@ from typing import Any
 
 from alchemiser.errors import AlchemiserError
 
-SLOW = 5.0  # seconds: a hang guard only; a case takes milliseconds
+SLOW = 60.0  # seconds: a hang guard only; a case takes milliseconds
+HANDLER_ENVIRONMENT = (
+    "ALCHEMISER_CONFIG",
+    "ALCHEMISER_LIVE",
+    "ALCHEMISER_LEDGER_TABLE",
+    "ALCHEMISER_IDEMPOTENCY_TABLE",
+    "ALCHEMISER_REPORTS_TOPIC_ARN",
+    "ALCHEMISER_TRADING_STATE_PARAMETER",
+    "ALCHEMISER_ACCOUNTS_QUEUE_URL",
+    "ALCHEMISER_TRADING_WINDOWS",
+)
+"""The handlers' settings from the environment: a test clears them all."""
 
 
 def each_case(seed: int, cases: int, check: Callable[[random.Random], None]) -> None:

@@ -27,7 +27,7 @@ from alchemiser.handlers import orchestrator, rebalance, watchdog, worker
 from alchemiser.handlers.events import parse_account_message, parse_event
 from alchemiser.handlers.local import LocalContext
 from alchemiser.observability import logger
-from tests.unit.fuzzing import each_case, junk, mutate_text
+from tests.unit.fuzzing import HANDLER_ENVIRONMENT, each_case, junk, mutate_text
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:No application metrics")]
 
@@ -35,16 +35,6 @@ CASES = 3000
 """Cases of each parsing function."""
 HANDLER_CASES = 1000
 """Cases of each handler: a whole invocation, Powertools' logging and metrics included."""
-ENVIRONMENT = (
-    "ALCHEMISER_CONFIG",
-    "ALCHEMISER_LIVE",
-    "ALCHEMISER_LEDGER_TABLE",
-    "ALCHEMISER_IDEMPOTENCY_TABLE",
-    "ALCHEMISER_REPORTS_TOPIC_ARN",
-    "ALCHEMISER_TRADING_STATE_PARAMETER",
-    "ALCHEMISER_ACCOUNTS_QUEUE_URL",
-    "ALCHEMISER_TRADING_WINDOWS",
-)
 
 
 # ---- generated values --------------------------------------------------------------------
@@ -228,7 +218,7 @@ def quiet() -> Iterator[None]:
 def nowhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, quiet: None) -> None:
     """The embedded config, state in a temporary directory, and every AWS resource
     pointing nowhere: the calls that would reach one are stand-ins."""
-    for name in ENVIRONMENT:
+    for name in HANDLER_ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ALCHEMISER_STATE_DIR", str(tmp_path))
     monkeypatch.setenv("ALCHEMISER_LEDGER_TABLE", "nowhere-ledger")

@@ -17,6 +17,7 @@ from alchemiser.handlers import worker
 from alchemiser.handlers.events import ScheduledEvent
 from alchemiser.handlers.local import LocalContext
 from alchemiser.observability import logger
+from tests.unit.fuzzing import HANDLER_ENVIRONMENT
 
 BODY = json.dumps({"account": "main", "scheduled_time": "2026-07-31T13:30:00Z"})
 
@@ -38,16 +39,7 @@ def logs() -> Iterator[io.StringIO]:
 @pytest.fixture
 def runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[str, ScheduledEvent]]:
     """The embedded default config, and a stand-in for the run that records its calls."""
-    for name in (
-        "ALCHEMISER_CONFIG",
-        "ALCHEMISER_LIVE",
-        "ALCHEMISER_LEDGER_TABLE",
-        "ALCHEMISER_IDEMPOTENCY_TABLE",
-        "ALCHEMISER_REPORTS_TOPIC_ARN",
-        "ALCHEMISER_TRADING_STATE_PARAMETER",
-        "ALCHEMISER_ACCOUNTS_QUEUE_URL",
-        "ALCHEMISER_TRADING_WINDOWS",
-    ):
+    for name in HANDLER_ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ALCHEMISER_STATE_DIR", str(tmp_path))
     calls: list[tuple[str, ScheduledEvent]] = []
