@@ -142,3 +142,20 @@ def test_no_aws_region_or_credentials_is_a_typed_secret_error(
     with pytest.raises(SecretError) as raised:
         read_alpaca_credentials("alchemiser/none", force_fetch=True)
     assert missing in raised.value.message.lower()
+
+
+def test_secrets_manager_out_of_reach_is_given_up_on_in_seconds_not_minutes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """botocore's defaults (a 60 s connect timeout, three attempts) would hold a run for
+    three minutes when packets are dropped: the reader's client is bounded instead."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    unreachable(monkeypatch, "AWS_ENDPOINT_URL")
+    with pytest.raises(SecretUnavailable):
+        read_alpaca_credentials("alchemiser/none", force_fetch=True)
+    config = DEFAULT_PROVIDERS["secrets"].client.meta.config
+    assert config.connect_timeout <= secrets.CONNECT_TIMEOUT_SECONDS
+    assert config.read_timeout <= secrets.READ_TIMEOUT_SECONDS
+    assert config.retries["total_max_attempts"] <= secrets.ATTEMPTS

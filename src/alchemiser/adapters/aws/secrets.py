@@ -8,8 +8,9 @@ missing or malformed secret is a SecretError and the run places no order. Errors
 the secret and the fields at fault, never a value.
 
 Secrets Manager out of reach (connection refused or timed out, throttled, a 5xx) is
-SecretUnavailable: botocore has already retried it (its standard mode: a bounded number
-of attempts), and the run fails before any broker request so that Lambda, the scheduler
+SecretUnavailable: the reader's client has already retried it (3 attempts, a 5 s connect
+and 10 s read timeout each, so an unreachable service is given up on in well under a
+minute), and the run fails before any broker request so that Lambda, the scheduler
 or SQS runs it again.
 """
 
@@ -19,10 +20,12 @@ import json
 from typing import Literal
 
 from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 from aws_lambda_powertools.utilities.parameters.exceptions import (
     GetParameterError,
     TransformParameterError,
 )
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoRegionError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from pydantic import SecretStr, ValidationError
@@ -45,6 +48,25 @@ TRANSIENT_CODES = frozenset(
 )
 """Secrets Manager's answers that say "later", not "no"."""
 _SERVER_ERROR = 500
+CONNECT_TIMEOUT_SECONDS = 5
+READ_TIMEOUT_SECONDS = 10
+ATTEMPTS = 3
+"""The reader's client gives up on an unreachable Secrets Manager in well under a
+minute (botocore's defaults, a 60 s connect timeout per attempt, would hold a run for
+three), and the run fails as SECRET_UNAVAILABLE, to be retried."""
+
+
+def _provider() -> None:
+    """Powertools' secrets provider, created (once per process, or again after a reset)
+    with a bounded client: the one ``parameters.get_secret`` then uses."""
+    if "secrets" in DEFAULT_PROVIDERS:
+        return
+    bounded = Config(
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        retries={"total_max_attempts": ATTEMPTS, "mode": "standard"},
+    )
+    DEFAULT_PROVIDERS["secrets"] = parameters.SecretsProvider(boto_config=bounded)
 
 
 class AlpacaCredentials(Frozen):
@@ -62,6 +84,7 @@ def read_alpaca_credentials(
     secret_id: str, *, max_age: int = 300, force_fetch: bool = False
 ) -> AlpacaCredentials:
     try:
+        _provider()
         value = parameters.get_secret(secret_id, max_age=max_age, force_fetch=force_fetch)
     except (GetParameterError, TransformParameterError) as error:
         what = f"cannot read secret {secret_id!r} from Secrets Manager: {_first_line(error)}"
