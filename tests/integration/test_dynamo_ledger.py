@@ -16,9 +16,10 @@ import pytest
 from botocore.config import Config
 from moto import mock_aws
 
-from alchemiser import bootstrap, cli_ledger
+from alchemiser import bootstrap
 from alchemiser.adapters.aws.ledger import DynamoLedger, build_items, instant
 from alchemiser.adapters.clock import ManualClock
+from alchemiser.cli import ledger as cli_ledger
 from alchemiser.config import load_config
 from alchemiser.domain.orders import Fill, OrderRecord, OrderStatus, Side
 from alchemiser.domain.report import ErrorReport, RunReport, RunStatus

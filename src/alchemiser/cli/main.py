@@ -1,6 +1,10 @@
 """The ``alchemiser`` command: run | invoke | evaluate | explain | validate | backtest |
 exchange serve | halt | resume | report.
 
+This module holds the parser, ``run`` and ``invoke``, and the dispatch: the research
+commands are in ``research``, ``report`` in ``ledger``, ``halt`` and ``resume`` in ``ops``,
+``exchange`` in ``alchemiser.exchange.cli``.
+
 Exit status: 0 when the run completed or had nothing to do, 1 when it failed
 (the reason on stderr, one line), 2 for bad arguments or configuration.
 """
@@ -13,8 +17,9 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 
-from alchemiser import bootstrap, cli_ledger, cli_ops, cli_research
+from alchemiser import bootstrap
 from alchemiser.adapters.clock import SystemClock
+from alchemiser.cli import ledger, ops, research
 from alchemiser.config import AppConfig, load_config
 from alchemiser.domain.report import RunReport, failure_reason
 from alchemiser.errors import AlchemiserError, ConfigError, LiveTradingRefused
@@ -114,10 +119,10 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override one of the functions' environment variables (repeatable)",
     )
-    cli_research.add_commands(commands, _date)
+    research.add_commands(commands, _date)
     exchange_cli.add_command(commands)
-    cli_ops.add_commands(commands)
-    cli_ledger.add_commands(commands)
+    ops.add_commands(commands)
+    ledger.add_commands(commands)
     return parser
 
 
@@ -294,11 +299,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _invoke(args)
         if args.command == "exchange":
             return exchange_cli.run(args)
-        if args.command in cli_ops.HANDLERS:
-            return cli_ops.HANDLERS[args.command](args)
+        if args.command in ops.HANDLERS:
+            return ops.HANDLERS[args.command](args)
         if args.command == "report":
-            return cli_ledger.run(args)
-        return cli_research.HANDLERS[args.command](args)
+            return ledger.run(args)
+        return research.HANDLERS[args.command](args)
     except LiveTradingRefused as error:
         print(f"alchemiser: {error.code}: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -308,7 +313,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AlchemiserError as error:
         print(f"alchemiser: {error.code}: {error}", file=sys.stderr)
         return EXIT_FAILED
-
-
-if __name__ == "__main__":
-    sys.exit(main())
