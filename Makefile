@@ -8,7 +8,7 @@ STAMP := $(VENV)/.synced
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test test-fast coverage lint format typecheck bench invoke requirements clean
+.PHONY: run test test-fast coverage lint format typecheck bench invoke requirements build clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -67,5 +67,13 @@ invoke: $(STAMP)
 requirements: $(UV)
 	$(UV) export --frozen --no-dev --no-emit-project --quiet > src/requirements.txt
 
+## build: the deployable stack, with any local Python and no Docker (never `sam build`):
+## the locked dependencies once, for python3.12 on arm64, in the layer build/layer/
+## (without pandas), each function's code in build/functions/<LogicalId>/ (without the
+## dev-only modules), and .aws-sam/build/template.yaml pointing at them, which plain
+## `sam deploy` reads. Prints each one's size, unzipped and zipped.
+build: $(STAMP)
+	$(VENV)/bin/python -m alchemiser.devstack.artifact --uv $(UV)
+
 clean:
-	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .coverage .alchemiser
+	rm -rf build $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .coverage .alchemiser

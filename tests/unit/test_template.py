@@ -296,7 +296,22 @@ def test_every_function_is_python312_on_arm64_with_tracing(
     assert function["Runtime"] == "python3.12"
     assert function["Architectures"] == ["arm64"]
     assert function["Tracing"] == "Active"
-    assert function["CodeUri"] == "src/"
+    assert function["CodeUri"] == "src/"  # the source; make build points the deploy at its build
+    assert function["Layers"] == [{"Ref": "DependenciesLayer"}]
+
+
+def test_the_dependency_layer_is_shared_python312_on_arm64(template: dict[str, Any]) -> None:
+    layers = {
+        name: resource
+        for name, resource in _resources(template).items()
+        if resource["Type"] == "AWS::Serverless::LayerVersion"
+    }
+    assert list(layers) == ["DependenciesLayer"]
+    properties = layers["DependenciesLayer"]["Properties"]
+    assert properties["ContentUri"] == "build/layer/"  # make build installs it there
+    assert properties["CompatibleRuntimes"] == [template["Globals"]["Function"]["Runtime"]]
+    assert properties["CompatibleArchitectures"] == template["Globals"]["Function"]["Architectures"]
+    assert "Layers" not in _resources(template)["RebalanceFunction"]["Properties"]  # Globals'
 
 
 @pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))

@@ -1,0 +1,1 @@
+"""Development tools that never ship to Lambda: the local stack and the deploy build."""

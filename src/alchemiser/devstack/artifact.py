@@ -1,0 +1,444 @@
+"""The deployable stack without Docker or ``sam build``: one dependency layer, three lean
+function directories, and ``.aws-sam/build/template.yaml`` pointing at them.
+
+``make build`` runs ``python -m alchemiser.devstack.artifact``:
+
+- ``build/layer/python/``: the locked runtime dependencies (``uv export`` of uv.lock, with
+  hashes, minus ``EXCLUDED_DISTRIBUTIONS``) installed once for Lambda's python3.12 on
+  arm64 (manylinux wheels only), with test directories and type stubs removed;
+- ``build/functions/<LogicalId>/``: the ``alchemiser`` package minus ``DEV_ONLY``;
+- both byte-compiled by a Python 3.12 interpreter (Lambda's) when one is found;
+- ``.aws-sam/build/template.yaml``: template.yaml with each function's ``CodeUri`` and
+  the layer's ``ContentUri`` pointing at those directories. It is the template
+  ``sam deploy`` reads by default (where ``sam build`` would write it), so ``make build``
+  then ``sam deploy`` deploys exactly what was built; ``sam build`` is not used (it
+  would overwrite it with three copies of every dependency).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE = "alchemiser"
+LAYER_ID = "DependenciesLayer"
+FUNCTION_IDS = ("OrchestratorFunction", "RebalanceFunction", "WatchdogFunction")
+HANDLER_MODULES = (
+    "alchemiser.handlers.orchestrator",
+    "alchemiser.handlers.worker",
+    "alchemiser.handlers.watchdog",
+)
+LAMBDA_PYTHON = (3, 12)
+LAMBDA_PLATFORM = "aarch64-manylinux_2_28"  # arm64, Amazon Linux 2023 (glibc 2.34)
+
+DEV_ONLY: tuple[str, ...] = (
+    "alchemiser.exchange",  # the local exchange
+    "alchemiser.devstack",  # the local stack and this build
+    "alchemiser.handlers.local",  # the local stack, until it moves to devstack
+    "alchemiser.backtest",
+    "alchemiser.cli",
+    "alchemiser.cli_ledger",
+    "alchemiser.cli_ops",
+    "alchemiser.cli_research",
+    "alchemiser.bench",
+)
+"""Modules (and packages, with everything under them) that only run on a developer's
+machine. The one list: the function build leaves them out and a test fails if anything
+it keeps imports one."""
+
+EXCLUDED_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    # distribution: the top-level modules it installs
+    "pandas": ("pandas",),  # alpaca-py's models and clients; the Lambda code uses RESTClient
+    "pytz": ("pytz",),  # pandas
+    "tzdata": ("tzdata",),  # pandas (and zoneinfo on Windows)
+    "websockets": ("websockets",),  # alpaca-py's streaming
+    "sseclient-py": ("sseclient",),  # alpaca-py's streaming
+    "msgpack": ("msgpack",),  # alpaca-py's streaming
+}
+"""Locked runtime dependencies the layer leaves out: nothing the functions run imports
+them (``python -X importtime`` of the handlers and the Alpaca transport)."""
+
+FORBIDDEN_IMPORTS: tuple[str, ...] = (
+    *(m for modules in EXCLUDED_DISTRIBUTIONS.values() for m in modules),
+    "alpaca.trading",  # imports pandas
+    "alpaca.data",  # imports pandas
+    "matplotlib",  # backtest charts; not a runtime dependency
+)
+"""What no module of the function build may import (outside ``if TYPE_CHECKING:``)."""
+
+INERT_SUFFIXES = (".pyi",)
+INERT_DIRECTORIES = ("tests",)  # a package's own test suite, never imported at run time
+
+
+# --- requirements --------------------------------------------------------------------
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def filter_requirements(exported: str, excluded: Iterable[str]) -> str:
+    """``uv export``'s requirements text without the ``excluded`` distributions: each
+    requirement with its hashes and comments, the others verbatim (versions and hashes
+    kept, so the install takes only the locked files)."""
+    drop = {_normalise(name) for name in excluded}
+    kept: list[str] = []
+    skipping = False
+    for line in exported.splitlines(keepends=True):
+        if line[:1] not in ("", " ", "\t", "#", "\n", "\r"):
+            match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", line)
+            if match is None:
+                raise ValueError(f"unexpected requirement line: {line.rstrip()!r}")
+            skipping = _normalise(match.group(0)) in drop
+        elif line[:1] == "#":
+            skipping = False
+        if not skipping:
+            kept.append(line)
+    return "".join(kept)
+
+
+def requirement_names(requirements: str) -> set[str]:
+    """The normalised distribution names a requirements text pins."""
+    names = set()
+    for line in requirements.splitlines():
+        match = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)==", line)
+        if match:
+            names.add(_normalise(match.group(1)))
+    return names
+
+
+def export_requirements(root: Path, uv: Path) -> str:
+    """The lock's runtime requirements with hashes (what ``make requirements`` writes)."""
+    result = subprocess.run(
+        [str(uv), "export", "--frozen", "--no-dev", "--no-emit-project", "--quiet"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout
+
+
+# --- the layer -----------------------------------------------------------------------
+
+
+def install_layer(
+    requirements: str,
+    target: Path,
+    uv: Path,
+    *,
+    python_version: str | None = "3.12",
+    python_platform: str | None = LAMBDA_PLATFORM,
+    python: str | None = None,
+) -> None:
+    """Install ``requirements`` (complete and hashed) into ``target``, no dependency
+    resolution (so nothing excluded comes back), wheels only."""
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        listing = Path(scratch) / "requirements.txt"
+        listing.write_text(requirements, encoding="utf-8")
+        command = [
+            str(uv),
+            "pip",
+            "install",
+            "--quiet",
+            "--target",
+            str(target),
+            "--no-deps",
+            "--require-hashes",
+            "--only-binary",
+            ":all:",
+            "--no-compile",
+            "-r",
+            str(listing),
+        ]
+        if python is not None:
+            command += ["--python", python]
+        if python_version is not None:
+            command += ["--python-version", python_version]
+        if python_platform is not None:
+            command += ["--python-platform", python_platform]
+        subprocess.run(command, check=True)
+    strip_inert(target)
+
+
+def strip_inert(root: Path) -> None:
+    """Remove what nothing imports: packages' test directories and type stubs."""
+    for directory in sorted(root.rglob("*"), reverse=True):
+        inside_a_package = (directory.parent / "__init__.py").exists()
+        if directory.is_dir() and directory.name in INERT_DIRECTORIES and inside_a_package:
+            shutil.rmtree(directory)
+    for path in root.rglob("*"):
+        if path.is_file() and path.name.endswith(INERT_SUFFIXES):
+            path.unlink()
+
+
+# --- the functions -------------------------------------------------------------------
+
+
+def module_name(path: Path, root: Path) -> str:
+    """The dotted module name of ``path`` (a .py file or package directory) under ``root``."""
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts and parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _matches(name: str, prefixes: Iterable[str]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def is_dev_only(name: str) -> bool:
+    return _matches(name, DEV_ONLY)
+
+
+NOT_CODE = ("requirements.txt", "__pycache__")
+"""What ``src/`` holds for the build, not for the functions."""
+
+
+def copy_function(source_root: Path, destination: Path) -> None:
+    """Copy ``source_root`` (``src/``, the template's ``CodeUri``) to ``destination``:
+    the ``alchemiser`` package without the ``DEV_ONLY`` modules, and whatever else is
+    there (a deployed config, e.g. ``src/deploy/``, that ``ConfigPath`` names), without
+    requirements, bytecode caches, ``*.pyi`` or egg-info."""
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        here = Path(directory)
+        skipped = set()
+        for name in names:
+            path = here / name
+            cache = name in NOT_CODE or name.endswith((".pyc", ".pyi", ".egg-info"))
+            module = path.is_dir() or name.endswith(".py")
+            if cache or (module and is_dev_only(module_name(path, source_root))):
+                skipped.add(name)
+        return skipped
+
+    if destination.exists():
+        shutil.rmtree(destination)
+    shutil.copytree(source_root, destination, ignore=ignore)
+
+
+def _type_checking_only(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and (
+        (isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING")
+        or (isinstance(node.test, ast.Attribute) and node.test.attr == "TYPE_CHECKING")
+    )
+
+
+def _imports(tree: ast.AST, package: str) -> Iterator[tuple[int, str]]:
+    """Every module an import statement names (relative ones resolved against
+    ``package``), skipping ``if TYPE_CHECKING:`` blocks."""
+    for node in ast.iter_child_nodes(tree):
+        if _type_checking_only(node):
+            continue
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            yield node.lineno, base
+            for alias in node.names:  # `from alchemiser import cli` names a module
+                yield node.lineno, f"{base}.{alias.name}"
+        yield from _imports(node, package)
+
+
+def forbidden_imports(root: Path) -> list[str]:
+    """Each import, in the modules under ``root``, of a ``DEV_ONLY`` module or a
+    ``FORBIDDEN_IMPORTS`` one, as ``module:line imports name``."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        name = module_name(path, root)
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        reported: set[int] = set()
+        for line, imported in _imports(tree, package):
+            if line in reported:
+                continue
+            if is_dev_only(imported) or _matches(imported, FORBIDDEN_IMPORTS):
+                found.append(f"{name}:{line} imports {imported}")
+                reported.add(line)
+    return found
+
+
+# --- bytecode, sizes, template -------------------------------------------------------
+
+
+def find_python(version: tuple[int, int], uv: Path | None = None) -> str | None:
+    """An interpreter of exactly ``version``: ``python3.12`` on the PATH, ``uv python
+    find``, or a pyenv install; None when there is none."""
+    label = f"{version[0]}.{version[1]}"
+    candidates: list[str] = []
+    on_path = shutil.which(f"python{label}")
+    if on_path:
+        candidates.append(on_path)
+    if uv is not None and uv.exists():
+        found = subprocess.run(
+            [str(uv), "python", "find", label],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if found.returncode == 0 and found.stdout.strip():
+            candidates.append(found.stdout.strip())
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    candidates += [str(p) for p in sorted(pyenv.glob(f"{label}*/bin/python{label}"))]
+    for candidate in candidates:
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == label:
+            return candidate
+    return None
+
+
+def compile_bytecode(root: Path, python: str) -> None:
+    """Byte-compile every module under ``root`` with ``python``. Unchecked hashes: the
+    deployed files never change, and Lambda's read-only code cannot be recompiled."""
+    subprocess.run(
+        [
+            python,
+            "-m",
+            "compileall",
+            "-q",
+            "-j",
+            "0",
+            "--invalidation-mode",
+            "unchecked-hash",
+            str(root),
+        ],
+        check=True,
+    )
+
+
+@dataclass(frozen=True)
+class Size:
+    unzipped: int
+    zipped: int
+
+
+def measure(root: Path) -> Size:
+    """The bytes of the files under ``root``, and of their deflated zip (as deployed)."""
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    unzipped = sum(p.stat().st_size for p in files)
+    with tempfile.TemporaryFile() as handle:
+        with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in files:
+                archive.write(path, path.relative_to(root).as_posix())
+        zipped = handle.tell()
+    return Size(unzipped, zipped)
+
+
+def deploy_template(source: str, code: dict[str, str]) -> str:
+    """template.yaml with the ``CodeUri``/``ContentUri`` of each resource in ``code``
+    replaced, the rest byte for byte. Each named resource must have exactly one."""
+    lines = source.splitlines(keepends=True)
+    resource: str | None = None
+    replaced: dict[str, int] = dict.fromkeys(code, 0)
+    for index, line in enumerate(lines):
+        header = re.match(r"^  ([A-Za-z0-9]+):\s*$", line)
+        if header:
+            resource = header.group(1)
+            continue
+        if re.match(r"^\S", line):
+            resource = None
+        uri = re.match(r"^(\s+)(CodeUri|ContentUri):\s*\S.*$", line)
+        if uri and resource in code:
+            lines[index] = f"{uri.group(1)}{uri.group(2)}: {code[resource]}\n"
+            replaced[resource] += 1
+    wrong = {name: count for name, count in replaced.items() if count != 1}
+    if wrong:
+        raise ValueError(f"expected one CodeUri/ContentUri per resource, found {wrong}")
+    return "".join(lines)
+
+
+def build_functions(source_root: Path, out: Path, python: str | None) -> dict[str, Path]:
+    """One code directory per function under ``out``; bytecode when ``python`` is given."""
+    built = {}
+    for logical_id in FUNCTION_IDS:
+        destination = out / logical_id
+        copy_function(source_root, destination)
+        if python is not None:
+            compile_bytecode(destination, python)
+        built[logical_id] = destination
+    return built
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:7.2f} MB"
+
+
+def build(root: Path, uv: Path) -> int:
+    out = root / "build"
+    python = find_python(LAMBDA_PYTHON, uv)
+    if python is None:
+        print(
+            "WARNING: no Python 3.12 interpreter found (python3.12, `uv python find 3.12`, "
+            "pyenv): building WITHOUT bytecode. Lambda compiles in memory on each cold start.",
+            file=sys.stderr,
+        )
+    if out.exists():
+        shutil.rmtree(out)
+    requirements = filter_requirements(export_requirements(root, uv), EXCLUDED_DISTRIBUTIONS)
+    (out).mkdir(parents=True)
+    (out / "requirements.txt").write_text(requirements, encoding="utf-8")
+    layer = out / "layer"
+    install_layer(requirements, layer / "python", uv)
+    if python is not None:
+        compile_bytecode(layer / "python", python)
+    functions = build_functions(root / "src", out / "functions", python)
+    problems = forbidden_imports(out / "functions" / FUNCTION_IDS[0])
+    if problems:
+        print(
+            "WARNING: the function code imports what the build leaves out (these imports "
+            "fail in Lambda):",
+            file=sys.stderr,
+        )
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+
+    sam = root / ".aws-sam" / "build"
+    if sam.exists():
+        shutil.rmtree(sam)  # never deploy an older `sam build`
+    sam.mkdir(parents=True)
+    relative = Path(os.path.relpath(out, sam))
+    code = {name: f"{(relative / 'functions' / name).as_posix()}/" for name in functions}
+    code[LAYER_ID] = f"{(relative / 'layer').as_posix()}/"
+    template = deploy_template((root / "template.yaml").read_text(encoding="utf-8"), code)
+    (sam / "template.yaml").write_text(template, encoding="utf-8")
+
+    print(f"{'':24} {'unzipped':>10} {'zipped':>10}")
+    for name, directory in [(LAYER_ID, layer), *functions.items()]:
+        size = measure(directory)
+        print(f"{name:24} {_megabytes(size.unzipped)} {_megabytes(size.zipped)}")
+    print(f"bytecode: {python or 'none'}; deploy template: {sam / 'template.yaml'}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--root", type=Path, default=Path.cwd())
+    parser.add_argument("--uv", type=Path, default=Path(".tools/bin/uv"))
+    options = parser.parse_args(argv)
+    root = options.root.resolve()
+    uv = options.uv if options.uv.is_absolute() else root / options.uv
+    return build(root, uv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
