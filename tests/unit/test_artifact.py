@@ -42,11 +42,12 @@ numpy==2.5.5 ; python_full_version >= '3.12' \\
 pandas==3.1.1 \\
     --hash=sha256:ffff \\
     --hash=sha256:0000
-sseclient-py==1.9.0 \\
-    --hash=sha256:1111
-tzdata==2026.6 ; sys_platform == 'emscripten' or sys_platform == 'win32' \\
+pytz==2026.1 \\
     --hash=sha256:2222
     # via pandas
+sseclient-py==1.9.0 \\
+    --hash=sha256:1111
+    # via alpaca-py
 urllib3==2.8.0 \\
     --hash=sha256:3333
 """
@@ -105,6 +106,7 @@ def function_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _modules(root: Path) -> list[str]:
     found = [artifact.module_name(p, root) for p in root.rglob("*.py")]
     found += [artifact.module_name(p, root) for p in root.rglob("*") if p.is_dir()]
+    found = [m for m in found if "__pycache__" not in m.split(".")]
     return sorted(set(found))
 
 
@@ -322,3 +324,30 @@ def test_what_a_run_imports_needs_only_the_layer(
 ) -> None:
     loaded = _isolated_import(function_dir, host_layer, module)
     assert loaded == {"pandas": False, "outside": []}
+
+
+def test_strip_inert_removes_only_what_no_run_imports(tmp_path: Path) -> None:
+    files = [
+        "numpy/__init__.py",
+        "numpy/f2py/__init__.py",
+        "numpy/_core/include/numpy/ndarrayobject.h",
+        "numpy/_core/multiarray.py",
+        "numpy/random/_examples/cython/extending.pyx",
+        "pkg/__init__.py",
+        "pkg/tests/__init__.py",
+        "pkg/core.py",
+        "pkg/core.pyi",
+        "tests/__init__.py",  # a top-level folder named tests is not a package's suite
+    ]
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    artifact.strip_inert(tmp_path)
+    kept = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert kept == [
+        "numpy/__init__.py",
+        "numpy/_core/multiarray.py",
+        "pkg/__init__.py",
+        "pkg/core.py",
+        "tests/__init__.py",
+    ]

@@ -60,13 +60,14 @@ EXCLUDED_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     # distribution: the top-level modules it installs
     "pandas": ("pandas",),  # alpaca-py's models and clients; the Lambda code uses RESTClient
     "pytz": ("pytz",),  # pandas
-    "tzdata": ("tzdata",),  # pandas (and zoneinfo on Windows)
     "websockets": ("websockets",),  # alpaca-py's streaming
     "sseclient-py": ("sseclient",),  # alpaca-py's streaming
     "msgpack": ("msgpack",),  # alpaca-py's streaming
 }
 """Locked runtime dependencies the layer leaves out: nothing the functions run imports
-them (``python -X importtime`` of the handlers and the Alpaca transport)."""
+them (``python -X importtime`` of the handlers and the Alpaca transport). ``tzdata`` stays:
+``zoneinfo`` falls back to it for America/New_York where the runtime image has no system
+time-zone database, and the market calendar cannot work without one."""
 
 FORBIDDEN_IMPORTS: tuple[str, ...] = (
     *(m for modules in EXCLUDED_DISTRIBUTIONS.values() for m in modules),
@@ -78,6 +79,12 @@ FORBIDDEN_IMPORTS: tuple[str, ...] = (
 
 INERT_SUFFIXES = (".pyi",)
 INERT_DIRECTORIES = ("tests",)  # a package's own test suite, never imported at run time
+INERT_PATHS = (
+    "numpy/f2py",  # the Fortran wrapper generator: a build tool, imported only on demand
+    "numpy/_core/include",  # C headers for compiling extensions
+    "numpy/random/_examples",  # example extension sources
+)
+"""Paths under the layer's root that no run imports."""
 
 
 # --- requirements --------------------------------------------------------------------
@@ -173,7 +180,10 @@ def install_layer(
 
 
 def strip_inert(root: Path) -> None:
-    """Remove what nothing imports: packages' test directories and type stubs."""
+    """Remove what nothing imports: packages' test directories, type stubs and
+    ``INERT_PATHS``."""
+    for relative in INERT_PATHS:
+        shutil.rmtree(root / relative, ignore_errors=True)
     for directory in sorted(root.rglob("*"), reverse=True):
         inside_a_package = (directory.parent / "__init__.py").exists()
         if directory.is_dir() and directory.name in INERT_DIRECTORIES and inside_a_package:
