@@ -115,13 +115,16 @@ def test_no_dev_only_module_is_built(function_dir: Path) -> None:
     source = _modules(SRC)
     assert [m for m in source if artifact.is_dev_only(m)], "the list names real modules"
     kept = set(_modules(function_dir))
-    assert kept == {m for m in source if m.startswith("alchemiser") and not artifact.is_dev_only(m)}
+    demo = {"alchemiser.data.prices"}  # a folder of data, not a module
+    expected = {m for m in source if m.startswith("alchemiser") and not artifact.is_dev_only(m)}
+    assert kept == expected - demo
 
 
 def test_the_package_data_is_built(function_dir: Path) -> None:
     package = function_dir / "alchemiser"
     assert (package / "defaults" / "default.toml").is_file()
-    assert list((package / "data" / "prices").glob("*.csv.gz"))
+    assert not (package / "data" / "prices").exists(), "the demo prices are local-only"
+    assert (package / "data" / "__init__.py").is_file()
     assert list((package / "strategy" / "builtin").glob("*.clj"))
     assert not list(function_dir.rglob("__pycache__"))
 

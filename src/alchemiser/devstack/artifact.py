@@ -215,6 +215,12 @@ def is_dev_only(name: str) -> bool:
 NOT_CODE = ("requirements.txt", "__pycache__")
 """What ``src/`` holds for the build, not for the functions."""
 
+DEMO_DATA = ("alchemiser/data/prices",)
+"""The embedded default's demo prices (1.7 MB): the local demo's data. A deployed
+function trades on the broker's market data, and a simulated run there has nothing to
+check, so they stay out of the functions (a run that still asks for them fails closed
+with a typed DataError naming the missing file)."""
+
 
 def copy_function(source_root: Path, destination: Path) -> None:
     """Copy ``source_root`` (``src/``, the template's ``CodeUri``) to ``destination``:
@@ -228,8 +234,9 @@ def copy_function(source_root: Path, destination: Path) -> None:
         for name in names:
             path = here / name
             cache = name in NOT_CODE or name.endswith((".pyc", ".pyi", ".egg-info"))
+            demo = path.relative_to(source_root).as_posix() in DEMO_DATA
             module = path.is_dir() or name.endswith(".py")
-            if cache or (module and is_dev_only(module_name(path, source_root))):
+            if cache or demo or (module and is_dev_only(module_name(path, source_root))):
                 skipped.add(name)
         return skipped
 
