@@ -35,8 +35,8 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from alchemiser.adapters.aws.ledger import DynamoLedger
+from alchemiser.devstack.runner import LocalContext
 from alchemiser.exchange import ExchangeSettings, LocalExchange
-from alchemiser.handlers.local import LocalContext
 from alchemiser.observability import logger
 from tests.integration import alpaca_fixtures
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from alchemiser.devstack.runner import LocalContext
 from alchemiser.errors import EventError
-from alchemiser.handlers.local import LocalContext
 from alchemiser.handlers.rebalance import RunFailed, handler
 from alchemiser.observability import logger
 

@@ -790,7 +790,7 @@ def test_the_deadline_counts_from_the_invocation_start(stack: Stack, output: Out
     time: with 30.4 s left and 30 kept to tidy up, a 0.45 s calendar read (inside the
     0.5 s read timeout) leaves nothing to trade with, so nothing is placed
     (OUT_OF_TIME). A deadline started after the calendar read would have let it trade."""
-    from alchemiser.handlers.local import LocalContext  # noqa: PLC0415
+    from alchemiser.devstack.runner import LocalContext  # noqa: PLC0415
     from alchemiser.handlers.rebalance import handler  # noqa: PLC0415
 
     exchange, _ = stack.single()

@@ -14,8 +14,13 @@ from typing import Any
 
 import pytest
 
+from alchemiser.devstack.aws import Aws
+from alchemiser.devstack.functions import SqsSource, function_spec, pick_function
+from alchemiser.devstack.output import emf_metrics, pretty_logs
+from alchemiser.devstack.resources import CREATORS, create_stack, implicit_roles
+from alchemiser.devstack.session import FAKE_KEY_ID, FAKE_SECRET_KEY
+from alchemiser.devstack.template import Resolver, Resource, load_template
 from alchemiser.errors import EventError
-from alchemiser.handlers import local
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,7 +109,7 @@ def test_alpaca_trades_on_the_local_exchange_and_never_prints_the_keys(tmp_path:
     assert "answered from idempotency" in second
     (row,) = ledger_rows(result.stdout)
     assert "local-paper  2026-07-31  completed" in row
-    for value in (local.FAKE_KEY_ID, local.FAKE_SECRET_KEY):
+    for value in (FAKE_KEY_ID, FAKE_SECRET_KEY):
         assert value not in output
 
 
@@ -139,11 +144,11 @@ def test_malformed_event_is_refused(tmp_path: Path) -> None:
     assert "EVENT_INVALID" in result.stderr
 
 
-def _created(endpoint: str) -> tuple[dict[str, Any], local.Aws, str, dict[str, local.Resource]]:
-    template = local.load_template(TEMPLATE)
-    aws = local.Aws(endpoint)
+def _created(endpoint: str) -> tuple[dict[str, Any], Aws, str, dict[str, Resource]]:
+    template = load_template(TEMPLATE)
+    aws = Aws(endpoint)
     stack = f"test-{uuid.uuid4().hex[:8]}"
-    return template, aws, stack, local.create_stack(template, aws, stack)
+    return template, aws, stack, create_stack(template, aws, stack)
 
 
 NAME_PROPERTY = {
@@ -160,12 +165,12 @@ def test_create_stack_creates_what_the_template_declares(moto_server: str) -> No
     declared = {
         logical_id: resource
         for logical_id, resource in template["Resources"].items()
-        if resource["Type"] in local.CREATORS and "Condition" not in resource
+        if resource["Type"] in CREATORS and "Condition" not in resource
     }
     assert set(created) == set(declared)
     kinds = {r["Type"] for r in declared.values()}
-    assert kinds == set(local.CREATORS)  # the template has one of each at least
-    resolver = local.Resolver(template, stack, {**local.implicit_roles(template, stack), **created})
+    assert kinds == set(CREATORS)  # the template has one of each at least
+    resolver = Resolver(template, stack, {**implicit_roles(template, stack), **created})
     for logical_id, resource in declared.items():
         properties = resource["Properties"]
         name = created[logical_id].name
@@ -237,9 +242,9 @@ def test_create_stack_creates_what_the_template_declares(moto_server: str) -> No
 
 def test_function_environment_points_at_the_created_resources(moto_server: str) -> None:
     template, _, stack, created = _created(moto_server)
-    resolver = local.Resolver(template, stack, created)
+    resolver = Resolver(template, stack, created)
     for name in ("OrchestratorFunction", "RebalanceFunction", "WatchdogFunction"):
-        env = local.function_spec(template, name, resolver).environment
+        env = function_spec(template, name, resolver).environment
         assert env["ALCHEMISER_LEDGER_TABLE"] == created["LedgerTable"].name
         assert env["ALCHEMISER_IDEMPOTENCY_TABLE"] == created["IdempotencyTable"].name
         assert env["ALCHEMISER_REPORTS_TOPIC_ARN"] == created["ReportsTopic"].ref
@@ -247,18 +252,18 @@ def test_function_environment_points_at_the_created_resources(moto_server: str) 
         assert env["ALCHEMISER_TRADING_STATE_PARAMETER"] == created["TradingStateParameter"].name
         assert env["ALCHEMISER_CONFIG"] == ""
         assert env["ALCHEMISER_LIVE"] == "false"
-    worker = local.function_spec(template, "RebalanceFunction", resolver)
-    assert worker.sqs_sources == (local.SqsSource("AccountsQueue", 1, report_failures=True),)
+    worker = function_spec(template, "RebalanceFunction", resolver)
+    assert worker.sqs_sources == (SqsSource("AccountsQueue", 1, report_failures=True),)
 
 
 def test_the_event_picks_the_function() -> None:
-    template = local.load_template(TEMPLATE)
+    template = load_template(TEMPLATE)
     scheduled = json.loads((EVENTS / "market_open.json").read_text())
     message = json.loads((EVENTS / "account_message.json").read_text())
-    assert local.pick_function(template, scheduled) == "OrchestratorFunction"
-    assert local.pick_function(template, message) == "RebalanceFunction"
+    assert pick_function(template, scheduled) == "OrchestratorFunction"
+    assert pick_function(template, message) == "RebalanceFunction"
     with pytest.raises(EventError):
-        local.pick_function(template, {"detail": {}})
+        pick_function(template, {"detail": {}})
     body = json.loads(message["Records"][0]["body"])
     assert body["account"] == "demo"
     assert body["scheduled_time"] == "2026-07-31T13:30:00Z"
@@ -299,8 +304,8 @@ def test_logs_and_metrics_are_read_from_the_output() -> None:
             "E: boom",
         ]
     )
-    assert local.emf_metrics(emf) == [("RunFailed", 1.0)]
-    assert local.pretty_logs(text) == [
+    assert emf_metrics(emf) == [("RunFailed", 1.0)]
+    assert pretty_logs(text) == [
         "13:30:01,123 INFO    run finished  status=completed",
         "  [traceback, 1 frames] E: boom",
     ]
@@ -322,5 +327,5 @@ def test_at_debug_the_invoke_path_prints_no_key(tmp_path: Path) -> None:
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "DEBUG" in output  # the level took: there is something to search
-    for value in (local.FAKE_KEY_ID, local.FAKE_SECRET_KEY):
+    for value in (FAKE_KEY_ID, FAKE_SECRET_KEY):
         assert value not in output

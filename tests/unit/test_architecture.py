@@ -64,3 +64,89 @@ def test_no_sleep_bare_except_or_print_in_package() -> None:
                 and isinstance(node.value, ast.Name)
             ):
                 assert node.value.id != "time", f"time.sleep in {path}:{node.lineno}"
+
+
+LAMBDA_AND_CORE = [
+    "handlers",
+    "domain",
+    "strategy",
+    "portfolio",
+    "execution",
+    "adapters",
+    "service.py",
+    "bootstrap.py",
+    "config.py",
+    "ports.py",
+    "errors.py",
+]
+TEST_PEERS = ("alchemiser.devstack", "alchemiser.exchange")
+"""The local stack and the local exchange: local tools, never used by a run itself."""
+DEVSTACK_MAX_LINES = 450
+
+
+def _lambda_and_core_modules() -> list[Path]:
+    paths: list[Path] = []
+    for entry in LAMBDA_AND_CORE:
+        target = PACKAGE / entry
+        paths += [target] if target.suffix == ".py" else _modules(entry)
+    return paths
+
+
+def _imported(path: Path, node: ast.Import | ast.ImportFrom) -> list[str]:
+    """Every module name ``node`` may import, relative imports resolved against ``path``."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    module = node.module or ""
+    if node.level:
+        package = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if path.name != "__init__.py":
+            package = package[:-1]
+        base = package[: len(package) - (node.level - 1)]
+        module = ".".join([*base, module] if module else base)
+    return [module, *(f"{module}.{alias.name}" for alias in node.names)]
+
+
+@pytest.mark.parametrize(
+    "path", _lambda_and_core_modules(), ids=lambda p: str(p.relative_to(PACKAGE))
+)
+def test_lambda_and_core_never_import_the_local_stack_or_exchange(path: Path) -> None:
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):  # every import, those inside functions included
+        if not isinstance(node, ast.Import | ast.ImportFrom):
+            continue
+        for name in _imported(path, node):
+            assert not any(name == peer or name.startswith(peer + ".") for peer in TEST_PEERS), (
+                path,
+                name,
+                node.lineno,
+            )
+
+
+def test_the_check_sees_every_import_form() -> None:
+    source = (
+        "import alchemiser.exchange\n"
+        "from alchemiser import devstack\n"
+        "def f():\n"
+        "    from alchemiser.devstack.session import run\n"
+    )
+    path = PACKAGE / "handlers" / "example.py"
+    found = [
+        name
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for name in _imported(path, node)
+    ]
+    assert "alchemiser.exchange" in found
+    assert "alchemiser.devstack" in found
+    assert "alchemiser.devstack.session" in found
+    relative = ast.parse("from ..exchange import server\n").body[0]
+    assert isinstance(relative, ast.ImportFrom)
+    assert "alchemiser.exchange" in _imported(path, relative)
+
+
+@pytest.mark.parametrize("path", _modules("devstack"), ids=lambda p: p.name)
+def test_devstack_modules_are_documented_and_small(path: Path) -> None:
+    text = path.read_text()
+    assert ast.get_docstring(ast.parse(text)), f"{path.name} has no module docstring"
+    lines = len(text.splitlines())
+    assert lines < DEVSTACK_MAX_LINES, f"{path.name}: {lines} lines"

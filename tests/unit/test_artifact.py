@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from alchemiser.devstack import artifact
-from alchemiser.handlers.local import load_template
+from alchemiser.devstack import artifact, layer
+from alchemiser.devstack.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
@@ -57,8 +57,8 @@ urllib3==2.8.0 \\
 
 
 def test_filtering_drops_the_excluded_and_keeps_the_rest_verbatim() -> None:
-    kept = artifact.filter_requirements(EXPORT, artifact.EXCLUDED_DISTRIBUTIONS)
-    assert artifact.requirement_names(kept) == {"alpaca-py", "numpy", "urllib3"}
+    kept = layer.filter_requirements(EXPORT, layer.EXCLUDED_DISTRIBUTIONS)
+    assert layer.requirement_names(kept) == {"alpaca-py", "numpy", "urllib3"}
     assert kept == (
         EXPORT.split("msgpack==", maxsplit=1)[0]
         + "numpy==2.4.6"
@@ -71,18 +71,18 @@ def test_filtering_drops_the_excluded_and_keeps_the_rest_verbatim() -> None:
 
 def test_names_are_matched_normalised() -> None:
     text = "Sseclient_Py==1.9.0 \\\n    --hash=sha256:1\nsix==1.17.0 \\\n    --hash=sha256:2\n"
-    assert artifact.filter_requirements(text, ["sseclient-py"]) == (
+    assert layer.filter_requirements(text, ["sseclient-py"]) == (
         "six==1.17.0 \\\n    --hash=sha256:2\n"
     )
 
 
 def test_the_locked_requirements_without_pandas_keep_versions_and_hashes() -> None:
     exported = REQUIREMENTS.read_text()
-    kept = artifact.filter_requirements(exported, artifact.EXCLUDED_DISTRIBUTIONS)
-    names = artifact.requirement_names(kept)
+    kept = layer.filter_requirements(exported, layer.EXCLUDED_DISTRIBUTIONS)
+    names = layer.requirement_names(kept)
     assert "pandas" not in names
-    assert not names & set(artifact.EXCLUDED_DISTRIBUTIONS)
-    assert names == artifact.requirement_names(exported) - set(artifact.EXCLUDED_DISTRIBUTIONS)
+    assert not names & set(layer.EXCLUDED_DISTRIBUTIONS)
+    assert names == layer.requirement_names(exported) - set(layer.EXCLUDED_DISTRIBUTIONS)
     assert {"alpaca-py", "boto3", "botocore", "numpy", "aws-lambda-powertools"} <= names
     # every kept line is a line of the export, in order: the same pins and hashes
     exported_lines = exported.splitlines()
@@ -135,7 +135,8 @@ def test_a_deployed_config_beside_the_package_is_built(tmp_path: Path) -> None:
         "alchemiser/__init__.py": "",
         "alchemiser/cli.py": "",
         "alchemiser/exchange/__init__.py": "",
-        "alchemiser/handlers/local.py": "",
+        "alchemiser/devstack/__init__.py": "",
+        "alchemiser/devstack/session.py": "",
         "alchemiser/handlers/worker.py": "",
         "deploy/alchemiser.toml": "mode = 'paper'\n",
         "requirements.txt": "pandas==1\n",
@@ -181,7 +182,7 @@ def test_the_import_check_finds_what_it_must(tmp_path: Path) -> None:
         "    import pandas\n"
         "def f():\n"
         "    from alchemiser.exchange import engine\n"
-        "    from . import local\n"
+        "    from ..devstack import session\n"
         "    from alchemiser import cli\n"
         "    import pandas.core\n"
         "    from alpaca.trading.client import TradingClient\n"
@@ -190,7 +191,7 @@ def test_the_import_check_finds_what_it_must(tmp_path: Path) -> None:
     )
     assert artifact.forbidden_imports(tmp_path) == [
         "alchemiser.handlers.x:5 imports alchemiser.exchange",
-        "alchemiser.handlers.x:6 imports alchemiser.handlers.local",
+        "alchemiser.handlers.x:6 imports alchemiser.devstack",
         "alchemiser.handlers.x:7 imports alchemiser.cli",
         "alchemiser.handlers.x:8 imports pandas.core",
         "alchemiser.handlers.x:9 imports alpaca.trading.client",
@@ -247,26 +248,24 @@ def test_the_deploy_template_refuses_a_resource_it_cannot_point() -> None:
 def host_layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not UV.exists():
         pytest.skip("the pinned uv is not installed")
-    layer = tmp_path_factory.mktemp("layer") / "python"
-    requirements = artifact.filter_requirements(
-        REQUIREMENTS.read_text(), artifact.EXCLUDED_DISTRIBUTIONS
-    )
+    folder = tmp_path_factory.mktemp("layer") / "python"
+    requirements = layer.filter_requirements(REQUIREMENTS.read_text(), layer.EXCLUDED_DISTRIBUTIONS)
     # this machine's interpreter and platform, the same list and exclusions
-    artifact.install_layer(
+    layer.install_layer(
         requirements,
-        layer,
+        folder,
         UV,
         python_version=None,
         python_platform=None,
         python=sys.executable,
     )
-    return layer
+    return folder
 
 
-def _isolated_import(function_dir: Path, layer: Path, module: str) -> dict[str, object]:
+def _isolated_import(function_dir: Path, layer_dir: Path, module: str) -> dict[str, object]:
     code = (
         "import importlib, json, sys\n"
-        f"sys.path[:] = [{str(function_dir)!r}, {str(layer)!r}] + "
+        f"sys.path[:] = [{str(function_dir)!r}, {str(layer_dir)!r}] + "
         "[p for p in sys.path if 'site-packages' not in p]\n"
         f"importlib.import_module({module!r})\n"
         "print(json.dumps({'pandas': 'pandas' in sys.modules, "
@@ -284,7 +283,7 @@ def _isolated_import(function_dir: Path, layer: Path, module: str) -> dict[str, 
 @pytest.mark.slow
 def test_the_layer_has_no_excluded_distribution(host_layer: Path) -> None:
     installed = {p.name.split("-")[0].lower() for p in host_layer.glob("*.dist-info")}
-    excluded = {name.replace("-", "_") for name in artifact.EXCLUDED_DISTRIBUTIONS}
+    excluded = {name.replace("-", "_") for name in layer.EXCLUDED_DISTRIBUTIONS}
     assert not installed & excluded
     assert {"alpaca_py", "boto3", "numpy", "aws_lambda_powertools"} <= installed
     assert not list(host_layer.rglob("*.pyi"))
@@ -345,7 +344,7 @@ def test_strip_inert_removes_only_what_no_run_imports(tmp_path: Path) -> None:
     for name in files:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("")
-    artifact.strip_inert(tmp_path)
+    layer.strip_inert(tmp_path)
     kept = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     assert kept == [
         "numpy/__init__.py",

@@ -21,11 +21,11 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from alchemiser.adapters.aws import ledger as dynamo_ledger
+from alchemiser.devstack.runner import LocalContext
 from alchemiser.domain.market import NEW_YORK
 from alchemiser.errors import EventError
 from alchemiser.handlers import orchestrator, rebalance, watchdog, worker
 from alchemiser.handlers.events import parse_account_message, parse_event
-from alchemiser.handlers.local import LocalContext
 from alchemiser.observability import logger
 from tests.unit.fuzzing import HANDLER_ENVIRONMENT, each_case, junk, mutate_text
 

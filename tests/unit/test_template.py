@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 
+from alchemiser.devstack.resources import implicit_roles
+from alchemiser.devstack.template import Resolver, load_template
 from alchemiser.handlers.events import parse_event
-from alchemiser.handlers.local import Resolver, implicit_roles, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"

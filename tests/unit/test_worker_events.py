@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from alchemiser.devstack.runner import LocalContext
 from alchemiser.errors import EventError
 from alchemiser.handlers import worker
 from alchemiser.handlers.events import ScheduledEvent
-from alchemiser.handlers.local import LocalContext
 from alchemiser.observability import logger
 from tests.unit.fuzzing import HANDLER_ENVIRONMENT
 

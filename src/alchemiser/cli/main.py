@@ -21,10 +21,11 @@ from alchemiser import bootstrap
 from alchemiser.adapters.clock import SystemClock
 from alchemiser.cli import ledger, ops, research
 from alchemiser.config import AppConfig, load_config
+from alchemiser.devstack import session as devstack
+from alchemiser.devstack.template import STACK_NAME
 from alchemiser.domain.report import RunReport, failure_reason
 from alchemiser.errors import AlchemiserError, ConfigError, LiveTradingRefused
 from alchemiser.exchange import cli as exchange_cli
-from alchemiser.handlers import local
 from alchemiser.logsafety import secure_logging
 from alchemiser.render import render_report
 from alchemiser.service import rebalance
@@ -111,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
         help="trade on the local Alpaca-compatible exchange (examples/local-alpaca.toml, "
         "keys in the template's secret)",
     )
-    invoke.add_argument("--stack-name", default=local.STACK_NAME, help="for the physical names")
+    invoke.add_argument("--stack-name", default=STACK_NAME, help="for the physical names")
     invoke.add_argument(
         "--env",
         action="append",
@@ -277,7 +278,7 @@ def _invoke(args: argparse.Namespace) -> int:
         if not sep or not key:
             raise ConfigError(f"--env expects KEY=VALUE, got {item!r}")
         overrides[key] = value
-    options = local.Options(
+    options = devstack.Options(
         event_path=args.event,
         template_path=args.template,
         function=args.function,
@@ -286,7 +287,7 @@ def _invoke(args: argparse.Namespace) -> int:
         stack_name=args.stack_name,
         overrides=overrides,
     )
-    return local.run(options, lambda line: print(line, flush=True))
+    return devstack.run(options, lambda line: print(line, flush=True))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,278 @@
+"""Docker-free local invoke (``alchemiser invoke``): the stack's functions, each in a
+fresh process, against a local stand-in of the stack's AWS resources (moto) and, with
+``--alpaca``, the local Alpaca-compatible exchange.
+
+``run`` reads template.yaml, starts a moto server on 127.0.0.1 and creates the
+stack's tables, queues, topics, parameters and secrets from the template's own
+definitions (``create_stack``). It then invokes the function the event is for (a
+scheduled event: the orchestrator; an SQS event: the queue's worker; or
+``--function``) with exactly the environment Lambda would give it (the template's,
+with ``!Ref``/``!Sub``/``!GetAtt`` resolved to the local resources) plus the AWS
+endpoint and fake credentials. Like Lambda's SQS event source mapping, it then delivers
+what the invocation queued to the function subscribed to that queue, deletes the
+messages of a successful batch and leaves failed ones. At the end it prints the ledger
+rows, the SNS messages and (``--alpaca``) the orders the exchange accepted.
+
+Each invocation runs ``python -m alchemiser.devstack.runner`` in a child process, which
+builds a Lambda-like context, calls the handler and writes the response (or Lambda's
+error shape). This package prints nothing itself: output goes through ``emit``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alchemiser.adapters.files.text import read_capped_text
+from alchemiser.devstack.aws import FAKE_AWS_CREDENTIALS, Aws, moto_server
+from alchemiser.devstack.delivery import Sent, pump, redeliver
+from alchemiser.devstack.functions import (
+    FunctionSpec,
+    function_spec,
+    lambda_environment,
+    pick_function,
+)
+from alchemiser.devstack.output import condense, number, pretty_logs, wrap
+from alchemiser.devstack.resources import create_stack
+from alchemiser.devstack.runner import Invocation, run_child
+from alchemiser.devstack.summary import summary
+from alchemiser.devstack.template import STACK_NAME, Resolver, Resource, load_template
+from alchemiser.errors import ConfigError, EventError
+
+FAKE_KEY_ID = "local-invoke-key-id"
+"""The local exchange's key pair under ``--alpaca`` (never printed)."""
+FAKE_SECRET_KEY = "local-invoke-secret-key"  # noqa: S105 - a fake, for the local exchange
+ALPACA_EXAMPLE = Path("examples") / "local-alpaca.toml"
+
+Emit = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Options:
+    event_path: Path
+    template_path: Path = Path("template.yaml")
+    function: str | None = None
+    repeat: int = 1
+    alpaca: bool = False
+    stack_name: str = STACK_NAME
+    overrides: Mapping[str, str] = field(default_factory=dict)
+
+
+class Session:
+    """One local stack (moto), optionally the local exchange, and the invocations."""
+
+    def __init__(self, options: Options, emit: Emit) -> None:
+        self.options = options
+        self.emit = emit
+        self.template = load_template(options.template_path)
+        self.invocations: list[Invocation] = []
+        self.stack: dict[str, Resource] = {}
+        self.taps: dict[str, str] = {}
+        self.exchange: Any = None
+        self.session_env: dict[str, str] = {}
+        self.taken: list[Sent] = []
+        self.delivered: set[tuple[str, str | None]] = set()
+        self._stack = ExitStack()
+        self._aws: Aws | None = None
+        self.scratch = Path()
+
+    @property
+    def aws(self) -> Aws:
+        assert self._aws is not None, "the session is not started"
+        return self._aws
+
+    # -- lifecycle --
+
+    def __enter__(self) -> Session:
+        try:
+            self._start()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def _start(self) -> None:
+        self.scratch = Path(
+            self._stack.enter_context(tempfile.TemporaryDirectory(prefix="alchemiser-invoke-"))
+        )
+        endpoint = self._stack.enter_context(moto_server())
+        self._aws = Aws(endpoint)
+        self.stack = create_stack(self.template, self.aws, self.options.stack_name)
+        self.emit(
+            f"stack {self.options.stack_name} from {self.options.template_path}, "
+            f"on a moto server at {endpoint}:"
+        )
+        for resource in self.stack.values():
+            self.emit(f"  {resource.logical_id:<26} {resource.summary}")
+        self._tap_topics()
+        state_dir = self.scratch / "tmp"
+        state_dir.mkdir()
+        self.session_env = {
+            **FAKE_AWS_CREDENTIALS,
+            "AWS_ENDPOINT_URL": endpoint,
+            "NO_PROXY": "127.0.0.1,localhost",
+            "ALCHEMISER_STATE_DIR": str(state_dir),
+        }
+        if self.options.alpaca:
+            self._start_exchange()
+        else:
+            self.emit(
+                "config: ALCHEMISER_CONFIG from the template (empty: the embedded default, "
+                "the simulated broker)"
+            )
+        if "ALCHEMISER_STATE_DIR" in self.options.overrides:
+            self.emit(f"ALCHEMISER_STATE_DIR={self.options.overrides['ALCHEMISER_STATE_DIR']}")
+        else:
+            self.emit(f"ALCHEMISER_STATE_DIR={state_dir} (a fresh /tmp for this session)")
+
+    def _tap_topics(self) -> None:
+        """Subscribe an SQS queue to every topic, to show what was published."""
+        sqs, sns = self.aws.client("sqs"), self.aws.client("sns")
+        for resource in self.stack.values():
+            if resource.type != "AWS::SNS::Topic" or resource.name.endswith(".fifo"):
+                continue
+            url = sqs.create_queue(QueueName=f"local-tap-{resource.logical_id}")["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+            sns.subscribe(
+                TopicArn=resource.ref, Protocol="sqs", Endpoint=arn["Attributes"]["QueueArn"]
+            )
+            self.taps[resource.logical_id] = str(url)
+
+    def _start_exchange(self) -> None:
+        from alchemiser.config import MAX_CONFIG_BYTES, load_config  # noqa: PLC0415
+        from alchemiser.exchange import ExchangeSettings, LocalExchange  # noqa: PLC0415
+
+        secret = next(
+            (r for r in self.stack.values() if r.type == "AWS::SecretsManager::Secret"), None
+        )
+        if secret is None:
+            raise ConfigError("--alpaca needs an AWS::SecretsManager::Secret in the template")
+        example = self.options.template_path.resolve().parent / ALPACA_EXAMPLE
+        text = read_capped_text(
+            example,
+            MAX_CONFIG_BYTES,
+            lambda reason: ConfigError(f"cannot read {example}: {reason}"),
+        )
+        exchange = LocalExchange(
+            settings=ExchangeSettings(key_id=FAKE_KEY_ID, secret_key=FAKE_SECRET_KEY)
+        )
+        exchange.start()
+        self._stack.callback(exchange.stop)
+        self.exchange = exchange
+        self.aws.client("secretsmanager").put_secret_value(
+            SecretId=secret.name,
+            SecretString=json.dumps(
+                {"api_key_id": FAKE_KEY_ID, "api_secret_key": FAKE_SECRET_KEY, "endpoint": "paper"}
+            ),
+        )
+        config_path = self.scratch / "local-alpaca.toml"
+        config_path.write_text(_alpaca_config(text, secret.name, exchange.url), encoding="utf-8")
+        config = load_config(config_path)
+        if config.alpaca is None or config.alpaca.secret_id != secret.name:
+            raise ConfigError(f"{example}: expected an [alpaca] table with secret_id")
+        self.session_env["ALCHEMISER_CONFIG"] = str(config_path)
+        self.emit(
+            f"--alpaca: the local exchange at {exchange.url} (a fake key pair, put into "
+            f"secret {secret.name}); ALCHEMISER_CONFIG={config_path} ({ALPACA_EXAMPLE}, "
+            f"account {config.account})"
+        )
+
+    # -- invoking --
+
+    def spec(self, logical_id: str) -> FunctionSpec:
+        resolver = Resolver(self.template, self.options.stack_name, self.stack)
+        return function_spec(self.template, logical_id, resolver)
+
+    def invoke(self, logical_id: str, event: Any, delivery: int, why: str) -> Invocation:
+        spec = self.spec(logical_id)
+        root = (self.options.template_path.resolve().parent / spec.code_uri).resolve()
+        env = {**lambda_environment(spec, root), **self.session_env, **self.options.overrides}
+        self.emit("")
+        self.emit(f"-- delivery {delivery}: {spec.logical_id} ({spec.handler}) <- {why}")
+        invocation = run_child(spec, event, env, root, self.scratch, delivery)
+        self.invocations.append(invocation)
+        self._show(invocation)
+        return invocation
+
+    def _show(self, invocation: Invocation) -> None:
+        self.emit("logs:")
+        for line in pretty_logs(invocation.logs) or ["(none)"]:
+            self.emit("  " + line)
+        pairs = [f"{name} = {number(value)}" for name, value in invocation.metrics]
+        self.emit("metrics:" if pairs else "metrics: (none)")
+        for line in wrap(pairs, 94):
+            self.emit("  " + line)
+        outcome = "ok" if invocation.ok else "FUNCTION ERROR"
+        if invocation.exit_code == 0 and invocation.failed_items:
+            outcome = f"{len(invocation.failed_items)} batch item(s) failed"
+        self.emit(f"response ({outcome}, {invocation.seconds:.1f} s):")
+        response = invocation.response
+        if invocation.exit_code != 0 and isinstance(response, dict) and "errorType" in response:
+            code = f" ({invocation.error_code})" if invocation.error_code else ""
+            message = condense(str(response.get("errorMessage", "")).splitlines()) or [""]
+            self.emit(f"  errorType: {response['errorType']}{code}")
+            self.emit(f"  errorMessage: {message[0]}")
+            for line in message[1:]:
+                self.emit("  " + line)
+        else:
+            for line in json.dumps(response, indent=2, default=str).splitlines():
+                self.emit("  " + line)
+        if invocation.replayed:
+            self.emit(
+                f"delivery {invocation.delivery}: answered from idempotency (no new run, no orders)"
+            )
+
+
+def _alpaca_config(text: str, secret_id: str, url: str) -> str:
+    """examples/local-alpaca.toml with the template's secret and the exchange's URL."""
+    replaced = text
+    for key, value in (("secret_id", secret_id), ("trading_url", url), ("data_url", url)):
+        replaced, count = re.subn(
+            rf'^{key}\s*=\s*"[^"]*"', f"{key} = {json.dumps(value)}", replaced, flags=re.M
+        )
+        if count != 1:
+            raise ConfigError(f'{ALPACA_EXAMPLE}: expected one {key} = "..." line')
+    return replaced
+
+
+def read_event(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"cannot read event {path}: {error.strerror}") from error
+    except json.JSONDecodeError as error:
+        raise EventError(f"{path} is not JSON: {error}") from error
+
+
+def run(options: Options, emit: Emit) -> int:
+    """The whole local session; returns the worst exit status of the invocations (0 all
+    succeeded, 1 any function error or failed batch item)."""
+    if options.repeat < 1:
+        raise ConfigError("--repeat must be at least 1")
+    event = read_event(options.event_path)
+    template = load_template(options.template_path)
+    target = options.function or pick_function(template, event)
+    function_spec(template, target, environment=False)  # an unknown --function: before moto
+    with Session(options, emit) as session:
+        for delivery in range(1, options.repeat + 1):
+            if delivery > 1:
+                emit("")
+                emit(f"== delivery {delivery} of {options.repeat}: the same event again")
+            why = str(options.event_path)
+            session.invoke(target, event, delivery, why)
+            if pump(session, delivery) == 0 and delivery > 1:
+                redeliver(session, delivery)
+        summary(session)
+        worst = 0 if all(i.ok for i in session.invocations) else 1
+        emit("")
+        emit(f"== exit {worst} (the worst of {len(session.invocations)} invocation(s))")
+        return worst
