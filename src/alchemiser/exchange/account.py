@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from alchemiser.exchange.calendar import MarketCalendar
 from alchemiser.exchange.prices import Pricing
+from alchemiser.exchange.sessions import MarketCalendar
 from alchemiser.exchange.shapes import (
     CRYPTO,
     EQUITY,

@@ -39,12 +39,12 @@ from typing import Any
 
 from alchemiser.adapters.files.prices import bundled_prices_dir
 from alchemiser.exchange.account import Account, PositionView
-from alchemiser.exchange.calendar import NEW_YORK, Clock, MarketCalendar, parse_instant
 from alchemiser.exchange.market_data import MarketData
 from alchemiser.exchange.order_entry import OrderEntry, close_params
 from alchemiser.exchange.orders import OrderBook, OrdersQuery, SimOrder
 from alchemiser.exchange.params import bars_params, one, symbols_param
 from alchemiser.exchange.prices import PriceBook, Pricing
+from alchemiser.exchange.sessions import NEW_YORK, Clock, MarketCalendar, parse_instant
 from alchemiser.exchange.settings import ExchangeSettings, settings_changes_from_json
 from alchemiser.exchange.shapes import (
     ASSET_EXCHANGE,

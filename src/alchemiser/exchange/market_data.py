@@ -12,9 +12,9 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR
 
-from alchemiser.exchange.calendar import NEW_YORK, Clock, MarketCalendar, parse_instant
 from alchemiser.exchange.params import Query, one, page_token
 from alchemiser.exchange.prices import Pricing
+from alchemiser.exchange.sessions import NEW_YORK, Clock, MarketCalendar, parse_instant
 from alchemiser.exchange.settings import ExchangeSettings
 from alchemiser.exchange.shapes import (
     BPS,

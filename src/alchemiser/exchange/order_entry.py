@@ -15,10 +15,10 @@ from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 from typing import Any
 
 from alchemiser.exchange.account import Account
-from alchemiser.exchange.calendar import Clock, MarketCalendar
 from alchemiser.exchange.orders import OrderBook, SimOrder
 from alchemiser.exchange.params import Query, decimal_field, one, qty_and_notional
 from alchemiser.exchange.prices import Pricing
+from alchemiser.exchange.sessions import Clock, MarketCalendar
 from alchemiser.exchange.settings import ExchangeSettings
 from alchemiser.exchange.shapes import (
     EQUITY,

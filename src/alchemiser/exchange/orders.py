@@ -16,9 +16,9 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
 from alchemiser.exchange.account import Account, Position
-from alchemiser.exchange.calendar import Clock, MarketCalendar, parse_instant
 from alchemiser.exchange.params import Query, one
 from alchemiser.exchange.prices import Pricing
+from alchemiser.exchange.sessions import Clock, MarketCalendar, parse_instant
 from alchemiser.exchange.settings import ExchangeSettings
 from alchemiser.exchange.shapes import (
     AVG_STEP,

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from alchemiser.adapters.files.prices import FilePriceStore
-from alchemiser.exchange.calendar import Clock, MarketCalendar, to_date
+from alchemiser.exchange.sessions import Clock, MarketCalendar, to_date
 from alchemiser.exchange.settings import ExchangeSettings
 from alchemiser.exchange.shapes import BPS, CENT, JSON, PRICE_STEP, asset_id, fmt, to_price
 

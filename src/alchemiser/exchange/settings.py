@@ -12,8 +12,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from alchemiser.exchange.calendar import NEW_YORK, parse_instant
 from alchemiser.exchange.params import MAX_BARS_LIMIT
+from alchemiser.exchange.sessions import NEW_YORK, parse_instant
 from alchemiser.exchange.shapes import JSON, fmt
 
 
