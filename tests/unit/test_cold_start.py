@@ -1,6 +1,6 @@
 """What a cold start imports: the Alpaca path never pandas (nor alpaca-py's trading or
-data packages). Each check runs in a fresh interpreter, since this process has
-imported everything already."""
+data packages), and the X-Ray SDK only when tracing is active. Each check runs in a
+fresh interpreter, since this process has imported everything already."""
 
 from __future__ import annotations
 
@@ -8,8 +8,21 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 
+import pytest
+from aws_lambda_powertools import Tracer
+
+from alchemiser.observability import tracing_active
+
+HANDLERS = ["orchestrator", "worker", "watchdog"]
 LAMBDA_ENV = ("AWS_LAMBDA_", "LAMBDA_TASK_ROOT", "POWERTOOLS_TRACE", "AWS_SAM_LOCAL", "_X_AMZN")
+ENV_TRACING = (
+    "POWERTOOLS_TRACE_DISABLED",
+    "LAMBDA_TASK_ROOT",
+    "AWS_SAM_LOCAL",
+    "AWS_CHALICE_CLI_MODE",
+)
 
 
 def fresh(code: str, **env: str) -> dict[str, object]:
@@ -68,3 +81,68 @@ def test_the_alpaca_wiring_and_adapters_never_import_pandas() -> None:
         "alpaca.data": False,
         "alpaca.common.rest": True,
     }
+
+
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_without_tracing_no_handler_imports_the_xray_sdk(handler: str) -> None:
+    names = ["aws_xray_sdk", "pandas", "alpaca.common.rest", "boto3"]
+    loaded = fresh(f"import alchemiser.handlers.{handler}\n" + LOADED.format(names=names))
+    assert loaded == dict.fromkeys(names, False)
+
+
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_the_simulated_path_never_imports_alpaca_py(handler: str) -> None:
+    """Orchestrator and watchdog load a config and no prices: not even numpy."""
+    names = ["alpaca", "numpy"]
+    loaded = fresh(f"import alchemiser.handlers.{handler}\n" + LOADED.format(names=names))
+    assert loaded["alpaca"] is False
+    assert loaded["numpy"] is (handler == "worker")
+
+
+WRAPPERS = """
+import json, sys
+from alchemiser.handlers import {handler} as module
+from alchemiser.observability import tracer
+depth, fn = 0, module.handler
+while hasattr(fn, "__wrapped__"):
+    depth, fn = depth + 1, fn.__wrapped__
+print(json.dumps({{"depth": depth, "xray": "aws_xray_sdk" in sys.modules,
+                   "built": tracer._tracer is not None}}))
+"""
+
+
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_with_tracing_active_each_handler_is_traced(handler: str) -> None:
+    """In Lambda with ``Tracing: Active`` Powertools' Tracer wraps the handler (one
+    wrapper more than without: logger, tracer, metrics)."""
+    active = fresh(
+        WRAPPERS.format(handler=handler),
+        AWS_LAMBDA_FUNCTION_NAME=f"alchemiser-{handler}",
+        LAMBDA_TASK_ROOT="/var/task",
+    )
+    assert active == {"depth": 3, "xray": True, "built": True}
+    inactive = fresh(WRAPPERS.format(handler=handler))
+    assert inactive == {"depth": 2, "xray": False, "built": False}
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"LAMBDA_TASK_ROOT": "/var/task"},
+        {"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "true"},
+        {"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "false"},
+        {"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "1"},
+        {"LAMBDA_TASK_ROOT": "/var/task", "AWS_SAM_LOCAL": "true"},
+        {"LAMBDA_TASK_ROOT": "/var/task", "AWS_CHALICE_CLI_MODE": "true"},
+        {"POWERTOOLS_TRACE_DISABLED": "false"},
+    ],
+)
+def test_tracing_active_follows_powertools(
+    monkeypatch: pytest.MonkeyPatch, env: Mapping[str, str]
+) -> None:
+    for name in ENV_TRACING:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert tracing_active() is not bool(Tracer._is_tracer_disabled())
