@@ -1,5 +1,5 @@
-"""Benchmark: a 20-order rebalance (10 sells, then 10 buys) through the real alpaca-py
-clients against the local exchange, with 20 ms of latency injected into every response.
+"""Benchmark: a 20-order rebalance (10 sells, then 10 buys) through the adapters' alpaca-py
+REST clients against the local exchange, with 20 ms of latency injected into every response.
 
 Prints the wall time from the start of the run to the last order accepted, that time
 less the time spent waiting for fills (the Clock's sleeps: simulated time to fill), the
@@ -21,11 +21,11 @@ import sys
 import time
 from decimal import Decimal
 
-from alpaca.data.historical.stock import StockHistoricalDataClient
-from alpaca.trading.client import TradingClient
+from alpaca.common.rest import RESTClient
 
 from alchemiser import bootstrap
 from alchemiser.adapters.alpaca.broker import AlpacaBroker
+from alchemiser.adapters.alpaca.clients import rest_client
 from alchemiser.adapters.alpaca.market_data import AlpacaMarketData
 from alchemiser.adapters.alpaca.policy import RetryPolicy
 from alchemiser.adapters.alpaca.transport import Transport
@@ -55,7 +55,7 @@ class TimedClock(SystemClock):
 class TimedBroker(AlpacaBroker):
     """Notes when each order is accepted, and how long the run had slept by then."""
 
-    def __init__(self, client: TradingClient, transport: Transport, clock: TimedClock) -> None:
+    def __init__(self, client: RESTClient, transport: Transport, clock: TimedClock) -> None:
         super().__init__(client, transport)
         self.clock = clock
         self.accepted: list[tuple[float, float]] = []
@@ -85,10 +85,8 @@ def config(symbols: list[str]) -> AppConfig:
 def run_once(exchange: LocalExchange, settings: AppConfig) -> tuple[RunReport, dict[str, float]]:
     clock = TimedClock()
     transport = Transport(clock, RetryPolicy())
-    trading = TradingClient("bench-key", "bench-secret", raw_data=True, url_override=exchange.url)
-    data = StockHistoricalDataClient(
-        "bench-key", "bench-secret", raw_data=True, url_override=exchange.url
-    )
+    trading = rest_client(exchange.url, "bench-key", "bench-secret")
+    data = rest_client(exchange.url, "bench-key", "bench-secret")
     broker = TimedBroker(trading, transport, clock)
     wiring = bootstrap.AlpacaWiring(
         broker=broker, market=AlpacaMarketData(trading, data, transport), transport=transport

@@ -277,11 +277,9 @@ def alpaca(
     deadline: float | None = None,
     force_fetch: bool = False,
 ) -> AlpacaWiring:
-    """Read the secret, check that live/paper agree everywhere, build the adapters.
-    alpaca-py is imported here, not at module level: simulated runs never pay for it."""
-    from alpaca.data.historical.stock import StockHistoricalDataClient  # noqa: PLC0415
-    from alpaca.trading.client import TradingClient  # noqa: PLC0415
-
+    """Read the secret, check that live/paper agree everywhere, build the adapters."""
+    # Deferred: only an account that trades on Alpaca pays for alpaca-py's REST client
+    # (requests, its pydantic models) and for boto3's Secrets Manager client.
     from alchemiser.adapters.aws.secrets import read_alpaca_credentials  # noqa: PLC0415
 
     settings = config.alpaca
@@ -291,22 +289,17 @@ def alpaca(
         settings.secret_id, max_age=settings.secret_max_age_seconds, force_fetch=force_fetch
     )
     check_live(config, credentials.endpoint, live)
-    key = credentials.api_key_id.get_secret_value()
-    secret = credentials.api_secret_key.get_secret_value()
     from alchemiser.adapters.alpaca.broker import AlpacaBroker  # noqa: PLC0415
+    from alchemiser.adapters.alpaca.clients import alpaca_clients  # noqa: PLC0415
     from alchemiser.adapters.alpaca.market_data import AlpacaMarketData  # noqa: PLC0415
     from alchemiser.adapters.alpaca.transport import Transport  # noqa: PLC0415
 
     transport = Transport(clock, settings.retry, deadline=deadline)
-    trading = TradingClient(
-        key,
-        secret,
-        paper=config.mode is not Mode.LIVE,
-        raw_data=True,
-        url_override=config.trading_url,
-    )
-    data = StockHistoricalDataClient(
-        key, secret, raw_data=True, url_override=settings.data_url.rstrip("/")
+    trading, data = alpaca_clients(
+        credentials.api_key_id.get_secret_value(),
+        credentials.api_secret_key.get_secret_value(),
+        trading_url=config.trading_url,
+        data_url=settings.data_url,
     )
     broker = AlpacaBroker(trading, transport, account_number=settings.account_number)
     market = AlpacaMarketData(

@@ -9,13 +9,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from alchemiser.domain.account import AccountSnapshot
 from alchemiser.domain.market import MarketStatus, Quote
 from alchemiser.domain.orders import OrderRecord, OrderRequest
-from alchemiser.domain.prices import PriceHistory
 from alchemiser.domain.report import RunReport
+
+if TYPE_CHECKING:
+    # Deferred: PriceHistory brings numpy, which the orchestrator and the watchdog
+    # (config and ports, never prices) do not need at a cold start.
+    from alchemiser.domain.prices import PriceHistory
 
 
 class Broker(Protocol):

@@ -15,13 +15,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from alpaca.data.historical.stock import StockHistoricalDataClient
-from alpaca.trading.client import TradingClient
-from alpaca.trading.enums import OrderSide, TimeInForce
-from alpaca.trading.requests import MarketOrderRequest
 
 from alchemiser import bootstrap
 from alchemiser.adapters.alpaca.broker import AlpacaBroker
+from alchemiser.adapters.alpaca.clients import rest_client
 from alchemiser.adapters.alpaca.market_data import AlpacaMarketData
 from alchemiser.adapters.alpaca.transport import Transport
 from alchemiser.adapters.clock import SystemClock
@@ -92,8 +89,8 @@ def run(
     clock = SystemClock()
     transport = Transport(clock, settings.alpaca.retry)
     key, secret = "test-key-id", "test-secret-value"
-    trading = TradingClient(key, secret, raw_data=True, url_override=exchange.url)
-    data = StockHistoricalDataClient(key, secret, raw_data=True, url_override=exchange.url)
+    trading = rest_client(exchange.url, key, secret)
+    data = rest_client(exchange.url, key, secret)
     wiring = bootstrap.AlpacaWiring(
         broker=AlpacaBroker(trading, transport),
         market=AlpacaMarketData(trading, data, transport),
@@ -388,15 +385,17 @@ def test_requests_stay_within_budget_and_polls_do_not_grow_with_orders(
 def _place_earlier_order(exchange: LocalExchange, symbol: str, client_order_id: str) -> None:
     """An order of ours from an earlier run, still working (its fill is far off)."""
     exchange.configure(fill_delay_seconds=600)
-    client = TradingClient("k", "s", raw_data=True, url_override=exchange.url)
-    client.submit_order(
-        MarketOrderRequest(
-            symbol=symbol,
-            qty=5,
-            side=OrderSide.BUY,
-            time_in_force=TimeInForce.DAY,
-            client_order_id=client_order_id,
-        )
+    client = rest_client(exchange.url, "k", "s")
+    client.post(
+        "/orders",
+        {
+            "symbol": symbol,
+            "qty": "5",
+            "side": "buy",
+            "type": "market",
+            "time_in_force": "day",
+            "client_order_id": client_order_id,
+        },
     )
     exchange.configure(fill_delay_seconds=0)
 

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alpaca.data.historical.stock import StockHistoricalDataClient
-from alpaca.trading.client import TradingClient
 
+from alchemiser.adapters.alpaca.clients import rest_client
 from alchemiser.adapters.alpaca.market_data import (
     NEW_YORK,
     PRICE_CLOCK_SKEW_SECONDS,
@@ -42,8 +41,8 @@ def adapter(exchange: LocalExchange, max_age: float = MAX_AGE) -> AlpacaMarketDa
     on in real time: by the few milliseconds of a test)."""
     clock = ManualClock(exchange.engine.now())
     transport = Transport(clock, RetryPolicy(initial_backoff_seconds=0.01))
-    trading = TradingClient("k", "s", raw_data=True, url_override=exchange.url)
-    data = StockHistoricalDataClient("k", "s", raw_data=True, url_override=exchange.url)
+    trading = rest_client(exchange.url, "k", "s")
+    data = rest_client(exchange.url, "k", "s")
     return AlpacaMarketData(trading, data, transport, max_price_age_seconds=max_age)
 
 

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from alpaca.data.historical.stock import StockHistoricalDataClient
-from alpaca.trading.client import TradingClient
 
+from alchemiser.adapters.alpaca.clients import rest_client
 from alchemiser.adapters.alpaca.market_data import AlpacaMarketData
 from alchemiser.adapters.alpaca.policy import RetryPolicy
 from alchemiser.adapters.alpaca.transport import Transport
@@ -29,8 +28,8 @@ BARS = "/v2/stocks/bars"
 
 def adapter(exchange: LocalExchange, **kwargs: int) -> AlpacaMarketData:
     transport = Transport(SystemClock(), RetryPolicy(initial_backoff_seconds=0.01))
-    trading = TradingClient("k", "s", raw_data=True, url_override=exchange.url)
-    data = StockHistoricalDataClient("k", "s", raw_data=True, url_override=exchange.url)
+    trading = rest_client(exchange.url, "k", "s")
+    data = rest_client(exchange.url, "k", "s")
     return AlpacaMarketData(trading, data, transport, **kwargs)
 
 

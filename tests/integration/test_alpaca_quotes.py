@@ -9,9 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from alpaca.data.historical.stock import StockHistoricalDataClient
-from alpaca.trading.client import TradingClient
 
+from alchemiser.adapters.alpaca.clients import rest_client
 from alchemiser.adapters.alpaca.market_data import QUOTES_BATCH, AlpacaMarketData
 from alchemiser.adapters.alpaca.policy import RetryPolicy
 from alchemiser.adapters.alpaca.transport import Transport
@@ -29,8 +28,8 @@ BUNDLED = ["SPY", "TLT", "GLD", "QQQ", "BIL", "XLK", "XLP", "VTI"]
 
 def adapter(exchange: LocalExchange) -> AlpacaMarketData:
     transport = Transport(SystemClock(), RetryPolicy(initial_backoff_seconds=0.01))
-    trading = TradingClient("k", "s", raw_data=True, url_override=exchange.url)
-    data = StockHistoricalDataClient("k", "s", raw_data=True, url_override=exchange.url)
+    trading = rest_client(exchange.url, "k", "s")
+    data = rest_client(exchange.url, "k", "s")
     return AlpacaMarketData(trading, data, transport)
 
 

@@ -327,5 +327,6 @@ def test_at_debug_the_invoke_path_prints_no_key(tmp_path: Path) -> None:
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "DEBUG" in output  # the level took: there is something to search
+    assert "broker request" in output  # each request to the broker, at DEBUG
     for value in (FAKE_KEY_ID, FAKE_SECRET_KEY):
         assert value not in output

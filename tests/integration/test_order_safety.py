@@ -16,9 +16,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from alpaca.trading.client import TradingClient
 
 from alchemiser.adapters.alpaca.broker import AlpacaBroker
+from alchemiser.adapters.alpaca.clients import rest_client
 from alchemiser.adapters.alpaca.transport import Transport
 from alchemiser.adapters.clock import SystemClock
 from alchemiser.adapters.files.prices import FilePriceStore
@@ -277,9 +277,7 @@ def test_quantities_go_to_the_broker_as_exact_decimals(exchange: LocalExchange) 
     exchange.engine.set_position("SPY", qty, Decimal(1))
     clock = SystemClock()
     transport = Transport(clock, config().alpaca.retry)  # type: ignore[union-attr]
-    broker = AlpacaBroker(
-        TradingClient("k", "s", raw_data=True, url_override=exchange.url), transport
-    )
+    broker = AlpacaBroker(rest_client(exchange.url, "k", "s"), transport)
     record = broker.submit_order(
         OrderRequest(client_order_id="exact-1", symbol="SPY", side=Side.SELL, qty=qty)
     )
@@ -298,7 +296,7 @@ def test_a_pinned_account_number_that_does_not_match_places_nothing(
     clock = SystemClock()
     transport = Transport(clock, config().alpaca.retry)  # type: ignore[union-attr]
     broker = AlpacaBroker(
-        TradingClient("k", "s", raw_data=True, url_override=exchange.url),
+        rest_client(exchange.url, "k", "s"),
         transport,
         account_number="PA-NOT-THIS-ONE",
     )
@@ -313,7 +311,7 @@ def test_a_pinned_account_number_that_does_not_match_places_nothing(
 
 
 def _earlier_order(exchange: LocalExchange, symbol: str, side: str, qty: int, cid: str) -> None:
-    client = TradingClient("k", "s", raw_data=True, url_override=exchange.url)
+    client = rest_client(exchange.url, "k", "s")
     client.post(
         "/orders",
         {

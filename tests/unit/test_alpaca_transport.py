@@ -13,6 +13,7 @@ import socket
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from functools import partial
 from typing import Any, cast
 
 import pytest
@@ -20,12 +21,10 @@ import requests
 import urllib3
 from alpaca.common.exceptions import APIError
 from alpaca.common.rest import RESTClient
-from alpaca.trading.client import TradingClient
-from alpaca.trading.enums import OrderSide, TimeInForce
-from alpaca.trading.requests import MarketOrderRequest
 from pydantic import BaseModel, ValidationError
 from requests.adapters import BaseAdapter
 
+from alchemiser.adapters.alpaca.clients import rest_client
 from alchemiser.adapters.alpaca.policy import RetryPolicy
 from alchemiser.adapters.alpaca.transport import (
     MESSAGE_LIMIT,
@@ -920,8 +919,9 @@ class TestHardenedSession:
 # -- harden and alpaca-py's RESTClient -----------------------------------------------------
 
 
-def trading_client(raw_data: bool = False) -> TradingClient:
-    return TradingClient("k", "s", raw_data=raw_data, url_override=URL)
+def trading_client() -> RESTClient:
+    """The adapters' trading client (alpaca-py's RESTClient on the trading URL)."""
+    return rest_client(URL, "k", "s")
 
 
 class TestHarden:
@@ -939,7 +939,7 @@ class TestHarden:
         client._retry_wait = 0
         adapter = stubbed(client._session, lambda: response(429, "{}"))
         with pytest.raises(APIError):
-            client.get_account()
+            client.get("/account")
         assert len(adapter.calls) == 4
 
     def test_pin_no_retry_when_retry_is_zero(self) -> None:
@@ -948,7 +948,7 @@ class TestHarden:
         client._retry_wait = 0
         adapter = stubbed(client._session, sequence(response(429, "{}"), response(200, "{}")))
         with pytest.raises(APIError) as raised:
-            client.get_account()
+            client.get("/account")
         assert len(adapter.calls) == 1
         assert raised.value.status_code == 429
 
@@ -968,7 +968,7 @@ class TestHarden:
         client._retry_wait = 0
         adapter = stubbed(session, sequence(response(429, "{}"), response(200, "{}")))
         with pytest.raises(APIError) as raised:
-            client.get_account()
+            client.get("/account")
         assert raised.value.status_code == 429
         assert len(adapter.calls) == 1
         assert t.requests_sent == 1
@@ -980,7 +980,7 @@ class TestHarden:
         client._retry_wait = 0
         adapter = stubbed(client._session, lambda: response(504, "<html>504</html>"))
         with pytest.raises(APIError):
-            client.get_account()
+            client.get("/account")
         assert len(adapter.calls) == 1
 
     @pytest.mark.parametrize("target", [object(), requests.Session()])
@@ -993,7 +993,7 @@ class TestEndToEnd:
     """Transport + hardened alpaca-py client + stub adapter: the whole request path."""
 
     def test_read_survives_a_502_page_and_a_429(self, clock: ManualClock) -> None:
-        client = trading_client(raw_data=True)
+        client = trading_client()
         t = transport(clock)
         harden(client, t.session())
         account = {"id": "a", "status": "ACTIVE", "cash": "100.5"}
@@ -1005,7 +1005,7 @@ class TestEndToEnd:
                 response(200, json.dumps(account)),
             ),
         )
-        assert t.call(client.get_account, what="GET /v2/account") == account
+        assert t.call(partial(client.get, "/account"), what="GET /v2/account") == account
         assert len(adapter.calls) == 3
         assert t.requests_sent == 3
         assert t.retries == 2
@@ -1013,39 +1013,42 @@ class TestEndToEnd:
         assert 2.0 <= clock.waits[1] < 2.1
 
     def test_read_with_html_200_is_retried(self, clock: ManualClock) -> None:
-        client = trading_client(raw_data=True)
+        client = trading_client()
         t = transport(clock)
         harden(client, t.session())
         adapter = stubbed(
             client._session,
             sequence(response(200, "<html>maintenance</html>"), response(200, '{"id": "a"}')),
         )
-        assert t.call(client.get_account, what="GET /v2/account") == {"id": "a"}
+        assert t.call(partial(client.get, "/account"), what="GET /v2/account") == {"id": "a"}
         assert len(adapter.calls) == 2
 
     @pytest.mark.parametrize("status", [502, 503, 504])
     def test_order_submission_on_5xx_is_unknown_after_one_request(
         self, clock: ManualClock, status: int
     ) -> None:
-        client = trading_client(raw_data=True)
+        client = trading_client()
         t = transport(clock)
         harden(client, t.session())
         adapter = stubbed(client._session, lambda: response(status, HTML_502))
-        order = MarketOrderRequest(
-            symbol="SPY",
-            qty=1,
-            side=OrderSide.BUY,
-            time_in_force=TimeInForce.DAY,
-            client_order_id="c-1",
-        )
+        order = {
+            "symbol": "SPY",
+            "qty": "1",
+            "side": "buy",
+            "type": "market",
+            "time_in_force": "day",
+            "client_order_id": "c-1",
+        }
         with pytest.raises(BrokerUnknown, match=f"HTTP {status}"):
-            t.call(lambda: client.submit_order(order), what="POST /v2/orders c-1", idempotent=False)
+            t.call(
+                lambda: client.post("/orders", order), what="POST /v2/orders c-1", idempotent=False
+            )
         assert len(adapter.calls) == 1
         assert adapter.calls[0][0].method == "POST"
         assert clock.waits == []
 
     def test_auth_failure_is_not_retried(self, clock: ManualClock) -> None:
-        client = trading_client(raw_data=True)
+        client = trading_client()
         t = transport(clock)
         harden(client, t.session())
         adapter = stubbed(
@@ -1053,5 +1056,5 @@ class TestEndToEnd:
             lambda: response(403, alpaca_json(40110000, "request is not authorized")),
         )
         with pytest.raises(BrokerAuthError):
-            t.call(client.get_account, what="GET /v2/account")
+            t.call(partial(client.get, "/account"), what="GET /v2/account")
         assert len(adapter.calls) == 1

@@ -1,8 +1,9 @@
-"""The Broker and MarketClock ports on Alpaca's Trading API, through alpaca-py.
+"""The Broker and MarketClock ports on Alpaca's Trading API, through alpaca-py's REST
+client (see clients.py): queries and bodies are built here as plain dicts.
 
-Responses are read as raw JSON (alpaca-py's ``raw_data``) and mapped here, so a status
-or field Alpaca adds later is handled conservatively instead of failing a model
-validation mid-run: an unknown order status counts as still working.
+Responses are read as raw JSON and mapped here, so a status or field Alpaca adds
+later is handled conservatively instead of failing a model validation mid-run: an
+unknown order status counts as still working.
 
 Requests per run: the snapshot is three reads (account, positions, open orders), the
 asset list one (cached), buying power one, each order one submission, and each round
@@ -13,15 +14,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import partial
-from typing import Any
-
-from alpaca.common.enums import Sort
-from alpaca.trading.client import TradingClient
-from alpaca.trading.enums import QueryOrderStatus
-from alpaca.trading.requests import ClosePositionRequest, GetOrdersRequest
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from alchemiser.adapters.alpaca.transport import (
     NotFound,
@@ -54,6 +51,9 @@ from alchemiser.errors import (
     DuplicateOrder,
 )
 
+if TYPE_CHECKING:
+    from alpaca.common.rest import RESTClient
+
 log = logging.getLogger(__name__)
 
 ORDERS_PAGE = 500
@@ -84,6 +84,35 @@ _STATUS: Mapping[str, OrderStatus] = {
 """Alpaca's order states onto ours. Anything else (pending_replace, stopped, suspended,
 calculated, accepted_for_bidding, a state added later) maps to ACCEPTED: still able to
 fill, so waited for and cancelled at the deadline, never assumed finished."""
+
+
+def orders_query(
+    status: str,
+    *,
+    after: datetime | None = None,
+    until: datetime | None = None,
+    newest_first: bool = False,
+) -> dict[str, str | int]:
+    """GET /v2/orders's query, as alpaca-py's GetOrdersRequest writes it: these keys in
+    this order, times as RFC 3339 (a naive time is UTC)."""
+    query: dict[str, str | int] = {"status": status, "limit": ORDERS_PAGE}
+    if after is not None:
+        query["after"] = _rfc3339(after)
+    if until is not None:
+        query["until"] = _rfc3339(until)
+    if newest_first:
+        query["direction"] = "desc"
+    return query
+
+
+def _order_id(broker_id: str) -> str:
+    """A broker order id as a path segment: a UUID in its canonical form, else a
+    ValueError (an id not shaped as documented) and no request, as with alpaca-py."""
+    return str(UUID(broker_id))
+
+
+def _rfc3339(instant: datetime) -> str:
+    return (instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)).isoformat()
 
 
 def _decimal(value: object, field: str) -> Decimal:
@@ -187,7 +216,7 @@ class AlpacaBroker:
     """Implements ports.Broker and ports.MarketClock."""
 
     def __init__(
-        self, client: TradingClient, transport: Transport, *, account_number: str | None = None
+        self, client: RESTClient, transport: Transport, *, account_number: str | None = None
     ) -> None:
         harden(client, transport.session())
         self._client = client
@@ -204,7 +233,9 @@ class AlpacaBroker:
 
     def _account(self) -> Mapping[str, Any]:
         try:
-            account = as_mapping(self._read(self._client.get_account, "GET /v2/account"), "account")
+            account = as_mapping(
+                self._read(partial(self._client.get, "/account"), "GET /v2/account"), "account"
+            )
         except ValueError as error:
             raise BrokerUnknown(f"GET /v2/account: {error}", broker_code="malformed") from error
         if self._account_number is not None and (
@@ -243,9 +274,7 @@ class AlpacaBroker:
     def _open_orders(self) -> list[OrderRecord]:
         listed = as_list(
             self._read(
-                lambda: self._client.get_orders(
-                    GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=ORDERS_PAGE)
-                ),
+                lambda: self._client.get("/orders", orders_query("open")),
                 "GET /v2/orders?status=open",
             ),
             "orders",
@@ -263,7 +292,7 @@ class AlpacaBroker:
         between the reads shows as an order that changed (second value False)."""
         before = self._open_orders() if with_orders else []
         raw_positions = as_list(
-            self._read(self._client.get_all_positions, "GET /v2/positions"), "positions"
+            self._read(partial(self._client.get, "/positions"), "GET /v2/positions"), "positions"
         )
         account = self._account()
         after = self._open_orders() if with_orders else []
@@ -437,7 +466,9 @@ class AlpacaBroker:
     def get_order(self, client_order_id: str) -> OrderRecord | None:
         try:
             raw = self._read(
-                lambda: self._client.get_order_by_client_id(client_order_id),
+                lambda: self._client.get(
+                    "/orders:by_client_order_id", {"client_order_id": client_order_id}
+                ),
                 f"GET /v2/orders:by_client_order_id {client_order_id}",
             )
         except NotFound:
@@ -478,14 +509,8 @@ class AlpacaBroker:
         until: datetime | None = None
         what = "GET /v2/orders?status=all"
         for _ in range(MAX_ORDER_PAGES):
-            query = GetOrdersRequest(
-                status=QueryOrderStatus.ALL,
-                limit=ORDERS_PAGE,
-                after=after,
-                until=until,
-                direction=Sort.DESC,
-            )
-            read = partial(self._client.get_orders, query)
+            query = orders_query("all", after=after, until=until, newest_first=True)
+            read = partial(self._client.get, "/orders", query)
             listed = (
                 self._transport.once(read, what=what, idempotent=True, force=True)
                 if force
@@ -519,13 +544,8 @@ class AlpacaBroker:
         known = [self._submitted_at[c] for c in wanted if c in self._submitted_at]
         after = min(known) - timedelta(minutes=1) if len(known) == len(wanted) else None
         listed = self._read(
-            lambda: self._client.get_orders(
-                GetOrdersRequest(
-                    status=QueryOrderStatus.ALL,
-                    limit=ORDERS_PAGE,
-                    after=after,
-                    direction=Sort.DESC,
-                )
+            lambda: self._client.get(
+                "/orders", orders_query("all", after=after, newest_first=True)
             ),
             "GET /v2/orders?status=all",
         )
@@ -549,9 +569,7 @@ class AlpacaBroker:
         """Every open order at the broker, in one read that goes out even with the
         circuit breaker open (what is found is cancelled before a run ends)."""
         listed = self._transport.once(
-            lambda: self._client.get_orders(
-                GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=ORDERS_PAGE)
-            ),
+            lambda: self._client.get("/orders", orders_query("open")),
             what="GET /v2/orders?status=open",
             idempotent=True,
             force=True,
@@ -574,7 +592,7 @@ class AlpacaBroker:
             broker_id = current.broker_order_id
         try:
             self._transport.once(
-                lambda: self._client.cancel_order_by_id(broker_id),
+                lambda: self._client.delete(f"/orders/{_order_id(broker_id)}"),
                 what=f"DELETE /v2/orders/{order.client_order_id}",
                 idempotent=True,
                 force=True,
@@ -592,9 +610,7 @@ class AlpacaBroker:
         says what happened."""
         what = f"DELETE /v2/positions/{symbol}"
         raw = self._transport.once(
-            lambda: self._client.close_position(
-                symbol, close_options=ClosePositionRequest(qty=format(qty, "f"))
-            ),
+            lambda: self._client.delete(f"/positions/{symbol}", {"qty": format(qty, "f")}),
             what=what,
             idempotent=False,
         )
@@ -608,7 +624,7 @@ class AlpacaBroker:
     # -- market clock --------------------------------------------------------------
 
     def market_status(self) -> MarketStatus:
-        raw = self._read(self._client.get_clock, "GET /v2/clock")
+        raw = self._read(partial(self._client.get, "/clock"), "GET /v2/clock")
         try:
             clock = as_mapping(raw, "clock")
             now = utc(str(clock["timestamp"]))

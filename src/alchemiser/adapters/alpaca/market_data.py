@@ -1,12 +1,15 @@
 """The MarketData and Quotes ports on Alpaca: the session calendar from the Trading
 API, daily bars and latest quotes from the Market Data API.
 
-All symbols go in one multi-symbol bars request (alpaca-py follows the pages, 10,000
-bars each), adjusted for splits and dividends. What comes back is checked before any
-strategy sees it: every symbol that has bars must have one for the last session asked
-for (the previous session, by the calendar), prices must be finite and positive, and
-no symbol may miss more than ``max_gap_sessions`` sessions in a row once it trades.
-Anything else is a DataError, and the run places no order.
+Queries are built here as plain dicts and sent through alpaca-py's REST client (see
+clients.py), exactly as alpaca-py's own request models would write them.
+
+All symbols go in one multi-symbol bars request (its pages followed, 10,000 bars
+each, as alpaca-py follows them), adjusted for splits and dividends. What comes back
+is checked before any strategy sees it: every symbol that has bars must have one for
+the last session asked for (the previous session, by the calendar), prices must be
+finite and positive, and no symbol may miss more than ``max_gap_sessions`` sessions
+in a row once it trades. Anything else is a DataError, and the run places no order.
 
 Latest quotes are read in batches of symbols; a symbol without a usable quote is left
 out for the caller to deny (fail closed), and a reply not shaped as documented is a
@@ -24,30 +27,24 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import requests
-from alpaca.data.enums import Adjustment, DataFeed
-from alpaca.data.historical.stock import StockHistoricalDataClient
-from alpaca.data.requests import (
-    StockBarsRequest,
-    StockLatestQuoteRequest,
-    StockLatestTradeRequest,
-)
-from alpaca.data.timeframe import TimeFrame
-from alpaca.trading.client import TradingClient
-from alpaca.trading.requests import GetCalendarRequest
 
 from alchemiser.adapters.alpaca.transport import Transport, as_list, as_mapping, harden, utc
 from alchemiser.domain.market import Quote
 from alchemiser.domain.prices import PriceHistory
 from alchemiser.errors import BrokerUnknown, DataError, DataErrorKind
+
+if TYPE_CHECKING:
+    from alpaca.common.rest import RESTClient
 
 NEW_YORK = ZoneInfo("America/New_York")
 CALENDAR_MARGIN_DAYS = 14
@@ -67,6 +64,28 @@ PRICE_CLOCK_SKEW_SECONDS = 60.0
 further ahead, the stamp cannot be trusted to say how fresh the price is."""
 NAMED_SYMBOLS = 10
 """Symbols named in one DataError; the rest are counted."""
+FEEDS = ("iex", "sip", "delayed_sip", "otc", "boats", "overnight")
+"""The Market Data API's stock feeds (alpaca-py's DataFeed)."""
+BARS = "/stocks/bars"
+BARS_PAGE = 10_000
+"""Bars per page, the most the API sends (alpaca-py's page size)."""
+DATA_KEYS = frozenset(
+    {
+        "bar",
+        "bars",
+        "corporate_actions",
+        "news",
+        "orderbook",
+        "orderbooks",
+        "quote",
+        "quotes",
+        "snapshot",
+        "snapshots",
+        "trade",
+        "trades",
+    }
+)
+"""The Market Data API's reply keys: a page of bars must carry exactly one of them."""
 
 
 def _calendar_span(sessions: int) -> int:
@@ -79,8 +98,8 @@ class AlpacaMarketData:
 
     def __init__(
         self,
-        trading: TradingClient,
-        data: StockHistoricalDataClient,
+        trading: RESTClient,
+        data: RESTClient,
         transport: Transport,
         *,
         feed: str = "iex",
@@ -93,7 +112,9 @@ class AlpacaMarketData:
         self._trading = trading
         self._data = data
         self._transport = transport
-        self._feed = DataFeed(feed)
+        if feed not in FEEDS:
+            raise ValueError(f"{feed!r} is not a valid DataFeed")
+        self._feed = feed
         self._max_sessions = max_sessions
         self._max_gap = max_gap_sessions
         self._max_price_age = timedelta(seconds=max_price_age_seconds)
@@ -109,7 +130,9 @@ class AlpacaMarketData:
         if self._covered is not None:
             start, end = min(start, self._covered[0]), max(end, self._covered[1])
         raw = self._transport.call(
-            lambda: self._trading.get_calendar(GetCalendarRequest(start=start, end=end)),
+            lambda: self._trading.get(
+                "/calendar", {"start": start.isoformat(), "end": end.isoformat()}
+            ),
             what="GET /v2/calendar",
         )
         try:
@@ -150,7 +173,7 @@ class AlpacaMarketData:
         quotes: dict[str, Quote] = {}
         replies = self._latest_replies(
             wanted,
-            lambda batch: StockLatestQuoteRequest(symbol_or_symbols=batch, feed=self._feed),
+            self._latest_query,
             self._latest,
             "quotes",
             QUOTES_PATH,
@@ -171,8 +194,8 @@ class AlpacaMarketData:
     def _latest_replies(
         self,
         wanted: list[str],
-        request_for: Callable[[list[str]], Any],
-        fetch: Callable[[Any], object],
+        request_for: Callable[[list[str]], dict[str, str]],
+        fetch: Callable[[dict[str, str]], object],
         key: str,
         what: str,
     ) -> Iterator[tuple[list[str], Mapping[str, Any]]]:
@@ -198,7 +221,7 @@ class AlpacaMarketData:
         trades: dict[str, tuple[float, datetime]] = {}
         replies = self._latest_replies(
             wanted,
-            lambda batch: StockLatestTradeRequest(symbol_or_symbols=batch, feed=self._feed),
+            self._latest_query,
             self._latest_trades,
             "trades",
             TRADES_PATH,
@@ -215,11 +238,15 @@ class AlpacaMarketData:
         self._check_trades(wanted, trades, session, now or self._transport.clock.now())
         return {symbol: trades[symbol][0] for symbol in wanted}
 
-    def _latest_trades(self, request: StockLatestTradeRequest) -> object:
+    def _latest_query(self, batch: list[str]) -> dict[str, str]:
+        """A latest-quotes or latest-trades query, as alpaca-py's requests write it."""
+        return {"feed": self._feed, "symbols": ",".join(batch)}
+
+    def _latest_trades(self, query: dict[str, str]) -> object:
         """One latest-trades request, its reply as sent (see ``_latest``); a body that
         is not JSON is malformed data, not a transient failure."""
         try:
-            return self._data.get(LATEST_TRADES, request.to_request_fields())
+            return self._data.get(LATEST_TRADES, query)
         except requests.JSONDecodeError as error:
             raise DataError(
                 f"{TRADES_PATH}: malformed response (not JSON)", kind=DataErrorKind.MALFORMED
@@ -259,14 +286,14 @@ class AlpacaMarketData:
             if found:
                 raise DataError(f"{what}: {_named(sorted(found))}", kind=kind)
 
-    def _latest(self, request: StockLatestQuoteRequest) -> object:
+    def _latest(self, query: dict[str, str]) -> object:
         """One latest-quotes request, its reply as sent. Not through
         ``get_stock_latest_quote``: that unwraps any known data key (``bars`` as well
         as ``quotes``), so another endpoint's reply would read as "no quotes". A body
         that is not JSON is a reply not shaped as documented, not a transient failure
         (the same body would come back)."""
         try:
-            return self._data.get(LATEST_QUOTES, request.to_request_fields())
+            return self._data.get(LATEST_QUOTES, query)
         except requests.JSONDecodeError as error:
             raise BrokerUnknown(
                 f"{QUOTES_PATH}: malformed response (not JSON)", broker_code="malformed"
@@ -301,17 +328,16 @@ class AlpacaMarketData:
     def _bars(
         self, symbols: list[str], start: date, end: date
     ) -> dict[str, list[tuple[date, float]]]:
-        request = StockBarsRequest(
-            symbol_or_symbols=symbols,
-            timeframe=TimeFrame.Day,
-            start=datetime.combine(start, time(0), NEW_YORK),
-            end=datetime.combine(end, time(23, 59), NEW_YORK),
-            adjustment=Adjustment.ALL,
-            feed=self._feed,
-        )
-        raw = self._transport.call(
-            lambda: self._data.get_stock_bars(request), what="GET /v2/stocks/bars"
-        )
+        # alpaca-py's StockBarsRequest query: times in UTC, symbols comma-joined.
+        query: dict[str, Any] = {
+            "start": _utc_text(datetime.combine(start, time(0), NEW_YORK)),
+            "end": _utc_text(datetime.combine(end, time(23, 59), NEW_YORK)),
+            "timeframe": "1Day",
+            "adjustment": "all",
+            "feed": self._feed,
+            "symbols": ",".join(symbols),
+        }
+        raw = self._transport.call(lambda: self._bar_pages(query), what="GET /v2/stocks/bars")
         try:
             return {
                 str(symbol): [self._bar(b) for b in as_list(rows, str(symbol))]
@@ -321,6 +347,27 @@ class AlpacaMarketData:
             raise DataError(
                 f"GET /v2/stocks/bars: malformed bars ({error})", kind=DataErrorKind.MALFORMED
             ) from error
+
+    def _bar_pages(self, query: Mapping[str, Any]) -> dict[str, Any]:
+        """Every page of a bars request, merged per symbol, read as alpaca-py's
+        ``get_stock_bars`` reads them: ``limit`` and ``page_token`` added to the query,
+        pages followed until one has no ``next_page_token``; a page without exactly one
+        known data key is a ValueError. The whole read is one attempt of the retry
+        policy, starting again from the first page."""
+        merged: dict[str, Any] = defaultdict(list)
+        params = {**query, "limit": BARS_PAGE}
+        page_token = None
+        while True:
+            params["page_token"] = page_token
+            response: Any = self._data.get(BARS, dict(params))
+            for key, value in _data_entries(response).items():
+                if isinstance(value, list):
+                    merged[key].extend(value)
+                else:
+                    merged[key] = value
+            page_token = response.get("next_page_token", None)
+            if page_token is None:
+                return dict(merged)
 
     @staticmethod
     def _bar(raw: Any) -> tuple[date, float]:
@@ -403,6 +450,21 @@ def _trade(symbol: str, raw: object) -> tuple[float, datetime]:
     if stamp is None:
         raise ValueError(f"{symbol}: a trade without a time")
     return float(price), stamp
+
+
+def _utc_text(instant: datetime) -> str:
+    """An aware time in UTC, RFC 3339 (as alpaca-py's data requests send it)."""
+    return instant.astimezone(UTC).isoformat()
+
+
+def _data_entries(response: Any) -> Any:
+    """The one data key's value of a Market Data API page (alpaca-py's check)."""
+    selected = DATA_KEYS.intersection(response)
+    if len(selected) < 1:
+        raise ValueError("The data in response does not match any known keys.")
+    if len(selected) > 1:
+        raise ValueError("The data in response matches multiple known keys.")
+    return response[next(iter(selected))]
 
 
 def _named(symbols: Sequence[str]) -> str:

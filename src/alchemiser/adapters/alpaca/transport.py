@@ -317,6 +317,7 @@ class Transport:
         failures typed and counted."""
         if not force:
             self.breaker.check()
+        log.debug("broker request", extra={"request": what})
         try:
             result = fn()
         except (APIError, requests.RequestException, ValueError, ValidationError) as raw:
