@@ -8,7 +8,7 @@ STAMP := $(VENV)/.synced
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test test-fast coverage lint format typecheck bench invoke requirements build clean
+.PHONY: run test test-fast coverage lint format typecheck bench invoke requirements build build-host clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -76,5 +76,11 @@ requirements: $(UV)
 build: $(STAMP)
 	$(VENV)/bin/python -m alchemiser.devstack.artifact --uv $(UV)
 
+## build-host: the same layer and functions for this machine's Python and platform, in
+## build-host/ (never deployed), to run the built code locally:
+## `make invoke ARGS="--artifact build-host"`
+build-host: $(STAMP)
+	$(VENV)/bin/python -m alchemiser.devstack.artifact --uv $(UV) --host --out build-host
+
 clean:
-	rm -rf build $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .coverage .alchemiser
+	rm -rf build build-host $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .coverage .alchemiser

@@ -173,3 +173,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     last = [item for item in items if item.path.name == LAST_MODULE]
     if last:
         items[:] = [item for item in items if item.path.name != LAST_MODULE] + last
+
+
+@pytest.fixture(scope="session")
+def host_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``make build-host`` once per test session: the layer (``layer/python``) and the
+    functions (``functions/<LogicalId>/``) for this interpreter and platform (slow: the
+    locked wheels from uv's cache, or the registry)."""
+    from alchemiser.devstack import artifact  # noqa: PLC0415 - only the slow tests build
+
+    root = Path(__file__).resolve().parents[1]
+    uv = root / ".tools" / "bin" / "uv"
+    if not uv.exists():
+        pytest.skip("the pinned uv is not installed")
+    return artifact.build_host(root, uv, tmp_path_factory.mktemp("host-build") / "out")

@@ -19,7 +19,6 @@ from alchemiser.devstack.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
-UV = ROOT / ".tools" / "bin" / "uv"
 REQUIREMENTS = SRC / "requirements.txt"
 
 EXPORT = """\
@@ -239,21 +238,10 @@ def test_the_deploy_template_refuses_a_resource_it_cannot_point() -> None:
 
 
 @pytest.fixture(scope="module")
-def host_layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not UV.exists():
-        pytest.skip("the pinned uv is not installed")
-    folder = tmp_path_factory.mktemp("layer") / "python"
-    requirements = layer.filter_requirements(REQUIREMENTS.read_text(), layer.EXCLUDED_DISTRIBUTIONS)
-    # this machine's interpreter and platform, the same list and exclusions
-    layer.install_layer(
-        requirements,
-        folder,
-        UV,
-        python_version=None,
-        python_platform=None,
-        python=sys.executable,
-    )
-    return folder
+def host_layer(host_build: Path) -> Path:
+    """The host build's layer (tests/conftest.py): this machine's interpreter and
+    platform, the same list and exclusions."""
+    return host_build / "layer" / "python"
 
 
 def _isolated_import(function_dir: Path, layer_dir: Path, module: str) -> dict[str, object]:

@@ -114,6 +114,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     invoke.add_argument("--stack-name", default=STACK_NAME, help="for the physical names")
     invoke.add_argument(
+        "--artifact",
+        type=Path,
+        metavar="DIR",
+        help="run the built code instead of src/: DIR/functions/<LogicalId>/ and "
+        "DIR/layer/python only, in an isolated interpreter (make build-host writes one)",
+    )
+    invoke.add_argument(
         "--env",
         action="append",
         default=[],
@@ -286,6 +293,7 @@ def _invoke(args: argparse.Namespace) -> int:
         alpaca=args.alpaca,
         stack_name=args.stack_name,
         overrides=overrides,
+        artifact=args.artifact,
     )
     return devstack.run(options, lambda line: print(line, flush=True))
 

@@ -13,6 +13,11 @@ function directories, and ``.aws-sam/build/template.yaml`` pointing at them.
   ``sam deploy`` reads by default (where ``sam build`` would write it), so ``make build``
   then ``sam deploy`` deploys exactly what was built; ``sam build`` is not used (it
   would overwrite it with three copies of every dependency).
+
+``make build-host`` runs it with ``--host --out build-host``: the same layer and functions
+for the running interpreter and platform instead (bytecode from that interpreter, the
+demo prices kept, no deploy template), for ``alchemiser invoke EVENT --artifact
+build-host`` on a developer's machine. Never deploy it.
 """
 
 from __future__ import annotations
@@ -95,11 +100,12 @@ check, so they stay out of the functions (a run that still asks for them fails c
 with a typed DataError naming the missing file)."""
 
 
-def copy_function(source_root: Path, destination: Path) -> None:
+def copy_function(source_root: Path, destination: Path, *, demo_data: bool = False) -> None:
     """Copy ``source_root`` (``src/``, the template's ``CodeUri``) to ``destination``:
     the ``alchemiser`` package without the ``DEV_ONLY`` modules, and whatever else is
     there (a deployed config, e.g. ``src/deploy/``, that ``ConfigPath`` names), without
-    requirements, bytecode caches, ``*.pyi`` or egg-info."""
+    requirements, bytecode caches, ``*.pyi``, egg-info or (unless ``demo_data``, for a
+    local run of the simulated default) ``DEMO_DATA``."""
 
     def ignore(directory: str, names: list[str]) -> set[str]:
         here = Path(directory)
@@ -107,7 +113,7 @@ def copy_function(source_root: Path, destination: Path) -> None:
         for name in names:
             path = here / name
             cache = name in NOT_CODE or name.endswith((".pyc", ".pyi", ".egg-info"))
-            demo = path.relative_to(source_root).as_posix() in DEMO_DATA
+            demo = not demo_data and path.relative_to(source_root).as_posix() in DEMO_DATA
             module = path.is_dir() or name.endswith(".py")
             if cache or demo or (module and is_dev_only(module_name(path, source_root))):
                 skipped.add(name)
@@ -257,12 +263,14 @@ def deploy_template(source: str, code: dict[str, str]) -> str:
     return "".join(lines)
 
 
-def build_functions(source_root: Path, out: Path, python: str | None) -> dict[str, Path]:
+def build_functions(
+    source_root: Path, out: Path, python: str | None, *, demo_data: bool = False
+) -> dict[str, Path]:
     """One code directory per function under ``out``; bytecode when ``python`` is given."""
     built = {}
     for logical_id in FUNCTION_IDS:
         destination = out / logical_id
-        copy_function(source_root, destination)
+        copy_function(source_root, destination, demo_data=demo_data)
         if python is not None:
             compile_bytecode(destination, python)
         built[logical_id] = destination
@@ -320,13 +328,50 @@ def build(root: Path, uv: Path) -> int:
     return 0
 
 
+def build_host(root: Path, uv: Path, out: Path) -> Path:
+    """The layer (``out/layer/python``) and the functions (``out/functions/``) for the
+    running interpreter and platform: the same requirements and exclusions as ``build``,
+    bytecode from this interpreter, the demo prices kept. For local runs only."""
+    if out.exists():
+        shutil.rmtree(out)
+    requirements = filter_requirements(export_requirements(root, uv), EXCLUDED_DISTRIBUTIONS)
+    out.mkdir(parents=True)
+    (out / "requirements.txt").write_text(requirements, encoding="utf-8")
+    install_layer(
+        requirements,
+        out / "layer" / "python",
+        uv,
+        python_version=None,
+        python_platform=None,
+        python=sys.executable,
+    )
+    compile_bytecode(out / "layer" / "python", sys.executable)
+    build_functions(root / "src", out / "functions", sys.executable, demo_data=True)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--root", type=Path, default=Path.cwd())
     parser.add_argument("--uv", type=Path, default=Path(".tools/bin/uv"))
+    parser.add_argument(
+        "--host",
+        action="store_true",
+        help="build for this interpreter and platform, for local runs (never deployed)",
+    )
+    parser.add_argument("--out", type=Path, help="with --host (default: build-host)")
     options = parser.parse_args(argv)
     root = options.root.resolve()
     uv = options.uv if options.uv.is_absolute() else root / options.uv
+    if options.out is not None and not options.host:
+        parser.error("--out is for --host (make build always writes build/)")
+    if options.host:
+        out = build_host(root, uv, (options.out or root / "build-host").resolve())
+        print(
+            f"host build ({sys.executable}): {out}; run it with "
+            f"alchemiser invoke EVENT --artifact {out}"
+        )
+        return 0
     return build(root, uv)
 
 

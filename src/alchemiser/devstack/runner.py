@@ -1,28 +1,29 @@
-"""One invocation of one function in a fresh process (``run_child``), and that process's
-side: ``python -m alchemiser.devstack.runner HANDLER EVENT RESULT`` builds a Lambda-like
-context (``LocalContext``), calls the handler and writes its response (or Lambda's error
-shape) to RESULT.
+"""One invocation of one function in a fresh process (``run_child``). The process runs
+``child.py`` by its file path (standard library only, then the handler): with the
+repository's ``src`` and this environment's packages, or (``layer`` given) isolated,
+``python -I -S -B`` with only the function's built directory and the layer on
+``sys.path``, as in Lambda.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import os
 import subprocess
 import sys
-import traceback
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import import_module
 from pathlib import Path
 from time import monotonic
 from typing import Any
 
+from alchemiser.devstack import child
+from alchemiser.devstack.child import LocalContext
 from alchemiser.devstack.functions import FunctionSpec
 from alchemiser.devstack.output import emf_metrics
-from alchemiser.devstack.template import EXAMPLE_ACCOUNT, REGION
+from alchemiser.devstack.template import EXAMPLE_ACCOUNT
+
+__all__ = ["Invocation", "LocalContext", "child_command", "run_child"]
 
 REPLAY_LOG = "answered from idempotency"
 REPLAY_METRIC = "IdempotentReplay"
@@ -63,6 +64,29 @@ class Invocation:
         return self.exit_code == 0 and not self.failed_items
 
 
+def child_command(
+    handler: str, event_path: Path, result_path: Path, code_root: Path, layer: Path | None
+) -> list[str]:
+    """The child's command line. Without ``layer``: ``-P`` (the script's folder stays off
+    ``sys.path``), the code from ``PYTHONPATH`` and the packages from this environment.
+    With it: isolated (no environment variables, no site-packages, no bytecode written,
+    as Lambda's read-only code), ``code_root`` then ``layer`` on ``sys.path``."""
+    script = str(Path(child.__file__).resolve())
+    flags = ["-P"] if layer is None else ["-I", "-S", "-B"]
+    paths = [] if layer is None else ["--path", str(code_root), "--path", str(layer)]
+    return [
+        sys.executable,
+        *flags,
+        script,
+        handler,
+        str(event_path),
+        str(result_path),
+        *paths,
+        "--account",
+        EXAMPLE_ACCOUNT,
+    ]
+
+
 def run_child(
     spec: FunctionSpec,
     event: Any,
@@ -70,8 +94,10 @@ def run_child(
     code_root: Path,
     scratch: Path,
     delivery: int = 1,
+    layer: Path | None = None,
 ) -> Invocation:
-    """Run the function on ``event`` in a fresh process with exactly ``env``."""
+    """Run the function on ``event`` in a fresh process with exactly ``env`` (and, with
+    ``layer``, nothing on ``sys.path`` but ``code_root``, ``layer`` and the stdlib)."""
     tag = uuid.uuid4().hex[:8]
     event_path = scratch / f"event-{tag}.json"
     result_path = scratch / f"result-{tag}.json"
@@ -79,14 +105,7 @@ def run_child(
     started = monotonic()
     try:
         completed = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "alchemiser.devstack.runner",
-                spec.handler,
-                str(event_path),
-                str(result_path),
-            ],
+            child_command(spec.handler, event_path, result_path, code_root, layer),
             env=dict(env),
             cwd=code_root,
             stdout=subprocess.PIPE,
@@ -128,69 +147,3 @@ def run_child(
         completed.stdout,
         seconds,
     )
-
-
-class LocalContext:
-    """The attributes and method of the Lambda context object that handlers use."""
-
-    def __init__(self, function_name: str, memory_mb: int, timeout_seconds: int) -> None:
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = (
-            f"arn:aws:lambda:{REGION}:{EXAMPLE_ACCOUNT}:function:{function_name}"
-        )
-        self.memory_limit_in_mb = memory_mb
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "local")
-        self._deadline = monotonic() + timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - monotonic()) * 1000))
-
-
-def _runtime_logging() -> None:
-    """What the Lambda runtime does with a function's ApplicationLogLevel (it sets
-    AWS_LAMBDA_LOG_LEVEL): the root logger at that level, with a handler of its own,
-    before the handler's module is imported."""
-    level = os.environ.get("AWS_LAMBDA_LOG_LEVEL", "").strip().upper()
-    if level not in logging.getLevelNamesMapping():
-        return
-    root = logging.getLogger()
-    root.setLevel(level)
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("[%(levelname)s] %(name)s: %(message)s"))
-    root.addHandler(handler)
-
-
-def _child(handler_path: str, event_path: str, result_path: str) -> int:
-    _runtime_logging()
-    module_name, _, function_name = handler_path.rpartition(".")
-    function = getattr(import_module(module_name), function_name)
-    event = json.loads(Path(event_path).read_text(encoding="utf-8"))
-    context = LocalContext(
-        os.environ["AWS_LAMBDA_FUNCTION_NAME"],
-        int(os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]),
-        int(os.environ["AWS_LAMBDA_FUNCTION_TIMEOUT"]),
-    )
-    code: str | None = None
-    try:
-        response = function(event, context)
-        status = 0
-    except Exception as error:  # noqa: BLE001 - reported in Lambda's error shape
-        response = {"errorType": type(error).__name__, "errorMessage": str(error)}
-        code = getattr(error, "code", None)
-        status = 1
-        # What the Lambda runtime writes to the function's log for an unhandled error.
-        sys.stdout.flush()
-        sys.stderr.write(f"[ERROR] {type(error).__name__}: {error}\n")
-        sys.stderr.write("Traceback (most recent call last):\n")
-        sys.stderr.write("".join(traceback.format_tb(error.__traceback__)))
-        sys.stderr.flush()
-    document = {"response": response, "error_code": code if isinstance(code, str) else None}
-    Path(result_path).write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
-    return status
-
-
-if __name__ == "__main__":
-    sys.exit(_child(*sys.argv[1:4]))

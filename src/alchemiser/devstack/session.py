@@ -13,9 +13,12 @@ what the invocation queued to the function subscribed to that queue, deletes the
 messages of a successful batch and leaves failed ones. At the end it prints the ledger
 rows, the SNS messages and (``--alpaca``) the orders the exchange accepted.
 
-Each invocation runs ``python -m alchemiser.devstack.runner`` in a child process, which
-builds a Lambda-like context, calls the handler and writes the response (or Lambda's
-error shape). This package prints nothing itself: output goes through ``emit``.
+Each invocation runs ``devstack/child.py`` in a child process, which builds a Lambda-like
+context, calls the handler and writes the response (or Lambda's error shape). The code is
+the template's ``CodeUri`` on this environment's packages or, with ``--artifact DIR`` (a
+build: ``DIR/layer/python`` and ``DIR/functions/<LogicalId>/``), the function's built
+directory and the layer alone, in an isolated interpreter (what Lambda runs). This
+package prints nothing itself: output goes through ``emit``.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ class Options:
     alpaca: bool = False
     stack_name: str = STACK_NAME
     overrides: Mapping[str, str] = field(default_factory=dict)
+    artifact: Path | None = None
 
 
 class Session:
@@ -114,6 +118,11 @@ class Session:
         for resource in self.stack.values():
             self.emit(f"  {resource.logical_id:<26} {resource.summary}")
         self._tap_topics()
+        if self.options.artifact is not None:
+            self.emit(
+                f"code: {self.options.artifact}/functions/<LogicalId> and "
+                f"{self.options.artifact}/layer/python only (python -I -S, as in Lambda)"
+            )
         state_dir = self.scratch / "tmp"
         state_dir.mkdir()
         self.session_env = {
@@ -192,13 +201,19 @@ class Session:
         resolver = Resolver(self.template, self.options.stack_name, self.stack)
         return function_spec(self.template, logical_id, resolver)
 
+    def code(self, spec: FunctionSpec) -> tuple[Path, Path | None]:
+        """The function's code directory, and the layer under ``--artifact`` (else None)."""
+        if self.options.artifact is None:
+            return (self.options.template_path.resolve().parent / spec.code_uri).resolve(), None
+        return artifact_code(self.options.artifact, spec.logical_id)
+
     def invoke(self, logical_id: str, event: Any, delivery: int, why: str) -> Invocation:
         spec = self.spec(logical_id)
-        root = (self.options.template_path.resolve().parent / spec.code_uri).resolve()
+        root, layer = self.code(spec)
         env = {**lambda_environment(spec, root), **self.session_env, **self.options.overrides}
         self.emit("")
         self.emit(f"-- delivery {delivery}: {spec.logical_id} ({spec.handler}) <- {why}")
-        invocation = run_child(spec, event, env, root, self.scratch, delivery)
+        invocation = run_child(spec, event, env, root, self.scratch, delivery, layer)
         self.invocations.append(invocation)
         self._show(invocation)
         return invocation
@@ -232,6 +247,19 @@ class Session:
             )
 
 
+def artifact_code(artifact: Path, logical_id: str) -> tuple[Path, Path]:
+    """``artifact/functions/<logical_id>`` and ``artifact/layer/python``, which must exist."""
+    root = (artifact / "functions" / logical_id).resolve()
+    layer = (artifact / "layer" / "python").resolve()
+    for folder in (root, layer):
+        if not folder.is_dir():
+            raise ConfigError(
+                f"--artifact {artifact}: no {folder} (expected a build: layer/python and "
+                "functions/<LogicalId>/, from make build or make build-host)"
+            )
+    return root, layer
+
+
 def _alpaca_config(text: str, secret_id: str, url: str) -> str:
     """examples/local-alpaca.toml with the template's secret and the exchange's URL."""
     replaced = text
@@ -262,6 +290,8 @@ def run(options: Options, emit: Emit) -> int:
     template = load_template(options.template_path)
     target = options.function or pick_function(template, event)
     function_spec(template, target, environment=False)  # an unknown --function: before moto
+    if options.artifact is not None:
+        artifact_code(options.artifact, target)  # a missing build: before moto too
     with Session(options, emit) as session:
         for delivery in range(1, options.repeat + 1):
             if delivery > 1:
