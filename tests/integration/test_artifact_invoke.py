@@ -19,12 +19,6 @@ from tests.integration.test_local_invoke import EVENTS, invoke, ledger_rows, sec
 
 pytestmark = pytest.mark.integration
 
-NO_PANDAS_YET = (
-    "the Alpaca adapters (adapters/alpaca/broker.py, market_data.py) still import "
-    "alpaca.trading / alpaca.data, which import pandas, and the layer has no pandas: "
-    "ModuleNotFoundError until they use alpaca.common.rest.RESTClient only"
-)
-
 PROBE = """\
 import importlib.util, sys
 
@@ -106,7 +100,6 @@ def test_the_sim_run_from_the_build(host_build: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=NO_PANDAS_YET)
 def test_the_alpaca_run_from_the_build(host_build: Path, tmp_path: Path) -> None:
     result = invoke(
         str(EVENTS / "market_open.json"), "--alpaca", "--artifact", str(host_build), cwd=tmp_path
