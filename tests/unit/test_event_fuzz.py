@@ -24,7 +24,7 @@ from alchemiser.adapters.aws import ledger as dynamo_ledger
 from alchemiser.devstack.runner import LocalContext
 from alchemiser.domain.market import NEW_YORK
 from alchemiser.errors import EventError
-from alchemiser.handlers import orchestrator, rebalance, watchdog, worker
+from alchemiser.handlers import events, orchestrator, rebalance, watchdog, worker
 from alchemiser.handlers.events import parse_account_message, parse_event
 from alchemiser.observability import logger
 from tests.unit.fuzzing import HANDLER_ENVIRONMENT, each_case, junk, mutate_text
@@ -186,10 +186,10 @@ def test_account_messages_parse_or_are_invalid() -> None:
 def test_sqs_records_are_read_or_are_invalid() -> None:
     def check(rng: random.Random) -> None:
         event = sqs_event(rng)
-        worker.check_batch(event)
+        events.check_batch(event)
         for raw in event["Records"]:
             try:
-                message, received = worker.read_record(SQSRecord(raw))
+                message, received = events.read_record(SQSRecord(raw))
             except EventError:
                 continue
             assert received >= 1

@@ -14,7 +14,6 @@ raised as an ``EventError`` before anything runs.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -28,43 +27,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from alchemiser.config import load_config
 from alchemiser.errors import EventError
-from alchemiser.handlers.events import AccountMessage, HandlerSettings, parse_account_message
+from alchemiser.handlers.events import HandlerSettings, check_batch, read_record
 from alchemiser.handlers.runtime import RunFailed, already_running, publish_failure, run_account
 from alchemiser.observability import logger, metrics, tracer
-
-
-def check_batch(event: Any) -> None:
-    """EventError unless ``event`` is an SQS batch: a non-empty ``Records`` list of
-    objects, each with a ``messageId`` (what a failed item is reported by)."""
-    records = event.get("Records") if isinstance(event, Mapping) else None
-    if not isinstance(records, list):
-        raise EventError(f"not an SQS batch: no Records list in the {type(event).__name__}")
-    if not records:
-        raise EventError("not an SQS batch: no records (SQS sends at least one)")
-    for index, record in enumerate(records):
-        if not isinstance(record, Mapping):
-            raise EventError(f"not an SQS batch: record {index} is a {type(record).__name__}")
-        message_id = record.get("messageId")
-        if not isinstance(message_id, str) or not message_id:
-            raise EventError(f"not an SQS batch: record {index} has no messageId")
-
-
-def read_record(record: SQSRecord) -> tuple[AccountMessage, int]:
-    """The record's account message and which delivery this is (its receive count; 1
-    when SQS did not say). EventError if either cannot be read."""
-    raw = record.raw_event
-    body = raw.get("body")
-    if not isinstance(body, str):
-        raise EventError("the SQS record has no body")
-    message = parse_account_message(body)
-    attributes = raw.get("attributes", {})
-    if not isinstance(attributes, Mapping):
-        raise EventError("the SQS record's attributes are not an object")
-    count = attributes.get("ApproximateReceiveCount", "1")
-    if not isinstance(count, str) or not count.isdecimal() or len(count) > 9 or int(count) < 1:
-        shown = repr(count) if len(repr(count)) <= 40 else f"{repr(count)[:40]}..."
-        raise EventError(f"ApproximateReceiveCount {shown} is not a positive integer")
-    return message, int(count)
 
 
 @logger.inject_lambda_context(clear_state=True)
