@@ -17,8 +17,9 @@ from alchemiser.adapters.alpaca.policy import RetryPolicy
 from alchemiser.adapters.alpaca.transport import Transport
 from alchemiser.adapters.clock import SystemClock
 from alchemiser.adapters.files.prices import FilePriceStore
-from alchemiser.errors import DataError
+from alchemiser.errors import AlchemiserError, BrokerError, DataError, DataErrorKind
 from alchemiser.exchange import ExchangeSettings, LocalExchange
+from alchemiser.exchange.faults import Fault
 from tests.conftest import write_prices
 
 pytestmark = pytest.mark.integration
@@ -98,3 +99,72 @@ def test_a_symbol_without_any_bars_is_left_to_the_strategy(bundled: LocalExchang
 def test_the_lookback_is_capped(bundled: LocalExchange) -> None:
     history = adapter(bundled, max_sessions=100).history(["SPY"], date(2026, 7, 30), 1_000_000)
     assert len(history.dates) == 100
+
+
+def _bars_reply(body: object) -> Fault:
+    """Every bars request answered with ``body`` (so a retry meets it again)."""
+    return Fault(method="GET", path=BARS, status=200, body=body, every=True)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(None, id="empty-body"),
+        pytest.param([{"bars": {}}], id="a-list"),
+        pytest.param("<html>maintenance</html>", id="not-json"),
+        pytest.param({"message": "ok"}, id="no-bars-key"),
+        pytest.param({"bars": {}, "quotes": {}}, id="two-data-keys"),
+        pytest.param({"bars": 5}, id="bars-a-number"),
+        pytest.param({"bars": [{"t": "2026-07-30T04:00:00Z", "c": 1}]}, id="bars-a-list"),
+        pytest.param({"bars": {"SPY": 5}}, id="symbol-bars-a-number"),
+        pytest.param({"bars": {"SPY": [5]}}, id="bar-a-number"),
+        pytest.param({"bars": {"SPY": [{"c": 520.1}]}}, id="bar-without-time"),
+        pytest.param({"bars": {}, "next_page_token": 7}, id="page-token-a-number"),
+        pytest.param({"bars": {}, "next_page_token": {"a": 1}}, id="page-token-an-object"),
+        pytest.param({"bars": {}, "next_page_token": ""}, id="page-token-empty"),
+    ],
+)
+def test_a_bars_page_not_shaped_as_documented_is_a_typed_error(
+    bundled: LocalExchange, body: object
+) -> None:
+    market = adapter(bundled)
+    end = market.latest_session(before=date(2026, 7, 31))
+    bundled.add_fault(_bars_reply(body))
+
+    with pytest.raises(AlchemiserError) as raised:
+        market.history(["SPY", "TLT"], end, 30)
+
+    error = raised.value
+    if isinstance(error, DataError):
+        assert error.kind is DataErrorKind.MALFORMED
+    else:  # the transport's typed malformed reply, retried as any unreadable read is
+        assert isinstance(error, BrokerError)
+        assert error.broker_code == "malformed"
+    assert all("page_token" not in r.query for r in bundled.requests)  # no bad token followed
+
+
+def test_a_page_token_offered_again_is_not_followed_forever(bundled: LocalExchange) -> None:
+    market = adapter(bundled)
+    end = market.latest_session(before=date(2026, 7, 31))
+    bundled.add_fault(_bars_reply({"bars": {}, "next_page_token": "again"}))
+
+    with pytest.raises(BrokerError) as raised:
+        market.history(["SPY", "TLT"], end, 30)
+
+    assert raised.value.broker_code == "malformed"
+    # each attempt: the first page, then the token once; never a third page
+    pages = [r.query.get("page_token") for r in bundled.requests if r.path == BARS]
+    assert pages.count(["again"]) == pages.count(None) <= 5
+
+
+def test_pages_beyond_the_bars_asked_for_are_refused(bundled: LocalExchange) -> None:
+    market = adapter(bundled)
+    end = market.latest_session(before=date(2026, 7, 31))
+    for n in range(1, 13):  # a fresh token on each page: 2 symbols x 30 sessions fit in one
+        page = {"bars": {}, "next_page_token": f"t{n}"}
+        bundled.add_fault(Fault(method="GET", path=BARS, status=200, body=page, nth=n))
+
+    with pytest.raises(BrokerError) as raised:
+        market.history(["SPY", "TLT"], end, 30)
+
+    assert raised.value.broker_code == "malformed"

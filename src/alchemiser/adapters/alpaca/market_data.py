@@ -311,7 +311,7 @@ class AlpacaMarketData:
         wanted = sorted(set(symbols))
         closes = np.full((len(window), len(wanted)), np.nan)
         if wanted:
-            bars = self._bars(wanted, window[0], end)
+            bars = self._bars(wanted, window[0], end, sessions=len(window))
             row = {d: i for i, d in enumerate(window)}
             for column, symbol in enumerate(wanted):
                 for bar in bars.get(symbol, ()):
@@ -326,7 +326,7 @@ class AlpacaMarketData:
         )
 
     def _bars(
-        self, symbols: list[str], start: date, end: date
+        self, symbols: list[str], start: date, end: date, *, sessions: int
     ) -> dict[str, list[tuple[date, float]]]:
         # alpaca-py's StockBarsRequest query: times in UTC, symbols comma-joined.
         query: dict[str, Any] = {
@@ -337,7 +337,12 @@ class AlpacaMarketData:
             "feed": self._feed,
             "symbols": ",".join(symbols),
         }
-        raw = self._transport.call(lambda: self._bar_pages(query), what="GET /v2/stocks/bars")
+        # At most one bar per symbol and session: a reply that pages past that (or offers
+        # the same page token again) would otherwise be followed until the run times out.
+        pages = len(symbols) * sessions // BARS_PAGE + 2
+        raw = self._transport.call(
+            lambda: self._bar_pages(query, max_pages=pages), what="GET /v2/stocks/bars"
+        )
         try:
             return {
                 str(symbol): [self._bar(b) for b in as_list(rows, str(symbol))]
@@ -348,26 +353,33 @@ class AlpacaMarketData:
                 f"GET /v2/stocks/bars: malformed bars ({error})", kind=DataErrorKind.MALFORMED
             ) from error
 
-    def _bar_pages(self, query: Mapping[str, Any]) -> dict[str, Any]:
+    def _bar_pages(self, query: Mapping[str, Any], *, max_pages: int) -> dict[str, Any]:
         """Every page of a bars request, merged per symbol, read as alpaca-py's
         ``get_stock_bars`` reads them: ``limit`` and ``page_token`` added to the query,
-        pages followed until one has no ``next_page_token``; a page without exactly one
-        known data key is a ValueError. The whole read is one attempt of the retry
-        policy, starting again from the first page."""
-        merged: dict[str, Any] = defaultdict(list)
+        pages followed until one has no ``next_page_token``. ValueError (a malformed
+        reply) for a page that is not an object with exactly one known data key mapping
+        symbols to lists, a page token that is not a non-empty string or comes back
+        again, or more than ``max_pages`` pages. The whole read is one attempt of the
+        retry policy, starting again from the first page."""
+        merged: dict[str, list[Any]] = defaultdict(list)
         params = {**query, "limit": BARS_PAGE}
-        page_token = None
-        while True:
+        page_token: str | None = None
+        seen: set[str] = set()
+        for _ in range(max_pages):
             params["page_token"] = page_token
-            response: Any = self._data.get(BARS, dict(params))
-            for key, value in _data_entries(response).items():
-                if isinstance(value, list):
-                    merged[key].extend(value)
-                else:
-                    merged[key] = value
+            response = as_mapping(self._data.get(BARS, dict(params)), "bars page")
+            entries = as_mapping(_data_entries(response), "bars")
+            for key, value in entries.items():
+                merged[str(key)].extend(as_list(value, str(key)))
             page_token = response.get("next_page_token", None)
             if page_token is None:
                 return dict(merged)
+            if not isinstance(page_token, str) or not page_token or page_token in seen:
+                raise ValueError(
+                    f"bars: next_page_token {str(page_token)[:40]!r} is not a new token"
+                )
+            seen.add(page_token)
+        raise ValueError(f"bars: more than {max_pages} pages for the bars asked for")
 
     @staticmethod
     def _bar(raw: Any) -> tuple[date, float]:

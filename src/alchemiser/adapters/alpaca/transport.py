@@ -231,9 +231,10 @@ def classify(error: Exception, *, what: str, idempotent: bool, now: datetime) ->
         if _never_sent(error):
             return BrokerTransient(f"{what}: cannot connect", broker_code="connect_error")
         return maybe_sent(f"{what}: connection lost: {type(error).__name__}", broker_code="reset")
-    if isinstance(error, requests.RequestException):
+    if isinstance(error, requests.RequestException) and not isinstance(error, ValueError):
         return maybe_sent(f"{what}: {type(error).__name__}", broker_code="request_error")
     if isinstance(error, (ValueError, ValidationError, KeyError, TypeError)):
+        # requests' JSONDecodeError (a 2xx that is not JSON) is a ValueError too.
         # A 2xx whose body is not what the API documents.
         return maybe_sent(
             f"{what}: malformed response ({type(error).__name__})", broker_code="malformed"
