@@ -63,8 +63,8 @@ bench: $(STAMP)
 invoke: $(STAMP)
 	$(VENV)/bin/alchemiser invoke $(or $(EVENT),events/market_open.json) $(ARGS)
 
-## requirements: the Lambda package's requirements, exported from the lock with their
-## hashes (sam build's pip then refuses any file that is not the locked one)
+## requirements: the runtime requirements, exported from the lock with their hashes
+## (make build installs the layer from the same export, so only the locked files install)
 requirements: $(UV)
 	$(UV) export --frozen --no-dev --no-emit-project --quiet > src/requirements.txt
 
@@ -83,4 +83,4 @@ build-host: $(STAMP)
 	$(VENV)/bin/python -m alchemiser.devstack.artifact --uv $(UV) --host --out build-host
 
 clean:
-	rm -rf build build-host $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .coverage .alchemiser
+	rm -rf build build-host .aws-sam $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .coverage .alchemiser

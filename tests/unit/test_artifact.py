@@ -331,3 +331,23 @@ def test_strip_inert_removes_only_what_no_run_imports(tmp_path: Path) -> None:
         "pkg/core.py",
         "tests/__init__.py",
     ]
+
+
+def test_a_function_importing_what_the_layer_leaves_out_fails_the_build(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for relative, text in {
+        "src/alchemiser/__init__.py": "",
+        "src/alchemiser/handlers/__init__.py": "",
+        "src/alchemiser/handlers/worker.py": "import pandas\n",
+        ".aws-sam/build/template.yaml": "an older build\n",
+    }.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text)
+
+    # no uv is needed: the functions are checked before the layer is installed
+    assert artifact.build(tmp_path, tmp_path / "no-uv") == 1
+
+    assert "alchemiser.handlers.worker:1 imports pandas" in capsys.readouterr().err
+    assert not (tmp_path / ".aws-sam" / "build").exists(), "an older build could be deployed"
+    assert not (tmp_path / "build" / "layer").exists()

@@ -290,29 +290,30 @@ def build(root: Path, uv: Path) -> int:
             "pyenv): building WITHOUT bytecode. Lambda compiles in memory on each cold start.",
             file=sys.stderr,
         )
-    if out.exists():
-        shutil.rmtree(out)
+    sam = root / ".aws-sam" / "build"
+    for stale in (out, sam):  # never deploy an older build, or a `sam build`
+        if stale.exists():
+            shutil.rmtree(stale)
+    functions = build_functions(root / "src", out / "functions", python)
+    problems = forbidden_imports(out / "functions" / FUNCTION_IDS[0])
+    if problems:
+        # Fail the build: a function importing what the layer leaves out would fail in
+        # Lambda at run time, and no deploy template is written for it.
+        print(
+            "ERROR: the function code imports what the build leaves out (these imports "
+            "would fail in Lambda); no deploy template written:",
+            file=sys.stderr,
+        )
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
     requirements = filter_requirements(export_requirements(root, uv), EXCLUDED_DISTRIBUTIONS)
-    (out).mkdir(parents=True)
     (out / "requirements.txt").write_text(requirements, encoding="utf-8")
     layer = out / "layer"
     install_layer(requirements, layer / "python", uv)
     if python is not None:
         compile_bytecode(layer / "python", python)
-    functions = build_functions(root / "src", out / "functions", python)
-    problems = forbidden_imports(out / "functions" / FUNCTION_IDS[0])
-    if problems:
-        print(
-            "WARNING: the function code imports what the build leaves out (these imports "
-            "fail in Lambda):",
-            file=sys.stderr,
-        )
-        for problem in problems:
-            print(f"  {problem}", file=sys.stderr)
 
-    sam = root / ".aws-sam" / "build"
-    if sam.exists():
-        shutil.rmtree(sam)  # never deploy an older `sam build`
     sam.mkdir(parents=True)
     relative = Path(os.path.relpath(out, sam))
     code = {name: f"{(relative / 'functions' / name).as_posix()}/" for name in functions}
