@@ -150,3 +150,58 @@ def test_devstack_modules_are_documented_and_small(path: Path) -> None:
     assert ast.get_docstring(ast.parse(text)), f"{path.name} has no module docstring"
     lines = len(text.splitlines())
     assert lines < DEVSTACK_MAX_LINES, f"{path.name}: {lines} lines"
+
+
+def _module_of(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _top_level_imports(path: Path, known: set[str]) -> set[str]:
+    """The package's modules ``path`` imports outside functions (``if TYPE_CHECKING:``
+    blocks included: a cycle through type hints is still a knot in the design)."""
+    module = _module_of(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    body = list(ast.parse(path.read_text()).body)
+    while body:
+        node = body.pop()
+        if isinstance(node, ast.If | ast.Try):
+            body.extend(node.body + node.orelse)
+            continue
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            names = [
+                f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names
+            ]
+        found.update(n for n in names if n in known and n != module)
+    return found
+
+
+def test_no_import_cycles() -> None:
+    paths = sorted(PACKAGE.rglob("*.py"))
+    known = {_module_of(p) for p in paths}
+    graph = {_module_of(p): _top_level_imports(p, known) for p in paths}
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for target in sorted(graph[node]):
+            if state.get(target) == 1:
+                cycle = (
+                    [*trail[trail.index(target) :], target] if target in trail else [node, target]
+                )
+                pytest.fail("import cycle: " + " -> ".join(cycle))
+            if target not in state:
+                visit(target, [*trail, target])
+        state[node] = 2
+
+    for start in sorted(graph):
+        if start not in state:
+            visit(start, [start])

@@ -21,7 +21,8 @@ from alchemiser import bootstrap
 from alchemiser.adapters.clock import SystemClock
 from alchemiser.cli import ledger, ops, research
 from alchemiser.config import AppConfig, load_config
-from alchemiser.devstack import session as devstack
+from alchemiser.devstack.invoke import run as run_invoke
+from alchemiser.devstack.session import Options as InvokeOptions
 from alchemiser.devstack.template import STACK_NAME
 from alchemiser.domain.report import RunReport, failure_reason
 from alchemiser.errors import AlchemiserError, ConfigError, LiveTradingRefused
@@ -285,7 +286,7 @@ def _invoke(args: argparse.Namespace) -> int:
         if not sep or not key:
             raise ConfigError(f"--env expects KEY=VALUE, got {item!r}")
         overrides[key] = value
-    options = devstack.Options(
+    options = InvokeOptions(
         event_path=args.event,
         template_path=args.template,
         function=args.function,
@@ -295,7 +296,7 @@ def _invoke(args: argparse.Namespace) -> int:
         overrides=overrides,
         artifact=args.artifact,
     )
-    return devstack.run(options, lambda line: print(line, flush=True))
+    return run_invoke(options, lambda line: print(line, flush=True))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,29 +6,14 @@ deduplicated, the first delivery's messages come again (``redeliver``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from alchemiser.devstack.functions import SqsSource, declared_functions
+from alchemiser.devstack.session import Sent, Session
 from alchemiser.devstack.template import Resource
-
-if TYPE_CHECKING:
-    from alchemiser.devstack.session import Session
 
 MAX_BATCHES = 100
 """A queue drained in more batches than this in one go is a loop, not a backlog."""
-
-
-@dataclass
-class Sent:
-    """A message the session took from a queue, to deliver again on a repeat."""
-
-    queue: str
-    body: str
-    group_id: str | None
-    dedup_id: str | None
-    receipt_handle: str
-    deleted: bool = False
 
 
 def sources(session: Session) -> list[tuple[str, SqsSource]]:

@@ -27,10 +27,11 @@ from alchemiser.exchange.shapes import (
     QTY_STEP,
     WHOLE,
     ApiError,
+    fmt,
     money,
     not_found,
-    order_json,
     unprocessable,
+    utc_text,
 )
 
 DEFAULT_ORDERS_LIMIT = 50
@@ -73,7 +74,47 @@ class SimOrder:
         return self.status in OPEN_STATUSES
 
     def to_json(self) -> JSON:
-        return order_json(self)
+        """The order as Alpaca's API shows it."""
+        return {
+            "id": self.id,
+            "client_order_id": self.client_order_id,
+            "created_at": utc_text(self.submitted_at),
+            "updated_at": utc_text(self.updated_at or self.submitted_at),
+            "submitted_at": utc_text(self.submitted_at),
+            "filled_at": utc_text(self.filled_at) if self.filled_at else None,
+            "expired_at": utc_text(self.expired_at) if self.expired_at else None,
+            "expires_at": utc_text(self.expires_at),
+            "canceled_at": utc_text(self.canceled_at) if self.canceled_at else None,
+            "failed_at": None,
+            "replaced_at": None,
+            "replaced_by": None,
+            "replaces": None,
+            "asset_id": self.asset_id,
+            "symbol": self.symbol,
+            "asset_class": "us_equity",
+            "notional": fmt(self.notional) if self.notional is not None else None,
+            "qty": fmt(self.qty) if self.qty is not None else None,
+            "filled_qty": fmt(self.filled_qty),
+            "filled_avg_price": (
+                fmt(self.filled_avg_price) if self.filled_avg_price is not None else None
+            ),
+            "order_class": "",
+            "order_type": "market",
+            "type": "market",
+            "side": self.side,
+            "position_intent": "buy_to_open" if self.side == "buy" else "sell_to_close",
+            "time_in_force": "day",
+            "limit_price": None,
+            "stop_price": None,
+            "status": self.status,
+            "extended_hours": False,
+            "legs": None,
+            "trail_percent": None,
+            "trail_price": None,
+            "hwm": None,
+            "subtag": None,
+            "source": None,
+        }
 
 
 class OrderBook:

@@ -10,19 +10,40 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 from alchemiser.exchange.engine import Engine
-from alchemiser.exchange.faults import FaultSet, faults_from_json
-from alchemiser.exchange.settings import settings_changes_from_json
+from alchemiser.exchange.faults import Fault, FaultSet, faults_from_json
+from alchemiser.exchange.settings import ExchangeSettings, settings_changes_from_json
 from alchemiser.exchange.shapes import ApiError
 from alchemiser.exchange.wire import Response, json_response
 
-if TYPE_CHECKING:
-    from alchemiser.exchange.server import LocalExchange
+
+class Controlled(Protocol):
+    """What the control plane changes and reads of a running exchange (``LocalExchange``)."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def settings(self) -> ExchangeSettings: ...
+
+    @property
+    def requests(self) -> Sequence[object]: ...
+
+    def add_fault(self, *faults: Fault) -> None: ...
+
+    def clear_faults(self) -> None: ...
+
+    def configure(self, **changes: Any) -> ExchangeSettings: ...
+
+    def counts(self) -> dict[str, int]: ...
+
+    def reset_counts(self) -> None: ...
+
 
 CONTROL_PREFIX = "/_control/"
 ORDERS = "/v2/orders"
@@ -117,7 +138,7 @@ def client_order_id(raw: bytes) -> str | None:
 
 
 def control(
-    exchange: LocalExchange,
+    exchange: Controlled,
     faults: FaultSet,
     method: str,
     path: str,

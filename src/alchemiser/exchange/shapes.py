@@ -11,10 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from alchemiser.exchange.orders import SimOrder
+from typing import Any
 
 JSON = dict[str, Any]
 
@@ -123,49 +120,6 @@ def asset_json(symbol: str, *, fractionable: bool) -> JSON:
         "easy_to_borrow": False,
         "fractionable": fractionable,
         "attributes": [],
-    }
-
-
-def order_json(order: SimOrder) -> JSON:
-    return {
-        "id": order.id,
-        "client_order_id": order.client_order_id,
-        "created_at": utc_text(order.submitted_at),
-        "updated_at": utc_text(order.updated_at or order.submitted_at),
-        "submitted_at": utc_text(order.submitted_at),
-        "filled_at": utc_text(order.filled_at) if order.filled_at else None,
-        "expired_at": utc_text(order.expired_at) if order.expired_at else None,
-        "expires_at": utc_text(order.expires_at),
-        "canceled_at": utc_text(order.canceled_at) if order.canceled_at else None,
-        "failed_at": None,
-        "replaced_at": None,
-        "replaced_by": None,
-        "replaces": None,
-        "asset_id": order.asset_id,
-        "symbol": order.symbol,
-        "asset_class": "us_equity",
-        "notional": fmt(order.notional) if order.notional is not None else None,
-        "qty": fmt(order.qty) if order.qty is not None else None,
-        "filled_qty": fmt(order.filled_qty),
-        "filled_avg_price": (
-            fmt(order.filled_avg_price) if order.filled_avg_price is not None else None
-        ),
-        "order_class": "",
-        "order_type": "market",
-        "type": "market",
-        "side": order.side,
-        "position_intent": "buy_to_open" if order.side == "buy" else "sell_to_close",
-        "time_in_force": "day",
-        "limit_price": None,
-        "stop_price": None,
-        "status": order.status,
-        "extended_hours": False,
-        "legs": None,
-        "trail_percent": None,
-        "trail_price": None,
-        "hwm": None,
-        "subtag": None,
-        "source": None,
     }
 
 
