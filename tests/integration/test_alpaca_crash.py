@@ -73,7 +73,7 @@ PLAN = [("sell", "BND"), ("sell", "QQQ"), ("buy", "GLD"), ("buy", "SPY"), ("buy"
 QTY_TOLERANCE = 1e-5
 """Relative, per symbol: the exchange rounds a dollar order's quantity to 9 places."""
 CASH_TOLERANCE = Decimal("0.05")
-KILL_WAIT_SECONDS = 30
+KILL_WAIT_SECONDS = 120  # a hang guard only: the orders normally arrive within seconds
 
 
 FLAT = {"SPY": 740.0, "TLT": 82.5, "GLD": 377.0, "QQQ": 684.0, "BND": 72.5}
