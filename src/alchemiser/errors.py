@@ -6,6 +6,8 @@ one of these so the run report can say exactly what went wrong.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -151,3 +153,10 @@ class SecretUnavailable(SecretError):
 
     code = "SECRET_UNAVAILABLE"
     retryable = True
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``" (did you mean `x`?)"`` naming the known name closest to ``name``, or ``""``
+    when none is close: appended to an error about an unknown name."""
+    close = difflib.get_close_matches(name, sorted(set(known)), n=1, cutoff=0.6)
+    return f" (did you mean `{close[0]}`?)" if close else ""

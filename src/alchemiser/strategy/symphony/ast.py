@@ -33,16 +33,28 @@ class IndicatorFn(StrEnum):
     STDEV_RETURN = "stdev-return"
     STDEV_PRICE = "stdev-price"
     MAX_DRAWDOWN = "max-drawdown"
+    PPO = "percentage-price-oscillator"
+    PPO_SIGNAL = "percentage-price-oscillator-signal"
 
 
 @dataclass(frozen=True, slots=True)
 class Indicator:
-    """``(fn "TICKER" {:window n})``; inside a filter ``ticker`` is None (each candidate)."""
+    """``(fn "TICKER" {:window n})``; inside a filter ``ticker`` is None (each candidate).
+
+    The percentage price oscillators take ``{:short-window s :long-window l}`` (and the
+    signal ``:smooth-window m``) instead of ``:window``: ``params`` holds them as
+    ``(("long-window", l), ("short-window", s), ...)``, sorted by name, defaults filled
+    in; ``window`` is then the longest of them (the history the indicator needs)."""
 
     fn: IndicatorFn
     ticker: str | None
     window: int
     location: Location
+    params: tuple[tuple[str, int], ...] = ()
+
+    def param(self, name: str) -> int:
+        """One of ``params`` by name (KeyError when the indicator has no such option)."""
+        return dict(self.params)[name]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +71,7 @@ class Comparator(StrEnum):
     LT = "<"
     GE = ">="
     LE = "<="
+    EQ = "="
 
 
 @dataclass(frozen=True, slots=True)
