@@ -179,7 +179,8 @@ def test_validate_reports_a_ticker_missing_from_the_prices(
     assert main(["validate", str(path), "--prices", str(prices)]) == 1
     assert capsys.readouterr().out.splitlines() == [
         f"{path}: 1 problem(s)",
-        f"  {path}:2:18: ZZZ: no price file in the price directory",
+        f"  {path}:2:18: ZZZ: no price file in {prices}: add {prices / 'ZZZ.csv'} "
+        "with date,close rows (docs/CONFIG.md, [data])",
     ]
 
 
