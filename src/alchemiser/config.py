@@ -13,9 +13,11 @@ from datetime import date
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, NamedTuple, TypeGuard, Union, get_args, get_origin
 
 from pydantic import (
+    BaseModel,
     ConfigDict,
     Discriminator,
     Field,
@@ -24,6 +26,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from alchemiser.adapters.alpaca.policy import (
     LIVE_TRADING_URL,
@@ -37,7 +40,7 @@ from alchemiser.domain.market import TradingWindow
 from alchemiser.domain.report import Mode
 from alchemiser.domain.targets import WEIGHT_TOLERANCE
 from alchemiser.domain.values import Frozen, Symbol, normalise_symbol
-from alchemiser.errors import ConfigError
+from alchemiser.errors import ConfigError, did_you_mean
 from alchemiser.execution.procedure import ExecutionPolicy
 from alchemiser.portfolio.diff import DiffPolicy
 from alchemiser.portfolio.risk import RiskLimits
@@ -371,14 +374,92 @@ def _merge(top: dict[str, Any], entry: AccountConfig) -> AppConfig:
     try:
         return AppConfig.model_validate(document)
     except ValidationError as error:
-        first = error.errors()[0]
-        refused = first.get("ctx", {}).get("error")
-        path = ".".join(str(p) for p in first["loc"])
-        if isinstance(refused, _FieldRefused) or path in URL_FIELDS:
-            field = refused.field if isinstance(refused, _FieldRefused) else path
-            message = first["msg"].removeprefix("Value error, ")
-            raise _FieldRefused(f"account {entry.account!r}: {message}", field=field) from None
-        raise ValueError(f"account {entry.account!r}: {path}: {first['msg']}") from None
+        problems = _problems(error)
+        if len(problems) == 1 and (problems[0].refused or problems[0].path in URL_FIELDS):
+            path, message = problems[0].path, problems[0].message
+            raise _FieldRefused(f"account {entry.account!r}: {message}", field=path) from None
+        listed = "; ".join(f"{p.path}: {p.message}" for p in problems)
+        raise ValueError(f"account {entry.account!r}: {listed}") from None
+
+
+class _Problem(NamedTuple):
+    path: str
+    message: str
+    refused: bool
+    """A model validator's refusal of a named field (``_FieldRefused``)."""
+
+
+def _problems(error: ValidationError) -> list[_Problem]:
+    """Every problem of ``error``, each with its path: unknown keys first, each with the
+    known key it likely misspells, and a required key that is missing right after the
+    unknown key that likely misspells it; then the rest in the order pydantic found them.
+    A collection's "too short" that only counts its items that failed is left out: the
+    items' own problems say what is wrong."""
+    details = error.errors()
+    unknown: list[tuple[ErrorDetails, str]] = []
+    others: list[ErrorDetails] = []
+    for detail in details:
+        location = detail["loc"]
+        if detail["type"] == "too_short" and any(
+            len(other["loc"]) > len(location) and other["loc"][: len(location)] == location
+            for other in details
+        ):
+            continue
+        if detail["type"] == "extra_forbidden" and location:
+            model = _model_at(location[:-1])
+            known = model.model_fields if model is not None else ()
+            unknown.append((detail, did_you_mean(str(location[-1]), known)))
+        else:
+            others.append(detail)
+    ordered: list[_Problem] = []
+    for detail, suggestion in unknown:
+        ordered.append(_Problem(_field_path(detail["loc"]), f"not a known key{suggestion}", False))
+        parent = detail["loc"][:-1]
+        for other in [o for o in others if o["type"] == "missing" and o["loc"][:-1] == parent]:
+            if suggestion and suggestion == f" (did you mean `{other['loc'][-1]}`?)":
+                others.remove(other)
+                ordered.append(_problem(other))
+    return ordered + [_problem(detail) for detail in others]
+
+
+def _problem(detail: ErrorDetails) -> _Problem:
+    refused = detail.get("ctx", {}).get("error")
+    if isinstance(refused, _FieldRefused):
+        return _Problem(refused.field, str(refused), True)
+    return _Problem(_field_path(detail["loc"]), detail["msg"].removeprefix("Value error, "), False)
+
+
+def _model_at(location: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The settings model whose keys ``location`` holds (``strategies.0.fixed``: the
+    fixed strategy's), or None when it holds no model's keys."""
+    candidates = _members(AppConfig)
+    for part in location:
+        following: list[tuple[Any, tuple[Any, ...]]] = []
+        for kind, metadata in candidates:
+            if isinstance(part, int):
+                if get_origin(kind) in (tuple, list):
+                    following += _members(get_args(kind)[0])
+            elif any(isinstance(tag, Tag) and tag.tag == part for tag in metadata):
+                following.append((kind, ()))
+            elif _is_model(kind) and part in kind.model_fields:
+                following += _members(kind.model_fields[part].annotation)
+        candidates = following
+    return next((kind for kind, _ in candidates if _is_model(kind)), None)
+
+
+def _is_model(kind: Any) -> TypeGuard[type[BaseModel]]:
+    return isinstance(kind, type) and issubclass(kind, BaseModel)
+
+
+def _members(annotation: Any) -> list[tuple[Any, tuple[Any, ...]]]:
+    """The types ``annotation`` may be, each with the metadata (a union member's
+    ``Tag``) it was annotated with."""
+    if get_origin(annotation) is Annotated:
+        inner, *metadata = get_args(annotation)
+        return [(kind, (*inner_metadata, *metadata)) for kind, inner_metadata in _members(inner)]
+    if get_origin(annotation) in (Union, UnionType):
+        return [member for argument in get_args(annotation) for member in _members(argument)]
+    return [(annotation, ())]
 
 
 def _field_path(location: tuple[int | str, ...]) -> str:
@@ -401,12 +482,16 @@ def parse_config(document: dict[str, object], source: str) -> AppConfig:
     try:
         return AppConfig.model_validate(document)
     except ValidationError as error:
-        first = error.errors()[0]
-        more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-        message = first["msg"].removeprefix("Value error, ")
-        refused = first.get("ctx", {}).get("error")
-        field = refused.field if isinstance(refused, _FieldRefused) else _field_path(first["loc"])
-        raise ConfigError(f"{message}{more} [in {source}]", field=field) from error
+        problems = _problems(error)
+        if len(problems) == 1:
+            raise ConfigError(
+                f"{problems[0].message} [in {source}]", field=problems[0].path
+            ) from error
+        listed = "".join(f"\n  {p.path}: {p.message}" for p in problems)
+        raise ConfigError(
+            f"{len(problems)} problems [in {source}]:{listed}",
+            fields=[p.path for p in problems],
+        ) from error
 
 
 def load_config(path: Path | None = None) -> AppConfig:

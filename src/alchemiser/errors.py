@@ -7,7 +7,7 @@ one of these so the run report can say exactly what went wrong.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from enum import StrEnum
 
 
@@ -29,13 +29,24 @@ class AlchemiserError(Exception):
 
 
 class ConfigError(AlchemiserError):
-    """Invalid configuration or settings; ``field`` is the dotted path of the culprit."""
+    """Invalid configuration or settings; ``field`` is the dotted path of the culprit.
+
+    A message that lists several problems (each line naming its own path) passes them
+    as ``fields``, first culprit first: ``field`` is then the first of them."""
 
     code = "CONFIG_INVALID"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(f"{field}: {message}" if field else message)
-        self.field = field
+    def __init__(
+        self, message: str, *, field: str | None = None, fields: Sequence[str] = ()
+    ) -> None:
+        if fields:
+            super().__init__(message)
+            self.fields: tuple[str, ...] = tuple(fields)
+            self.field: str | None = self.fields[0]
+        else:
+            super().__init__(f"{field}: {message}" if field else message)
+            self.fields = (field,) if field else ()
+            self.field = field
 
 
 class LiveTradingRefused(ConfigError):

@@ -179,7 +179,8 @@ def test_validate_reports_a_ticker_missing_from_the_prices(
     assert main(["validate", str(path), "--prices", str(prices)]) == 1
     assert capsys.readouterr().out.splitlines() == [
         f"{path}: 1 problem(s)",
-        f"  {path}:2:18: ZZZ: no price file in the price directory",
+        f"  {path}:2:18: ZZZ: no price file in {prices}: add {prices / 'ZZZ.csv'} "
+        "with date,close rows (docs/CONFIG.md, [data])",
     ]
 
 
@@ -195,6 +196,51 @@ def test_validate_a_reader_error_and_a_missing_file(
     assert lines[1].startswith(f"  {unbalanced}:")
     assert lines[2] == f"{missing}: 1 problem(s)"
     assert lines[3].startswith(f"  {missing}: cannot read")
+
+
+def test_validate_a_directory_checks_each_symphony_in_it_in_name_order(
+    tmp_path: Path, prices: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "symphonies"
+    folder.mkdir()
+    (folder / "b-tiny.clj").write_text(TINY)
+    (folder / "a-bad.clj").write_text(BAD)
+    (folder / "c-broken.json").write_text("{not json")
+    (folder / "notes.txt").write_text("not a symphony")
+    (folder / "nested").mkdir()
+    (folder / "nested" / "d.clj").write_text(TINY)
+    assert main(["validate", str(folder), "--prices", str(prices)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4
+    assert lines[0].startswith(
+        f"{folder / 'a-bad.clj'}: 3 problems, the first: "
+        f"{folder / 'a-bad.clj'}:4:6: unknown operator 'frobnicate'"
+    )
+    assert lines[1] == f"{folder / 'b-tiny.clj'}: ok (5 nodes, 3 tickers)"
+    assert lines[2].startswith(f"{folder / 'c-broken.json'}: 1 problem: {folder / 'c-broken.json'}")
+    assert lines[3] == f"{folder}: 3 files, 1 ok, 2 failed"
+
+
+def test_validate_a_directory_of_good_symphonies_exits_0(
+    tmp_path: Path, prices: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "good"
+    folder.mkdir()
+    (folder / "one.clj").write_text(TINY)
+    (folder / "two.clj").write_text('(defsymphony "Two" {} [(asset "SPY")])\n')
+    assert main(["validate", str(folder), "--prices", str(prices)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"{folder / 'one.clj'}: ok (5 nodes, 3 tickers)",
+        f"{folder / 'two.clj'}: ok (1 node, 1 ticker)",
+        f"{folder}: 2 files, 2 ok, 0 failed",
+    ]
+
+
+def test_validate_a_directory_without_symphonies_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate", str(tmp_path)]) == 1
+    assert capsys.readouterr().out.splitlines() == [f"{tmp_path}: no .clj or .json file in it"]
 
 
 def test_validate_the_builtins(capsys: pytest.CaptureFixture[str]) -> None:

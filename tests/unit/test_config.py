@@ -65,7 +65,7 @@ def _strategies(**overrides: object) -> dict[str, object]:
         ),
         (_strategies(allocation=1.5), "strategies[0].allocation", "less than or equal"),
         (_strategies(kind="bogus"), "strategies[0]", "'fixed' or 'symphony'"),
-        (_strategies(kind="symphony"), "strategies[0].weights", "not permitted"),
+        (_strategies(kind="symphony"), "strategies[0].weights", "not a known key"),
         (
             {"strategies": [{"name": "s", "kind": "symphony", "allocation": 1.0}]},
             "strategies[0]",
@@ -105,7 +105,11 @@ def _strategies(**overrides: object) -> dict[str, object]:
             "alpaca.trading_url",
             "must start with https://",
         ),
-        ({**MINIMAL, "risk": {"max_order_notionl": 5}}, "risk.max_order_notionl", "not permitted"),
+        (
+            {**MINIMAL, "risk": {"max_order_notionl": 5}},
+            "risk.max_order_notionl",
+            "not a known key (did you mean `max_order_notional`?)",
+        ),
         ({**MINIMAL, "data": {"source": "directory"}}, "data", "needs a path"),
         (_strategies(weights={"SPY": 0.5, "spy": 0.4}), "strategies[0].weights", "same symbol SPY"),
         (_strategies(weights={"BRK/B": 0.5, "BRK.B": 0.4}), "strategies[0].weights", "BRK.B"),
@@ -120,6 +124,64 @@ def test_invalid_config_names_the_field(
         parse_config(document, "test")
     assert error.value.field == field
     assert fragment in str(error.value)
+
+
+def test_a_misspelt_key_is_named_first_with_the_key_it_likely_means() -> None:
+    entry = {"name": "a", "kind": "fixed", "alocation": 1.0, "weights": {"SPY": 1.0}}
+    with pytest.raises(ConfigError) as error:
+        parse_config({"strategies": [entry]}, "test")
+    assert error.value.field == "strategies[0].alocation"
+    assert error.value.fields == ("strategies[0].alocation", "strategies[0].allocation")
+    assert str(error.value).splitlines() == [
+        "2 problems [in test]:",
+        "  strategies[0].alocation: not a known key (did you mean `allocation`?)",
+        "  strategies[0].allocation: Field required",
+    ]
+
+
+def test_every_problem_is_listed_unknown_keys_first() -> None:
+    document = {
+        **MINIMAL,
+        "risk": {"max_orders": -1},
+        "brokr": "sim",
+        "sim": {"slipage_bps": 5, "fee_bps": -1},
+        "zzz": 1,
+    }
+    with pytest.raises(ConfigError) as error:
+        parse_config(document, "test")
+    lines = str(error.value).splitlines()
+    assert lines[0] == "5 problems [in test]:"
+    assert sorted(lines[1:4]) == [
+        "  brokr: not a known key (did you mean `broker`?)",
+        "  sim.slipage_bps: not a known key (did you mean `slippage_bps`?)",
+        "  zzz: not a known key",
+    ]
+    assert lines[4].startswith("  risk.max_orders: Input should be greater than or equal to 0")
+    assert lines[5].startswith("  sim.fee_bps: Input should be greater than or equal to 0")
+    assert set(error.value.fields[:3]) == {"brokr", "sim.slipage_bps", "zzz"}
+    assert error.value.field == error.value.fields[0]
+
+
+def test_one_problem_reads_on_one_line() -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config({**MINIMAL, "brokr": "sim"}, "test")
+    assert str(error.value) == "brokr: not a known key (did you mean `broker`?) [in test]"
+    assert error.value.fields == ("brokr",)
+
+
+def test_an_accounts_problems_are_all_named() -> None:
+    document = {
+        **MINIMAL,
+        "broker": "alpaca",
+        "mode": "paper",
+        "alpaca": {"secret_id": "s"},
+        "accounts": [{"account": "ira", "risk": {"max_ordrs": 1, "max_orders": -1}}],
+    }
+    with pytest.raises(ConfigError) as error:
+        parse_config(document, "test")
+    message = str(error.value)
+    assert "account 'ira': risk.max_ordrs: not a known key (did you mean `max_orders`?)" in message
+    assert "risk.max_orders: Input should be greater than or equal to 0" in message
 
 
 def test_allocations_above_one_and_duplicate_names() -> None:

@@ -181,6 +181,28 @@ def test_missing_file_is_data_missing(store: FilePriceStore) -> None:
     assert error.value.kind is DataErrorKind.MISSING
 
 
+def test_a_missing_file_names_the_directory_and_how_to_add_the_data(tmp_path: Path) -> None:
+    directory = write_prices(tmp_path / "prices", {"SPY": {LAST: 1.0}})
+    with pytest.raises(DataError) as error:
+        FilePriceStore(directory).check("ZZZ")
+    assert error.value.kind is DataErrorKind.MISSING
+    assert str(error.value) == (
+        f"ZZZ: no price file in {directory}: add {directory / 'ZZZ.csv'} "
+        "with date,close rows (docs/CONFIG.md, [data])"
+    )
+
+
+def test_a_ticker_missing_from_the_bundled_prices_says_how_to_use_your_own() -> None:
+    with pytest.raises(DataError) as error:
+        FilePriceStore.bundled().check("ZZZ")
+    assert error.value.kind is DataErrorKind.MISSING
+    assert str(error.value) == (
+        "ZZZ: no price file in the bundled prices (demo tickers only): add ZZZ.csv with "
+        "date,close rows to a directory of your own and name it in the config's [data] "
+        'path (source = "directory") or with --prices (docs/CONFIG.md, [data])'
+    )
+
+
 def _history(values: list[float]) -> PriceHistory:
     dates = np.array(["2026-07-29", "2026-07-30", "2026-07-31"], dtype="datetime64[D]")
     return PriceHistory(

@@ -30,7 +30,12 @@ from alchemiser.ports import MarketData
 from alchemiser.strategy.base import ALL_HISTORY
 from alchemiser.strategy.symphony.ast import Symphony
 from alchemiser.strategy.symphony.explain import explain
-from alchemiser.strategy.symphony.parser import check_symphony, parse_symphony, symbols
+from alchemiser.strategy.symphony.parser import (
+    check_symphony,
+    iter_nodes,
+    parse_symphony,
+    symbols,
+)
 from alchemiser.strategy.symphony.strategy import (
     SymphonyStrategy,
     SymphonyTable,
@@ -38,6 +43,8 @@ from alchemiser.strategy.symphony.strategy import (
 )
 
 BUILTIN_PREFIX = "builtin:"
+SYMPHONY_SUFFIXES = (".clj", ".json")
+"""What ``validate DIR`` checks: the files directly in DIR with these suffixes."""
 EXIT_FAILED = 1
 
 
@@ -67,7 +74,11 @@ def add_commands(
                 help="print the raw targets instead of the weights held after the decision",
             )
     validate = commands.add_parser("validate", help="every problem in each symphony file")
-    validate.add_argument("files", nargs="+", help=f"symphony files, or {BUILTIN_PREFIX}NAME")
+    validate.add_argument(
+        "files",
+        nargs="+",
+        help=f"symphony files, directories of .clj and .json files, or {BUILTIN_PREFIX}NAME",
+    )
     validate.add_argument("--prices", type=Path, help="check tickers against this price directory")
     backtest = commands.add_parser("backtest", help="rebalance daily over a date range (simulated)")
     backtest.add_argument("--config", type=Path, help="TOML config (default: the embedded default)")
@@ -165,10 +176,50 @@ def _problems(reference: str, store: FilePriceStore) -> list[str]:
     return problems
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _validate_directory(directory: Path, store: FilePriceStore) -> bool:
+    """Each ``.clj`` and ``.json`` file directly in ``directory``, in name order, on one
+    line (its first problem, if any), then a summary line: True when all are fine."""
+    files = sorted(
+        entry
+        for entry in directory.iterdir()
+        if entry.suffix in SYMPHONY_SUFFIXES and entry.is_file()
+    )
+    if not files:
+        print(f"{directory}: no .clj or .json file in it")
+        return False
+    failed = 0
+    for path in files:
+        problems = _problems(str(path), store)
+        if not problems:
+            try:
+                symphony = _load(str(path))
+            except AlchemiserError as error:  # changed since it was checked
+                problems = [f"{path}: {error}"]
+        if problems:
+            failed += 1
+            first = "" if len(problems) == 1 else ", the first"
+            print(f"{path}: {_count(len(problems), 'problem')}{first}: {problems[0]}")
+            continue
+        nodes = sum(1 for _ in iter_nodes(symphony))
+        tickers = len(symbols(symphony))
+        print(f"{path}: ok ({_count(nodes, 'node')}, {_count(tickers, 'ticker')})")
+    ok = len(files) - failed
+    print(f"{directory}: {_count(len(files), 'file')}, {ok} ok, {failed} failed")
+    return failed == 0
+
+
 def validate_command(args: argparse.Namespace) -> int:
     store = _store(args.prices)
     failed = 0
     for reference in args.files:
+        if not reference.startswith(BUILTIN_PREFIX) and Path(reference).is_dir():
+            if not _validate_directory(Path(reference), store):
+                failed += 1
+            continue
         problems = _problems(reference, store)
         if problems:
             failed += 1

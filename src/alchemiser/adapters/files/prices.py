@@ -31,6 +31,8 @@ from alchemiser.domain.prices import DateArray, FloatMatrix, PriceHistory, sessi
 from alchemiser.errors import DataError, DataErrorKind
 
 HEADER = "date,close"
+FORMAT_DOCS = "docs/CONFIG.md, [data]"
+"""Where a price file's format is documented: named by a missing file's error."""
 COLUMNS = frozenset({"date", "open", "high", "low", "close", "volume"})
 SATURDAY = 5
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -236,14 +238,17 @@ def _parse_lines(text: str, source: str) -> _Series:
 class FilePriceStore:
     """Daily closes from a directory of per-ticker files (or the bundled set)."""
 
-    def __init__(self, directory: Path | Traversable, reference_symbol: str = "SPY") -> None:
+    def __init__(
+        self, directory: Path | Traversable, reference_symbol: str = "SPY", *, bundled: bool = False
+    ) -> None:
         self._directory = directory
+        self._bundled = bundled
         self._reference = reference_symbol
         self._cache: dict[str, _Series] = {}
 
     @classmethod
     def bundled(cls) -> FilePriceStore:
-        return cls(bundled_prices_dir())
+        return cls(bundled_prices_dir(), bundled=True)
 
     def check(self, symbol: str) -> None:
         """Read and validate ``symbol``'s file: DataError if it is missing or malformed."""
@@ -259,8 +264,21 @@ class FilePriceStore:
                 series = _parse(_load(entry, name, compressed=compressed), name)
                 self._cache[symbol] = series
                 return series
-        raise DataError(
-            f"{symbol}: no price file in the price directory", kind=DataErrorKind.MISSING
+        raise DataError(self._missing(symbol), kind=DataErrorKind.MISSING)
+
+    def _missing(self, symbol: str) -> str:
+        """Which directory had no file for ``symbol``, and how to give it one."""
+        if self._bundled:
+            return (
+                f"{symbol}: no price file in the bundled prices (demo tickers only): add "
+                f"{symbol}.csv with {HEADER} rows to a directory of your own and name it in "
+                f'the config\'s [data] path (source = "directory") or with --prices '
+                f"({FORMAT_DOCS})"
+            )
+        file = self._directory.joinpath(f"{symbol}.csv")
+        return (
+            f"{symbol}: no price file in {self._directory}: add {file} with {HEADER} rows "
+            f"({FORMAT_DOCS})"
         )
 
     def sessions(self) -> DateArray:
