@@ -1,4 +1,4 @@
-"""The research commands: evaluate | explain | validate | backtest.
+"""The research commands: evaluate | explain | validate | convert | backtest.
 
 Each reads symphonies and prices only (no broker, no account), except ``backtest``,
 which runs the live code path against the simulated broker day by day.
@@ -20,6 +20,7 @@ from alchemiser.adapters.files.symphonies import (
     MAX_SYMPHONY_BYTES,
     builtin_symphony,
     builtin_text,
+    parse_document,
     read_symphony_file,
 )
 from alchemiser.adapters.files.text import read_capped_text
@@ -30,17 +31,20 @@ from alchemiser.ports import MarketData
 from alchemiser.strategy.base import ALL_HISTORY
 from alchemiser.strategy.symphony.ast import Symphony
 from alchemiser.strategy.symphony.explain import explain
+from alchemiser.strategy.symphony.jsondata import encode
 from alchemiser.strategy.symphony.parser import (
     check_symphony,
     iter_nodes,
     parse_symphony,
     symbols,
 )
+from alchemiser.strategy.symphony.score import looks_like_score, parse_score
 from alchemiser.strategy.symphony.strategy import (
     SymphonyStrategy,
     SymphonyTable,
     ticker_locations,
 )
+from alchemiser.strategy.symphony.writer import to_score, to_text
 
 BUILTIN_PREFIX = "builtin:"
 SYMPHONY_SUFFIXES = (".clj", ".json")
@@ -80,6 +84,16 @@ def add_commands(
         help=f"symphony files, directories of .clj and .json files, or {BUILTIN_PREFIX}NAME",
     )
     validate.add_argument("--prices", type=Path, help="check tickers against this price directory")
+    convert = commands.add_parser(
+        "convert", help="a symphony from defsymphony text to Composer's JSON score or back"
+    )
+    convert.add_argument(
+        "file", help=f"a symphony file (.clj text or .json score), or {BUILTIN_PREFIX}NAME"
+    )
+    convert.add_argument(
+        "--to", choices=("json", "text"), help="the form to write (default: the other one)"
+    )
+    convert.add_argument("--out", type=Path, help="write here instead of to standard output")
     backtest = commands.add_parser("backtest", help="rebalance daily over a date range (simulated)")
     backtest.add_argument("--config", type=Path, help="TOML config (default: the embedded default)")
     backtest.add_argument("--start", type=date_type, required=True)
@@ -164,10 +178,17 @@ def _problems(reference: str, store: FilePriceStore) -> list[str]:
         except StrategyError as error:
             return [f"{reference}: cannot read: {error}"]
         source = reference
-    problems = [str(error) for error in check_symphony(text, source)]
-    if problems:
-        return problems
-    symphony = parse_symphony(text, source)  # the text checked, not the file read again
+    if looks_like_score(text, source):
+        try:  # a score reports its first problem only
+            symphony = parse_score(text, source)
+        except StrategyError as error:
+            return [str(error)]
+    else:
+        problems = [str(error) for error in check_symphony(text, source)]
+        if problems:
+            return problems
+        symphony = parse_symphony(text, source)  # the text checked, not the file read again
+    problems = []
     for ticker, location in ticker_locations(symphony):
         try:
             store.check(ticker)
@@ -231,6 +252,25 @@ def validate_command(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else 0
 
 
+def convert_command(args: argparse.Namespace) -> int:
+    """The symphony in the other form (or ``--to``'s), to standard output or ``--out``."""
+    reference: str = args.file
+    if reference.startswith(BUILTIN_PREFIX):
+        text, source = builtin_text(reference.removeprefix(BUILTIN_PREFIX))
+    else:
+        source = reference
+        text = read_capped_text(Path(reference), MAX_SYMPHONY_BYTES, StrategyError)
+    symphony = parse_document(text, source)
+    target = args.to or ("text" if looks_like_score(text, source) else "json")
+    written = to_text(symphony) if target == "text" else encode(to_score(symphony)) + "\n"
+    if args.out is None:
+        sys.stdout.write(written)
+    else:
+        args.out.write_text(written, encoding="utf-8")
+        print(f"{reference}: written as {target} to {args.out}", file=sys.stderr)
+    return 0
+
+
 def _progress(done: int, total: int) -> None:
     if sys.stderr.isatty():
         filled = done * 40 // total
@@ -266,5 +306,6 @@ HANDLERS = {
     "evaluate": evaluate_command,
     "explain": explain_command,
     "validate": validate_command,
+    "convert": convert_command,
     "backtest": backtest_command,
 }

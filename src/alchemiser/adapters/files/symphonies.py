@@ -1,4 +1,5 @@
-"""Symphony text from files: a user's own, or the built-ins shipped as package data."""
+"""Symphony files: a user's own (``defsymphony`` text, or Composer's JSON score: a
+``.json`` file or one starting with ``{``), or the built-ins shipped as package data."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from alchemiser.adapters.files.text import read_capped_text
 from alchemiser.errors import StrategyError
 from alchemiser.strategy.symphony.ast import Symphony
 from alchemiser.strategy.symphony.parser import parse_symphony
+from alchemiser.strategy.symphony.score import looks_like_score, parse_score
 
 MAX_SYMPHONY_BYTES = 8 << 20
 """A symphony file larger than this (8 MiB) is refused unread: Composer's own exports
@@ -29,7 +31,14 @@ def read_symphony_text(path: Path) -> str:
 
 
 def read_symphony_file(path: Path) -> Symphony:
-    return parse_symphony(read_symphony_text(path), str(path))
+    return parse_document(read_symphony_text(path), str(path))
+
+
+def parse_document(text: str, source: str) -> Symphony:
+    """The symphony of a file's text, in either form (``looks_like_score`` decides)."""
+    if looks_like_score(text, source):
+        return parse_score(text, source)
+    return parse_symphony(text, source)
 
 
 def builtin_text(name: str) -> tuple[str, str]:

@@ -7,7 +7,7 @@ tree is built once and shared, never changed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -19,6 +19,49 @@ class Location:
 
     def __str__(self) -> str:
         return f"{self.source}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ScoreLocation(Location):
+    """Where a node of a JSON score sits: its path from the root, like
+    ``children[0].children[1].lhs-fn`` (a decoded JSON value has no line; ``line`` and
+    ``column`` are 0). Printed ``source:path``, or the source alone for the root.
+
+    Each location holds its parent and its own part of the path (``.children``, ``[0]``),
+    not the whole path: a thousand-deep score would otherwise hold a path per node as long
+    as its depth. Equal when source and path are."""
+
+    parent: ScoreLocation | None = field(default=None, repr=False)
+    part: str = ""
+
+    @classmethod
+    def of(cls, source: str, path: str = "") -> ScoreLocation:
+        return cls(source, 0, 0, None, path)
+
+    def child(self, part: str) -> ScoreLocation:
+        """The location ``part`` (``.name`` or ``[i]``) below this one."""
+        return ScoreLocation(self.source, 0, 0, self, part)
+
+    @property
+    def path(self) -> str:
+        parts: list[str] = []
+        here: ScoreLocation | None = self
+        while here is not None:
+            parts.append(here.part)
+            here = here.parent
+        return "".join(reversed(parts)).removeprefix(".")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ScoreLocation):
+            return NotImplemented
+        return (self.source, self.path) == (other.source, other.path)
+
+    def __hash__(self) -> int:
+        return hash((self.source, self.path))
+
+    def __str__(self) -> str:
+        path = self.path
+        return f"{self.source}:{path}" if path else self.source
 
 
 class IndicatorFn(StrEnum):
