@@ -1,5 +1,6 @@
 """Indicators: against plain reference loops on real prices, a published RSI example,
-and the edge cases the module docstring decides.
+hand-worked percentage price oscillators, and the edge cases the module docstring
+decides.
 
 The references below are deliberately naive: pure Python over lists, one row at a
 time, written straight from the definitions, sharing no code or trick with the
@@ -28,6 +29,25 @@ LAST = date(2026, 7, 31)
 SHARED_PRICES = Path(__file__).resolve().parents[3] / "shared" / "data" / "prices"
 ALL = list(IndicatorFn)
 WINDOWED = [fn for fn in IndicatorFn if fn is not IndicatorFn.CURRENT_PRICE]
+PPOS = (IndicatorFn.PPO, IndicatorFn.PPO_SIGNAL)
+Params = tuple[tuple[str, int], ...]
+
+
+def options(fn: IndicatorFn, n: int) -> Params:
+    """What "window n" means for the generic tests below: the PPOs take options instead,
+    so they get a long window of n, a short one of about n/2 and a smoothing of about
+    n/3 (never below 1); every other indicator takes none."""
+    if fn not in PPOS:
+        return ()
+    windows: Params = (("long-window", n), ("short-window", max(1, n // 2)))
+    if fn is IndicatorFn.PPO_SIGNAL:
+        windows += (("smooth-window", max(1, n // 3)),)
+    return windows
+
+
+def run(fn: IndicatorFn, closes: FloatArray, n: int) -> FloatArray:
+    return compute(fn, closes, n, options(fn, n))
+
 
 # ---------------------------------------------------------------- references
 
@@ -140,6 +160,33 @@ def ref_max_drawdown_pairs(c: Sequence[float], n: int) -> list[float]:
     return out
 
 
+def ref_ppo(c: Sequence[float], short: int, long: int) -> list[float]:
+    fast, slow = ref_ema(c, short), ref_ema(c, long)
+    return [100 * (f - s) / s for f, s in zip(fast, slow, strict=True)]  # NaN stays NaN
+
+
+def ref_ppo_signal(c: Sequence[float], short: int, long: int, smooth: int) -> list[float]:
+    # The EMA of the PPO series, that series starting on its first defined row.
+    ppo = ref_ppo(c, short, long)
+    start = max(short, long) - 1
+    out = _blank(c)
+    if len(c) > start:
+        out[start:] = ref_ema(ppo[start:], smooth)
+    return out
+
+
+def _with_options(fn: IndicatorFn) -> Callable[[Sequence[float], int], list[float]]:
+    def ref(c: Sequence[float], n: int) -> list[float]:
+        given = dict(options(fn, n))
+        if fn is IndicatorFn.PPO:
+            return ref_ppo(c, given["short-window"], given["long-window"])
+        return ref_ppo_signal(
+            c, given["short-window"], given["long-window"], given["smooth-window"]
+        )
+
+    return ref
+
+
 REFERENCES: dict[IndicatorFn, Callable[[Sequence[float], int], list[float]]] = {
     IndicatorFn.CURRENT_PRICE: ref_current_price,
     IndicatorFn.MOVING_AVERAGE_PRICE: ref_moving_average_price,
@@ -150,6 +197,8 @@ REFERENCES: dict[IndicatorFn, Callable[[Sequence[float], int], list[float]]] = {
     IndicatorFn.STDEV_RETURN: ref_stdev_return,
     IndicatorFn.STDEV_PRICE: ref_stdev_price,
     IndicatorFn.MAX_DRAWDOWN: ref_max_drawdown,
+    IndicatorFn.PPO: _with_options(IndicatorFn.PPO),
+    IndicatorFn.PPO_SIGNAL: _with_options(IndicatorFn.PPO_SIGNAL),
 }
 
 
@@ -165,12 +214,19 @@ def reference(fn: IndicatorFn, column: FloatArray, n: int) -> FloatArray:
 
 
 def assert_matches_reference(fn: IndicatorFn, closes: FloatArray, n: int) -> None:
-    actual = compute(fn, closes, n)
+    actual = run(fn, closes, n)
     assert actual.shape == closes.shape
     # A mean of percent returns can cancel to ~0, where no two summation orders agree
     # relatively (their rounding is ~eps * n * max|r|; the worst seen is 9e-15), so it
-    # gets an absolute floor far below any meaningful value. All else: relative only.
-    atol = 1e-12 if fn is IndicatorFn.MOVING_AVERAGE_RETURN else 0.0
+    # gets an absolute floor far below any meaningful value. So do the PPOs: at a
+    # crossover the two EMAs cancel, and their last-digit differences (~eps * 100 per
+    # EMA) are all that is left. All else: relative only.
+    floors = {
+        IndicatorFn.MOVING_AVERAGE_RETURN: 1e-12,
+        IndicatorFn.PPO: 1e-10,
+        IndicatorFn.PPO_SIGNAL: 1e-10,
+    }
+    atol = floors.get(fn, 0.0)
     for j in range(closes.shape[1]):
         np.testing.assert_allclose(
             actual[:, j],
@@ -318,42 +374,42 @@ PRICES = np.array([10.0, 11.0, 10.5, 12.0, 11.0, 11.5, 13.0, 12.5, 12.0, 14.0])
 
 @pytest.mark.parametrize("fn", ALL)
 def test_one_dimensional_input_is_one_column(fn: IndicatorFn) -> None:
-    flat = compute(fn, PRICES, 3)
+    flat = run(fn, PRICES, 3)
     assert flat.shape == PRICES.shape
-    as_column = compute(fn, PRICES[:, None], 3)
+    as_column = run(fn, PRICES[:, None], 3)
     assert as_column.shape == (len(PRICES), 1)
     np.testing.assert_array_equal(flat, as_column[:, 0])
-    both = compute(fn, np.column_stack([PRICES, PRICES[::-1]]), 3)
+    both = run(fn, np.column_stack([PRICES, PRICES[::-1]]), 3)
     np.testing.assert_array_equal(both[:, 0], flat)
-    np.testing.assert_array_equal(both[:, 1], compute(fn, PRICES[::-1].copy(), 3))
+    np.testing.assert_array_equal(both[:, 1], run(fn, PRICES[::-1].copy(), 3))
 
 
 @pytest.mark.parametrize("fn", ALL)
 @pytest.mark.parametrize("shape", [(0,), (0, 3), (4, 0)])
 def test_empty_input_keeps_its_shape(fn: IndicatorFn, shape: tuple[int, ...]) -> None:
-    assert compute(fn, np.ones(shape), 2).shape == shape
+    assert run(fn, np.ones(shape), 2).shape == shape
 
 
 @pytest.mark.parametrize("fn", ALL)
 def test_leading_nans_mean_a_later_start(fn: IndicatorFn) -> None:
     late = np.concatenate([np.full(4, NAN), PRICES])
-    result = compute(fn, late, 3)
+    result = run(fn, late, 3)
     assert np.isnan(result[:4]).all()
     # Equal up to rounding: rolling sums group rows by position, which shifted.
-    np.testing.assert_allclose(result[4:], compute(fn, PRICES, 3), rtol=1e-13)
+    np.testing.assert_allclose(result[4:], run(fn, PRICES, 3), rtol=1e-13)
 
 
 @pytest.mark.parametrize("fn", ALL)
 def test_a_missing_bar_is_skipped(fn: IndicatorFn) -> None:
     gappy = np.insert(PRICES, 5, NAN)  # a NaN between the 5th and 6th close
-    result = compute(fn, gappy, 3)
+    result = run(fn, gappy, 3)
     assert np.isnan(result[5])
-    np.testing.assert_allclose(np.delete(result, 5), compute(fn, PRICES, 3), rtol=1e-13)
+    np.testing.assert_allclose(np.delete(result, 5), run(fn, PRICES, 3), rtol=1e-13)
 
 
 @pytest.mark.parametrize("fn", WINDOWED)
 def test_window_longer_than_history_is_all_nan(fn: IndicatorFn) -> None:
-    assert np.isnan(compute(fn, PRICES, len(PRICES) + 1)).all()
+    assert np.isnan(run(fn, PRICES, len(PRICES) + 1)).all()
     if fn in (IndicatorFn.MOVING_AVERAGE_PRICE, IndicatorFn.STDEV_PRICE):
         assert not np.isnan(compute(fn, PRICES, len(PRICES))[-1])  # exactly enough
 
@@ -453,7 +509,7 @@ def test_non_prices_raise(fn: IndicatorFn, bad: float) -> None:
     closes = PRICES.copy()
     closes[3] = bad
     with pytest.raises(ValueError, match="positive"):
-        compute(fn, closes, 3)
+        run(fn, closes, 3)
 
 
 def test_three_dimensional_input_raises() -> None:
@@ -464,14 +520,14 @@ def test_three_dimensional_input_raises() -> None:
 def test_all_nan_column_stays_nan() -> None:
     closes = np.column_stack([PRICES, np.full(len(PRICES), NAN)])
     for fn in IndicatorFn:
-        assert np.isnan(compute(fn, closes, 2)[:, 1]).all()
+        assert np.isnan(run(fn, closes, 2)[:, 1]).all()
 
 
 @pytest.mark.parametrize("fn", ALL)
 def test_input_is_left_untouched(fn: IndicatorFn) -> None:
     closes = np.column_stack([PRICES, np.insert(PRICES[:-1], 2, NAN)])
     before = closes.copy()
-    result = compute(fn, closes, 3)
+    result = run(fn, closes, 3)
     np.testing.assert_array_equal(closes, before)
     assert not np.shares_memory(result, closes)
 
@@ -480,3 +536,110 @@ def test_every_indicator_is_dispatched() -> None:
     assert set(indicators.INDICATORS) == set(IndicatorFn)
     for fn in IndicatorFn:
         np.testing.assert_array_equal(compute(fn, PRICES, 3), indicators.INDICATORS[fn](PRICES, 3))
+
+
+# ------------------------------------------------- percentage price oscillators
+
+PPO_2_3 = (("long-window", 3), ("short-window", 2))
+
+
+def test_ppo_by_hand() -> None:
+    # EMA(2) (alpha 2/3) and EMA(3) (alpha 1/2) of 10, 11, 12, 11, both seeded at 10:
+    # row 2: 104/9 and 45/4, so PPO = 100 * (104/9 - 45/4) / (45/4) = 220/81;
+    # row 3: 302/27 and 89/8, so PPO = 100 * (302/27 - 89/8) / (89/8) = 1300/2403.
+    closes = np.array([10.0, 11.0, 12.0, 11.0])
+    ppo = compute(IndicatorFn.PPO, closes, 3, PPO_2_3)
+    assert np.isnan(ppo[:2]).all()  # the 3-session EMA is first defined on row 2
+    np.testing.assert_allclose(ppo[2:], [220 / 81, 1300 / 2403], rtol=1e-12)
+    # Its signal over 2 sessions (alpha 2/3) starts on the PPO's first row, 2: NaN
+    # there (the signal's own warm-up), then 2/3 * 1300/2403 + 1/3 * 220/81.
+    signal = compute(IndicatorFn.PPO_SIGNAL, closes, 3, (*PPO_2_3, ("smooth-window", 2)))
+    assert np.isnan(signal[:3]).all()
+    assert signal[3] == pytest.approx(2 / 3 * 1300 / 2403 + 1 / 3 * 220 / 81, rel=1e-12)
+
+
+def test_ppo_of_a_constant_series_is_zero() -> None:
+    flat = np.full(60, 42.5)
+    ppo = indicators.percentage_price_oscillator(flat)
+    signal = indicators.percentage_price_oscillator_signal(flat)
+    assert np.isnan(ppo[:25]).all()
+    assert np.isnan(signal[:33]).all()
+    # Zero up to the EMA's rounding of a constant (a few ulps of the price).
+    np.testing.assert_allclose(ppo[25:], 0.0, atol=1e-12)
+    np.testing.assert_allclose(signal[33:], 0.0, atol=1e-12)
+
+
+def test_ppo_with_equal_windows_is_exactly_zero() -> None:
+    same = (("long-window", 5), ("short-window", 5))
+    assert (compute(IndicatorFn.PPO, PRICES, 5, same)[4:] == 0.0).all()
+
+
+def test_ppo_rises_with_a_rising_series() -> None:
+    rising = np.arange(1.0, 41.0)
+    assert (indicators.percentage_price_oscillator(rising)[25:] > 0).all()
+    assert (indicators.percentage_price_oscillator(rising[::-1].copy())[25:] < 0).all()
+
+
+def test_ppo_defaults_and_window() -> None:
+    closes = np.linspace(10.0, 20.0, 60) + np.sin(np.arange(60.0))
+    defaults = compute(IndicatorFn.PPO, closes, 26)
+    np.testing.assert_array_equal(
+        defaults, compute(IndicatorFn.PPO, closes, 26, (("long-window", 26), ("short-window", 12)))
+    )
+    np.testing.assert_array_equal(defaults, compute(IndicatorFn.PPO, closes, 3))  # window unused
+    signal = compute(IndicatorFn.PPO_SIGNAL, closes, 26)
+    np.testing.assert_array_equal(
+        signal, compute(IndicatorFn.PPO_SIGNAL, closes, 26, (("smooth-window", 9),))
+    )
+    np.testing.assert_allclose(
+        signal, ref_ppo_signal(closes.tolist(), 12, 26, 9), rtol=1e-9, equal_nan=True
+    )
+
+
+def test_ppo_warm_up_rows() -> None:
+    # PPO from row max(s, l) - 1; its signal m - 1 rows after that.
+    for short, long, smooth in [(2, 4, 3), (4, 2, 1), (3, 3, 5), (1, 1, 1)]:
+        ppo = compute(IndicatorFn.PPO, PRICES, 4, (("long-window", long), ("short-window", short)))
+        first = max(short, long) - 1
+        assert (~np.isnan(ppo)).tolist() == [t >= first for t in range(len(PRICES))]
+        params = (("long-window", long), ("short-window", short), ("smooth-window", smooth))
+        signal = compute(IndicatorFn.PPO_SIGNAL, PRICES, 4, params)
+        assert (~np.isnan(signal)).tolist() == [t >= first + smooth - 1 for t in range(len(PRICES))]
+
+
+@pytest.mark.parametrize("window", [2, 12, 26, 100])
+def test_ppo_with_the_usual_options_over_the_full_bundled_history(window: int) -> None:
+    closes = FilePriceStore.bundled().history(["SPY", "TQQQ", "UVXY"], LAST, 10_000).closes
+    for short, long, smooth in [(12, 26, 9), (window, 2 * window, window // 2 + 1)]:
+        params = (("long-window", long), ("short-window", short), ("smooth-window", smooth))
+        signal = compute(IndicatorFn.PPO_SIGNAL, closes, long, params)
+        ppo = compute(IndicatorFn.PPO, closes, long, params[:2])
+        for j in range(closes.shape[1]):
+            bars = ~np.isnan(closes[:, j])  # UVXY and TQQQ start late
+            assert np.isnan(ppo[~bars, j]).all()
+            assert np.isnan(signal[~bars, j]).all()
+            column = closes[bars, j].tolist()
+            np.testing.assert_allclose(
+                ppo[bars, j], ref_ppo(column, short, long), rtol=1e-9, atol=1e-10, equal_nan=True
+            )
+            np.testing.assert_allclose(
+                signal[bars, j],
+                ref_ppo_signal(column, short, long, smooth),
+                rtol=1e-9,
+                atol=1e-10,
+                equal_nan=True,
+            )
+
+
+@pytest.mark.parametrize("fn", PPOS)
+@pytest.mark.parametrize("value", [0, -1, 2.5, True, "9"])
+def test_ppo_options_must_be_positive_ints(fn: IndicatorFn, value: object) -> None:
+    with pytest.raises(ValueError, match="window"):
+        compute(fn, PRICES, 3, (("short-window", value),))  # type: ignore[arg-type]
+
+
+def test_an_option_the_indicator_does_not_have_raises() -> None:
+    with pytest.raises(ValueError, match="has no option smooth-window"):
+        compute(IndicatorFn.PPO, PRICES, 3, (("smooth-window", 9),))
+    with pytest.raises(ValueError, match="has no option short-window"):
+        compute(IndicatorFn.RSI, PRICES, 3, (("short-window", 9),))

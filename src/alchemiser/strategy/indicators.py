@@ -1,4 +1,4 @@
-"""The nine symphony indicators over whole price matrices, in pure numpy.
+"""The symphony indicators over whole price matrices, in pure numpy.
 
 Every function takes ``closes``, float64 of shape ``(T,)`` or ``(T, N)`` (one series
 per column, rows are sessions), and returns an array of the same shape: the
@@ -26,6 +26,19 @@ r_t = 100 * (c_t / c_{t-1} - 1)):
 - stdev-price: sample (ddof=1) standard deviation of c_{t-n+1} .. c_t.
 - max-drawdown: max over t-n+1 <= i <= j <= t of (c_i - c_j)/c_i * 100, so a
   positive percent, 0 when the window never falls.
+- percentage-price-oscillator, options short-window s (default 12) and long-window l
+  (default 26): ppo_t = 100 * (ema_s_t - ema_l_t) / ema_l_t, both EMAs exactly as
+  exponential-moving-average-price (seeded at c_0, over the full history). Defined
+  where both EMAs are: from row max(s, l) - 1.
+- percentage-price-oscillator-signal, options s, l and smooth-window m (default 9):
+  the same EMA (alpha = 2/(m+1)) applied to the PPO series as if that series were a
+  price series starting on its first defined row p = max(s, l) - 1: seeded with
+  ppo_p, NaN on its first m-1 rows, so first defined at row max(s, l) + m - 2.
+
+The PPOs take their windows from ``params`` (``compute``) or keyword arguments; their
+``window`` argument is validated but not used (as for current-price). Options are
+positive ints like windows; an option the indicator does not have is a ValueError.
+s > l is allowed (the oscillator then has the opposite sign); s == l gives 0.
 
 Edge cases, decided here:
 
@@ -200,9 +213,11 @@ def _smooth(values: FloatArray, seed: FloatArray, alpha: float, out: FloatArray)
 
     Closed form per chunk, beta = 1 - alpha:
     out_j = beta**(j+1) * (seed + alpha * sum_{k<=j} values_k / beta**(k+1)).
-    All terms are non-negative (prices, gains, losses), so the cumulative sum has no
-    cancellation; chunks keep beta**-k finite, and a loop over a few chunks replaces
-    a loop over every row. ``out`` may be ``values`` (updated in place).
+    For non-negative terms (prices, gains, losses) the cumulative sum has no
+    cancellation; for mixed signs (the PPO signal's input) the error is absolute, a
+    few ulps of the largest recent |value| per 1/alpha rows, far below any meaningful
+    difference of percentages. Chunks keep beta**-k finite, and a loop over a few
+    chunks replaces a loop over every row. ``out`` may be ``values`` (updated in place).
     """
     beta = 1.0 - alpha
     if beta == 0.0:
@@ -250,6 +265,23 @@ def _ema(x: FloatArray, n: int) -> FloatArray:
         _smooth(x[1:], x[0], 2.0 / (n + 1), out=ema[1:])
         ema[: n - 1] = np.nan
     return ema
+
+
+def _ppo(x: FloatArray, short: int, long: int) -> FloatArray:
+    fast, slow = _ema(x, short), _ema(x, long)
+    fast -= slow
+    fast /= slow
+    fast *= 100.0
+    return fast
+
+
+def _ppo_signal(x: FloatArray, short: int, long: int, smooth: int) -> FloatArray:
+    # Columns are packed (no gaps), so every column's PPO starts on the same row.
+    start = max(short, long) - 1
+    out = np.full_like(x, np.nan)
+    if x.shape[0] > start:
+        out[start:] = _ema(_ppo(x, short, long)[start:], smooth)
+    return out
 
 
 def _rsi(x: FloatArray, n: int) -> FloatArray:
@@ -366,7 +398,33 @@ def max_drawdown(closes: FloatArray, window: int) -> FloatArray:
     return _apply(_max_drawdown, closes, window)
 
 
-INDICATORS: dict[IndicatorFn, Callable[[FloatArray, int], FloatArray]] = {
+def percentage_price_oscillator(
+    closes: FloatArray, window: int = 26, *, short_window: int = 12, long_window: int = 26
+) -> FloatArray:
+    short, long = _check_window(short_window), _check_window(long_window)
+    return _apply(lambda x, _: _ppo(x, short, long), closes, window, recursive=True)
+
+
+def percentage_price_oscillator_signal(
+    closes: FloatArray,
+    window: int = 26,
+    *,
+    short_window: int = 12,
+    long_window: int = 26,
+    smooth_window: int = 9,
+) -> FloatArray:
+    short, long = _check_window(short_window), _check_window(long_window)
+    smooth = _check_window(smooth_window)
+    return _apply(lambda x, _: _ppo_signal(x, short, long, smooth), closes, window, recursive=True)
+
+
+OPTIONS: dict[IndicatorFn, dict[str, int]] = {
+    IndicatorFn.PPO: {"long-window": 26, "short-window": 12},
+    IndicatorFn.PPO_SIGNAL: {"long-window": 26, "short-window": 12, "smooth-window": 9},
+}
+"""The options an indicator takes besides its window, with their defaults."""
+
+INDICATORS: dict[IndicatorFn, Callable[..., FloatArray]] = {
     IndicatorFn.CURRENT_PRICE: current_price,
     IndicatorFn.MOVING_AVERAGE_PRICE: moving_average_price,
     IndicatorFn.EXPONENTIAL_MOVING_AVERAGE_PRICE: exponential_moving_average_price,
@@ -376,9 +434,25 @@ INDICATORS: dict[IndicatorFn, Callable[[FloatArray, int], FloatArray]] = {
     IndicatorFn.STDEV_RETURN: stdev_return,
     IndicatorFn.STDEV_PRICE: stdev_price,
     IndicatorFn.MAX_DRAWDOWN: max_drawdown,
+    IndicatorFn.PPO: percentage_price_oscillator,
+    IndicatorFn.PPO_SIGNAL: percentage_price_oscillator_signal,
 }
 
 
-def compute(fn: IndicatorFn, closes: FloatArray, window: int) -> FloatArray:
-    """``fn`` over ``closes`` (T or T x N) for every row; see the module docstring."""
-    return INDICATORS[fn](closes, window)
+def compute(
+    fn: IndicatorFn,
+    closes: FloatArray,
+    window: int,
+    params: tuple[tuple[str, int], ...] = (),
+) -> FloatArray:
+    """``fn`` over ``closes`` (T or T x N) for every row; see the module docstring.
+
+    ``params`` are the indicator's options by name (``Indicator.params``), e.g.
+    ``(("long-window", 26), ("short-window", 12))``; missing ones take their defaults.
+    """
+    known = OPTIONS.get(fn, {})
+    unknown = sorted(name for name, _ in params if name not in known)
+    if unknown:
+        raise ValueError(f"{fn.value} has no option {', '.join(unknown)}")
+    options = {name.replace("-", "_"): value for name, value in params}
+    return INDICATORS[fn](closes, window, **options)

@@ -26,11 +26,13 @@ from alchemiser.strategy.symphony.ast import (
     Asset,
     Cash,
     Comparator,
+    Condition,
     Filter,
     Group,
     If,
     Indicator,
     IndicatorFn,
+    Location,
     Node,
     Number,
     Selection,
@@ -86,6 +88,25 @@ def _ema(values: list[float], n: int) -> float:
     return average
 
 
+def _emas(values: list[float], n: int) -> list[float]:
+    """The EMA as of every value; NaN on the first n - 1."""
+    alpha = 2 / (n + 1)
+    out, average = [], values[0]
+    for t, value in enumerate(values):
+        average = value if t == 0 else alpha * value + (1 - alpha) * average
+        out.append(average if t >= n - 1 else math.nan)
+    return out
+
+
+def _ppos(values: list[float], short: int, long: int) -> list[float]:
+    """The PPO as of every value; NaN until both EMAs have one."""
+    fast, slow = _emas(values, short), _emas(values, long)
+    return [100 * (f - s) / s for f, s in zip(fast, slow, strict=True)]
+
+
+PPO_DEFAULTS = {"short-window": 12, "long-window": 26, "smooth-window": 9}
+
+
 def _drawdown(values: list[float]) -> float:
     worst, peak = 0.0, values[0]
     for value in values:
@@ -94,9 +115,13 @@ def _drawdown(values: list[float]) -> float:
     return worst
 
 
-def indicator(fn: IndicatorFn, values: list[float], n: int) -> float:
+def indicator(
+    fn: IndicatorFn, values: list[float], n: int, params: tuple[tuple[str, int], ...] = ()
+) -> float:
     if not values:
         return math.nan
+    options = PPO_DEFAULTS | dict(params)
+    short, long = options["short-window"], options["long-window"]
     last_n = values[-n:] if len(values) >= n else None
     returns = _returns(values[-(n + 1) :]) if len(values) >= n + 1 else None
     match fn:
@@ -118,6 +143,13 @@ def indicator(fn: IndicatorFn, values: list[float], n: int) -> float:
             return _stdev(last_n) if last_n and n > 1 else math.nan
         case IndicatorFn.MAX_DRAWDOWN:
             return _drawdown(last_n) if last_n else math.nan
+        case IndicatorFn.PPO:
+            return _ppos(values, short, long)[-1]
+        case IndicatorFn.PPO_SIGNAL:
+            # The EMA of the PPO series from the first value it has.
+            return _ema(
+                _ppos(values, short, long)[max(short, long) - 1 :], options["smooth-window"]
+            )
 
 
 # ---- the per-date evaluator ----
@@ -181,13 +213,21 @@ class Reference:
         values = [self.close(operand.ticker, d) for d in range(day + 1)]
         if math.isnan(values[-1]):
             return math.nan
-        return indicator(operand.fn, [v for v in values if not math.isnan(v)], operand.window)
+        valid = [v for v in values if not math.isnan(v)]
+        return indicator(operand.fn, valid, operand.window, operand.params)
 
-    def score(self, child: Node, fn: IndicatorFn, window: int, day: int) -> float:
+    def score(
+        self,
+        child: Node,
+        fn: IndicatorFn,
+        window: int,
+        day: int,
+        params: tuple[tuple[str, int], ...] = (),
+    ) -> float:
         if self.weights(child, day) is None:
             return math.nan
         values = self.series(child, day)
-        return math.nan if values is None else indicator(fn, values, window)
+        return math.nan if values is None else indicator(fn, values, window, params)
 
     def _weights(self, node: Node, day: int) -> dict[str, float] | None:
         match node:
@@ -216,6 +256,7 @@ class Reference:
                     Comparator.LT: left < right,
                     Comparator.GE: left >= right,
                     Comparator.LE: left <= right,
+                    Comparator.EQ: math.isclose(left, right, rel_tol=1e-9, abs_tol=0.0),
                 }[node.condition.op]
                 return self.weights(node.then if holds else node.otherwise, day)
             case Filter():
@@ -240,7 +281,7 @@ class Reference:
         names = [_name(child, i) for i, child in enumerate(node.children)]
         scored = []
         for name, child in zip(names, node.children, strict=True):
-            value = self.score(child, node.score.fn, node.score.window, day)
+            value = self.score(child, node.score.fn, node.score.window, day, node.score.params)
             if not math.isnan(value):
                 scored.append((value, name, child))
         if not scored:
@@ -308,8 +349,13 @@ def test_builtins_agree_with_the_reference(name: str) -> None:
 TICKERS = ["SPY", "TLT", "QQQ", "GLD", "BIL", "XLK", "TQQQ", "UVXY", "SMR", "IEF", "SOXL", "BTAL"]
 
 
+# The oscillators take :short-window/:long-window options rather than :window; the
+# symphonies built from the tree below cover them.
+WINDOWED = [f.value for f in IndicatorFn if f not in (IndicatorFn.PPO, IndicatorFn.PPO_SIGNAL)]
+
+
 def _random_indicator(rng: random.Random, ticker: str | None) -> str:
-    fn = rng.choice([f.value for f in IndicatorFn] + ["rsi"])
+    fn = rng.choice([*WINDOWED, "rsi"])
     window = rng.choice([1, 2, 5, 10, 14, 20, 60, 200]) if fn != "current-price" else 1
     where = f'"{ticker}" ' if ticker else ""
     return f"({fn} {where}{{:window {window}}})"
@@ -354,6 +400,15 @@ def test_random_symphonies_agree_with_the_reference(seed: int) -> None:
     _compare(parse_symphony(text, f"random-{seed}"), seed=seed)
 
 
+def _options(fn: IndicatorFn, window: int) -> tuple[tuple[str, int], ...]:
+    """Options for the oscillators (no other indicator has any), scaled with window."""
+    if fn is IndicatorFn.PPO:
+        return (("long-window", 2 * window), ("short-window", window))
+    if fn is IndicatorFn.PPO_SIGNAL:
+        return (("long-window", 2 * window), ("short-window", window), ("smooth-window", window))
+    return ()
+
+
 def test_reference_indicators_match_the_engine_on_real_prices() -> None:
     """Keeps the reference honest: its indicators are the documented ones."""
     from alchemiser.strategy.indicators import compute  # noqa: PLC0415
@@ -361,7 +416,61 @@ def test_reference_indicators_match_the_engine_on_real_prices() -> None:
     closes = STORE.history(["SPY"], END, 600).closes[:, 0]
     for fn in IndicatorFn:
         for window in (5, 14):
-            engine = compute(fn, closes, window)
-            plain = indicator(fn, [float(c) for c in closes], window)
-            assert engine[-1] == pytest.approx(plain, rel=1e-9), fn
+            for params in {(), _options(fn, window)}:  # the oscillators' defaults, and others
+                engine = compute(fn, closes, window, params)
+                plain = indicator(fn, [float(c) for c in closes], window, params)
+                assert engine[-1] == pytest.approx(plain, rel=1e-9), (fn, params)
     assert np.isfinite(closes).all()
+
+
+HERE = Location("tree", 1, 1)
+
+
+def _ind(fn: IndicatorFn, ticker: str | None, window: int, **options: int) -> Indicator:
+    params = tuple(sorted((name.replace("_", "-"), value) for name, value in options.items()))
+    return Indicator(fn, ticker, window, HERE, params)
+
+
+def _if(op: Comparator, left: Indicator, right: Indicator | float, then: Node, other: Node) -> If:
+    side = right if isinstance(right, Indicator) else Number(right, HERE)
+    return If(Condition(op, left, side, HERE), then, other, HERE)
+
+
+def _asset(ticker: str) -> Asset:
+    return Asset(ticker, None, HERE)
+
+
+def test_oscillators_and_equality_agree_with_the_reference() -> None:
+    ppo, signal = IndicatorFn.PPO, IndicatorFn.PPO_SIGNAL
+    fast = _ind(ppo, "SPY", 10, short_window=5, long_window=10)
+    fast_signal = _ind(signal, "SPY", 10, short_window=5, long_window=10, smooth_window=4)
+    usual = _ind(ppo, "QQQ", 26, short_window=12, long_window=26)
+    # 5 sessions of SPY without a fall: a drawdown of exactly 0, equal to 0.
+    flat_run = _ind(IndicatorFn.MAX_DRAWDOWN, "SPY", 5)
+    momentum = Filter(
+        _ind(signal, None, 26, short_window=12, long_window=26, smooth_window=9),
+        Selection.TOP,
+        2,
+        (
+            _asset("TQQQ"),
+            _asset("SOXL"),
+            _asset("TLT"),
+            Group("bonds", _if(Comparator.GT, usual, 0.0, _asset("IEF"), _asset("BIL")), HERE),
+        ),
+        HERE,
+    )
+    body = _if(
+        Comparator.EQ,
+        flat_run,
+        0.0,
+        _if(Comparator.GT, fast, fast_signal, momentum, _asset("GLD")),
+        WeightEqual(
+            (
+                _if(Comparator.LT, usual, -1.0, _asset("BTAL"), _asset("SPY")),
+                _if(Comparator.EQ, fast, fast, _asset("XLK"), _asset("UVXY")),
+            ),
+            HERE,
+        ),
+    )
+    symphony = Symphony("oscillators", {}, body, HERE)
+    assert _compare(symphony, seed=11) == DATES_PER_STRATEGY

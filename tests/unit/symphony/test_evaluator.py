@@ -18,6 +18,19 @@ import pytest
 from alchemiser.domain.prices import PriceHistory
 from alchemiser.errors import DataError, DataErrorKind, StrategyError
 from alchemiser.strategy.base import ALL_HISTORY
+from alchemiser.strategy.symphony.ast import (
+    Asset,
+    Comparator,
+    Condition,
+    Filter,
+    If,
+    Indicator,
+    IndicatorFn,
+    Location,
+    Number,
+    Selection,
+    Symphony,
+)
 from alchemiser.strategy.symphony.evaluator import Evaluation, evaluate
 from alchemiser.strategy.symphony.parser import parse_symphony
 from alchemiser.strategy.symphony.strategy import SymphonyStrategy
@@ -505,3 +518,103 @@ def test_symphony_strategy_end_to_end() -> None:
         StrategyError, match=r"\(moving-average-price S window 2\) at mine\.clj:3:10 "
     ):
         strategy.evaluate(prices, day(0))
+
+
+# ------------------------------------------- = and the oscillators (built as trees)
+
+HERE = Location(SOURCE, 2, 1)
+
+
+def _tree_if(left: Indicator | float, op: Comparator, right: Indicator | float) -> Symphony:
+    def side(operand: Indicator | float) -> Indicator | Number:
+        return operand if isinstance(operand, Indicator) else Number(operand, HERE)
+
+    condition = Condition(op, side(left), side(right), HERE)
+    body = If(condition, Asset("T", None, HERE), Asset("E", None, HERE), HERE)
+    return Symphony("S", {}, body, HERE)
+
+
+def _price(ticker: str) -> Indicator:
+    return Indicator(IndicatorFn.CURRENT_PRICE, ticker, 1, HERE)
+
+
+EQUAL_PRICES = history(
+    A=[100.0, 100.0, 7.0, 5.0],
+    B=[100.0, 100.0 * (1 + 5e-10), 7.0 * (1 + 2e-9), NAN],
+    T=[1.0] * 4,
+    E=[1.0] * 4,
+)
+
+
+@pytest.mark.parametrize(
+    ("index", "holds"),
+    [
+        (0, True),  # exactly equal
+        (1, True),  # a relative 5e-10 apart: floating-point noise, equal
+        (2, False),  # a relative 2e-9 apart: different
+    ],
+)
+def test_equal_holds_within_the_filters_relative_tolerance(index: int, holds: bool) -> None:
+    evaluation = evaluate(_tree_if(_price("A"), Comparator.EQ, _price("B")), EQUAL_PRICES)
+    assert evaluation.weights_at(day(index)) == ({"T": 1.0} if holds else {"E": 1.0})
+    # The same, either way round.
+    swapped = evaluate(_tree_if(_price("B"), Comparator.EQ, _price("A")), EQUAL_PRICES)
+    assert swapped.weights_at(day(index)) == ({"T": 1.0} if holds else {"E": 1.0})
+
+
+def test_equal_compares_with_numbers() -> None:
+    assert evaluate(_tree_if(_price("A"), Comparator.EQ, 5.0), EQUAL_PRICES).weights_at(day(3)) == {
+        "T": 1.0
+    }
+    assert evaluate(_tree_if(5.0 + 1e-6, Comparator.EQ, _price("A")), EQUAL_PRICES).weights_at(
+        day(3)
+    ) == {"E": 1.0}
+    zero = evaluate(_tree_if(0.0, Comparator.EQ, 0.0), EQUAL_PRICES)
+    assert zero.weights_at(day(0)) == {"T": 1.0}
+    # Relative to 0 nothing but 0 is noise: 1e-300 is not 0.
+    tiny = evaluate(_tree_if(1e-300, Comparator.EQ, 0.0), EQUAL_PRICES)
+    assert tiny.weights_at(day(0)) == {"E": 1.0}
+
+
+def test_a_side_without_a_value_is_never_equal() -> None:
+    evaluation = evaluate(_tree_if(_price("B"), Comparator.EQ, _price("B")), EQUAL_PRICES)
+    assert evaluation.weights_at(day(2)) == {"T": 1.0}
+    with pytest.raises(StrategyError, match=r"current-price B window 1\) at s.clj:2:1 has no"):
+        evaluation.weights_at(day(3))  # B has no close: no decision, not "unequal"
+    holds, known = evaluation.context.conditions[id(evaluation.symphony.body)]
+    assert not holds[3]
+    assert not known[3]
+
+
+def test_oscillator_conditions_and_options_in_errors() -> None:
+    # A rises 10, 11, 12, 11: PPO(2, 3) is 220/81 on day 2 and 1300/2403 on day 3 (see
+    # the indicator tests), its 2-session signal 2/3 * 1300/2403 + 1/3 * 220/81 on day 3.
+    prices = history(A=[10.0, 11.0, 12.0, 11.0], T=[1.0] * 4, E=[1.0] * 4)
+    options = (("long-window", 3), ("short-window", 2))
+    ppo = Indicator(IndicatorFn.PPO, "A", 3, HERE, options)
+    signal = Indicator(IndicatorFn.PPO_SIGNAL, "A", 3, HERE, (*options, ("smooth-window", 2)))
+    evaluation = evaluate(_tree_if(ppo, Comparator.GT, 2.7), prices)
+    assert evaluation.weights_at(day(2)) == {"T": 1.0}  # 2.716 > 2.7
+    assert evaluation.weights_at(day(3)) == {"E": 1.0}
+    crossing = evaluate(_tree_if(ppo, Comparator.LT, signal), prices)
+    assert crossing.weights_at(day(3)) == {"T": 1.0}  # 0.541 < 1.266
+    with pytest.raises(StrategyError) as caught:
+        crossing.weights_at(day(2))  # the signal's first value is on day 3
+    assert (
+        "(percentage-price-oscillator-signal A long-window 3, short-window 2, smooth-window 2)"
+        in caught.value.message
+    )
+    # Options are part of the indicator: the same window with other options is another.
+    other = Indicator(IndicatorFn.PPO, "A", 3, HERE, (("long-window", 3), ("short-window", 1)))
+    both = evaluate(_tree_if(ppo, Comparator.EQ, other), prices)
+    assert both.weights_at(day(3)) == {"E": 1.0}
+    assert len(both.context.indicator_cache) == 2
+    # A filter scores with the options too: A's PPO(2, 3) beats flat B's 0 on day 3.
+    flat = history(A=[10.0, 11.0, 12.0, 11.0], B=[5.0] * 4)
+    score = Indicator(IndicatorFn.PPO, None, 3, HERE, options)
+    top = Filter(score, Selection.TOP, 1, (Asset("A", None, HERE), Asset("B", None, HERE)), HERE)
+    assert evaluate(Symphony("S", {}, top, HERE), flat).weights_at(day(3)) == {"A": 1.0}
+    bottom = Filter(
+        score, Selection.BOTTOM, 1, (Asset("A", None, HERE), Asset("B", None, HERE)), HERE
+    )
+    assert evaluate(Symphony("S", {}, bottom, HERE), flat).weights_at(day(3)) == {"B": 1.0}

@@ -14,6 +14,19 @@ from alchemiser.adapters.files.prices import FilePriceStore
 from alchemiser.adapters.files.symphonies import builtin_symphony
 from alchemiser.domain.prices import PriceHistory
 from alchemiser.strategy.base import ALL_HISTORY
+from alchemiser.strategy.symphony.ast import (
+    Asset,
+    Comparator,
+    Condition,
+    Filter,
+    If,
+    Indicator,
+    IndicatorFn,
+    Location,
+    Number,
+    Selection,
+    Symphony,
+)
 from alchemiser.strategy.symphony.evaluator import Evaluation, evaluate
 from alchemiser.strategy.symphony.explain import explain
 from alchemiser.strategy.symphony.parser import parse_symphony, symbols
@@ -166,3 +179,28 @@ def test_builtin_tecl_path_ends_in_its_weights() -> None:
     assert conditions[0].count(" = ") == 2
     assert "current-price(SPY, 1)" in conditions[0]
     assert "moving-average-price(SPY, 200)" in conditions[0]
+
+
+def test_an_oscillator_shows_its_options() -> None:
+    here = Location("e.clj", 1, 1)
+    options = (("long-window", 3), ("short-window", 2))
+    ppo = Indicator(IndicatorFn.PPO, "A", 3, here, options)
+    scored = Filter(
+        Indicator(IndicatorFn.PPO, None, 3, here, options),
+        Selection.TOP,
+        1,
+        (Asset("B", None, here), Asset("C", None, here)),
+        here,
+    )
+    body = If(
+        Condition(Comparator.EQ, ppo, Number(0.0, here), here), Asset("A", None, here), scored, here
+    )
+    lines = explain(evaluate(Symphony("O", {}, body, here), PRICES), 3)
+    # A: PPO(2, 3) on day 3 is 1300/2403 = 0.5410, not 0.
+    assert (
+        "if percentage-price-oscillator(A, long-window 3, short-window 2) = 0.5410 = 0: false"
+        in lines[1]
+    )
+    assert (
+        "filter percentage-price-oscillator(long-window 3, short-window 2) select-top 1" in lines[2]
+    )

@@ -15,6 +15,9 @@ Decisions (docs/SYMPHONY.md lists them for users):
   among the rest; ties go to the candidate whose name sorts first (ticker, group
   label, or ``#i`` for other nodes by position). Scores within a relative 1e-9 of each
   other (floating-point noise) are ties. No candidate at all: invalid.
+- ``=`` in a condition holds when both sides are within the same relative 1e-9 of
+  each other (|a - b| <= 1e-9 * max(|a|, |b|)); a side without a value (NaN) makes
+  the condition unknown, as for the other comparators, so NaN never equals anything.
 - ``weight-inverse-volatility`` needs every child's volatility, and a positive one.
 - A sub-portfolio's price series (for scores and volatilities) compounds its daily
   return: the weights it chose at one close times each asset's return to the next.
@@ -23,7 +26,7 @@ Decisions (docs/SYMPHONY.md lists them for users):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -55,9 +58,11 @@ from alchemiser.strategy.symphony.ast import (
 
 Series = npt.NDArray[np.float64]
 Mask = npt.NDArray[np.bool_]
+Params = tuple[tuple[str, int], ...]
 
 TIE_TOLERANCE = 1e-9
-"""Filter scores within this relative difference are ties (floating-point noise)."""
+"""Filter scores within this relative difference are ties (floating-point noise), and
+the two sides of ``=`` are equal."""
 
 
 @dataclass
@@ -74,7 +79,7 @@ class _Context:
     columns: dict[str, int]
     returns: Series
     """Daily simple returns of every symbol, T x N (NaN where either close is missing)."""
-    indicator_cache: dict[tuple[str, int, str], Series] = field(default_factory=dict)
+    indicator_cache: dict[tuple[str, int, str, Params], Series] = field(default_factory=dict)
     price_cache: dict[int, Series] = field(default_factory=dict)
     results: dict[int, Result] = field(default_factory=dict)
     conditions: dict[int, tuple[Mask, Mask]] = field(default_factory=dict)
@@ -104,21 +109,30 @@ class _Context:
             raise StrategyError(
                 "a filter's score indicator used outside a filter", location=str(spec.location)
             )
-        key = (spec.fn.value, spec.window, spec.ticker)
+        key = (spec.fn.value, spec.window, spec.ticker, spec.params)
         cached = self.indicator_cache.get(key)
         if cached is None:
-            cached = compute(spec.fn, self.close(spec.ticker), spec.window)
+            cached = compute(spec.fn, self.close(spec.ticker), spec.window, spec.params)
             self.indicator_cache[key] = cached
         return cached
 
 
-def compute(fn: IndicatorFn, series: Series, window: int) -> Series:
+def compute(fn: IndicatorFn, series: Series, window: int, params: Params = ()) -> Series:
     """An indicator, with its refusals (non-positive values, bad windows) as StrategyError."""
     try:
-        result: Series = compute_indicator(fn, series, window)
+        result: Series = compute_indicator(fn, series, window, params)
     except ValueError as error:
-        raise StrategyError(f"{fn.value} with window {window}: {error}") from error
+        raise StrategyError(
+            f"{fn.value} with {describe_window(window, params)}: {error}"
+        ) from error
     return result
+
+
+def describe_window(window: int, params: Params) -> str:
+    """``window 14``, or an indicator's options: ``long-window 26, short-window 12``."""
+    if params:
+        return ", ".join(f"{name} {value}" for name, value in params)
+    return f"window {window}"
 
 
 def _post_order(root: Node) -> Iterator[Node]:
@@ -160,11 +174,20 @@ def _operand(ctx: _Context, operand: Indicator | Number) -> Series | float:
     return ctx.indicator(operand)
 
 
-_COMPARE = {
+def _equal(left: Series | float, right: Series | float) -> Mask:
+    """Equal within the relative TIE_TOLERANCE (the filter's ties); NaN equals nothing."""
+    gap: Mask = np.abs(np.subtract(left, right)) <= TIE_TOLERANCE * np.maximum(
+        np.abs(left), np.abs(right)
+    )
+    return gap
+
+
+_COMPARE: dict[Comparator, Callable[[Series | float, Series | float], Mask]] = {
     Comparator.GT: np.greater,
     Comparator.LT: np.less,
     Comparator.GE: np.greater_equal,
     Comparator.LE: np.less_equal,
+    Comparator.EQ: _equal,
 }
 
 
@@ -230,20 +253,20 @@ def _price_series(ctx: _Context, node: Node) -> Series:
 def _scores(ctx: _Context, node: Filter | WeightInverseVolatility) -> tuple[list[str], Series]:
     """Each child's score series, columns ordered by candidate name (the tie-break)."""
     if isinstance(node, Filter):
-        fn, window = node.score.fn, node.score.window
+        fn, window, params = node.score.fn, node.score.window, node.score.params
     else:
-        fn, window = IndicatorFn.STDEV_RETURN, node.window
+        fn, window, params = IndicatorFn.STDEV_RETURN, node.window, ()
     names = [candidate_name(child, i) for i, child in enumerate(node.children)]
     columns = []
     for child in node.children:
         if isinstance(child, Asset):
-            key = (fn.value, window, child.ticker)
+            key = (fn.value, window, child.ticker, params)
             score = ctx.indicator_cache.get(key)
             if score is None:
-                score = compute(fn, ctx.close(child.ticker), window)
+                score = compute(fn, ctx.close(child.ticker), window, params)
                 ctx.indicator_cache[key] = score
         else:
-            score = compute(fn, _price_series(ctx, child), window)
+            score = compute(fn, _price_series(ctx, child), window, params)
         valid = ctx.results[id(child)].valid
         columns.append(np.where(valid, score, np.nan))
     stacked: Series = np.column_stack(columns) if columns else np.empty((ctx.length, 0))
@@ -470,7 +493,8 @@ def missing_input(evaluation: Evaluation, index: int) -> str:
                 for operand in operands:
                     if not np.isfinite(ctx.indicator(operand)[index]):
                         return (
-                            f"({operand.fn.value} {operand.ticker} window {operand.window}) at "
+                            f"({operand.fn.value} {operand.ticker} "
+                            f"{describe_window(operand.window, operand.params)}) at "
                             f"{operand.location} has no value "
                             "(not enough history, or a missing close)"
                         )

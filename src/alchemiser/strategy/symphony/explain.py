@@ -25,7 +25,7 @@ from alchemiser.strategy.symphony.ast import (
     WeightInverseVolatility,
     WeightSpecified,
 )
-from alchemiser.strategy.symphony.evaluator import Evaluation, Series, candidate_name
+from alchemiser.strategy.symphony.evaluator import Evaluation, Params, Series, candidate_name
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,9 @@ def _value(evaluation: Evaluation, operand: Indicator | Number, index: int) -> s
         return f"{operand.value:g}"
     value = float(evaluation.context.indicator(operand)[index])
     text = "n/a" if math.isnan(value) else f"{value:.4f}"
-    return f"{operand.fn.value}({operand.ticker}, {operand.window}) = {text}"
+    return (
+        f"{operand.fn.value}({operand.ticker}, {_window(operand.window, operand.params)}) = {text}"
+    )
 
 
 def explain(evaluation: Evaluation, index: int) -> list[str]:
@@ -70,9 +72,9 @@ def explain(evaluation: Evaluation, index: int) -> list[str]:
                 f"{name} {_fmt(scores[index, slot])}{' *' if chosen[index, slot] else ''}"
                 for slot, name in enumerate(names)
             )
+            score = f"{node.score.fn.value}({_window(node.score.window, node.score.params)})"
             lines.append(
-                f"{pad}filter {node.score.fn.value}({node.score.window}) "
-                f"{node.selection.value} {node.count}: {ranked}{where}"
+                f"{pad}filter {score} {node.selection.value} {node.count}: {ranked}{where}"
             )
             picked = [slot for slot in range(len(names)) if chosen[index, slot]]
             by_name = _named(node)
@@ -122,3 +124,8 @@ def _named(node: Filter) -> dict[str, Node]:
 def _fmt(value: Series | float) -> str:
     number = float(value)
     return "n/a" if not np.isfinite(number) else f"{number:.4f}"
+
+
+def _window(window: int, params: Params) -> str:
+    """``14``, or an indicator's options: ``long-window 26, short-window 12``."""
+    return ", ".join(f"{name} {value}" for name, value in params) if params else str(window)
