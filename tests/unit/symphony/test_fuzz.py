@@ -38,6 +38,7 @@ from alchemiser.strategy.symphony.ast import (
     WeightInverseVolatility,
     WeightSpecified,
 )
+from alchemiser.strategy.symphony.names import INDICATORS, OSCILLATORS, oscillator_history
 from alchemiser.strategy.symphony.parser import check_symphony, parse_symphony
 from alchemiser.strategy.symphony.reader import (
     BoolForm,
@@ -109,13 +110,24 @@ labels = st.text(max_size=12)
 
 
 def indicator(in_filter: bool) -> st.SearchStrategy[Indicator]:
-    return st.builds(
+    target = st.none() if in_filter else tickers
+    windowed = st.builds(
         Indicator,
-        st.sampled_from(list(IndicatorFn)),
-        st.none() if in_filter else tickers,
+        st.sampled_from([fn for fn in IndicatorFn if fn not in OSCILLATORS]),
+        target,
         windows,
         st.just(NOWHERE),
     )
+    return windowed | st.builds(oscillator, st.sampled_from(list(OSCILLATORS)), target, st.data())
+
+
+def oscillator(fn: IndicatorFn, ticker: str | None, data: st.DataObject) -> Indicator:
+    short = data.draw(st.integers(1, 60))
+    params = {"short-window": short, "long-window": data.draw(st.integers(short + 1, 200))}
+    if "smooth-window" in OSCILLATORS[fn]:
+        params["smooth-window"] = data.draw(st.integers(1, 60))
+    pairs = tuple(sorted(params.items()))
+    return Indicator(fn, ticker, oscillator_history(params), NOWHERE, pairs)
 
 
 operands: st.SearchStrategy[Operand] = st.one_of(
@@ -180,13 +192,22 @@ def render(node: Node, rng: random.Random) -> str:
         return rng.choice([" ", "  ", "\n ", ", ", "\t", " ; a comment (with [brackets\n "])
 
     def ticker(symbol: str) -> str:
-        spelt = rng.choice([symbol, symbol.replace(".", "/"), symbol.lower()])
+        composer = f"EQUITIES::{symbol.replace('.', '/')}//USD"
+        spelt = rng.choice([symbol, symbol.replace(".", "/"), symbol.lower(), composer])
         return string(spelt, rng)
 
     def ind(spec: Indicator) -> str:
-        name = "rsi" if spec.fn is IndicatorFn.RSI and rng.random() < 0.5 else spec.fn.value
+        name = rng.choice([name for name, fn in INDICATORS.items() if fn is spec.fn])
         target = "" if spec.ticker is None else gap() + ticker(spec.ticker)
-        options = f"{gap()}{{:window{gap()}{spec.window}}}"
+        if spec.params:
+            defaults = OSCILLATORS[spec.fn]  # a default may go unsaid
+            given = [(k, v) for k, v in spec.params if v != defaults[k] or rng.random() < 0.5]
+            pairs = gap().join(f":{key}{gap()}{value}" for key, value in given)
+            options = f"{gap()}{{{pairs}}}" if given or rng.random() < 0.5 else ""
+        elif rng.random() < 0.5:
+            options = f"{gap()}{spec.window}"
+        else:
+            options = f"{gap()}{{:window{gap()}{spec.window}}}"
         if spec.fn is IndicatorFn.CURRENT_PRICE and spec.window == 1 and rng.random() < 0.5:
             options = ""
         return f"({name}{target}{options})"
@@ -244,7 +265,7 @@ def shape(node: Node | Operand | Condition) -> object:
     if isinstance(node, Cash):
         return ("cash",)
     if isinstance(node, Indicator):
-        return ("indicator", node.fn, node.ticker, node.window)
+        return ("indicator", node.fn, node.ticker, node.window, node.params)
     if isinstance(node, Number):
         return ("number", node.value)
     if isinstance(node, Condition):

@@ -87,7 +87,9 @@ class Indicator:
     The percentage price oscillators take ``{:short-window s :long-window l}`` (and the
     signal ``:smooth-window m``) instead of ``:window``: ``params`` holds them as
     ``(("long-window", l), ("short-window", s), ...)``, sorted by name, defaults filled
-    in; ``window`` is then the longest of them (the history the indicator needs)."""
+    in; ``window`` is then the history the indicator needs
+    (``names.oscillator_history``: the long window, plus the smooth window for the
+    signal)."""
 
     fn: IndicatorFn
     ticker: str | None

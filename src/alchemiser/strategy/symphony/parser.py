@@ -16,12 +16,10 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple, ParamSpec, TypeVar
 
-from alchemiser.domain.values import normalise_symbol
-from alchemiser.errors import StrategyError
+from alchemiser.errors import StrategyError, did_you_mean
 from alchemiser.strategy.symphony.ast import (
     Asset,
     Cash,
-    Comparator,
     Condition,
     Filter,
     Group,
@@ -32,7 +30,6 @@ from alchemiser.strategy.symphony.ast import (
     Node,
     Number,
     Operand,
-    RebalanceFrequency,
     RebalanceRule,
     Selection,
     Symphony,
@@ -40,6 +37,23 @@ from alchemiser.strategy.symphony.ast import (
     WeightInverseVolatility,
     WeightSpecified,
     children,
+)
+from alchemiser.strategy.symphony.names import (
+    COMPARATORS,
+    INDICATORS,
+    OSCILLATORS,
+    oscillator_history,
+)
+from alchemiser.strategy.symphony.options import (
+    check_asset_class,
+    form_error,
+    options_map,
+    oscillator_options,
+    positive_int,
+    rebalance_rule,
+    string_of,
+    ticker_of,
+    window_option,
 )
 from alchemiser.strategy.symphony.reader import (
     Form,
@@ -55,11 +69,8 @@ from alchemiser.strategy.symphony.reader import (
     describe,
     paused_gc,
     read,
-    to_data,
 )
 
-_INDICATORS = {fn.value: fn for fn in IndicatorFn} | {"rsi": IndicatorFn.RSI}
-_COMPARATORS = {op.value: op for op in Comparator}
 _SELECTIONS = {selection.value: selection for selection in Selection}
 _NODES = "asset, weight-equal, weight-specified, weight-inverse-volatility, group, if, filter"
 # Percent weights are recognised by their sum; the tolerance absorbs the float rounding
@@ -149,14 +160,16 @@ class _Parser:
         usage = '(defsymphony "Name" {options} NODE)'
         if not forms:
             raise StrategyError(f"empty input: expected {usage}", location=f"{source}:1:1")
-        self.errors += [_error("expected one (defsymphony ...) per file", f) for f in forms[1:]]
+        self.errors += [form_error("expected one (defsymphony ...) per file", f) for f in forms[1:]]
         form = forms[0]
         if not isinstance(form, ListForm) or _operator(form) != "defsymphony":
-            raise _error(f"expected {usage}, got {describe(form)}", form)
+            raise form_error(f"expected {usage}, got {describe(form)}", form)
         name, options, body = _arguments(form, 3, 3, usage)
-        label = self.attempt(_string, name, "symphony name")
-        settings = self.attempt(_options, options)
-        rule = self.attempt(_rebalance_rule, options) if settings is not None else None
+        label = self.attempt(string_of, name, "symphony name")
+        settings = self.attempt(options_map, options)
+        rule = self.attempt(rebalance_rule, options) if settings is not None else None
+        if settings is not None:
+            self.attempt(check_asset_class, options, "the symphony", only=False)
         body_node = self.node(body)
         return Symphony(
             label or "", settings or {}, body_node, form.location, rule or RebalanceRule()
@@ -204,7 +217,7 @@ class _Parser:
         A node whose own arguments are wrong still has its children checked."""
         try:
             if not isinstance(form, ListForm):
-                raise _error(f"expected a node ({_NODES}), got {describe(form)}", form)
+                raise form_error(f"expected a node ({_NODES}), got {describe(form)}", form)
             operator = _OPERATORS.get(_operator(form) or "")
             if operator is None:
                 raise _unknown_node(form)
@@ -225,12 +238,19 @@ _Operator = Callable[[ListForm], tuple[tuple[Form, ...] | None, _Make]]
 
 
 def _asset(form: ListForm) -> tuple[None, _Make]:
-    args = _arguments(form, 1, 2, '(asset "TICKER" "optional description")')
+    usage = '(asset "TICKER" "optional description" {:asset-class "EQUITIES"})'
+    args = _arguments(form, 1, 3, usage)
 
     def make() -> _Build:
-        described = len(args) == 2 and not isinstance(args[1], NilForm)
-        description = _string(args[1], "asset description (or nil)") if described else None
-        asset = Asset(_ticker(args[0]), description, form.location)
+        ticker = ticker_of(args[0])
+        rest = list(args[1:])
+        if rest and isinstance(rest[-1], MapForm):
+            check_asset_class(rest.pop(), f"asset {ticker}", only=True)
+        if len(rest) > 1:
+            raise form_error(f"{usage} takes its options map last", rest[1])
+        described = bool(rest) and not isinstance(rest[0], NilForm)
+        description = string_of(rest[0], "asset description (or nil)") if described else None
+        asset = Asset(ticker, description, form.location)
         return lambda _: asset
 
     return None, make
@@ -244,7 +264,7 @@ def _weight_equal(form: ListForm) -> tuple[tuple[Form, ...], _Make]:
 def _weight_specified(form: ListForm) -> tuple[tuple[Form, ...], _Make]:
     args = form.items[1:]
     if len(args) % 2:
-        raise _error(
+        raise form_error(
             f"weight-specified expects weight and node pairs, got an odd number ({len(args)})",
             form,
         )
@@ -260,7 +280,7 @@ def _inverse_volatility(form: ListForm) -> tuple[tuple[Form, ...], _Make]:
     window, vector = _arguments(form, 2, 2, "(weight-inverse-volatility WINDOW [NODE ...])")
 
     def make() -> _Build:
-        days = _positive_int(window, "weight-inverse-volatility window")
+        days = positive_int(window, "weight-inverse-volatility window")
         return lambda nodes: WeightInverseVolatility(days, tuple(nodes), form.location)
 
     return _vector(vector, "weight-inverse-volatility"), make
@@ -270,7 +290,7 @@ def _group(form: ListForm) -> tuple[tuple[Form, ...], _Make]:
     label, child = _arguments(form, 2, 2, '(group "label" [NODE])')
 
     def make() -> _Build:
-        name = _string(label, "group label")
+        name = string_of(label, "group label")
         return lambda nodes: Group(name, nodes[0], form.location)
 
     return (child,), make
@@ -294,17 +314,17 @@ def _filter(form: ListForm) -> tuple[tuple[Form, ...], _Make]:
 
     def make() -> _Build:
         if not isinstance(score, ListForm):
-            raise _error(
+            raise form_error(
                 f"expected a filter score like (rsi {{:window 10}}), got {describe(score)}", score
             )
         indicator = _indicator(score, in_filter=True)
         how = _SELECTIONS.get(_operator(selection) or "")
         if how is None or not isinstance(selection, ListForm) or len(selection.items) != 2:
-            raise _error(
+            raise form_error(
                 f"expected (select-top N) or (select-bottom N), got {describe(selection)}",
                 selection,
             )
-        count = _positive_int(selection.items[1], f"{how.value} count")
+        count = positive_int(selection.items[1], f"{how.value} count")
         return lambda nodes: Filter(indicator, how, count, tuple(nodes), form.location)
 
     return _vector(vector, "filter"), make
@@ -336,7 +356,7 @@ def _fractions(weights: list[float], form: ListForm) -> tuple[float, ...]:
     if abs(total - 100) <= 100 * _TOLERANCE:
         return tuple(weight / 100 for weight in weights)
     if total > 1 + _TOLERANCE:
-        raise _error(
+        raise form_error(
             f"weight-specified weights sum to {total:g}: expected fractions summing to at "
             "most 1, or percents summing to 100",
             form,
@@ -346,11 +366,15 @@ def _fractions(weights: list[float], form: ListForm) -> tuple[float, ...]:
 
 def _condition(form: Form) -> Condition:
     items = form.items if isinstance(form, ListForm) else ()
-    op = _COMPARATORS.get(_operator(form) or "")
+    name = _operator(form)
+    op = COMPARATORS.get(name or "")
     if op is None or len(items) != 3:
         got = f"{len(items) - 1} operands" if op else describe(form)
-        raise _error(
-            f"expected a condition (> A B), (< A B), (>= A B) or (<= A B), got {got}", form
+        hint = did_you_mean(name, COMPARATORS) if name and not op else ""
+        raise form_error(
+            f"expected a condition (> A B), (< A B), (>= A B), (<= A B) or (= A B), "
+            f"got {got}{hint}",
+            form,
         )
     return Condition(op, _operand(items[1]), _operand(items[2]), form.location)
 
@@ -360,165 +384,101 @@ def _operand(form: Form) -> Operand:
         return Number(float(form.value), form.location)
     if isinstance(form, ListForm):
         return _indicator(form, in_filter=False)
-    raise _error(f"expected a number or an indicator, got {describe(form)}", form)
+    raise form_error(f"expected a number or an indicator, got {describe(form)}", form)
 
 
 def _indicator(form: ListForm, *, in_filter: bool) -> Indicator:
-    """``(fn "TICKER" {:window N})``, or ``(fn {:window N})`` inside a filter."""
+    """``(fn "TICKER" {:window N})`` or ``(fn "TICKER" N)``; inside a filter without the
+    ticker. The oscillators take ``{:short-window S :long-window L ...}`` instead."""
     name = _operator(form) or ""
-    fn = _INDICATORS.get(name)
+    fn = INDICATORS.get(name)
     if fn is None:
         head = form.items[0] if form.items else form
-        raise _error(f"unknown indicator {describe(head)}: expected {', '.join(_INDICATORS)}", head)
+        hint = did_you_mean(name, INDICATORS) if name else ""
+        known = ", ".join(INDICATORS)
+        raise form_error(f"unknown indicator {describe(head)}{hint}: expected {known}", head)
     args = form.items[1:]
     has_ticker = bool(args) and isinstance(args[0], StringForm)
     if in_filter and has_ticker:
-        raise _error(f"inside filter, {name} scores each candidate and takes no ticker", args[0])
+        raise form_error(
+            f"inside filter, {name} scores each candidate and takes no ticker", args[0]
+        )
     if not in_filter and not has_ticker:
-        raise _error(f'{name} needs a ticker: ({name} "SPY" {{:window 10}})', form)
+        raise form_error(f'{name} needs a ticker: ({name} "SPY" {{:window 10}})', form)
+    ticker = ticker_of(args[0]) if has_ticker else None
     options = args[1:] if has_ticker else args
-    if len(options) > 1 or (options and not isinstance(options[0], MapForm)):
-        raise _error(f"{name} takes one options map {{:window N}} after its ticker", form)
-    window = _window(options[0], name) if options else None
-    if window is None and fn is not IndicatorFn.CURRENT_PRICE:
-        raise _error(f"{name} needs a window: {{:window N}}", form)
-    ticker = _ticker(args[0]) if has_ticker else None
-    return Indicator(fn, ticker, window or 1, form.location)  # current-price: the last close
-
-
-def _window(form: Form, name: str) -> int | None:
+    if fn in OSCILLATORS:
+        params = oscillator_options(options, name, OSCILLATORS[fn], form)
+        history = oscillator_history(params)
+        return Indicator(fn, ticker, history, form.location, tuple(sorted(params.items())))
+    if len(options) > 1 or (options and not isinstance(options[0], MapForm | NumberForm)):
+        raise form_error(
+            f"{name} takes one options map {{:window N}} (or a window N) after its ticker", form
+        )
     window = None
-    for key, value in form.pairs if isinstance(form, MapForm) else ():
-        if not isinstance(key, KeywordForm) or key.name != "window" or window is not None:
-            raise _error(f"unexpected {name} option {describe(key)}: expected one :window", key)
-        window = _positive_int(value, f"{name} window")
-    return window
+    if options and isinstance(options[0], MapForm):
+        window = window_option(options[0], name)
+    elif options:
+        window = positive_int(options[0], f"{name} window")
+    if window is None and fn is not IndicatorFn.CURRENT_PRICE:
+        raise form_error(f"{name} needs a window: {{:window N}}", form)
+    return Indicator(fn, ticker, window or 1, form.location)  # current-price: the last close
 
 
 def _unknown_node(form: ListForm) -> StrategyError:
     head = form.items[0] if form.items else form
     name = _operator(form)
-    if name in _INDICATORS or name in _COMPARATORS:
-        what = "an indicator" if name in _INDICATORS else "a comparison"
-        return _error(f"'{name}' is {what}, not a node: expected one of {_NODES}", head)
+    if name in INDICATORS or name in COMPARATORS:
+        what = "an indicator" if name in INDICATORS else "a comparison"
+        return form_error(f"'{name}' is {what}, not a node: expected one of {_NODES}", head)
     if name is None:
-        return _error(f"expected a node ({_NODES}), got {describe(form)}", form)
-    return _error(f"unknown operator '{clip(name)}': expected one of {_NODES}", head)
+        return form_error(f"expected a node ({_NODES}), got {describe(form)}", form)
+    hint = did_you_mean(name, _OPERATORS)
+    return form_error(f"unknown operator '{clip(name)}'{hint}: expected one of {_NODES}", head)
 
 
 def _arguments(form: ListForm, least: int, most: int, usage: str) -> tuple[Form, ...]:
     args = form.items[1:]
     if not least <= len(args) <= most:
-        expected = f"{least}" if least == most else f"{least} or {most}"
-        raise _error(f"{usage} expects {expected} arguments, got {len(args)}", form)
+        expected = {0: f"{least}", 1: f"{least} or {most}"}.get(most - least, f"{least} to {most}")
+        raise form_error(f"{usage} expects {expected} arguments, got {len(args)}", form)
     return args
 
 
 def _vector(form: Form, operator: str) -> tuple[Form, ...]:
     if not isinstance(form, VectorForm):
-        raise _error(f"{operator} expects a vector of nodes [...], got {describe(form)}", form)
+        raise form_error(f"{operator} expects a vector of nodes [...], got {describe(form)}", form)
     return form.items
-
-
-def _string(form: Form, what: str) -> str:
-    if not isinstance(form, StringForm):
-        raise _error(f"{what} must be a string, got {describe(form)}", form)
-    return form.value
-
-
-def _ticker(form: Form) -> str:
-    try:
-        return normalise_symbol(_string(form, 'ticker (like "SPY")'))
-    except ValueError:
-        raise _error(
-            f"invalid ticker {describe(form)}: expected one like SPY or BRK/B", form
-        ) from None
 
 
 def _weight(form: Form) -> float:
     if not isinstance(form, NumberForm) or form.value < 0:
-        raise _error(f"a weight must be a number, 0 or more, got {describe(form)}", form)
+        raise form_error(f"a weight must be a number, 0 or more, got {describe(form)}", form)
     return float(form.value)
 
 
-def _positive_int(form: Form, what: str) -> int:
-    if not isinstance(form, NumberForm) or type(form.value) is not int or form.value < 1:
-        raise _error(f"{what} must be a positive whole number, got {describe(form)}", form)
-    return form.value
-
-
-def _options(form: Form) -> dict[str, object]:
-    """The options map as plain Python: keyword keys and keyword values become strings."""
-    options = to_data(form) if isinstance(form, MapForm) else None
-    if not isinstance(options, dict):
-        raise _error(f"expected an options map {{:key value ...}}, got {describe(form)}", form)
-    return options
-
-
-_FREQUENCIES = {frequency.value: frequency for frequency in RebalanceFrequency}
-
-
-def _rebalance_rule(form: Form) -> RebalanceRule:
-    """``:rebalance-frequency`` and ``:rebalance-threshold`` of the options map, checked.
-
-    A threshold without a frequency means frequency ``:none`` (only the corridor, and a
-    change of the held set, trade); with an explicit ``:daily`` it could never matter.
-    """
-    given: dict[str, Form] = {}
-    for key, value in form.pairs if isinstance(form, MapForm) else ():
-        name = key.name if isinstance(key, KeywordForm) else getattr(key, "value", None)
-        if name in ("rebalance-frequency", "rebalance-threshold"):
-            given[name] = value
-    frequency = None
-    written = given.get("rebalance-frequency")
-    if written is not None:
-        word = written.name if isinstance(written, KeywordForm) else None
-        frequency = _FREQUENCIES.get(word or "")
-        if frequency is None:
-            choices = ", ".join(f":{f.value}" for f in RebalanceFrequency)
-            raise _error(
-                f"unknown :rebalance-frequency {describe(written)}: expected one of {choices}",
-                written,
-            )
-    threshold = None
-    corridor = given.get("rebalance-threshold")
-    if corridor is not None and not isinstance(corridor, NilForm):
-        if not isinstance(corridor, NumberForm) or not math.isfinite(corridor.value):
-            raise _error(
-                f":rebalance-threshold must be a number like 0.05 (5 weight points) or nil, "
-                f"got {describe(corridor)}",
-                corridor,
-            )
-        threshold = float(corridor.value)
-        if threshold >= 1:
-            raise _error(
-                f":rebalance-threshold {describe(corridor)} is a fraction of the portfolio "
-                "below 1: write 0.05 for 5 points",
-                corridor,
-            )
-        if threshold <= 0:
-            raise _error(
-                f":rebalance-threshold {describe(corridor)} must be above 0 (0.05 = 5 points), "
-                "or nil for no corridor",
-                corridor,
-            )
-        if frequency is RebalanceFrequency.DAILY:
-            raise _error(
-                ":rebalance-threshold with :rebalance-frequency :daily has no effect: every "
-                "session rebalances; use :rebalance-frequency :none for a corridor alone",
-                corridor,
-            )
-    if frequency is None:
-        frequency = RebalanceFrequency.DAILY if threshold is None else RebalanceFrequency.NONE
-    return RebalanceRule(frequency, threshold)
-
-
 def _operator(form: Form) -> str | None:
-    """The symbol a list starts with: its operator."""
+    """The symbol a list starts with: its operator.
+
+    Composer writes ``((unimplemented :NAME) ...)`` (or ``(unimplemented :NAME)``) where
+    it could not export an operator: that is refused here, naming NAME, wherever it is."""
+    if not isinstance(form, ListForm) or not form.items:
+        return None
+    head = form.items[0]
+    placeholder = form if isinstance(head, SymbolForm) else head
+    if _operator_name(placeholder) == "unimplemented":
+        assert isinstance(placeholder, ListForm)
+        what = placeholder.items[1:2]
+        name = what[0].name if what and isinstance(what[0], KeywordForm) else "an operator"
+        raise form_error(
+            f"Composer could not export `{clip(name)}` (it wrote `(unimplemented ...)`): "
+            "rebuild that block in Composer with operators it can export, or write it by hand",
+            placeholder,
+        )
+    return head.name if isinstance(head, SymbolForm) else None
+
+
+def _operator_name(form: Form) -> str | None:
     if isinstance(form, ListForm) and form.items and isinstance(form.items[0], SymbolForm):
         return form.items[0].name
     return None
-
-
-def _error(message: str, form: Form) -> StrategyError:
-    return StrategyError(message, location=str(form.location))

@@ -38,6 +38,7 @@ from alchemiser.strategy.symphony.ast import (
     WeightSpecified,
 )
 from alchemiser.strategy.symphony.jsondata import decode
+from alchemiser.strategy.symphony.names import OSCILLATORS, oscillator_history
 
 SCORE_FUNCTIONS: dict[IndicatorFn, str] = {fn: fn.value for fn in IndicatorFn} | {
     IndicatorFn.STDEV_RETURN: "standard-deviation-return",
@@ -58,9 +59,6 @@ _COMPARATORS = {name: op for op, name in SCORE_COMPARATORS.items()}
 SCORE_SELECTIONS = {Selection.TOP: "top", Selection.BOTTOM: "bottom"}
 _SELECTIONS = {name: how for how, name in SCORE_SELECTIONS.items()}
 _FREQUENCIES = {frequency.value: frequency for frequency in RebalanceFrequency}
-PPO_DEFAULTS = {"short-window": 12, "long-window": 26, "smooth-window": 9}
-"""The percentage price oscillators' options and their defaults (the signal's only:
-``smooth-window``)."""
 _TOLERANCE = 1e-9
 
 
@@ -398,9 +396,15 @@ def _indicator(step: _Field, side: str, *, ticker: bool) -> Indicator:
                     f"{', '.join(known)}",
                     f"{side}-fn-params",
                 )
-        values = {name: params.get(name, PPO_DEFAULTS[name]) for name in known}
+        values = {name: params.get(name, OSCILLATORS[fn][name]) for name in known}
+        if values["short-window"] >= values["long-window"]:
+            raise step.error(
+                f"{fn.value}: short-window {values['short-window']} must be below long-window "
+                f"{values['long-window']}",
+                f"{side}-fn-params",
+            )
         ordered = tuple(sorted(values.items()))
-        return Indicator(fn, symbol, max(values.values()), where, ordered)
+        return Indicator(fn, symbol, oscillator_history(values), where, ordered)
     for name in params:
         if name != "window":
             raise step.error(
