@@ -696,3 +696,28 @@ def test_validate_and_convert_report_a_bad_score(
     assert f"{path}:children[0].ticker: crypto symphonies are not supported" in out
     assert main(["convert", str(path)]) == 1
     assert "STRATEGY_INVALID" in capsys.readouterr().err
+
+
+COMPOSER_SPELLINGS = """
+(defsymphony "Spellings" {:asset-class "EQUITIES", :rebalance-frequency :daily}
+  (weight-equal
+    [(if (> (percentage-price-oscillator "SPY" {:short-window 10 :long-window 30})
+            (percentage-price-oscillator-signal "SPY" {:smooth-window 5}))
+       [(asset "EQUITIES::SPY//USD" "SPDR S&P 500")]
+       [(asset "TLT")])
+     (if (= (rsi "QQQ" 10) 100)
+       [(asset "QQQ")]
+       [(filter (standard-deviation-return 20) (select-bottom 1)
+          [(asset "GLD") (asset "BIL")])])
+     (filter (percentage-price-oscillator {:short-window 5 :long-window 20}) (select-top 1)
+       [(asset "XLK") (asset "XLP")])]))
+"""
+
+
+def test_composer_spellings_round_trip_both_ways() -> None:
+    tree = parse_symphony(COMPOSER_SPELLINGS, "spellings.clj")
+    from_json = parse_score(encode(to_score(tree)), SOURCE)
+    assert_same_weights(tree, from_json)
+    through_text = parse_symphony(to_text(from_json), "through.clj")
+    assert_same_weights(tree, through_text)
+    assert encode(to_score(through_text)) == encode(to_score(from_json))
