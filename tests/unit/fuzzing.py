@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import random
 import string
-import time
 from collections.abc import Callable
 from typing import Any
 
 from alchemiser.errors import AlchemiserError
 
-SLOW = 60.0  # seconds: a hang guard only; a case takes milliseconds
 HANDLER_ENVIRONMENT = (
     "ALCHEMISER_CONFIG",
     "ALCHEMISER_LIVE",
@@ -27,10 +25,9 @@ HANDLER_ENVIRONMENT = (
 
 def each_case(seed: int, cases: int, check: Callable[[random.Random], None]) -> None:
     """Run ``check`` on ``cases`` seeded generators; only typed errors may escape
-    (``AlchemiserError``), and no case may hang."""
+    (``AlchemiserError``); a hang is pytest-timeout's to catch."""
     for case in range(cases):
         rng = random.Random(f"{seed}:{case}")
-        started = time.perf_counter()
         try:
             check(rng)
         except AlchemiserError:
@@ -38,7 +35,6 @@ def each_case(seed: int, cases: int, check: Callable[[random.Random], None]) -> 
         except Exception as error:
             error.add_note(f"fuzz case {seed}:{case}")
             raise
-        assert time.perf_counter() - started < SLOW, f"fuzz case {seed}:{case} is a hang"
 
 
 JUNK: list[Any] = [

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import random
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -35,7 +34,6 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-HANG = 60.0  # seconds: a hang guard only; seeds are a few kB and a case takes milliseconds
 MULTI_ACCOUNT = b"""broker = "alpaca"
 mode = "paper"
 [alpaca]
@@ -128,11 +126,10 @@ def scratch() -> Iterator[Path]:
 
 
 def settle(call: Callable[[], object]) -> None:
-    """Run ``call``: it returns, or raises an AlchemiserError, within ``HANG``."""
-    started = time.perf_counter()
+    """Run ``call``: it returns, or raises an AlchemiserError (a hang is pytest-timeout's
+    to catch: no test here times the machine)."""
     with contextlib.suppress(AlchemiserError):
         call()
-    assert time.perf_counter() - started < HANG
 
 
 def load_every_account(path: Path) -> None:
