@@ -31,10 +31,21 @@ if TYPE_CHECKING:
 LEDGER_FILE = "ledger.jsonl"
 
 
-def market_data(config: AppConfig) -> MarketData:
-    if config.data.source == "directory" and config.data.path is not None:
-        return FilePriceStore(config.data.path)
-    return FilePriceStore.bundled()
+def prices_dir(config: AppConfig | None, prices: Path | None = None) -> Path | None:
+    """The one rule for where local prices come from: ``prices`` (``--prices DIR``),
+    else the config's ``[data] dir`` (already relative to the config file), else None:
+    the bundled prices."""
+    if prices is not None:
+        return prices
+    if config is not None:
+        return config.data.dir
+    return None
+
+
+def market_data(config: AppConfig | None, prices: Path | None = None) -> FilePriceStore:
+    """Local prices, found by ``prices_dir``'s rule."""
+    directory = prices_dir(config, prices)
+    return FilePriceStore(directory) if directory is not None else FilePriceStore.bundled()
 
 
 def strategy(config: StrategyConfig) -> Strategy:

@@ -186,16 +186,26 @@ class SimConfig(Frozen):
 
 
 class DataConfig(Frozen):
-    source: Literal["bundled", "directory"] = "bundled"
-    path: Path | None = None
+    """Where a simulated run, a backtest and ``check`` read daily prices. The one rule
+    (docs/CONFIG.md, [data]): ``--prices DIR`` on the command line, else ``dir`` here
+    (relative to the config file), else the prices bundled with the package."""
+
+    dir: Path | None = None
+    """A folder of ``<TICKER>.csv[.gz]`` files (``alchemiser data fetch`` writes one);
+    unset: the bundled demo prices."""
     max_staleness_days: int = Field(default=5, ge=0, le=30)
     """Calendar days allowed between the latest data session and the trading date."""
 
-    @model_validator(mode="after")
-    def _path_with_directory(self) -> DataConfig:
-        if self.source == "directory" and self.path is None:
-            raise ValueError("source = 'directory' needs a path")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, document: object) -> object:
+        if isinstance(document, dict) and ("source" in document or "path" in document):
+            raise ValueError(
+                "'source' and 'path' were replaced by one key: dir = \"prices\" (a folder "
+                "of <TICKER>.csv files, relative to the config file); leave it out for the "
+                "bundled prices"
+            )
+        return document
 
 
 class AccountConfig(Frozen):
@@ -207,6 +217,7 @@ class AccountConfig(Frozen):
     trading_state: TradingState | None = None
     trading_state_parameter: ParameterName | None = None
     trading_window: TradingWindow | None = None
+    dry_run: bool | None = None
     strategies: tuple[StrategyConfig, ...] | None = None
     alpaca: dict[str, Any] | None = None
     """Keys of ``[alpaca]`` that differ, e.g. ``{secret_id = "stack/ira"}``."""
@@ -235,6 +246,9 @@ class AppConfig(Frozen):
     """``open``: decide on the previous session's close, trade at the open (09:30).
     ``close``: decide and trade 15 minutes before the close on each symbol's latest
     price (Composer's window). Backtests and simulated runs fill the same way."""
+    dry_run: bool = False
+    """Do everything a run does (secret, account, market data, strategies, diff, risk,
+    the report, a ledger row marked dry-run) except submit or cancel orders."""
     strategies: tuple[StrategyConfig, ...] = Field(min_length=1)
     rebalance: DiffPolicy = DiffPolicy()
     risk: RiskLimits = RiskLimits()
@@ -516,10 +530,13 @@ def load_config(path: Path | None = None) -> AppConfig:
 
 
 def _anchor_files(document: dict[str, object], base: Path) -> None:
-    """Symphony files named in a config are relative to the config file, not the cwd."""
+    """Symphony files and the price directory named in a config are relative to the
+    config file, not the cwd."""
     strategies = document.get("strategies")
-    if not isinstance(strategies, list):
-        return
-    for strategy in strategies:
-        if isinstance(strategy, dict) and isinstance(strategy.get("file"), str):
-            strategy["file"] = str(base / strategy["file"])
+    if isinstance(strategies, list):
+        for strategy in strategies:
+            if isinstance(strategy, dict) and isinstance(strategy.get("file"), str):
+                strategy["file"] = str(base / strategy["file"])
+    data = document.get("data")
+    if isinstance(data, dict) and isinstance(data.get("dir"), str):
+        data["dir"] = str(base / data["dir"])

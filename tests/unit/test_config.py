@@ -110,7 +110,7 @@ def _strategies(**overrides: object) -> dict[str, object]:
             "risk.max_order_notionl",
             "not a known key (did you mean `max_order_notional`?)",
         ),
-        ({**MINIMAL, "data": {"source": "directory"}}, "data", "needs a path"),
+        ({**MINIMAL, "data": {"source": "directory"}}, "data", "replaced by one key: dir"),
         (_strategies(weights={"SPY": 0.5, "spy": 0.4}), "strategies[0].weights", "same symbol SPY"),
         (_strategies(weights={"BRK/B": 0.5, "BRK.B": 0.4}), "strategies[0].weights", "BRK.B"),
         ({**MINIMAL, "rebalance": {"qty_step": "1E-30"}}, "rebalance.qty_step", "greater than"),

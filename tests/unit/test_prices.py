@@ -197,9 +197,10 @@ def test_a_ticker_missing_from_the_bundled_prices_says_how_to_use_your_own() -> 
         FilePriceStore.bundled().check("ZZZ")
     assert error.value.kind is DataErrorKind.MISSING
     assert str(error.value) == (
-        "ZZZ: no price file in the bundled prices (demo tickers only): add ZZZ.csv with "
-        "date,close rows to a directory of your own and name it in the config's [data] "
-        'path (source = "directory") or with --prices (docs/CONFIG.md, [data])'
+        "ZZZ: no price file in the bundled prices (demo tickers only): fetch it with "
+        "`alchemiser data fetch --symbols ZZZ --dir DIR`, or add ZZZ.csv with date,close "
+        "rows to a directory of your own, and name the directory with --prices DIR or the "
+        "config's [data] dir (docs/CONFIG.md, [data])"
     )
 
 

@@ -64,7 +64,7 @@ def seesaw_config(tmp_path: Path, window: str) -> Path:
         'name = "chaser"\nkind = "symphony"\nfile = "chaser.clj"\nallocation = 1.0\n'
         '[sim]\nslippage_bps = "0"\n'
         '[risk]\nmax_order_notional = "1000000000"\nmax_position_weight = "1"\n'
-        f'[data]\nsource = "directory"\npath = "{prices}"\n'
+        f'[data]\ndir = "{prices}"\n'
     )
     return config
 

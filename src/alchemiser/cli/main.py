@@ -72,6 +72,13 @@ def _parser() -> argparse.ArgumentParser:
         "--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="simulated account and ledger"
     )
     run.add_argument("--reset", action="store_true", help="start the simulated account over")
+    run.add_argument(
+        "--prices",
+        type=Path,
+        metavar="DIR",
+        help="daily prices for the simulated broker: a directory of <TICKER>.csv[.gz] files "
+        "(default: the config's [data] dir, else the bundled prices)",
+    )
     run.add_argument("--json", action="store_true", help="print the RunReport as JSON")
     run.add_argument(
         "--live",
@@ -154,8 +161,11 @@ def _finish(report: RunReport, as_json: bool) -> int:
 
 
 def _run_alpaca(args: argparse.Namespace, config: AppConfig) -> int:
-    if args.as_of is not None or args.reset:
-        raise ConfigError("--as-of and --reset apply to the simulated broker only")
+    if args.as_of is not None or args.reset or args.prices is not None:
+        raise ConfigError(
+            "--as-of, --reset and --prices apply to the simulated broker only "
+            "(an Alpaca run reads Alpaca's bars)"
+        )
     assert config.alpaca is not None  # guaranteed by AppConfig
     clock = SystemClock()
     deadline = clock.monotonic() + config.alpaca.time_budget_seconds
@@ -270,7 +280,7 @@ def _run_sim(args: argparse.Namespace, config: AppConfig) -> int:
         state.unlink(missing_ok=True)
         print(f"simulated account reset ({state})", file=sys.stderr)
     clock = SystemClock()
-    market = bootstrap.market_data(config)
+    market = bootstrap.market_data(config, args.prices)
     if args.scheduled_time is not None:
         request = bootstrap.scheduled_request(config, market, args.scheduled_time)
     else:

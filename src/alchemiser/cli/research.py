@@ -98,12 +98,19 @@ def add_commands(
     backtest.add_argument("--config", type=Path, help="TOML config (default: the embedded default)")
     backtest.add_argument("--start", type=date_type, required=True)
     backtest.add_argument("--end", type=date_type, required=True)
+    backtest.add_argument(
+        "--prices",
+        type=Path,
+        metavar="DIR",
+        help="a directory of <TICKER>.csv[.gz] files (default: the config's [data] dir, "
+        "else the bundled prices)",
+    )
     backtest.add_argument("--out", type=Path, default=Path("backtest-output"))
     backtest.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
 
 
 def _store(prices: Path | None) -> FilePriceStore:
-    return FilePriceStore(prices) if prices is not None else FilePriceStore.bundled()
+    return bootstrap.market_data(None, prices)
 
 
 def _load(reference: str) -> Symphony:
@@ -289,7 +296,9 @@ def backtest_command(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.start > args.end:
         raise StrategyError(f"--start {args.start} is after --end {args.end}")
-    result = run_backtest(config, bootstrap.market_data(config), args.start, args.end, _progress)
+    result = run_backtest(
+        config, bootstrap.market_data(config, args.prices), args.start, args.end, _progress
+    )
     curve = args.out / "equity.csv"
     write_csv(result, curve)
     print("\n".join(summary(result)))

@@ -270,10 +270,10 @@ class FilePriceStore:
         """Which directory had no file for ``symbol``, and how to give it one."""
         if self._bundled:
             return (
-                f"{symbol}: no price file in the bundled prices (demo tickers only): add "
-                f"{symbol}.csv with {HEADER} rows to a directory of your own and name it in "
-                f'the config\'s [data] path (source = "directory") or with --prices '
-                f"({FORMAT_DOCS})"
+                f"{symbol}: no price file in the bundled prices (demo tickers only): fetch "
+                f"it with `alchemiser data fetch --symbols {symbol} --dir DIR`, or add "
+                f"{symbol}.csv with {HEADER} rows to a directory of your own, and name the "
+                f"directory with --prices DIR or the config's [data] dir ({FORMAT_DOCS})"
             )
         file = self._directory.joinpath(f"{symbol}.csv")
         return (
