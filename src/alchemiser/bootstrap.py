@@ -9,7 +9,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from alchemiser.adapters.alpaca.policy import DATA_URL, mode_url_refusal
+from alchemiser.adapters.alpaca.policy import (
+    DATA_URL,
+    LIVE_TRADING_URL,
+    PAPER_TRADING_URL,
+    AlpacaConfig,
+    mode_url_refusal,
+)
 from alchemiser.adapters.files.prices import FilePriceStore
 from alchemiser.adapters.files.symphonies import builtin_symphony, read_symphony_file
 from alchemiser.adapters.ledger import FileLedger, InMemoryLedger
@@ -359,3 +365,42 @@ def build_alpaca(
         ledger,
         quotes=wiring.market,
     )
+
+
+@dataclass
+class MarketDataWiring:
+    """Market data alone (no broker): what ``alchemiser data fetch`` reads bars with."""
+
+    market: AlpacaMarketData
+    transport: Transport
+
+
+def alpaca_market_data(settings: AlpacaConfig, clock: Clock) -> MarketDataWiring:
+    """The secret's keys (paper or live: both may read market data), sent only where
+    the config's URL rules allow keys of that endpoint: live keys to Alpaca's own
+    hosts, paper keys there or to a loopback host. The trading URL (the clock and the
+    calendar) is the settings', else Alpaca's for the secret's endpoint."""
+    from alchemiser.adapters.aws.secrets import read_alpaca_credentials  # noqa: PLC0415
+
+    credentials = read_alpaca_credentials(
+        settings.secret_id, max_age=settings.secret_max_age_seconds
+    )
+    live = credentials.endpoint == "live"
+    trading_url = settings.trading_url or (LIVE_TRADING_URL if live else PAPER_TRADING_URL)
+    refusal = mode_url_refusal(live, trading_url, settings.data_url)
+    if refusal is not None:
+        field, message = refusal
+        raise ConfigError(f"the secret holds {credentials.endpoint} keys: {message}", field=field)
+    from alchemiser.adapters.alpaca.clients import alpaca_clients  # noqa: PLC0415
+    from alchemiser.adapters.alpaca.market_data import AlpacaMarketData  # noqa: PLC0415
+    from alchemiser.adapters.alpaca.transport import Transport  # noqa: PLC0415
+
+    transport = Transport(clock, settings.retry)
+    trading, data = alpaca_clients(
+        credentials.api_key_id.get_secret_value(),
+        credentials.api_secret_key.get_secret_value(),
+        trading_url=trading_url,
+        data_url=settings.data_url,
+    )
+    market = AlpacaMarketData(trading, data, transport, feed=settings.feed)
+    return MarketDataWiring(market=market, transport=transport)

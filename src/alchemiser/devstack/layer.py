@@ -20,6 +20,7 @@ EXCLUDED_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "websockets": ("websockets",),  # alpaca-py's streaming
     "sseclient-py": ("sseclient",),  # alpaca-py's streaming
     "msgpack": ("msgpack",),  # alpaca-py's streaming
+    "tqdm": ("tqdm",),  # the command line's progress bar; the CLI is not in the functions
 }
 """Locked runtime dependencies the layer leaves out: nothing the functions run imports
 them (``python -X importtime`` of the handlers and the Alpaca transport). ``tzdata`` stays:

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +24,17 @@ from alchemiser.errors import DataError, DataErrorKind
 
 FloatMatrix = npt.NDArray[np.float64]
 DateArray = npt.NDArray[np.datetime64]
+
+
+class DailyBar(NamedTuple):
+    """One session's adjusted prices and volume (the session is a New York date)."""
+
+    day: date
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
 
 
 @dataclass(frozen=True, eq=False)

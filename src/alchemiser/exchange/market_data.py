@@ -1,7 +1,10 @@
 """The local exchange's Market Data API answers: daily bars, latest quotes and trades.
 
 Bars are served only for sessions strictly before the current session (its bar is not
-complete), less ``stale_bars_sessions``, never at a price a test set. Quotes straddle
+complete), less ``stale_bars_sessions``, never at a price a test set; with
+``partial_bars``, the current session's bar too once the market has opened, as Alpaca
+serves a bar still under way. A bar opens at the price files' open where they have
+one (its high and low then span the open and the close), else o=h=l=c. Quotes straddle
 the current price by ``quote_half_spread_bps``; latest trades are at the current price,
 stamped ``stale_trades_seconds`` before now.
 """
@@ -56,8 +59,16 @@ class MarketData:
         return text
 
     def _visible_last_session(self) -> date | None:
-        """The last session whose bar is served: before today, less the stale ones."""
-        before = self._calendar.data_sessions_before(self._clock.today())
+        """The last session whose bar is served: before today, less the stale ones
+        (today, still under way, with ``partial_bars`` once the market has opened)."""
+        settings, today = self._settings(), self._clock.today()
+        if (
+            settings.partial_bars
+            and self._calendar.is_session(today)
+            and self._clock.now() >= self._calendar.hours(today)[0]
+        ):
+            return today
+        before = self._calendar.data_sessions_before(today)
         hidden = self._settings().stale_bars_sessions
         if len(before) <= hidden:
             return None
@@ -99,7 +110,7 @@ class MarketData:
         for symbol in symbols:
             if after is not None and symbol < after[0]:
                 continue
-            dates, closes = self._pricing.book.series(symbol, first, last)
+            dates, closes, opens = self._pricing.book.series(symbol, first, last)
             rows = range(len(dates) - 1, -1, -1) if sort == "desc" else range(len(dates))
             for row in rows:
                 day = dates[row]
@@ -113,7 +124,8 @@ class MarketData:
                     last_symbol = next(reversed(bars))
                     next_token = page_token(last_symbol, _last_day(bars[last_symbol]))
                     break
-                bars.setdefault(symbol, []).append(bar_json(self._bar_time(day), closes[row]))
+                bar = bar_json(self._bar_time(day), closes[row], opens[row])
+                bars.setdefault(symbol, []).append(bar)
                 count += 1
             if next_token is not None:
                 break

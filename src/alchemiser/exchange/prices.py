@@ -1,6 +1,7 @@
 """The local exchange's prices: the daily closes, test overrides, fill and quote prices.
 
-Prices are the product's daily closes (already split/dividend adjusted). Fills, quotes
+Prices are the product's daily closes (already split/dividend adjusted), with the
+opens where the price files have them. Fills, quotes
 and valuations use the current session's close, or a price a test set for one session
 (``set_price``); a market order fills at that price moved against the trader by
 ``slippage_bps``. Symbols not in the price data (crypto, options) have only the price a
@@ -42,11 +43,15 @@ class PriceBook:
         self.symbols: tuple[str, ...] = history.symbols
         self._dates: dict[str, npt.NDArray[np.datetime64]] = {}
         self._closes: dict[str, npt.NDArray[np.float64]] = {}
+        self._opens: dict[str, npt.NDArray[np.float64]] = {}
+        """NaN where a session has no open (or the file no opens at all)."""
         for column, symbol in enumerate(history.symbols):
             closes = history.closes[:, column]
             valid = ~np.isnan(closes)
             self._dates[symbol] = history.dates[valid]
             self._closes[symbol] = closes[valid]
+            opens = history.opens[:, column] if history.opens is not None else closes * np.nan
+            self._opens[symbol] = opens[valid]
 
     def __contains__(self, symbol: object) -> bool:
         return symbol in self._dates
@@ -77,16 +82,20 @@ class PriceBook:
         index = int(np.searchsorted(dates, np.datetime64(on_or_before, "D"), side="right")) - 1
         return float(self._closes[symbol][index]) if index >= 0 else None
 
-    def series(self, symbol: str, first: date, last: date) -> tuple[list[date], list[float]]:
-        """The symbol's sessions and closes from ``first`` to ``last``, inclusive."""
+    def series(
+        self, symbol: str, first: date, last: date
+    ) -> tuple[list[date], list[float], list[float]]:
+        """The symbol's sessions, closes and opens (NaN: none) from ``first`` to
+        ``last``, inclusive."""
         dates = self._dates.get(symbol)
         if dates is None or first > last:
-            return [], []
+            return [], [], []
         low = int(np.searchsorted(dates, np.datetime64(first, "D")))
         high = int(np.searchsorted(dates, np.datetime64(last, "D"), side="right"))
         days: list[date] = dates[low:high].astype("datetime64[D]").tolist()
         closes: list[float] = self._closes[symbol][low:high].tolist()
-        return days, closes
+        opens: list[float] = self._opens[symbol][low:high].tolist()
+        return days, closes, opens
 
 
 class Pricing:

@@ -36,6 +36,9 @@ class ExchangeSettings:
     late_fill_seconds: float | None = None
     """When the rest of a partial fill fills, after the first fill (None: never)."""
     stale_bars_sessions: int = 0
+    partial_bars: bool = False
+    """Serve the current session's bar once the market has opened (as Alpaca does,
+    a bar still under way); off: only sessions before today."""
     stale_trades_seconds: float = 0.0
     """How long before ``now`` the latest trades are stamped (0: at ``now``)."""
     latency_ms: int = 0
@@ -92,6 +95,7 @@ class ExchangeSettings:
             "partial_fills": dict(self.partial_fills),
             "late_fill_seconds": self.late_fill_seconds,
             "stale_bars_sessions": self.stale_bars_sessions,
+            "partial_bars": self.partial_bars,
             "stale_trades_seconds": self.stale_trades_seconds,
             "latency_ms": self.latency_ms,
             "rate_limit_per_minute": self.rate_limit_per_minute,
@@ -116,6 +120,7 @@ SETTINGS_JSON_FIELDS = frozenset(
         "partial_fills",
         "late_fill_seconds",
         "stale_bars_sessions",
+        "partial_bars",
         "stale_trades_seconds",
         "latency_ms",
         "rate_limit_per_minute",

@@ -8,6 +8,7 @@ are written as Alpaca writes them ("10", "123.45"); timestamps as UTC with a ``Z
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -218,13 +219,15 @@ def account_json(
 # -- market data objects ----------------------------------------------------------------------
 
 
-def bar_json(stamp: str, close: float) -> JSON:
-    """A daily bar: o=h=l=c=close, vw=close, with a fixed volume and trade count."""
+def bar_json(stamp: str, close: float, open_: float = math.nan) -> JSON:
+    """A daily bar: at ``open_`` when it is a price (high and low spanning it and the
+    close), else o=h=l=c=close; vw=close, with a fixed volume and trade count."""
+    first = open_ if math.isfinite(open_) else close
     return {
         "t": stamp,
-        "o": close,
-        "h": close,
-        "l": close,
+        "o": first,
+        "h": max(first, close),
+        "l": min(first, close),
         "c": close,
         "v": BAR_VOLUME,
         "n": BAR_TRADES,

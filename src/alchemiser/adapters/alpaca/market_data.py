@@ -38,9 +38,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import requests
 
+from alchemiser.adapters.alpaca.bars import symbol_bars
 from alchemiser.adapters.alpaca.transport import Transport, as_list, as_mapping, harden, utc
 from alchemiser.domain.market import Quote
-from alchemiser.domain.prices import PriceHistory
+from alchemiser.domain.prices import DailyBar, PriceHistory
 from alchemiser.errors import BrokerUnknown, DataError, DataErrorKind
 
 if TYPE_CHECKING:
@@ -328,15 +329,7 @@ class AlpacaMarketData:
     def _bars(
         self, symbols: list[str], start: date, end: date, *, sessions: int
     ) -> dict[str, list[tuple[date, float]]]:
-        # alpaca-py's StockBarsRequest query: times in UTC, symbols comma-joined.
-        query: dict[str, Any] = {
-            "start": _utc_text(datetime.combine(start, time(0), NEW_YORK)),
-            "end": _utc_text(datetime.combine(end, time(23, 59), NEW_YORK)),
-            "timeframe": "1Day",
-            "adjustment": "all",
-            "feed": self._feed,
-            "symbols": ",".join(symbols),
-        }
+        query = self._bars_query(symbols, start, end)
         # At most one bar per symbol and session: a reply that pages past that (or offers
         # the same page token again) would otherwise be followed until the run times out.
         pages = len(symbols) * sessions // BARS_PAGE + 2
@@ -352,6 +345,67 @@ class AlpacaMarketData:
             raise DataError(
                 f"GET /v2/stocks/bars: malformed bars ({error})", kind=DataErrorKind.MALFORMED
             ) from error
+
+    def _bars_query(self, symbols: list[str], start: date, end: date) -> dict[str, Any]:
+        """alpaca-py's StockBarsRequest query: times in UTC, symbols comma-joined, bars
+        adjusted for splits and dividends."""
+        return {
+            "start": _utc_text(datetime.combine(start, time(0), NEW_YORK)),
+            "end": _utc_text(datetime.combine(end, time(23, 59), NEW_YORK)),
+            "timeframe": "1Day",
+            "adjustment": "all",
+            "feed": self._feed,
+            "symbols": ",".join(symbols),
+        }
+
+    def daily_bars(
+        self, symbols: Sequence[str], start: date, end: date
+    ) -> dict[str, list[DailyBar]]:
+        """Every symbol's daily bars (open, high, low, close, volume, adjusted as the
+        strategies' history is) from ``start`` to ``end``, New York dates inclusive, in
+        one request (its pages followed); a symbol without bars is left out. Each bar is
+        checked (see ``bars.daily_bar``): a bad one is a DataError, and nothing of the
+        reply is returned."""
+        wanted = sorted(set(symbols))
+        if not wanted or start > end:
+            return {}
+        query = self._bars_query(wanted, start, end)
+        # Sessions are at most the calendar days: the page cap as in ``_bars``.
+        pages = len(wanted) * ((end - start).days + 1) // BARS_PAGE + 2
+        raw = self._transport.call(
+            lambda: self._bar_pages(query, max_pages=pages), what="GET /v2/stocks/bars"
+        )
+        try:
+            entries = as_mapping(raw, "bars")
+        except (TypeError, ValueError) as error:
+            raise DataError(
+                f"GET /v2/stocks/bars: malformed bars ({error})", kind=DataErrorKind.MALFORMED
+            ) from error
+        found = {
+            symbol: symbol_bars(symbol, entries.get(symbol, []), start, end) for symbol in wanted
+        }
+        return {symbol: bars for symbol, bars in found.items() if bars}
+
+    def completed_session(self) -> date:
+        """The last session whose daily bar is final, by the broker's clock and
+        calendar: today once the market has closed for the day, else the session
+        before today (never a session still under way, nor one not yet opened)."""
+        raw = self._transport.call(lambda: self._trading.get("/clock"), what="GET /v2/clock")
+        try:
+            clock = as_mapping(raw, "clock")
+            now, next_open = utc(str(clock["timestamp"])), utc(str(clock["next_open"]))
+            is_open = clock["is_open"]
+            if now is None or next_open is None or not isinstance(is_open, bool):
+                raise ValueError("timestamp, next_open or is_open missing")
+        except (KeyError, TypeError, ValueError) as error:
+            raise BrokerUnknown(
+                f"GET /v2/clock: malformed response ({error})", broker_code="malformed"
+            ) from error
+        today = now.astimezone(NEW_YORK).date()
+        closed_for_the_day = not is_open and next_open.astimezone(NEW_YORK).date() > today
+        if closed_for_the_day and self.is_session(today):
+            return today
+        return self.latest_session(before=today)
 
     def _bar_pages(self, query: Mapping[str, Any], *, max_pages: int) -> dict[str, Any]:
         """Every page of a bars request, merged per symbol, read as alpaca-py's

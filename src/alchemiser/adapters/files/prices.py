@@ -235,6 +235,16 @@ def _parse_lines(text: str, source: str) -> _Series:
     return _Series(dates, np.array(closes, dtype=np.float64), None)
 
 
+def read_price_text(path: Path, *, compressed: bool) -> str:
+    """A price file's text, within the caps (DataError MALFORMED otherwise)."""
+    return _load(path, path.name, compressed=compressed)
+
+
+def check_price_text(text: str, source: str) -> None:
+    """DataError unless ``text`` is a price file this module reads."""
+    _parse(text, source)
+
+
 class FilePriceStore:
     """Daily closes from a directory of per-ticker files (or the bundled set)."""
 
