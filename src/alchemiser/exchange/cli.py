@@ -1,8 +1,10 @@
 """``alchemiser exchange serve``: the local Alpaca-compatible exchange as a process.
 
 Prints one line when it is ready (``exchange listening on http://127.0.0.1:PORT
-(session YYYY-MM-DD)``) and serves until SIGINT or SIGTERM. Point alpaca-py at it with
-``TradingClient(key, secret, url_override=URL)`` and
+(session YYYY-MM-DD)``) and serves until SIGINT or SIGTERM. With ``--ready-file PATH``
+it also writes its URL to PATH (atomically) once it listens, and removes the file when
+it stops; ``alchemiser wait-for URL`` is the other way to wait for it. Point alpaca-py
+at it with ``TradingClient(key, secret, url_override=URL)`` and
 ``StockHistoricalDataClient(key, secret, url_override=URL)``.
 
 Also runnable on its own: ``python -m alchemiser.exchange.cli serve --port 8765``.
@@ -83,6 +85,22 @@ def add_command(subparsers: Any) -> None:
     serve.add_argument(
         "--whole-shares", type=_symbols, default=frozenset(), help="SYM,SYM not fractionable"
     )
+    serve.add_argument(
+        "--ready-file",
+        type=Path,
+        metavar="PATH",
+        help="once listening, write the URL to PATH (atomically); removed on a clean stop",
+    )
+
+
+def _write_ready_file(path: Path, url: str) -> None:
+    """``url`` into ``path`` in one step: a reader sees no file or the whole URL."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(f"{url}\n", encoding="utf-8")
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -110,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    ready_file: Path | None = None
     try:
         try:
             exchange.start()
@@ -118,6 +137,16 @@ def run(args: argparse.Namespace) -> int:
                 f"alchemiser exchange: cannot listen on port {args.port}: {error}", file=sys.stderr
             )
             return EXIT_FAILED
+        if args.ready_file is not None:
+            try:
+                _write_ready_file(args.ready_file, exchange.url)
+            except OSError as error:
+                print(
+                    f"alchemiser exchange: cannot write the ready file {args.ready_file}: {error}",
+                    file=sys.stderr,
+                )
+                return EXIT_FAILED
+            ready_file = args.ready_file
         session = exchange.engine.now().astimezone(NEW_YORK).date()
         print(
             f"exchange listening on {exchange.url} (session {session.isoformat()})",
@@ -126,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
         while not stop.wait(0.5):
             pass
     finally:
+        if ready_file is not None:
+            ready_file.unlink(missing_ok=True)
         exchange.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
