@@ -162,17 +162,22 @@ def test_the_lambda_dry_run_places_nothing_and_fails_nothing(tmp_path: Path) -> 
     result = invoke(
         str(EVENTS / "market_open.json"),
         "--alpaca",
+        "--repeat",
+        "2",
         "--env",
         "ALCHEMISER_DRY_RUN=true",
         cwd=tmp_path,
     )
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
-    worker = "".join(text for name, text in sections(out) if name == "RebalanceFunction")
-    assert "DryRun = 1" in worker
-    assert "RunFailed = 0" in worker
-    assert "RunSucceeded = 1" in worker
-    assert "OrdersSubmitted = 0" in worker
+    first, second = (text for name, text in sections(out) if name == "RebalanceFunction")
+    assert "DryRun = 1" in first
+    assert "RunFailed = 0" in first
+    assert "RunSucceeded = 1" in first
+    assert "OrdersSubmitted = 0" in first
+    assert "answered from idempotency" in second  # the dry run's own idempotency record
+    assert "RunFailed = 1" not in out
     assert "== the local exchange accepted 0 order(s)" in out
     (row,) = ledger_rows(out)
     assert re.match(r"\S+-dry  local-paper  2026-07-31  dry_run  orders=0 fills=0", row), row
+    assert "DRY RUN: nothing was submitted or cancelled" not in result.stderr

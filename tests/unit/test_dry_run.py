@@ -12,6 +12,7 @@ import pytest
 
 from alchemiser import bootstrap
 from alchemiser.adapters.aws.ledger import build_items
+from alchemiser.adapters.aws.notifier import email_text, subject
 from alchemiser.adapters.clock import ManualClock
 from alchemiser.adapters.files.prices import FilePriceStore
 from alchemiser.adapters.ledger import FileLedger, InMemoryLedger
@@ -22,6 +23,7 @@ from alchemiser.domain.orders import OrderRecord, OrderRequest, OrderStatus, Sid
 from alchemiser.domain.report import RunReport, RunStatus
 from alchemiser.errors import ConfigError, DryRunRefused
 from alchemiser.handlers.events import HandlerSettings
+from alchemiser.handlers.runtime import _dry_run
 from alchemiser.handlers.watchdog import day_accounted_for
 from alchemiser.render import render_report
 from alchemiser.service import DRY_RUN_SUFFIX, RunRequest, make_run_id, rebalance
@@ -219,3 +221,27 @@ def test_the_dynamodb_item_says_dry_run() -> None:
     assert items.run["dry_run"] == {"BOOL": True}
     assert items.run["status"] == {"S": "dry_run"}
     assert "dry_run" not in build_items(_report(RunStatus.COMPLETED, dry_run=False), at).run
+
+
+def test_the_email_says_dry_run() -> None:
+    planned = _report(RunStatus.DRY_RUN, dry_run=True)
+    assert subject(planned).endswith(": DRY_RUN")
+    assert "dry run: nothing was submitted or cancelled" in email_text(planned)
+    assert "DRY RUN: nothing was submitted or cancelled" in email_text(planned)
+    failed = _report(RunStatus.FAILED, dry_run=True)
+    assert "FAILED (dry run) - " in subject(failed)
+    assert "(dry run)" not in subject(_report(RunStatus.FAILED, dry_run=False))
+
+
+def test_the_lambda_runs_an_account_dry_when_either_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[[strategies]]\nname = "f"\nallocation = 1.0\nweights = { SPY = 1.0 }\n'
+        '[[accounts]]\naccount = "a"\n[[accounts]]\naccount = "b"\ndry_run = true\n'
+    )
+    config = load_config(path)
+    wet, dry_env = HandlerSettings(), HandlerSettings(dry_run=True)
+    assert not _dry_run(config, "a", wet)
+    assert _dry_run(config, "b", wet)
+    assert _dry_run(config, "a", dry_env)
+    assert not _dry_run(config, "missing", wet)  # the run itself says why it cannot
