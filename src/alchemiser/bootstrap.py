@@ -19,6 +19,7 @@ from alchemiser.adapters.alpaca.policy import (
 from alchemiser.adapters.files.prices import FilePriceStore
 from alchemiser.adapters.files.symphonies import builtin_symphony, read_symphony_file
 from alchemiser.adapters.ledger import FileLedger, InMemoryLedger
+from alchemiser.adapters.readonly import ReadOnlyBroker
 from alchemiser.adapters.sim.broker import SimBroker
 from alchemiser.config import AppConfig, FixedStrategyConfig, StrategyConfig
 from alchemiser.domain.market import NEW_YORK, TradingWindow
@@ -103,7 +104,13 @@ def _request_for(
     """Trade on the New York date of ``trigger``, deciding as the account's window says."""
     trading_date = trigger.astimezone(NEW_YORK).date()
     return RunRequest(
-        run_id=make_run_id(config.account, trading_date, trigger, exact=scheduled_time is None),
+        run_id=make_run_id(
+            config.account,
+            trading_date,
+            trigger,
+            exact=scheduled_time is None,
+            dry_run=config.dry_run,
+        ),
         as_of=decision_session(config, market, trading_date),
         trading_date=trading_date,
         scheduled_time=scheduled_time,
@@ -112,6 +119,7 @@ def _request_for(
         account=config.account,
         window=config.trading_window,
         trigger_window=trigger_window,
+        dry_run=config.dry_run,
     )
 
 
@@ -124,7 +132,7 @@ def manual_request(
     session = trading_date or market.latest_session()
     in_data = market.is_session(session) and session <= market.latest_session()
     return RunRequest(
-        run_id=make_run_id(config.account, session, now, exact=True),
+        run_id=make_run_id(config.account, session, now, exact=True, dry_run=config.dry_run),
         # A day the data does not trade cannot be simulated: deciding "on" it makes the
         # run fail for want of its prices, saying which day.
         as_of=decision_session(config, market, session) if in_data else session,
@@ -133,6 +141,7 @@ def manual_request(
         mode=Mode.SIM,
         account=config.account,
         window=config.trading_window,
+        dry_run=config.dry_run,
     )
 
 
@@ -213,7 +222,9 @@ def _dependencies(
     quotes: Quotes | None,
 ) -> Dependencies:
     """The service's dependencies; without ``ledger``, a file in ``state_dir`` (or, with
-    no ``state_dir``, memory)."""
+    no ``state_dir``, memory). A dry run's broker refuses to submit or cancel."""
+    if config.dry_run:
+        broker = ReadOnlyBroker(broker)
     if ledger is None:
         ledger = InMemoryLedger() if state_dir is None else FileLedger(state_dir / LEDGER_FILE)
     return Dependencies(

@@ -108,6 +108,13 @@ class BrokerError(AlchemiserError):
         self.broker_code = broker_code
 
 
+class DryRunRefused(BrokerError):
+    """A dry run asked the broker to submit or cancel an order: refused before any
+    request (the service never asks; the read-only broker makes sure)."""
+
+    code = "DRY_RUN_REFUSED"
+
+
 class BrokerTransient(BrokerError):
     """Worth retrying: rate limits, timeouts before sending, 5xx."""
 

@@ -1,7 +1,8 @@
 """Plain-text rendering of a RunReport: the CLI's output and the body of the SNS email.
 
 A person reads it to learn what a run did and, first of all, whether it did less than
-its targets asked: the status line carries the degraded reasons.
+its targets asked: the status line carries the degraded reasons. A dry run's report
+says so in its first line, then lists what a real run would have ordered.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from decimal import Decimal
 
 from alchemiser.domain.account import AccountValuation, UnmanagedPosition
 from alchemiser.domain.orders import OrderRecord
-from alchemiser.domain.report import RunReport
+from alchemiser.domain.report import RunReport, RunStatus
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
@@ -51,6 +52,8 @@ def status_text(report: RunReport) -> str:
     """``COMPLETED``, or ``COMPLETED (degraded: why; why)`` for a run that did less than
     its targets asked: a "completed" that hides under-investment must not read as clean."""
     status = report.status.value.upper()
+    if report.dry_run and report.status is not RunStatus.DRY_RUN:
+        status += " (dry run)"
     if report.degraded:
         return f"{status} (degraded: {'; '.join(report.degraded)})"
     return status
@@ -84,10 +87,37 @@ def _unmanaged(holdings: Sequence[UnmanagedPosition]) -> list[str]:
     return [title, *_table(["SYMBOL", "QTY", "CLASS", "VALUE"], rows), ""]
 
 
+def _dry_run(report: RunReport) -> list[str]:
+    """The first lines of a dry run's report: that nothing happened, and what would."""
+    planned = [d for d in report.decisions if d.approved_qty > 0]
+    out = ["DRY RUN: nothing was submitted or cancelled", ""]
+    if not planned:
+        return [*out, "A real run would place no order.", ""]
+    rows = [
+        [
+            d.side.value,
+            d.symbol,
+            _qty(d.approved_qty),
+            _money(d.approved_qty * d.ref_price),
+            d.verdict.value,
+            d.client_order_id,
+        ]
+        for d in planned
+    ]
+    title = f"A real run would place {len(planned)} order(s) (as approved by risk):"
+    return [
+        *out,
+        title,
+        *_table(["SIDE", "SYMBOL", "QTY", "NOTIONAL", "VERDICT", "CLIENT ORDER ID"], rows),
+        "",
+    ]
+
+
 def render_report(report: RunReport) -> str:
     as_of = report.as_of.isoformat() if report.as_of else "-"
     attempt = f"  attempt {report.attempt_id}" if report.attempt_id else ""
-    out = [
+    out = [*_dry_run(report)] if report.dry_run else []
+    out += [
         f"Run {report.run_id}  mode={report.mode.value}  data as of {as_of}  "
         f"trading {report.trading_date.isoformat()}  state={report.trading_state.value}"
         f"{attempt}",

@@ -6,7 +6,9 @@ ledger (finished already?) -> record the attempt as started -> this run's earlie
 -> record. Everything it calls is either pure (strategy/, portfolio/, domain/) or a
 port. Any AlchemiserError before execution fails the run closed: no order, the reason
 in the report. Every attempt is recorded in the ledger whatever the outcome; a run the
-ledger already records as finished is answered from it and never traded again.
+ledger already records as finished is answered from it and never traded again. A dry
+run does all of it but execute: it cancels and submits nothing, and reports what it
+would have ordered.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ from alchemiser.execution.procedure import (
     execute,
 )
 from alchemiser.portfolio.diff import DiffPolicy, diff
-from alchemiser.portfolio.risk import RiskLimits, review, usage_of
+from alchemiser.portfolio.risk import RiskLimits, RiskReview, review, usage_of
 from alchemiser.portfolio.unmanaged import partition_unmanaged
 from alchemiser.ports import Broker, Clock, Ledger, MarketClock, MarketData, Quotes
 from alchemiser.strategy.allocation import CombinedTargets, StrategyWeights, combine
@@ -95,6 +97,9 @@ class RunRequest:
     trigger_window: TradingWindow | None = None
     """The window the trigger was scheduled for (None: the account's own). A trigger for
     the other window is recorded as skipped."""
+    dry_run: bool = False
+    """Read, plan and review as a run does; submit and cancel nothing (``run_id`` is
+    the dry run's own, see ``make_run_id``)."""
 
 
 @dataclass(frozen=True)
@@ -117,19 +122,31 @@ class Dependencies:
     None only where no live price exists (then risk checks no collar)."""
 
 
-def make_run_id(account: str, trading_date: date, trigger: datetime, *, exact: bool = False) -> str:
+DRY_RUN_SUFFIX = "-dry"
+
+
+def make_run_id(
+    account: str,
+    trading_date: date,
+    trigger: datetime,
+    *,
+    exact: bool = False,
+    dry_run: bool = False,
+) -> str:
     """Same account and trigger instant -> same run id -> same client_order_ids.
 
     The instant is normalised to UTC whole seconds first, so one moment written two
     ways (``...T13:30:00Z``, ``...T09:30:00-04:00``) is still one run. A run asked for
     by hand (``exact``) is its own instant, to the microsecond: two runs typed in the
-    same second are two runs.
+    same second are two runs. A dry run's id ends in ``-dry``: a real run of the same
+    trigger is never answered from a dry run's ledger row, and never shares its ids.
     """
     instant = trigger.astimezone(UTC)
     if not exact:
         instant = instant.replace(microsecond=0)
     digest = hashlib.sha256(f"{account}|{instant.isoformat()}".encode()).hexdigest()[:10]
-    return f"{account}-{trading_date:%Y%m%d}-{digest}"
+    run_id = f"{account}-{trading_date:%Y%m%d}-{digest}"
+    return run_id + DRY_RUN_SUFFIX if dry_run else run_id
 
 
 class _Recorder:
@@ -321,10 +338,21 @@ def _quiet_account(
     """This run's earlier orders, then a consistent snapshot, read in that order so a
     fill in between cannot be missed. Our own working orders (an earlier run's, or an
     attempt of this one that died) are cancelled first, and both are read again: the
-    plan starts from an account where nothing of ours can still fill."""
+    plan starts from an account where nothing of ours can still fill. A dry run
+    cancels nothing: it plans from the account as it is, and says what is working."""
     earlier = deps.broker.orders_of_run(request.run_id)
     snapshot = deps.broker.snapshot()
     own_open = _own_open_orders(snapshot, request.account)
+    if request.dry_run:
+        rec.fields["notes"] = (
+            *rec.fields.get("notes", ()),
+            *(
+                f"dry run: {o.client_order_id} ({o.side.value} {o.symbol}, {o.status.value}) "
+                "is working at the broker; a real run would cancel it first"
+                for o in own_open
+            ),
+        )
+        return earlier, snapshot
     if not own_open:
         if any(not o.status.terminal for o in earlier):
             # It finished between the two reads (a dead attempt's last fill): read both
@@ -458,6 +486,13 @@ def _trade(
             if i.client_order_id != planned[i.symbol, i.side]
         ),
     )
+    if request.dry_run:
+        return _dry_run_ends(
+            rec,
+            len(plan.intents),
+            verdicts,
+            [*_unquoted([i.symbol for i in plan.intents], quotes), *too_many],
+        )
     with rec.phase("execute"):
         result = execute(
             approved,
@@ -489,6 +524,28 @@ def _trade(
         )
         rec.fields["account_after"] = _marked_after(after, result.fills, prices, rec)
     return _status(len(plan.intents), len(verdicts.approved), result, errors)
+
+
+def _dry_run_ends(
+    rec: _Recorder, intents: int, verdicts: RiskReview, errors: Sequence[AlchemiserError]
+) -> RunStatus:
+    """Where a dry run stops: after the risk review, with nothing submitted or cancelled.
+    The account after is the account before."""
+    approved = len(verdicts.approved)
+    rec.fields.update(
+        notes=(
+            *rec.fields.get("notes", ()),
+            f"dry run: {approved} order(s) approved by risk; nothing was submitted or cancelled",
+        ),
+        errors=(*rec.fields.get("errors", ()), *(ErrorReport.of(e) for e in errors)),
+        degraded=degraded_reasons(intents, verdicts.decisions, ()),
+        account_after=rec.fields["account_before"],
+    )
+    if errors:
+        return RunStatus.FAILED
+    if not intents:
+        return RunStatus.NOOP
+    return RunStatus.DRY_RUN if approved else RunStatus.BLOCKED
 
 
 def _session(
@@ -560,6 +617,7 @@ def rebalance(request: RunRequest, deps: Dependencies) -> RunReport:
             mode=request.mode,
             trading_state=deps.trading_state,
             status=status,
+            dry_run=request.dry_run,
             cash_buffer=deps.policy.cash_buffer,
             timings_ms=rec.timings,
             **rec.fields,

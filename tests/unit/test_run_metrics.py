@@ -65,3 +65,14 @@ def test_a_skipped_session_says_nothing_about_degradation() -> None:
     emitted = _emitted(_report(RunStatus.SKIPPED))
     assert "RunDegraded" not in emitted
     assert emitted["RunSkipped"] == 1
+
+
+def test_a_dry_run_is_counted_apart_and_is_no_failure() -> None:
+    dry = _report(RunStatus.DRY_RUN).model_copy(update={"dry_run": True})
+    emitted = _emitted(dry)
+    assert emitted["DryRun"] == 1
+    assert emitted["RunFailed"] == 0
+    assert emitted["RunSucceeded"] == 1
+    assert emitted["OrdersSubmitted"] == 0
+    metrics.clear_metrics()
+    assert _emitted(_report(RunStatus.COMPLETED))["DryRun"] == 0

@@ -236,6 +236,7 @@ ENVIRONMENT: dict[str, object] = {
     "ALCHEMISER_TRADING_STATE_PARAMETER": {"Ref": "TradingStateParameter"},
     "ALCHEMISER_ACCOUNTS_QUEUE_URL": {"Ref": "AccountsQueue"},
     "ALCHEMISER_TRADING_WINDOWS": {"Ref": "TradingWindow"},
+    "ALCHEMISER_DRY_RUN": {"Ref": "DryRun"},
 }
 
 
@@ -739,6 +740,8 @@ def test_parameters(template: dict[str, Any]) -> None:
     assert parameters["RiskDeniedThreshold"]["Default"] == 3
     assert parameters["LiveTrading"]["AllowedValues"] == ["false", "true"]
     assert parameters["LiveTrading"]["Default"] == "false"
+    assert parameters["DryRun"]["AllowedValues"] == ["false", "true"]
+    assert parameters["DryRun"]["Default"] == "false"
     assert parameters["WorkerConcurrency"]["Type"] == "Number"
     assert {"ScheduleState", "ConfigPath", "LogLevel"} <= set(parameters)
 

@@ -87,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
         help="confirm live trading (the config's mode and the secret's endpoint must agree)",
     )
     run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="read the account and plan as a run does, then stop: submit and cancel nothing "
+        "(as dry_run = true in the config)",
+    )
+    run.add_argument(
         "--scheduled-time",
         type=_instant,
         help="the trigger instant this run answers (ISO 8601 with offset); the same instant "
@@ -245,7 +251,10 @@ def _account_error(name: str, error: AlchemiserError) -> int:
 
 
 def _run_account(args: argparse.Namespace, config: AppConfig) -> int:
-    """One account's run: ``config`` is that account's settings."""
+    """One account's run: ``config`` is that account's settings (``--dry-run`` makes it
+    a dry run; so does ``dry_run = true`` in them)."""
+    if args.dry_run:
+        config = config.model_copy(update={"dry_run": True})
     if config.broker == "alpaca":
         return _run_alpaca(args, _obey_kill_switch(config))
     if args.live:

@@ -32,6 +32,9 @@ class RunStatus(StrEnum):
     """Some placed order did not fill in full by the deadline and was cancelled."""
     SKIPPED = "skipped"
     """A scheduled run on a day the market is closed: nothing was read or placed."""
+    DRY_RUN = "dry_run"
+    """A dry run that planned orders and had risk approve some: nothing was submitted
+    or cancelled; ``intents`` and ``decisions`` say what a real run would order."""
     FAILED = "failed"
     """Something went wrong; ``errors`` says what. Failures before execution place no order."""
     STARTED = "started"
@@ -46,8 +49,9 @@ class RunStatus(StrEnum):
     @property
     def finished(self) -> bool:
         """A run in this state is done: a later attempt of it is answered from the ledger
-        instead of trading again."""
-        return self in (RunStatus.COMPLETED, RunStatus.NOOP, RunStatus.BLOCKED)
+        instead of trading again. A dry run has a run id of its own, so a real run of
+        the same trigger is never answered from a dry run."""
+        return self in (RunStatus.COMPLETED, RunStatus.NOOP, RunStatus.BLOCKED, RunStatus.DRY_RUN)
 
 
 class SkipReason(StrEnum):
@@ -113,6 +117,9 @@ class RunReport(Frozen):
     mode: Mode
     trading_state: TradingState
     status: RunStatus
+    dry_run: bool = False
+    """A dry run: it read and planned as a run does, and submitted and cancelled
+    nothing (its run id ends in ``-dry``; ``account_after`` is ``account_before``)."""
     skipped: SkipReason | None = None
     """Why, when ``status`` is ``skipped``."""
     cash_buffer: Decimal = Decimal(0)

@@ -111,6 +111,10 @@ class HandlerSettings(Frozen):
     live: bool = False
     """ALCHEMISER_LIVE=true: the function's ``--live``. Live trading also needs the
     config's mode and the secret's endpoint to say live."""
+    dry_run: bool = False
+    """ALCHEMISER_DRY_RUN=true (the template's ``DryRun``): every account's run is a dry
+    run, as with ``dry_run = true`` in its config: read and plan, submit and cancel
+    nothing."""
 
     ledger_table: str | None = None
     """ALCHEMISER_LEDGER_TABLE: the DynamoDB ledger; unset: a file in ``state_dir``."""
@@ -133,14 +137,12 @@ class HandlerSettings(Frozen):
         for field, name in _OPTIONAL.items():
             if environ.get(name):
                 values[field] = environ[name]
-        live = environ.get("ALCHEMISER_LIVE", "").strip().lower()
-        if live not in ("", "true", "false"):
-            raise ConfigError(
-                f"expected 'true' or 'false', got {environ['ALCHEMISER_LIVE']!r}",
-                field="ALCHEMISER_LIVE",
-            )
-        if live:
-            values["live"] = live
+        for field, name in (("live", "ALCHEMISER_LIVE"), ("dry_run", "ALCHEMISER_DRY_RUN")):
+            flag = environ.get(name, "").strip().lower()
+            if flag not in ("", "true", "false"):
+                raise ConfigError(f"expected 'true' or 'false', got {environ[name]!r}", field=name)
+            if flag:
+                values[field] = flag
         if environ.get("ALCHEMISER_CONFIG"):
             values["config_path"] = environ["ALCHEMISER_CONFIG"]
         if environ.get("ALCHEMISER_STATE_DIR"):

@@ -2,6 +2,7 @@
 
 idempotency (account + scheduled time, DynamoDB)     a repeated delivery is answered
   -> trading state (config, then the SSM kill switch)  from the first run's result
+  -> a dry run when the config or ALCHEMISER_DRY_RUN says so
   -> adapters (simulated, or Alpaca with the secret; re-read once on an auth failure)
   -> service.rebalance -> ledger
   -> metrics (EMF), the report to SNS
@@ -71,6 +72,9 @@ def emit_metrics(outcome: Outcome) -> None:
     metrics.add_metric(name="RunFailed", unit=count, value=0 if succeeded else 1)
     skipped = 1 if report.status is RunStatus.SKIPPED else 0
     metrics.add_metric(name="RunSkipped", unit=count, value=skipped)
+    # A dry run submits nothing (OrdersSubmitted 0) and succeeds when it planned: this
+    # tells its metrics from a real run's.
+    metrics.add_metric(name="DryRun", unit=count, value=1 if report.dry_run else 0)
     if not skipped:
         # A run that did less than its targets asked still "succeeds"; this is what the
         # consecutive-sessions alarm counts. Skipped (holiday) runs emit nothing, so a
@@ -133,6 +137,8 @@ def execute_account(
     authentication failure before any order re-reads the secret (force_fetch: the keys
     were rotated) and runs again, once. The run id is the same, so nothing doubles."""
     clock = clock or SystemClock()
+    if settings.dry_run and not config.dry_run:
+        config = config.model_copy(update={"dry_run": True})
     ledger = _ledger(settings)
     if config.broker != "alpaca":
         market = bootstrap.market_data(config)
@@ -241,6 +247,7 @@ def finish(outcome: Outcome, settings: HandlerSettings) -> dict[str, Any]:
     summary = {
         "account": report.account,
         "status": report.status.value,
+        "dry_run": report.dry_run,
         "orders": len(report.orders),
         "fills": len(report.fills),
         "errors": [e.model_dump() for e in report.errors],
@@ -274,14 +281,29 @@ def run_account(
         outcome = execute_account(account_config, trigger, deadline, settings, clock)
         return finish(outcome, settings)
 
-    payload = {
+    payload: dict[str, Any] = {
         "account": account,
         # Whole UTC seconds, as in the run id: one instant written two ways is one run.
         "scheduled_time": trigger.scheduled_time.astimezone(UTC).replace(microsecond=0).isoformat(),
     }
+    keys = "[account, scheduled_time]"
+    if _dry_run(config, account, settings):
+        # Its own idempotency record: a real run of the same trigger is never answered
+        # from a dry run's result (a real run's key is unchanged).
+        payload["dry_run"] = True
+        keys = "[account, scheduled_time, dry_run]"
     if settings.idempotency_table is None:
         return once(payload)
-    return _idempotent(settings.idempotency_table, context, once, payload)
+    return _idempotent(settings.idempotency_table, context, once, payload, keys)
+
+
+def _dry_run(config: AppConfig, account: str, settings: HandlerSettings) -> bool:
+    if settings.dry_run:
+        return True
+    try:
+        return config.for_account(account).dry_run
+    except AlchemiserError:
+        return False  # the run itself raises it, as for any account it cannot run
 
 
 def _idempotent(
@@ -289,6 +311,7 @@ def _idempotent(
     context: LambdaContext,
     fn: Callable[[dict[str, Any]], dict[str, Any]],
     payload: dict[str, Any],
+    keys: str,
 ) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.idempotency import (  # noqa: PLC0415
         DynamoDBPersistenceLayer,
@@ -297,7 +320,7 @@ def _idempotent(
     )
 
     config = IdempotencyConfig(
-        event_key_jmespath="[account, scheduled_time]",
+        event_key_jmespath=keys,
         raise_on_no_idempotency_key=True,
         expires_after_seconds=IDEMPOTENCY_EXPIRY_SECONDS,
     )

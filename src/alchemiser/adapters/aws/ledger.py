@@ -18,7 +18,8 @@ on-demand; GSIs ``by_account`` (``account_pk``, ``run_sk``) and ``by_strategy``
   <trading_date>#<attempt>#<run_id>`` sorts them by trading date, then by attempt (a
   legacy attempt sorts by when it was recorded, before the day's real attempts). It
   holds the report (``report.model_dump_json()``, zlib-compressed, Binary) and a
-  summary (attempt id, status, mode, orders, fills, turnover, the failure ``reason``).
+  summary (attempt id, status, mode, orders, fills, turnover, the failure ``reason``,
+  and ``dry_run`` = true for a dry run's attempt; its strategy items say so too).
 - ``sk = ATTEMPT#<attempt>#STRATEGY#<name>``, one per strategy, in ``by_strategy``:
   allocation, weights (a map of symbol -> N) and the attempt's orders, fills and
   turnover on the strategy's symbols (a symbol held by two strategies counts for both).
@@ -246,6 +247,7 @@ def build_items(
         "recorded_at": _s(recorded),
         "status": _s(report.status.value),
         "mode": _s(report.mode.value),
+        **({"dry_run": {"BOOL": True}} if report.dry_run else {}),
         **_reason(report),
     }
     blob = compress_report(report)

@@ -29,6 +29,7 @@ def subject(report: RunReport) -> str:
         status = status_text(report)
     else:
         tag = " (degraded)" if report.degraded else ""
+        tag += " (dry run)" if report.dry_run else ""
         status = f"{report.status.value.upper()}{tag} - {failure_reason(report)}"
     text = _printable(f"[alchemiser] {report.account} {report.trading_date.isoformat()}: {status}")
     return text[: SUBJECT_LIMIT - 3] + "..." if len(text) > SUBJECT_LIMIT else text
@@ -43,6 +44,7 @@ def _printable(text: str) -> str:
 
 def email_text(report: RunReport) -> str:
     degraded = ", degraded" if report.degraded else ""
+    degraded += ", dry run: nothing was submitted or cancelled" if report.dry_run else ""
     head = f"Run {report.run_id} for account {report.account}: {report.status.value}{degraded}.\n"
     if not report.status.succeeded:
         head += f"Why: {failure_reason(report)}\n"
