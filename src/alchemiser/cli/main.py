@@ -1,9 +1,9 @@
-"""The ``alchemiser`` command: run | invoke | evaluate | explain | validate | backtest |
-exchange serve | halt | resume | report.
+"""The ``alchemiser`` command: run | invoke | check | evaluate | explain | validate |
+backtest | exchange serve | halt | resume | report.
 
 This module holds the parser, ``run`` and ``invoke``, and the dispatch: the research
 commands are in ``research``, ``report`` in ``ledger``, ``halt`` and ``resume`` in ``ops``,
-``exchange`` in ``alchemiser.exchange.cli``.
+``exchange`` in ``alchemiser.exchange.cli``, ``check`` in ``check``.
 
 Exit status: 0 when the run completed or had nothing to do, 1 when it failed
 (the reason on stderr, one line), 2 for bad arguments or configuration.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from alchemiser import bootstrap
 from alchemiser.adapters.clock import SystemClock
-from alchemiser.cli import ledger, ops, research
+from alchemiser.cli import check, ledger, ops, research
 from alchemiser.config import AppConfig, load_config
 from alchemiser.devstack.invoke import run as run_invoke
 from alchemiser.devstack.session import Options as InvokeOptions
@@ -139,6 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     exchange_cli.add_command(commands)
     ops.add_commands(commands)
     ledger.add_commands(commands)
+    check.add_command(commands)
     return parser
 
 
@@ -323,6 +324,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return ops.HANDLERS[args.command](args)
         if args.command == "report":
             return ledger.run(args)
+        if args.command == "check":
+            return check.run(args)
         return research.HANDLERS[args.command](args)
     except LiveTradingRefused as error:
         print(f"alchemiser: {error.code}: {error}", file=sys.stderr)
