@@ -1,10 +1,10 @@
-"""The ``alchemiser`` command: run | invoke | evaluate | explain | validate | backtest |
-exchange serve | halt | resume | report | data fetch | wait-for.
+"""The ``alchemiser`` command: run | invoke | check | evaluate | explain | validate |
+backtest | exchange serve | halt | resume | report | data fetch | wait-for.
 
 This module holds the parser, ``run`` and ``invoke``, and the dispatch: the research
 commands are in ``research``, ``report`` in ``ledger``, ``halt`` and ``resume`` in ``ops``,
-``exchange`` in ``alchemiser.exchange.cli``, ``data`` in ``data``, ``wait-for`` in
-``waitfor``.
+``exchange`` in ``alchemiser.exchange.cli``, ``check`` in ``check``, ``data`` in ``data``,
+``wait-for`` in ``waitfor``.
 
 Exit status: 0 when the run completed or had nothing to do, 1 when it failed
 (the reason on stderr, one line), 2 for bad arguments or configuration.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from alchemiser import bootstrap
 from alchemiser.adapters.clock import SystemClock
-from alchemiser.cli import data, ledger, ops, research, waitfor
+from alchemiser.cli import check, data, ledger, ops, research, waitfor
 from alchemiser.config import AppConfig, load_config
 from alchemiser.devstack.invoke import run as run_invoke
 from alchemiser.devstack.session import Options as InvokeOptions
@@ -148,6 +148,7 @@ def _parser() -> argparse.ArgumentParser:
     ledger.add_commands(commands)
     data.add_commands(commands, _date)
     waitfor.add_command(commands)
+    check.add_command(commands)
     return parser
 
 
@@ -339,6 +340,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return data.run(args)
         if args.command == "wait-for":
             return waitfor.run(args)
+        if args.command == "check":
+            return check.run(args)
         return research.HANDLERS[args.command](args)
     except LiveTradingRefused as error:
         print(f"alchemiser: {error.code}: {error}", file=sys.stderr)

@@ -29,6 +29,7 @@ from alchemiser.errors import AlchemiserError
 from alchemiser.handlers.events import HandlerSettings, ScheduledEvent
 from alchemiser.observability import logger, metrics
 from alchemiser.ports import Ledger
+from alchemiser.preflight import cold_start
 from alchemiser.service import RunRequest, rebalance
 
 TIDY_UP_SECONDS = 30.0
@@ -270,7 +271,10 @@ def run_account(
 ) -> dict[str, Any]:
     """One account's run, at most once per scheduled time: with an idempotency table, a
     repeated delivery returns the first run's report (and says so), a concurrent one
-    raises IdempotencyAlreadyInProgressError and places nothing."""
+    raises IdempotencyAlreadyInProgressError and places nothing. The account's offline
+    preflight (once per container) fails it closed first: a ConfigError, before any
+    secret, parameter or broker is read."""
+    cold_start(config.for_account(account))
     # One absolute deadline from the invocation's start, shared by the broker adapter's
     # retries and the service, and kept across a re-read of rotated keys.
     clock = SystemClock()
