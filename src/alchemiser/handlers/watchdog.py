@@ -10,8 +10,8 @@ window's trigger, the other close trigger, a market closed at the trigger) emits
 ``RunMissing`` = 1 (the NoSuccessfulRunAlarm) and publishes a notice.
 
 A stack without a trading config (ALCHEMISER_CONFIG empty) has no account to miss a
-run: the watchdog checks nothing, emits no ``RunMissing`` and says so in its log (each
-trigger's not-configured notice already went out).
+run: the watchdog checks nothing, raises no alarm (``RunMissing`` = 0, as on a quiet
+day) and says why in its log (each trigger's not-configured notice already went out).
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "template's ConfigPath default; each trigger was recorded as not_configured)",
             extra={"day": str(today)},
         )
+        metrics.add_metric(name="RunMissing", unit=MetricUnit.Count, value=0)
         return {"day": today.isoformat(), "missing": [], "not_configured": True}
     ledger = DynamoLedger(settings.ledger_table)
     missing = []
