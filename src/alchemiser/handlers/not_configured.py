@@ -40,7 +40,9 @@ HOW = (
 
 
 def skipped_report(account: str, trigger: ScheduledEvent, now: datetime) -> RunReport:
-    """The ledger's record of ``trigger`` for ``account``: skipped, not configured."""
+    """The ledger's record of ``trigger`` for ``account``: skipped, not configured. With
+    no config there is no mode nor trading state to report: it says ``sim`` (nothing
+    reached a broker) and ``HALTED`` (nothing could trade)."""
     instant = trigger.scheduled_time.astimezone(UTC).replace(microsecond=0)
     trading_date = instant.astimezone(NEW_YORK).date()
     return RunReport(
