@@ -58,10 +58,13 @@ bench: $(STAMP)
 
 ## invoke: the stack's real Lambda handlers, each in a fresh process, on a real event,
 ## against the template's resources in a local moto server (no Docker): orchestrator ->
-## worker, metrics, ledger rows, SNS. EVENT=events/stale_data.json,
-## ARGS="--repeat 2" (a repeat is answered from idempotency), ARGS="--alpaca"
+## worker, metrics, ledger rows, SNS, queue depths. It runs the demo config
+## (--env ALCHEMISER_CONFIG=builtin:default; --alpaca sets its own). EVENT=events/stale_data.json,
+## ARGS="--repeat 2" (a repeat is answered from idempotency), ARGS="--alpaca",
+## ARGS="--env ALCHEMISER_CONFIG=" (a stack not configured yet: the run is recorded as skipped)
 invoke: $(STAMP)
-	$(VENV)/bin/alchemiser invoke $(or $(EVENT),events/market_open.json) $(ARGS)
+	$(VENV)/bin/alchemiser invoke $(or $(EVENT),events/market_open.json) \
+	  $(if $(findstring --alpaca,$(ARGS)),,--env ALCHEMISER_CONFIG=builtin:default) $(ARGS)
 
 ## requirements: the runtime requirements, exported from the lock with their hashes
 ## (make build installs the layer from the same export, so only the locked files install)

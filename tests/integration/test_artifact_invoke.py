@@ -15,7 +15,14 @@ import pytest
 from alchemiser.devstack import child
 from alchemiser.devstack.functions import FunctionSpec, lambda_environment
 from alchemiser.devstack.runner import child_command, run_child
-from tests.integration.test_local_invoke import EVENTS, invoke, ledger_rows, sections
+from tests.integration.test_local_invoke import (
+    DEMO,
+    EVENTS,
+    assert_no_failure,
+    invoke,
+    ledger_rows,
+    sections,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -86,7 +93,9 @@ def test_the_child_sees_only_the_function_and_the_layer(host_build: Path, tmp_pa
 
 @pytest.mark.slow
 def test_the_sim_run_from_the_build(host_build: Path, tmp_path: Path) -> None:
-    result = invoke(str(EVENTS / "market_open.json"), "--artifact", str(host_build), cwd=tmp_path)
+    result = invoke(
+        str(EVENTS / "market_open.json"), "--artifact", str(host_build), *DEMO, cwd=tmp_path
+    )
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert "layer/python only (python -I -S" in out
@@ -97,6 +106,25 @@ def test_the_sim_run_from_the_build(host_build: Path, tmp_path: Path) -> None:
     (row,) = ledger_rows(out)
     assert re.match(r"\S+  demo  2026-07-31  completed  orders=[1-9]", row)
     assert "== exit 0" in out
+
+
+@pytest.mark.slow
+def test_the_not_configured_run_from_the_build(host_build: Path, tmp_path: Path) -> None:
+    result = invoke(
+        str(EVENTS / "market_open.json"),
+        "--artifact",
+        str(host_build),
+        "--env",
+        "ALCHEMISER_CONFIG=",
+        cwd=tmp_path,
+    )
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert [name for name, _ in sections(out)] == ["OrchestratorFunction"]
+    (row,) = ledger_rows(out)
+    assert re.match(r"\S+  default  2026-07-31  skipped  orders=0", row)
+    assert "RunSkipped = 1" in out
+    assert_no_failure(out)
 
 
 @pytest.mark.slow

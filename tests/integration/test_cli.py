@@ -124,6 +124,8 @@ def test_invoke_runs_the_real_handlers_with_the_environment_overridden(tmp_path:
         str(ROOT / "template.yaml"),
         "--env",
         f"ALCHEMISER_STATE_DIR={tmp_path / 'state'}",
+        "--env",
+        "ALCHEMISER_CONFIG=builtin:default",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -11,6 +11,7 @@ import pytest
 
 from alchemiser.devstack.runner import LocalContext
 from alchemiser.errors import EventError
+from alchemiser.handlers.events import BUILTIN_DEFAULT
 from alchemiser.handlers.rebalance import RunFailed, handler
 from alchemiser.observability import logger
 
@@ -21,7 +22,7 @@ EVENTS = Path(__file__).resolve().parents[2] / "events"
 @pytest.fixture(autouse=True)
 def lambda_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("ALCHEMISER_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.delenv("ALCHEMISER_CONFIG", raising=False)
+    monkeypatch.setenv("ALCHEMISER_CONFIG", BUILTIN_DEFAULT)  # the demo, by name
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     return tmp_path / "state"
 

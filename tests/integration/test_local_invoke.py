@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import uuid
@@ -21,12 +22,15 @@ from alchemiser.devstack.resources import CREATORS, create_stack, implicit_roles
 from alchemiser.devstack.session import FAKE_KEY_ID, FAKE_SECRET_KEY
 from alchemiser.devstack.template import Resolver, Resource, load_template
 from alchemiser.errors import EventError
+from alchemiser.handlers.events import BUILTIN_DEFAULT
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 EVENTS = ROOT / "events"
 _DROPPED = ("AWS_", "ALPACA_", "APCA_", "POWERTOOLS_", "ALCHEMISER_")
+DEMO = ("--env", f"ALCHEMISER_CONFIG={BUILTIN_DEFAULT}")
+"""The embedded demo config, as ``make invoke`` passes it (the template's is empty)."""
 
 
 def invoke(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -55,7 +59,7 @@ def ledger_rows(stdout: str) -> list[str]:
 
 
 def test_default_invoke_runs_the_orchestrator_then_the_worker(tmp_path: Path) -> None:
-    result = invoke(str(EVENTS / "market_open.json"), cwd=tmp_path)
+    result = invoke(str(EVENTS / "market_open.json"), *DEMO, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert [name for name, _ in sections(out)] == ["OrchestratorFunction", "RebalanceFunction"]
@@ -77,7 +81,7 @@ def test_default_invoke_runs_the_orchestrator_then_the_worker(tmp_path: Path) ->
 
 
 def test_repeat_is_answered_from_idempotency(tmp_path: Path) -> None:
-    result = invoke(str(EVENTS / "market_open.json"), "--repeat", "2", cwd=tmp_path)
+    result = invoke(str(EVENTS / "market_open.json"), "--repeat", "2", *DEMO, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert [name for name, _ in sections(out)] == [
@@ -114,7 +118,7 @@ def test_alpaca_trades_on_the_local_exchange_and_never_prints_the_keys(tmp_path:
 
 
 def test_stale_data_fails_closed(tmp_path: Path) -> None:
-    result = invoke(str(EVENTS / "stale_data.json"), cwd=tmp_path)
+    result = invoke(str(EVENTS / "stale_data.json"), *DEMO, cwd=tmp_path)
     out = result.stdout
     assert result.returncode == 1, out + result.stderr
     ((_, worker),) = [s for s in sections(out) if s[0] == "RebalanceFunction"]
@@ -128,6 +132,57 @@ def test_stale_data_fails_closed(tmp_path: Path) -> None:
     assert "DATA_STALE" in row
     assert "[alchemiser] demo 2026-11-20: FAILED - DATA_STALE" in out
     assert "== exit 1" in out
+
+
+def queue_depths(stdout: str) -> dict[str, str]:
+    """The summary's queue depths (read from moto at the end), by logical id."""
+    block = stdout.split("== queues\n", 1)[1].split("\n\n", 1)[0]
+    return dict(line.strip().split(None, 1) for line in block.splitlines())
+
+
+def assert_no_failure(out: str) -> None:
+    assert "RunFailed" not in out
+    assert "RunDegraded" not in out
+    assert "FUNCTION ERROR" not in out
+    assert "batch item(s) failed" not in out
+    depths = queue_depths(out)
+    for queue in ("DeadLetterQueue", "AccountsDeadLetterQueue", "AccountsQueue"):
+        assert depths[queue] == "0 waiting, 0 in flight", out
+    assert "== exit 0" in out
+
+
+def test_a_stack_without_a_config_records_the_trigger_and_fails_nothing(tmp_path: Path) -> None:
+    """The template's default (ConfigPath empty): one skipped run in the ledger, one
+    notice, RunSkipped and no failure metric, empty dead-letter queues, exit 0."""
+    result = invoke(str(EVENTS / "market_open.json"), "--env", "ALCHEMISER_CONFIG=", cwd=tmp_path)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "config: ALCHEMISER_CONFIG=: not configured" in out
+    ((name, orchestrator),) = sections(out)  # nothing queued, so no worker
+    assert name == "OrchestratorFunction"
+    assert "RunSkipped = 1" in orchestrator
+    assert '"skipped": "not_configured"' in orchestrator
+    assert '"queued": []' in orchestrator
+    (row,) = ledger_rows(out)
+    assert re.match(r"\S+  default  2026-07-31  skipped  orders=0 fills=0", row)
+    assert "ReportsTopic: 1 message(s)" in out
+    assert "[alchemiser] not configured" in out
+    assert_no_failure(out)
+
+
+def test_a_worker_message_without_a_config_is_a_skip(tmp_path: Path) -> None:
+    result = invoke(
+        str(EVENTS / "account_message.json"), "--env", "ALCHEMISER_CONFIG=", cwd=tmp_path
+    )
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    ((name, worker),) = sections(out)
+    assert name == "RebalanceFunction"
+    assert "RunSkipped = 1" in worker
+    (row,) = ledger_rows(out)
+    assert re.match(r"\S+  demo  2026-07-31  skipped  orders=0 fills=0", row)
+    assert "ReportsTopic: 1 message(s)" in out
+    assert_no_failure(out)
 
 
 def test_malformed_event_is_refused(tmp_path: Path) -> None:
@@ -330,3 +385,33 @@ def test_at_debug_the_invoke_path_prints_no_key(tmp_path: Path) -> None:
     assert "broker request" in output  # each request to the broker, at DEBUG
     for value in (FAKE_KEY_ID, FAKE_SECRET_KEY):
         assert value not in output
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make on this machine")
+@pytest.mark.parametrize(
+    ("args", "config"),
+    [
+        ("", [f"ALCHEMISER_CONFIG={BUILTIN_DEFAULT}"]),
+        ("--repeat 2", [f"ALCHEMISER_CONFIG={BUILTIN_DEFAULT}"]),
+        ("--alpaca", []),  # --alpaca sets its own config: the demo must not replace it
+        (
+            "--env ALCHEMISER_CONFIG=",
+            [f"ALCHEMISER_CONFIG={BUILTIN_DEFAULT}", "ALCHEMISER_CONFIG="],
+        ),
+    ],
+)
+def test_make_invoke_passes_the_demo_config(args: str, config: list[str]) -> None:
+    """``make invoke`` runs the demo; ARGS come last, so an ``--env`` of its own wins
+    (``alchemiser invoke`` keeps the last value of a repeated ``--env``)."""
+    done = subprocess.run(
+        ["make", "-n", "-o", ".venv/.synced", "invoke", f"ARGS={args}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    words = done.stdout.replace("\\\n", " ").split()
+    given = [words[i + 1] for i, word in enumerate(words) if word == "--env"]
+    assert [g for g in given if g.startswith("ALCHEMISER_CONFIG=")] == config

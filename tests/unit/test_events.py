@@ -11,8 +11,10 @@ import pytest
 from alchemiser.domain.market import TradingWindow
 from alchemiser.errors import ConfigError, EventError
 from alchemiser.handlers.events import (
+    BUILTIN_DEFAULT,
     AccountMessage,
     HandlerSettings,
+    load_handler_config,
     parse_account_message,
     parse_event,
 )
@@ -93,6 +95,28 @@ def test_settings_from_environment() -> None:
     )
     assert settings.config_path == Path("c.toml")
     assert settings.state_dir == Path("/tmp/x")
+
+
+def test_the_config_is_not_configured_until_named() -> None:
+    for environ in ({}, {"ALCHEMISER_CONFIG": ""}, {"ALCHEMISER_CONFIG": "  "}):
+        settings = HandlerSettings.from_env(environ)
+        assert not settings.configured
+        assert load_handler_config(settings) is None
+    demo = HandlerSettings.from_env({"ALCHEMISER_CONFIG": BUILTIN_DEFAULT})
+    assert demo.configured
+    assert demo.config_path is None
+    config = load_handler_config(demo)
+    assert config is not None
+    assert config.account_names() == ["demo"]
+    named = HandlerSettings.from_env({"ALCHEMISER_CONFIG": "deploy/alchemiser.toml"})
+    assert named.configured
+    assert named.config_path == Path("deploy/alchemiser.toml")
+
+
+def test_an_unknown_builtin_config_is_refused() -> None:
+    with pytest.raises(ConfigError, match="builtin:default") as raised:
+        HandlerSettings.from_env({"ALCHEMISER_CONFIG": "builtin:demo"})
+    assert raised.value.field == "ALCHEMISER_CONFIG"
 
 
 def test_live_is_off_unless_the_environment_says_true() -> None:

@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
+from alchemiser.adapters.ledger import FileLedger
 from alchemiser.devstack.runner import LocalContext
+from alchemiser.domain.report import RunStatus, SkipReason
 from alchemiser.errors import EventError
 from alchemiser.handlers import worker
-from alchemiser.handlers.events import ScheduledEvent
+from alchemiser.handlers.events import BUILTIN_DEFAULT, ScheduledEvent
 from alchemiser.observability import logger
 from tests.unit.fuzzing import HANDLER_ENVIRONMENT
 
@@ -42,6 +44,7 @@ def runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[str, Sch
     for name in HANDLER_ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ALCHEMISER_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("ALCHEMISER_CONFIG", BUILTIN_DEFAULT)
     calls: list[tuple[str, ScheduledEvent]] = []
 
     def run_account(
@@ -146,3 +149,34 @@ def test_a_redelivered_record_says_which_delivery_it_is(runs: list[Any]) -> None
     event = {"Records": [record(attributes={"ApproximateReceiveCount": "3"})]}
     assert worker.handler(event, context()) == {"batchItemFailures": []}
     assert [trigger.attempt for _, trigger in runs] == [3]
+
+
+def test_a_message_while_not_configured_is_recorded_as_skipped(
+    runs: list[Any],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """ALCHEMISER_CONFIG empty (the template's default): nothing runs, the item succeeds
+    (no retry, no dead-letter queue), the skip is in the ledger and counted as skipped."""
+    monkeypatch.setenv("ALCHEMISER_CONFIG", "")
+    capsys.readouterr()
+
+    assert worker.handler({"Records": [record()]}, context()) == {"batchItemFailures": []}
+
+    assert runs == []
+    (row,) = FileLedger(tmp_path / "ledger.jsonl").reports()
+    assert (row.account, row.status, row.skipped) == (
+        "main",
+        RunStatus.SKIPPED,
+        SkipReason.NOT_CONFIGURED,
+    )
+    assert row.orders == ()
+    metrics = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line
+    ]
+    names = {
+        m["Name"] for r in metrics for d in r["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]
+    }
+    assert {"RunSkipped", "RunNotConfigured"} <= names
+    assert not names & {"RunFailed", "RunDegraded", "RunSucceeded"}

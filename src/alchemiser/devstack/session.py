@@ -27,6 +27,7 @@ from alchemiser.devstack.resources import create_stack
 from alchemiser.devstack.runner import Invocation, run_child
 from alchemiser.devstack.template import STACK_NAME, Resolver, Resource, load_template
 from alchemiser.errors import ConfigError
+from alchemiser.handlers.events import BUILTIN_DEFAULT
 
 FAKE_KEY_ID = "local-invoke-key-id"
 """The local exchange's key pair under ``--alpaca`` (never printed)."""
@@ -125,10 +126,15 @@ class Session:
         }
         if self.options.alpaca:
             self._start_exchange()
-        else:
+        if "ALCHEMISER_CONFIG" in self.options.overrides:
+            chosen = self.options.overrides["ALCHEMISER_CONFIG"]
+            replaces = " (replacing --alpaca's)" if self.options.alpaca else ""
+            self.emit(f"config: ALCHEMISER_CONFIG={chosen}{replaces}: {config_meaning(chosen)}")
+        elif not self.options.alpaca:
             self.emit(
-                "config: ALCHEMISER_CONFIG from the template (empty: the embedded default, "
-                "the simulated broker)"
+                "config: ALCHEMISER_CONFIG from the template (its ConfigPath default is "
+                f"empty: {config_meaning('')}; --env ALCHEMISER_CONFIG={BUILTIN_DEFAULT} "
+                "runs the demo)"
             )
         if "ALCHEMISER_STATE_DIR" in self.options.overrides:
             self.emit(f"ALCHEMISER_STATE_DIR={self.options.overrides['ALCHEMISER_STATE_DIR']}")
@@ -237,6 +243,15 @@ class Session:
             self.emit(
                 f"delivery {invocation.delivery}: answered from idempotency (no new run, no orders)"
             )
+
+
+def config_meaning(value: str) -> str:
+    """What the functions make of ALCHEMISER_CONFIG=``value``."""
+    if not value.strip():
+        return "not configured, every run is recorded as skipped (not_configured)"
+    if value.strip() == BUILTIN_DEFAULT:
+        return "the embedded demo config, a simulated account on the bundled prices"
+    return "a TOML config"
 
 
 def artifact_code(artifact: Path, logical_id: str) -> tuple[Path, Path]:

@@ -69,6 +69,8 @@ class SkipReason(StrEnum):
     OUTSIDE_WINDOW = "outside_window"
     """A close-window run while the close is more than 15 minutes away (by hand at 10:00,
     or a trigger delivered early)."""
+    NOT_CONFIGURED = "not_configured"
+    """The stack has no trading config yet (ALCHEMISER_CONFIG empty): nothing to run."""
 
 
 class Mode(StrEnum):

@@ -9,12 +9,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, Field, ValidationError
 
+from alchemiser.config import AppConfig, load_config
 from alchemiser.domain.market import TradingWindow
 from alchemiser.domain.values import Frozen
 from alchemiser.errors import ConfigError, EventError
 
 if TYPE_CHECKING:  # Powertools' record type, for the annotation only
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+BUILTIN_DEFAULT = "builtin:default"
+"""ALCHEMISER_CONFIG's value for the embedded demo config (a simulated account on the
+bundled prices). An empty or unset ALCHEMISER_CONFIG means the stack is not configured:
+its runs are recorded as skipped (``not_configured``) and trade nothing."""
+BUILTIN_PREFIX = "builtin:"
 
 Window = TradingWindow
 """A trading window: a run at the open, or a run a few minutes before the close."""
@@ -105,7 +112,9 @@ class HandlerSettings(Frozen):
     """What the function's environment (template.yaml) configures."""
 
     config_path: Path | None = None
-    """ALCHEMISER_CONFIG: a TOML file; unset means the embedded default."""
+    """ALCHEMISER_CONFIG: a TOML file (None: the embedded default, or not configured)."""
+    embedded: bool = False
+    """ALCHEMISER_CONFIG=builtin:default: the embedded demo config."""
     state_dir: Path = Path("/tmp/alchemiser")  # noqa: S108 - Lambda's only writable path
     """ALCHEMISER_STATE_DIR: where the simulated account and local ledger live."""
     live: bool = False
@@ -143,8 +152,16 @@ class HandlerSettings(Frozen):
                 raise ConfigError(f"expected 'true' or 'false', got {environ[name]!r}", field=name)
             if flag:
                 values[field] = flag
-        if environ.get("ALCHEMISER_CONFIG"):
-            values["config_path"] = environ["ALCHEMISER_CONFIG"]
+        config = environ.get("ALCHEMISER_CONFIG", "").strip()
+        if config == BUILTIN_DEFAULT:
+            values["embedded"] = "true"
+        elif config.startswith(BUILTIN_PREFIX):
+            raise ConfigError(
+                f"unknown built-in config {config!r}: the one built-in is {BUILTIN_DEFAULT!r}",
+                field="ALCHEMISER_CONFIG",
+            )
+        elif config:
+            values["config_path"] = config
         if environ.get("ALCHEMISER_STATE_DIR"):
             values["state_dir"] = environ["ALCHEMISER_STATE_DIR"]
         windows = environ.get("ALCHEMISER_TRADING_WINDOWS", "").strip().lower()
@@ -159,6 +176,26 @@ class HandlerSettings(Frozen):
                 update={"trading_windows": frozenset(chosen)}
             )
         return cls.model_validate(values)
+
+    @property
+    def configured(self) -> bool:
+        """False until ALCHEMISER_CONFIG names a config (a file or the built-in one)."""
+        return self.embedded or self.config_path is not None
+
+    @property
+    def config_source(self) -> str:
+        """What ALCHEMISER_CONFIG names, for logs ("" when not configured)."""
+        if self.config_path is not None:
+            return str(self.config_path)
+        return BUILTIN_DEFAULT if self.embedded else ""
+
+
+def load_handler_config(settings: HandlerSettings) -> AppConfig | None:
+    """The config ALCHEMISER_CONFIG names: a TOML file, or the embedded demo config for
+    ``builtin:default``; None when the stack is not configured (empty or unset)."""
+    if not settings.configured:
+        return None
+    return load_config(settings.config_path)
 
 
 # --- the worker's SQS batch ------------------------------------------------------------

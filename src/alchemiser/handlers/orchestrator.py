@@ -5,6 +5,10 @@ once, and different accounts run side by side (the worker's reserved concurrency
 The deduplication id is the account and the scheduled time, so a retried schedule
 within SQS's five-minute window queues nothing new (and past it, the worker's
 idempotency answers the repeat).
+
+A stack without a trading config (ALCHEMISER_CONFIG empty) queues nothing: the trigger
+is recorded as skipped (``not_configured``) and one notice is published
+(handlers/not_configured.py).
 """
 
 from __future__ import annotations
@@ -17,9 +21,13 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from alchemiser.config import load_config
 from alchemiser.errors import AlchemiserError, ConfigError
-from alchemiser.handlers.events import AccountMessage, HandlerSettings, parse_event
+from alchemiser.handlers.events import (
+    AccountMessage,
+    HandlerSettings,
+    load_handler_config,
+    parse_event,
+)
 from alchemiser.observability import logger, metrics, tracer
 
 
@@ -77,7 +85,20 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         settings = HandlerSettings.from_env(os.environ)
         if settings.accounts_queue_url is None:
             raise ConfigError("ALCHEMISER_ACCOUNTS_QUEUE_URL is not set", field="environment")
-        config = load_config(settings.config_path)
+        config = load_handler_config(settings)
+        if config is None:
+            from alchemiser.handlers.not_configured import (  # noqa: PLC0415
+                record_not_configured,
+            )
+
+            report = record_not_configured(settings, parse_event(event))
+            return {
+                "queued": [],
+                "status": report.status.value,
+                "skipped": report.skipped,
+                "run_id": report.run_id,
+                "notes": list(report.notes),
+            }
         accounts = config.account_names()
         send(settings.accounts_queue_url, messages(accounts, event))
     except Exception:

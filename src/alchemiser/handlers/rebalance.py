@@ -3,7 +3,9 @@
 The production stack (template.yaml) fans out instead: the orchestrator queues one
 message per account and the worker runs each (handlers/orchestrator.py, worker.py).
 Both paths run ``runtime.run_account``: the same idempotency, kill switch, ledger,
-metrics and report.
+metrics and report. A stack without a trading config (ALCHEMISER_CONFIG empty) runs
+nothing: the trigger is recorded as skipped (``not_configured``) for the account
+``default``, with one notice (handlers/not_configured.py).
 """
 
 from __future__ import annotations
@@ -14,8 +16,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from alchemiser.config import load_config
-from alchemiser.handlers.events import HandlerSettings, parse_event
+from alchemiser.handlers.events import HandlerSettings, load_handler_config, parse_event
 from alchemiser.handlers.runtime import (
     TIDY_UP_SECONDS,
     RunFailed,
@@ -35,13 +36,17 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = HandlerSettings.from_env(os.environ)
     try:
         trigger = parse_event(event)
-        config = load_config(settings.config_path)
+        config = load_handler_config(settings)
     except Exception as error:
         # The one broad catch of this handler: log with context, count, re-raise.
         logger.exception("run failed before a report could be made")
         metrics.add_metric(name="RunFailed", unit=MetricUnit.Count, value=1)
         publish_failure(settings, "(config)", error)
         raise
+    if config is None:
+        from alchemiser.handlers.not_configured import record_not_configured  # noqa: PLC0415
+
+        return record_not_configured(settings, trigger).model_dump(mode="json")
     results: dict[str, Any] = {}
     failures: list[tuple[str, BaseException]] = []
     running: BaseException | None = None

@@ -8,6 +8,10 @@ it was skipped because the day is not a session (a market holiday). Anything els
 run at all, only failures, or only skips that do not make a holiday: the other
 window's trigger, the other close trigger, a market closed at the trigger) emits
 ``RunMissing`` = 1 (the NoSuccessfulRunAlarm) and publishes a notice.
+
+A stack without a trading config (ALCHEMISER_CONFIG empty) has no account to miss a
+run: the watchdog checks nothing, raises no alarm (``RunMissing`` = 0, as on a quiet
+day) and says why in its log (each trigger's not-configured notice already went out).
 """
 
 from __future__ import annotations
@@ -19,11 +23,10 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from alchemiser.config import load_config
 from alchemiser.domain.market import NEW_YORK
 from alchemiser.domain.report import RunReport, RunStatus, SkipReason
 from alchemiser.errors import ConfigError
-from alchemiser.handlers.events import HandlerSettings, parse_event
+from alchemiser.handlers.events import HandlerSettings, load_handler_config, parse_event
 from alchemiser.observability import logger, metrics, tracer
 
 
@@ -51,7 +54,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     trigger = parse_event(event)
     at = trigger.scheduled_time.astimezone(NEW_YORK)
     today = at.date()
-    config = load_config(settings.config_path)
+    config = load_handler_config(settings)
+    if config is None:
+        logger.info(
+            "not configured: no account to check (ALCHEMISER_CONFIG is empty, the "
+            "template's ConfigPath default; each trigger was recorded as not_configured)",
+            extra={"day": str(today)},
+        )
+        metrics.add_metric(name="RunMissing", unit=MetricUnit.Count, value=0)
+        return {"day": today.isoformat(), "missing": [], "not_configured": True}
     ledger = DynamoLedger(settings.ledger_table)
     missing = []
     deployed = settings.trading_windows

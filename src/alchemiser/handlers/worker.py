@@ -9,6 +9,11 @@ count that is not a positive integer) is a failed item too, its reason logged. A
 that is not an SQS batch at all (no or an empty ``Records`` list, a record that is not
 an object or has no ``messageId`` to report it by) is an invalid event: logged, and
 raised as an ``EventError`` before anything runs.
+
+A message that arrives while the stack has no trading config (ALCHEMISER_CONFIG empty:
+queued before the config was removed, or sent by hand) is recorded as skipped
+(``not_configured``) for its account, with one notice, and the item succeeds: a retry
+could not configure the stack.
 """
 
 from __future__ import annotations
@@ -25,9 +30,13 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from alchemiser.config import load_config
 from alchemiser.errors import EventError
-from alchemiser.handlers.events import HandlerSettings, check_batch, read_record
+from alchemiser.handlers.events import (
+    HandlerSettings,
+    check_batch,
+    load_handler_config,
+    read_record,
+)
 from alchemiser.handlers.runtime import RunFailed, already_running, publish_failure, run_account
 from alchemiser.observability import logger, metrics, tracer
 
@@ -42,7 +51,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.exception("invalid worker event", extra={"code": error.code})
         raise
     settings = HandlerSettings.from_env(os.environ)
-    config = load_config(settings.config_path)
+    config = load_handler_config(settings)
 
     def record_handler(record: SQSRecord) -> dict[str, Any]:
         try:
@@ -56,6 +65,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         trigger = message.trigger()
         if received > trigger.attempt:  # SQS redelivered it: say which delivery this is
             trigger = trigger.model_copy(update={"attempt": received})
+        if config is None:
+            from alchemiser.handlers.not_configured import (  # noqa: PLC0415
+                record_not_configured,
+            )
+
+            report = record_not_configured(settings, trigger, message.account)
+            return report.model_dump(mode="json")
         try:
             return run_account(config, message.account, trigger, context, settings)
         except RunFailed:
