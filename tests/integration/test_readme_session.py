@@ -66,7 +66,7 @@ def _fills(text: str) -> dict[str, tuple[str, str]]:
 def test_section_waits_instead_of_sleeping() -> None:
     section = _section()
     assert not re.search(r"\bsleep\b", section)
-    first, restart = _blocks(section, "sh")
+    first, *_, restart = _blocks(section, "sh")
     assert "alchemiser wait-for http://127.0.0.1:8765/v2/clock http://127.0.0.1:5000" in first
     assert "alchemiser wait-for http://127.0.0.1:8765/v2/clock" in restart
 
@@ -82,7 +82,7 @@ def test_every_curl_to_the_control_plane_fails_loudly() -> None:
 
 
 def test_the_fault_run_only_follows_a_fault_that_was_set() -> None:
-    restart = _blocks(_section(), "sh")[1]
+    restart = _blocks(_section(), "sh")[-1]
     assert re.search(
         r"curl [^\n]*_control/faults[^\n]*&&\s*\n\s*\.venv/bin/alchemiser run", restart
     )
@@ -163,10 +163,26 @@ def _run_session(tmp_path: Path) -> Path:
 def test_the_session_runs_as_written(tmp_path: Path) -> None:
     section = _section()
     out = _run_session(tmp_path)
-    assert [(out / f"block{n}.rc").read_text().strip() for n in (0, 1)] == ["0", "0"]
+    assert [(out / f"block{n}.rc").read_text().strip() for n in range(4)] == ["0"] * 4
+
+    # The preflight: every check ok or skipped; the dry run plans the three buys and
+    # orders nothing (the real run after it still buys all three).
+    preflight = (out / "block1.out").read_text(encoding="utf-8")
+    checks = [line for line in preflight.splitlines() if line[:4] in ("ok  ", "skip", "FAIL")]
+    assert len(checks) >= 8, preflight
+    assert not [c for c in checks if c.startswith("FAIL")], preflight
+    assert "ok   secret" in preflight
+    assert "ok   account" in preflight
+    dry = preflight[preflight.index("DRY RUN: nothing was submitted or cancelled") :]
+    assert {line.split()[1] for line in dry.splitlines() if line.startswith("  buy ")} == {
+        "GLD",
+        "SPY",
+        "TLT",
+    }
+    assert "Orders:" not in dry
 
     # Two runs: COMPLETED with three fills, then NOOP, with the counts the section gives.
-    first = (out / "block0.out").read_text(encoding="utf-8")
+    first = (out / "block2.out").read_text(encoding="utf-8")
     claimed = re.search(
         r"`broker requests: (\d+),\s+retries: 0`, then `(\d+)` for the NOOP", section
     )
@@ -178,7 +194,7 @@ def test_the_session_runs_as_written(tmp_path: Path) -> None:
 
     # The fault run: one retry, COMPLETED, the counts and fills the section shows.
     shown = _blocks(section, "")[0]
-    fault = (out / "block1.out").read_text(encoding="utf-8")
+    fault = (out / "block3.out").read_text(encoding="utf-8")
     assert "retrying broker request" in fault
     assert _COUNTS.findall(fault) == _COUNTS.findall(shown) == [(_COUNTS.findall(shown)[0][0], "1")]
     assert _fills(fault) == _fills(shown) != {}
