@@ -230,12 +230,19 @@ def check_account(
 ) -> list[CheckResult]:
     """Every check for one account's settings (the config loaded already), in ``ORDER``.
     ``use_broker``: an account on Alpaca has its tickers checked at Alpaca, not in
-    local files; ``trading_date`` (None: skip) is what local data must be fresh for."""
+    local files (without it, in local files only when ``prices`` or its ``[data] dir``
+    names some: the bundled demo prices say nothing of its tickers); ``trading_date``
+    (None: skip) is what local data must be fresh for."""
     readers = readers or Readers()
     strategies = check_symphonies(config)
     results = list(strategies.results)
     at_broker = use_broker and config.broker == "alpaca"
-    if not at_broker:
+    local_asked = prices is not None or config.data.dir is not None
+    if config.broker == "alpaca" and not at_broker and not local_asked:
+        # Its runs read Alpaca's bars, never the bundled demo prices.
+        results.append(skip("data", "not asked: --broker checks the tickers at Alpaca"))
+        results.append(skip("freshness", "broker is alpaca: a run reads Alpaca's bars"))
+    elif not at_broker:
         store = bootstrap.market_data(config, prices)
         results.append(check_local_data(config, strategies.tickers, store, where(config, prices)))
         if config.broker == "alpaca":

@@ -210,9 +210,13 @@ def _report(status: RunStatus, *, dry_run: bool) -> RunReport:
     )
 
 
-def test_the_watchdog_counts_a_dry_run_as_the_days_run() -> None:
-    assert day_accounted_for([_report(RunStatus.DRY_RUN, dry_run=True)])
-    assert not day_accounted_for([_report(RunStatus.FAILED, dry_run=True)])
+def test_the_watchdog_counts_a_dry_run_only_while_the_account_runs_dry() -> None:
+    assert day_accounted_for([_report(RunStatus.DRY_RUN, dry_run=True)], dry_run=True)
+    assert not day_accounted_for([_report(RunStatus.FAILED, dry_run=True)], dry_run=True)
+    # Once the account trades for real, the morning's dry run is not the day's run.
+    assert not day_accounted_for([_report(RunStatus.DRY_RUN, dry_run=True)])
+    assert not day_accounted_for([_report(RunStatus.NOOP, dry_run=True)])
+    assert day_accounted_for([_report(RunStatus.NOOP, dry_run=False)])
 
 
 def test_the_dynamodb_item_says_dry_run() -> None:
@@ -245,3 +249,20 @@ def test_the_lambda_runs_an_account_dry_when_either_says_so(tmp_path: Path) -> N
     assert _dry_run(config, "b", wet)
     assert _dry_run(config, "a", dry_env)
     assert not _dry_run(config, "missing", wet)  # the run itself says why it cannot
+
+
+def test_a_dry_run_with_reset_does_not_wipe_the_simulated_account(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``run --dry-run`` promises to change nothing; with ``--reset`` it deletes the
+    simulated account before it plans."""
+    state = tmp_path / "state"
+    assert main(["run", "--state-dir", str(state), "--as-of", "2026-07-01"]) == 0
+    (account,) = state.glob("sim-*.json")
+    before = account.read_bytes()
+    capsys.readouterr()
+    code = main(["run", "--state-dir", str(state), "--dry-run", "--reset"])
+    assert code == 2
+    assert "--reset would delete the simulated account" in capsys.readouterr().err
+    assert account.exists()
+    assert account.read_bytes() == before

@@ -288,6 +288,11 @@ def _obey_kill_switch(config: AppConfig) -> AppConfig:
 
 def _run_sim(args: argparse.Namespace, config: AppConfig) -> int:
     state_dir: Path = args.state_dir
+    if args.reset and config.dry_run:
+        raise ConfigError(
+            "--reset would delete the simulated account, and a dry run changes nothing: "
+            "reset without --dry-run (or dry_run = true in the config) first"
+        )
     if args.reset:
         state = bootstrap.sim_state_path(config, state_dir)
         state.unlink(missing_ok=True)

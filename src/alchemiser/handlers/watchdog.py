@@ -4,10 +4,11 @@ Scheduled after each window, Monday to Friday (10:00 New York after the open, 16
 after the close; the event's ``window`` says which, and only accounts trading in that
 window are checked). For each account it asks the ledger for today's runs: the day is
 accounted for when a run completed, had nothing to do or was blocked by risk, or when
-it was skipped because the day is not a session (a market holiday). Anything else (no
-run at all, only failures, or only skips that do not make a holiday: the other
-window's trigger, the other close trigger, a market closed at the trigger) emits
-``RunMissing`` = 1 (the NoSuccessfulRunAlarm) and publishes a notice.
+it was skipped because the day is not a session (a market holiday); a dry run's row
+counts only while the account runs dry (``DryRun``, or the account's ``dry_run``).
+Anything else (no run at all, only failures, or only skips that do not make a holiday:
+the other window's trigger, the other close trigger, a market closed at the trigger)
+emits ``RunMissing`` = 1 (the NoSuccessfulRunAlarm) and publishes a notice.
 
 A stack without a trading config (ALCHEMISER_CONFIG empty) has no account to miss a
 run: the watchdog checks nothing, raises no alarm (``RunMissing`` = 0, as on a quiet
@@ -30,15 +31,17 @@ from alchemiser.handlers.events import HandlerSettings, load_handler_config, par
 from alchemiser.observability import logger, metrics, tracer
 
 
-def day_accounted_for(runs: Sequence[RunReport]) -> bool:
+def day_accounted_for(runs: Sequence[RunReport], *, dry_run: bool = False) -> bool:
     """A day's runs of one account leave nothing missing: one finished (completed, had
     nothing to do, blocked by risk), or one was skipped because the day is no session.
     A skip recorded without a reason (by an older version) counts as a holiday, as it
-    did then."""
+    did then. A dry run's row counts only while the account runs dry (``dry_run``):
+    once it trades for real, a dry run of the morning is not the day's run."""
     return any(
         r.status.finished
         or (r.status is RunStatus.SKIPPED and r.skipped in (SkipReason.HOLIDAY, None))
         for r in runs
+        if dry_run or not r.dry_run
     )
 
 
@@ -78,7 +81,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             )
             continue
         runs = ledger.run_on(account, today)
-        if not day_accounted_for(runs):
+        dry = settings.dry_run or config.for_account(account).dry_run
+        if not day_accounted_for(runs, dry_run=dry):
             seen = ", ".join(sorted({r.status.value for r in runs})) or "no run at all"
             missing.append(f"{account} ({seen})")
     metrics.add_metric(name="RunMissing", unit=MetricUnit.Count, value=1 if missing else 0)

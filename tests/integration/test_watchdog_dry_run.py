@@ -27,7 +27,6 @@ __all__ = ["output", "stack"]  # fixtures
 DAY = date(2026, 7, 31)
 
 
-@pytest.mark.xfail(strict=True, reason="the watchdog counts a dry run as the day's run")
 def test_a_dry_run_does_not_account_for_a_real_stacks_day(stack: Stack, output: Output) -> None:
     """The operator ran a dry run this morning (DryRun=true, First deploy step 4) and then
     redeployed with DryRun=false; the real run never came. Nothing alarms."""
