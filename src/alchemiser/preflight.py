@@ -72,6 +72,11 @@ def plural(count: int, noun: str, nouns: str | None = None) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {nouns or noun + 's'}"
 
 
+def has(count: int) -> str:
+    """``1 ticker has`` / ``3 tickers have``."""
+    return "1 ticker has" if count == 1 else f"{count} tickers have"
+
+
 # -- config and symphonies ------------------------------------------------------------
 
 
@@ -170,7 +175,7 @@ def check_local_data(
         problems.append(broken[0] + (f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""))
     if problems:
         return fail("data", "; ".join(problems))
-    return ok("data", f"{plural(len(tickers), 'ticker')} have local data in {where}")
+    return ok("data", f"{has(len(tickers))} local data in {where}")
 
 
 def check_freshness(config: AppConfig, store: FilePriceStore, trading_date: date) -> CheckResult:

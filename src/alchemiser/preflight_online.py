@@ -32,9 +32,9 @@ from alchemiser.preflight import (
     check_local_data,
     check_symphonies,
     fail,
+    has,
     named,
     ok,
-    plural,
     skip,
     where,
 )
@@ -216,7 +216,7 @@ def _broker_bars(
             "data",
             f"no bar at Alpaca in the {RECENT_SESSIONS} sessions to {last}: {named(without)}",
         )
-    return ok("data", f"{plural(len(tickers), 'ticker')} have bars at Alpaca up to {last}")
+    return ok("data", f"{has(len(tickers))} bars at Alpaca up to {last}")
 
 
 def check_account(

@@ -52,6 +52,8 @@ def assert_skipped_not_configured(stack: Stack, account: str) -> None:
     assert run.skipped is SkipReason.NOT_CONFIGURED
     assert run.trading_date.isoformat() == "2026-07-31"
     assert run.orders == ()
+    # Its own run id: a configured run of the same trigger is never mistaken for it.
+    assert run.run_id.endswith("-not_configured")
 
 
 def test_the_orchestrator_records_the_trigger_and_queues_nothing(

@@ -46,7 +46,8 @@ def skipped_report(account: str, trigger: ScheduledEvent, now: datetime) -> RunR
     instant = trigger.scheduled_time.astimezone(UTC).replace(microsecond=0)
     trading_date = instant.astimezone(NEW_YORK).date()
     return RunReport(
-        run_id=make_run_id(account, trading_date, instant),
+        # Its own id: never the id a configured run of this trigger would have.
+        run_id=f"{make_run_id(account, trading_date, instant)}-{SkipReason.NOT_CONFIGURED.value}",
         attempt_id=f"{now.astimezone(UTC):%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(3)}",
         account=account,
         as_of=None,
