@@ -161,8 +161,12 @@ def test_a_session_under_way_is_never_written(
     with LocalExchange(settings=during) as exchange:
         assert fetch(exchange, secret, tmp_path / "open", "--symbols", "TLT") == 0
         assert closes(tmp_path / "open", "TLT", date(2026, 7, 31))[0][-1] == "2026-07-17"
-        # Once the market has closed for the day, the day's bar is final.
-        exchange.configure(now=datetime(2026, 7, 20, 16, 30, tzinfo=NEW_YORK))
+        # Just after the close, late trades can still change the day's bar.
+        exchange.configure(now=datetime(2026, 7, 20, 16, 10, tzinfo=NEW_YORK))
+        assert fetch(exchange, secret, tmp_path / "closing", "--symbols", "TLT") == 0
+        assert closes(tmp_path / "closing", "TLT", date(2026, 7, 31))[0][-1] == "2026-07-17"
+        # Half an hour after the close, the day's bar is final.
+        exchange.configure(now=datetime(2026, 7, 20, 16, 45, tzinfo=NEW_YORK))
         assert fetch(exchange, secret, tmp_path / "closed", "--symbols", "TLT") == 0
         assert closes(tmp_path / "closed", "TLT", date(2026, 7, 31))[0][-1] == "2026-07-20"
     capsys.readouterr()
