@@ -172,6 +172,63 @@ def test_a_session_under_way_is_never_written(
     capsys.readouterr()
 
 
+def _closed_at(now: datetime, close: str | None) -> list[Fault]:
+    """The clock at ``now`` (closed for the day) and a calendar whose session that day
+    closes at ``close`` (no ``close`` at all when None)."""
+    today = {"date": now.date().isoformat(), "open": "09:30"}
+    if close is not None:
+        today["close"] = close
+    return [
+        Fault(
+            method="GET",
+            path="/v2/clock",
+            status=200,
+            body={
+                "timestamp": now.isoformat(),
+                "is_open": False,
+                "next_open": "2026-07-21T09:30:00-04:00",
+                "next_close": "2026-07-21T16:00:00-04:00",
+            },
+        ),
+        Fault(
+            method="GET",
+            path="/v2/calendar",
+            status=200,
+            body=[
+                {"date": "2026-07-16", "open": "09:30", "close": "16:00"},
+                {"date": "2026-07-17", "open": "09:30", "close": "16:00"},
+                today,
+            ],
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("at", "close", "last"),
+    [
+        ((13, 45), "13:00", "2026-07-20"),  # an early close: final from 13:30
+        ((13, 15), "13:00", "2026-07-17"),
+        ((23, 0), None, "2026-07-17"),  # a close the calendar does not give: not final
+    ],
+)
+def test_the_day_is_final_half_an_hour_after_the_calendar_close(
+    secret: str,
+    tmp_path: Path,
+    at: tuple[int, int],
+    close: str | None,
+    last: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    during = exchange_settings(session=date(2026, 7, 20), partial_bars=True)
+    with LocalExchange(settings=during) as exchange:
+        now = datetime(2026, 7, 20, *at, tzinfo=NEW_YORK)
+        exchange.configure(now=now)
+        exchange.add_fault(*_closed_at(now, close))
+        assert fetch(exchange, secret, tmp_path / "p", "--symbols", "TLT") == 0
+        assert closes(tmp_path / "p", "TLT", date(2026, 7, 31))[0][-1] == last
+    capsys.readouterr()
+
+
 def test_a_bad_bar_is_a_typed_error_and_leaves_the_files_alone(
     secret: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
