@@ -161,10 +161,71 @@ def test_a_session_under_way_is_never_written(
     with LocalExchange(settings=during) as exchange:
         assert fetch(exchange, secret, tmp_path / "open", "--symbols", "TLT") == 0
         assert closes(tmp_path / "open", "TLT", date(2026, 7, 31))[0][-1] == "2026-07-17"
-        # Once the market has closed for the day, the day's bar is final.
-        exchange.configure(now=datetime(2026, 7, 20, 16, 30, tzinfo=NEW_YORK))
+        # Just after the close, late trades can still change the day's bar.
+        exchange.configure(now=datetime(2026, 7, 20, 16, 10, tzinfo=NEW_YORK))
+        assert fetch(exchange, secret, tmp_path / "closing", "--symbols", "TLT") == 0
+        assert closes(tmp_path / "closing", "TLT", date(2026, 7, 31))[0][-1] == "2026-07-17"
+        # Half an hour after the close, the day's bar is final.
+        exchange.configure(now=datetime(2026, 7, 20, 16, 45, tzinfo=NEW_YORK))
         assert fetch(exchange, secret, tmp_path / "closed", "--symbols", "TLT") == 0
         assert closes(tmp_path / "closed", "TLT", date(2026, 7, 31))[0][-1] == "2026-07-20"
+    capsys.readouterr()
+
+
+def _closed_at(now: datetime, close: str | None) -> list[Fault]:
+    """The clock at ``now`` (closed for the day) and a calendar whose session that day
+    closes at ``close`` (no ``close`` at all when None)."""
+    today = {"date": now.date().isoformat(), "open": "09:30"}
+    if close is not None:
+        today["close"] = close
+    return [
+        Fault(
+            method="GET",
+            path="/v2/clock",
+            status=200,
+            body={
+                "timestamp": now.isoformat(),
+                "is_open": False,
+                "next_open": "2026-07-21T09:30:00-04:00",
+                "next_close": "2026-07-21T16:00:00-04:00",
+            },
+        ),
+        Fault(
+            method="GET",
+            path="/v2/calendar",
+            status=200,
+            body=[
+                {"date": "2026-07-16", "open": "09:30", "close": "16:00"},
+                {"date": "2026-07-17", "open": "09:30", "close": "16:00"},
+                today,
+            ],
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("at", "close", "last"),
+    [
+        ((13, 45), "13:00", "2026-07-20"),  # an early close: final from 13:30
+        ((13, 15), "13:00", "2026-07-17"),
+        ((23, 0), None, "2026-07-17"),  # a close the calendar does not give: not final
+    ],
+)
+def test_the_day_is_final_half_an_hour_after_the_calendar_close(
+    secret: str,
+    tmp_path: Path,
+    at: tuple[int, int],
+    close: str | None,
+    last: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    during = exchange_settings(session=date(2026, 7, 20), partial_bars=True)
+    with LocalExchange(settings=during) as exchange:
+        now = datetime(2026, 7, 20, *at, tzinfo=NEW_YORK)
+        exchange.configure(now=now)
+        exchange.add_fault(*_closed_at(now, close))
+        assert fetch(exchange, secret, tmp_path / "p", "--symbols", "TLT") == 0
+        assert closes(tmp_path / "p", "TLT", date(2026, 7, 31))[0][-1] == last
     capsys.readouterr()
 
 

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -129,6 +129,12 @@ def test_the_timeout_is_for_all_urls_and_names_the_first_missing(
         ["http://127.0.0.1:8765/", "--timeout", "-1"],
         ["http://127.0.0.1:8765/", "--timeout", "nan"],
         ["http://127.0.0.1:8765/", "--timeout", "soon"],
+        ["http://127.0.0.1:0/"],
+        ["http://127.0.0.1:8765/a b"],
+        ["http://127.0.0.1:8765/\x00"],
+        ["http://127.0.0.1:8765/\n"],
+        ["http://127.0.0.1:8765/\t"],
+        ["http://127.0.0.1:8765/caf\u00e9"],
     ],
 )
 def test_bad_urls_and_timeouts_exit_2(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -163,6 +169,92 @@ def test_waits_between_attempts_without_sleeping_and_stops_at_the_deadline(
         "connection refused",
     )
     assert sum(pauses) == pytest.approx(1)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://user:s3cr3t-pw@127.0.0.1:8765/",
+        "http://s3cr3t-pw@127.0.0.1:8765/",
+        "ftp://user:s3cr3t-pw@127.0.0.1/",
+        "http://user:s3cr3t-pw@127.0.0.1:8765/ x",
+    ],
+)
+def test_a_url_with_user_info_is_refused_and_never_printed(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["wait-for", url])
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert "s3cr3t" not in captured.err + captured.out
+    assert "alchemiser wait-for: error:" in captured.err
+
+
+def _serve_raw(answer: bytes, then: bytes | None) -> Iterator[int]:
+    """A server that sends ``answer`` at once, then ``then`` every 0.2 s, forever."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    stop = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            conn.recv(4096)
+            try:
+                conn.sendall(answer)
+                while then is not None and not stop.wait(0.2):
+                    conn.sendall(then)
+                stop.wait()
+            except OSError:
+                return
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield int(listener.getsockname()[1])
+    stop.set()
+    listener.close()
+
+
+@pytest.fixture
+def streaming_server() -> Iterator[int]:
+    """Answers ``200 OK`` at once, then sends a body that never ends."""
+    yield from _serve_raw(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", b"1\r\nx\r\n")
+
+
+@pytest.fixture
+def dripping_server() -> Iterator[int]:
+    """Sends a status line a byte at a time that never ends."""
+    yield from _serve_raw(b"HTTP/1.1 ", b"x")
+
+
+def _in_thread(call: Callable[[], object]) -> list[object]:
+    result: list[object] = []
+    worker = threading.Thread(target=lambda: result.append(call()), daemon=True)
+    worker.start()
+    worker.join(30)  # a hang guard only
+    return result
+
+
+def test_a_server_that_answers_is_up_even_if_its_body_never_ends(
+    streaming_server: int,
+) -> None:
+    """The status line is the answer: the body is never read."""
+    target = waitfor.parse_target(f"http://127.0.0.1:{streaming_server}/")
+    assert _in_thread(lambda: waitfor.wait_for([target], 1.0)) == [None]
+
+
+def test_a_status_line_that_never_ends_times_out(dripping_server: int) -> None:
+    """Each read restarts the socket timeout; the attempt still ends by the deadline."""
+    target = waitfor.parse_target(f"http://127.0.0.1:{dripping_server}/")
+    assert _in_thread(lambda: waitfor.wait_for([target], 1.0)) == [(target, "no answer")]
 
 
 # -- exchange serve --ready-file ----------------------------------------------------------

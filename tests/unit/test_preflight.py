@@ -3,6 +3,7 @@ each check's verdict, the skips that follow a failure, and the cold-start gate."
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from alchemiser import preflight, preflight_online
+from alchemiser.cli import check
 from alchemiser.config import AppConfig, parse_config
 from alchemiser.domain.decisions import TradingState
 from alchemiser.domain.market import MarketStatus
@@ -346,3 +348,24 @@ def test_cold_start_checks_local_data_for_a_simulated_account_only(
     with pytest.raises(ConfigError, match="data: no price file for ZZZZ"):
         preflight.cold_start(sim_config(tmp_path, price_dir, strategies=strategies))
     assert [r.name for r in preflight.offline(alpaca_config())] == ["symphony"]
+
+
+def test_check_without_broker_skips_local_data_for_an_alpaca_account(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An Alpaca account's runs read Alpaca's bars, never the bundled demo prices:
+    without --broker (and with no local prices named) its data check is skipped, not
+    failed for a ticker the demo prices lack."""
+    path = tmp_path / "paper.toml"
+    path.write_text(
+        'broker = "alpaca"\nmode = "paper"\n[alpaca]\nsecret_id = "alchemiser/paper"\n'
+        '[[strategies]]\nname = "core"\nallocation = 1.0\nweights = { AAPL = 0.99 }\n'
+    )
+    args = argparse.Namespace(
+        config=path, account=None, all=False, prices=None, broker=False, live=False, as_of=None
+    )
+    code = check.run(args, readers(environ={}))
+    out = capsys.readouterr().out
+    assert "skip data         not asked: --broker checks the tickers at Alpaca" in out
+    assert "FAIL data" not in out
+    assert code == 0

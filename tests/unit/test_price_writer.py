@@ -14,7 +14,7 @@ from alchemiser.adapters.files import price_writer
 from alchemiser.adapters.files.price_writer import appended, read_stored, write_rows
 from alchemiser.adapters.files.prices import FilePriceStore
 from alchemiser.domain.prices import DailyBar
-from alchemiser.errors import DataError
+from alchemiser.errors import ConfigError, DataError
 
 
 def bar(day: str, close: float) -> DailyBar:
@@ -75,3 +75,17 @@ def test_a_file_the_reader_refuses_is_not_merged(tmp_path: Path) -> None:
 def test_the_directory_is_created(tmp_path: Path) -> None:
     write_rows(tmp_path / "a" / "b", "SPY", appended([], [bar("2026-07-20", 12.0)]))
     assert (tmp_path / "a" / "b" / "SPY.csv").is_file()
+
+
+@pytest.mark.parametrize("symbol", ["../SPY", "sub/SPY", "/tmp/SPY", "a\\b"])
+def test_a_symbol_whose_file_would_leave_the_directory_is_refused(
+    tmp_path: Path, symbol: str
+) -> None:
+    directory = tmp_path / "prices"
+    directory.mkdir()
+    (directory / "sub").mkdir()
+    with pytest.raises(ConfigError):
+        write_rows(directory, symbol, appended([], [bar("2026-07-17", 11.0)]))
+    with pytest.raises(ConfigError):
+        read_stored(directory, symbol)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["prices", "sub"]

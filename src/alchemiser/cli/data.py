@@ -10,10 +10,17 @@ under way.
 A file already there is brought up to date: its symbol is asked for from the last
 session it holds (that one again, to compare) to the end. If that session's close has
 changed (Alpaca re-adjusted the history for a split or dividend), new bars cannot be
-appended to the old basis: the symbol's whole history is fetched again from
-``--start`` and its file replaced. Symbols asking from the same session share a
-request (up to ``BATCH`` of them). A symbol with no bars at all is reported, and the
-command exits 1 once everything else is written.
+appended to the old basis: the symbol's whole history is fetched again, from
+``--start`` or the file's first session, whichever is earlier, and its file replaced.
+A ``--start`` earlier than a file's first session does not back-fill it (a file is
+only ever extended forward); delete the file to fetch it again from ``--start``.
+Symbols asking from the same session share a request (up to ``BATCH`` of them). A
+symbol with no bars at all is reported, and the command exits 1 once everything else
+is written.
+
+Every symbol is checked as a ticker (``BRK/B`` is spelt ``BRK.B``) before any file is
+read or request sent: one that is not is a usage error (exit 2), as is a ``--start``
+after the last completed session.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from alchemiser.adapters.files.price_writer import Stored, appended, read_stored
 from alchemiser.cli.progress import Progress
 from alchemiser.config import AppConfig, load_config
 from alchemiser.domain.prices import DailyBar
+from alchemiser.domain.values import normalise_symbol
 from alchemiser.errors import ConfigError
 
 DEFAULT_START = date(2016, 1, 4)
@@ -77,7 +85,8 @@ def add_commands(
         "--start",
         type=date_type,
         default=DEFAULT_START,
-        help=f"first session of a new file (default: {DEFAULT_START.isoformat()})",
+        help=f"first session of a new file (default: {DEFAULT_START.isoformat()}); an "
+        "earlier one does not back-fill a file already there",
     )
     fetch.add_argument(
         "--dir", type=Path, metavar="DIR", help="the price directory (default: [data] dir)"
@@ -133,11 +142,26 @@ def _settings(config: AppConfig | None, args: argparse.Namespace) -> AlpacaConfi
         raise ConfigError(f"alpaca settings: {problems}", field="alpaca") from error
 
 
+def tickers(names: Iterable[str]) -> tuple[set[str], list[str]]:
+    """``names`` spelt as tickers, and those that are not tickers (as given)."""
+    good: set[str] = set()
+    bad: list[str] = []
+    for name in names:
+        try:
+            good.add(normalise_symbol(name))
+        except ValueError:
+            bad.append(name)
+    return good, bad
+
+
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config) if args.config is not None else None
-    symbols = set(config_symbols(config)) if config is not None else set()
+    given = set(config_symbols(config)) if config is not None else set()
     if args.symbols:
-        symbols |= {s.strip().upper() for s in args.symbols.split(",") if s.strip()}
+        given |= {s.strip() for s in args.symbols.split(",") if s.strip()}
+    symbols, bad = tickers(given)
+    if bad:
+        return _usage(f"not a ticker symbol: {', '.join(repr(b) for b in sorted(bad))}")
     if not symbols:
         return _usage("give --config C and/or --symbols A,B,...")
     directory = args.dir if args.dir is not None else (config.data.dir if config else None)
@@ -147,8 +171,14 @@ def run(args: argparse.Namespace) -> int:
     if settings is None:
         return _usage("no keys: give --secret-id ID, or a --config with an [alpaca] table")
     wiring = bootstrap.alpaca_market_data(settings, SystemClock())
+    end = wiring.market.completed_session()
+    if args.start > end:
+        return _usage(
+            f"--start {args.start.isoformat()} is after the last completed session, "
+            f"{end.isoformat()}"
+        )
     fetch = Fetch(wiring.market.daily_bars, directory, args.start)
-    fetch.run(sorted(symbols | {CALENDAR_SYMBOL}), wiring.market.completed_session())
+    fetch.run(sorted(symbols | {CALENDAR_SYMBOL}), end)
     print(fetch.summary(wiring.transport.requests_sent))
     if fetch.missing:
         print(f"{LABEL}: no bars at all for {', '.join(fetch.missing)}", file=sys.stderr)
@@ -191,21 +221,26 @@ class Fetch:
             else:
                 groups[found.last.day if found is not None else self.start].append(symbol)
         batches = list(_batches(groups))
-        again: list[str] = []
+        again: dict[date, list[str]] = defaultdict(list)
         with Progress(len(batches), LABEL, sys.stderr) as progress:
             for first, batch in batches:
                 got = self.bars(batch, first, end)
                 progress.advance(f"{len(batch)} symbols from {first.isoformat()}")
                 for symbol in batch:
                     if not self._merge(symbol, stored[symbol], got.get(symbol, []), progress):
-                        again.append(symbol)
-            refetch = list(_batches({self.start: again}))
+                        again[self._from(stored[symbol])].append(symbol)
+            refetch = list(_batches(again))
             progress.grow(len(refetch))
             for first, batch in refetch:
                 got = self.bars(batch, first, end)
                 progress.advance(f"{len(batch)} symbols again from {first.isoformat()}")
                 for symbol in batch:
                     self._replace(symbol, got.get(symbol, []), self.readjusted)
+
+    def _from(self, stored: Stored | None) -> date:
+        """Where a whole history is fetched from: ``start``, or the stored file's first
+        session when that is earlier (a re-fetch never drops stored history)."""
+        return min(self.start, stored.rows[0].day) if stored is not None else self.start
 
     def _merge(
         self, symbol: str, stored: Stored | None, bars: list[DailyBar], progress: Progress
@@ -223,14 +258,14 @@ class Fetch:
         if overlap is None:
             progress.write(
                 f"{LABEL}: {symbol}: no bar for {last.day.isoformat()}, the last session "
-                f"stored: fetching its history again from {self.start.isoformat()}"
+                f"stored: fetching its history again from {self._from(stored).isoformat()}"
             )
             return False
         if not _same(float(last.close), overlap.close):
             progress.write(
                 f"{LABEL}: {symbol}: the close of {last.day.isoformat()} is now "
                 f"{overlap.close!r}, stored {last.close} (history re-adjusted): fetching "
-                f"it again from {self.start.isoformat()}"
+                f"it again from {self._from(stored).isoformat()}"
             )
             return False
         write_rows(self.directory, symbol, appended(stored.rows, bars))

@@ -6,12 +6,19 @@ and must not go on before they listen. Any HTTP answer, whatever its status (a 4
 little and ask again. Exit status: 0 once every URL has answered, 1 when the timeout
 passes first (the URL that did not answer and why, one line on stderr), 2 for a bad URL
 or timeout.
+
+Any host is accepted: a probe is one read-only ``GET`` whose answer is its status line
+(the rest, headers and body, is never read) and the connection is closed at once. Each
+attempt, connecting included, ends by the overall deadline. A URL with user-info
+(``user:password@``), spaces or control characters, or port 0 is a bad URL; a URL with
+user-info is never printed.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
+import re
+import socket
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -24,6 +31,9 @@ DEFAULT_TIMEOUT_SECONDS = 30.0
 INTERVAL_SECONDS = 0.1
 ATTEMPT_TIMEOUT_SECONDS = 5.0
 EXIT_TIMEOUT = 1
+STATUS_LINE_LIMIT = 1024
+"""Bytes read at most for an answer's status line."""
+STATUS_LINE = re.compile(rb"^HTTP/\d(\.\d)? [1-5]\d\d( |\r?$)")
 
 
 @dataclass(frozen=True)
@@ -36,22 +46,38 @@ class Target:
     path: str
 
 
+def _shown(text: str) -> str:
+    """``text`` for an error message: never a URL that may carry a password."""
+    return "the URL (not shown: it holds an '@')" if "@" in text else repr(text)
+
+
 def parse_target(text: str) -> Target:
     """``text`` as a ``Target``; ``argparse.ArgumentTypeError`` (exit 2) when it is not an
-    ``http://`` URL with a host and a valid port."""
+    ``http://`` URL with a host and a port from 1 to 65535, or holds user-info,
+    whitespace, control or non-ASCII characters."""
+    if "@" in urlsplit(text).netloc:
+        raise argparse.ArgumentTypeError(
+            "a URL with user-info (user:password@) is refused; it is not shown"
+        )
+    if any(not 0x21 <= ord(char) <= 0x7E for char in text):
+        raise argparse.ArgumentTypeError(
+            f"spaces, control or non-ASCII characters in {_shown(text)}"
+        )
     split = urlsplit(text)
     if split.scheme != "http":
-        raise argparse.ArgumentTypeError(f"expected an http:// URL, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected an http:// URL, got {_shown(text)}")
     try:
-        port = split.port or 80
+        port = split.port
     except ValueError as error:
-        raise argparse.ArgumentTypeError(f"bad port in {text!r}") from error
+        raise argparse.ArgumentTypeError(f"bad port in {_shown(text)}") from error
+    if port == 0:
+        raise argparse.ArgumentTypeError(f"port 0 in {_shown(text)}")
     if not split.hostname:
-        raise argparse.ArgumentTypeError(f"no host in {text!r}")
+        raise argparse.ArgumentTypeError(f"no host in {_shown(text)}")
     path = split.path or "/"
     if split.query:
         path = f"{path}?{split.query}"
-    return Target(url=text, host=split.hostname, port=port, path=path)
+    return Target(url=text, host=split.hostname, port=port or 80, path=path)
 
 
 def _seconds(text: str) -> float:
@@ -64,17 +90,38 @@ def _seconds(text: str) -> float:
     return value
 
 
-def probe(target: Target, timeout: float) -> str | None:
-    """None when ``target`` gave an HTTP answer (any status); else why it did not."""
-    connection = http.client.HTTPConnection(target.host, target.port, timeout=timeout)
+def probe(target: Target, timeout: float, *, now: Callable[[], float] = monotonic) -> str | None:
+    """None when ``target`` gave an HTTP answer (any status); else why it did not. Only
+    the status line is read, and the whole attempt ends within ``timeout`` seconds."""
+    deadline = now() + timeout
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    request = (
+        f"GET {target.path} HTTP/1.1\r\nHost: {host}:{target.port}\r\nConnection: close\r\n\r\n"
+    ).encode("ascii")
     try:
-        connection.request("GET", target.path, headers={"Connection": "close"})
-        connection.getresponse().read()
-    except (OSError, http.client.HTTPException) as error:
+        with socket.create_connection((target.host, target.port), timeout=timeout) as sock:
+            sock.settimeout(_left(deadline, now))
+            sock.sendall(request)
+            line = b""
+            while b"\n" not in line and len(line) < STATUS_LINE_LIMIT:
+                sock.settimeout(_left(deadline, now))
+                chunk = sock.recv(STATUS_LINE_LIMIT - len(line))
+                if not chunk:
+                    break
+                line += chunk
+    except OSError as error:
         return _reason(error)
-    finally:
-        connection.close()
+    if STATUS_LINE.match(line.split(b"\n", 1)[0]) is None:
+        return "not an HTTP answer" if line else "closed without an answer"
     return None
+
+
+def _left(deadline: float, now: Callable[[], float]) -> float:
+    """Seconds until ``deadline``; TimeoutError once it has passed."""
+    left = deadline - now()
+    if left <= 0:
+        raise TimeoutError("no answer in time")
+    return left
 
 
 def _reason(error: BaseException) -> str:
@@ -116,7 +163,14 @@ def add_command(commands: Any) -> None:
         help="wait until every URL gives an HTTP answer (any status): exit 0, or 1 on timeout",
         description=__doc__.splitlines()[0] if __doc__ else None,
     )
-    command.add_argument("urls", nargs="+", type=parse_target, metavar="URL", help="http://...")
+    command.add_argument(
+        "urls",
+        nargs="+",
+        type=parse_target,
+        metavar="URL",
+        help="http://HOST[:PORT][/PATH], any host (a read-only probe: one GET, only its "
+        "status line read); no user-info, port 1-65535",
+    )
     command.add_argument(
         "--timeout",
         type=_seconds,

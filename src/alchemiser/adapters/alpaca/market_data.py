@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 
 NEW_YORK = ZoneInfo("America/New_York")
 CALENDAR_MARGIN_DAYS = 14
+FINAL_BAR_DELAY = timedelta(minutes=30)
+"""How long after a session's close its daily bar counts as final: trades reported
+late (and corrections) still change it for a while after the closing bell."""
 """Calendar days fetched beyond the day asked about (holidays right after it)."""
 QUOTES_BATCH = 100
 """Symbols per latest-quotes request. The symbols travel in the query string: 100 of
@@ -120,6 +123,7 @@ class AlpacaMarketData:
         self._max_gap = max_gap_sessions
         self._max_price_age = timedelta(seconds=max_price_age_seconds)
         self._sessions: list[date] = []
+        self._closes: dict[date, str] = {}
         self._covered: tuple[date, date] | None = None
 
     # -- calendar ----------------------------------------------------------------
@@ -137,12 +141,16 @@ class AlpacaMarketData:
             what="GET /v2/calendar",
         )
         try:
-            days = sorted({date.fromisoformat(str(d["date"])) for d in as_list(raw, "calendar")})
-        except (KeyError, TypeError, ValueError) as error:
+            closes = {
+                date.fromisoformat(str(d["date"])): str(d.get("close", ""))
+                for d in as_list(raw, "calendar")
+            }
+        except (AttributeError, KeyError, TypeError, ValueError) as error:
             raise BrokerUnknown(
                 f"GET /v2/calendar: malformed response ({error})", broker_code="malformed"
             ) from error
-        self._sessions, self._covered = days, (start, end)
+        self._sessions, self._closes, self._covered = sorted(closes), closes, (start, end)
+        days = self._sessions
         return days
 
     def latest_session(self, before: date | None = None) -> date:
@@ -388,8 +396,10 @@ class AlpacaMarketData:
 
     def completed_session(self) -> date:
         """The last session whose daily bar is final, by the broker's clock and
-        calendar: today once the market has closed for the day, else the session
-        before today (never a session still under way, nor one not yet opened)."""
+        calendar: today from ``FINAL_BAR_DELAY`` after the day's close (by the
+        calendar; a day whose close the calendar does not give is never final), else
+        the session before today (never a session still under way, nor one not yet
+        opened)."""
         raw = self._transport.call(lambda: self._trading.get("/clock"), what="GET /v2/clock")
         try:
             clock = as_mapping(raw, "clock")
@@ -403,9 +413,18 @@ class AlpacaMarketData:
             ) from error
         today = now.astimezone(NEW_YORK).date()
         closed_for_the_day = not is_open and next_open.astimezone(NEW_YORK).date() > today
-        if closed_for_the_day and self.is_session(today):
+        if closed_for_the_day and self.is_session(today) and self._final(today, now):
             return today
         return self.latest_session(before=today)
+
+    def _final(self, session: date, now: datetime) -> bool:
+        """Whether ``now`` is ``FINAL_BAR_DELAY`` past ``session``'s close (the
+        calendar's ``close``, ``HH:MM`` New York time)."""
+        text = self._closes.get(session, "").replace(":", "")
+        if len(text) != 4 or not text.isdigit() or int(text[:2]) > 23 or int(text[2:]) > 59:
+            return False
+        closes = datetime.combine(session, time(int(text[:2]), int(text[2:])), NEW_YORK)
+        return now >= closes + FINAL_BAR_DELAY
 
     def _bar_pages(self, query: Mapping[str, Any], *, max_pages: int) -> dict[str, Any]:
         """Every page of a bars request, merged per symbol, read as alpaca-py's

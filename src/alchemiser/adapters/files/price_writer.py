@@ -11,6 +11,9 @@ for a split or dividend). The result is always written as ``<TICKER>.csv``; a
 A write is atomic: the text goes to a temporary file in the same directory, which is
 read back with the price reader before it replaces the old file (``os.replace``), so
 a file the reader refuses, or half a file, is never left behind.
+
+A file's name is its ticker's: a symbol whose file would not sit directly in the
+directory (a path separator, ``..``) is a ConfigError before anything is read or written.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import NamedTuple
 
 from alchemiser.adapters.files.prices import check_price_text, read_price_text
 from alchemiser.domain.prices import DailyBar
+from alchemiser.errors import ConfigError
 
 COLUMNS = ("date", "open", "high", "low", "close", "volume")
 HEADER = ",".join(COLUMNS)
@@ -71,10 +75,21 @@ def bar_row(bar: DailyBar) -> Row:
     )
 
 
+def _inside(directory: Path, name: str) -> Path:
+    """``directory / name``; ConfigError when that file would not sit directly in
+    ``directory`` (``name`` holds a separator, or is ``.`` or ``..``). The name itself is
+    not resolved: a write replaces a link in the directory, never what it points to."""
+    path = directory / name
+    alone = name not in ("", ".", "..") and Path(name).name == name and "\\" not in name
+    if not alone or path.parent.resolve() != directory.resolve():
+        raise ConfigError(f"{name!r} is not a file name in the price directory", field="symbols")
+    return path
+
+
 def stored_path(directory: Path, symbol: str) -> Path | None:
     """The file the price reader would read for ``symbol`` (``.csv.gz`` first)."""
     for name in (f"{symbol}.csv.gz", f"{symbol}.csv"):
-        path = directory / name
+        path = _inside(directory, name)
         if path.is_file():
             return path
     return None
@@ -118,8 +133,8 @@ def write_rows(directory: Path, symbol: str, rows: Sequence[Row]) -> Path:
     """Replace ``symbol``'s file with ``rows`` (see the module docstring); the
     directory is created when missing. DataError, and nothing replaced, when the text
     does not read back as a price file."""
+    target = _inside(directory, f"{symbol}.csv")
     directory.mkdir(parents=True, exist_ok=True)
-    target = directory / f"{symbol}.csv"
     text = render(rows)
     check_price_text(text, target.name)
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed before it is replaced)
@@ -143,5 +158,5 @@ def write_rows(directory: Path, symbol: str, rows: Sequence[Row]) -> Path:
         with contextlib.suppress(OSError):
             temporary.unlink()
         raise
-    (directory / f"{symbol}.csv.gz").unlink(missing_ok=True)
+    _inside(directory, f"{symbol}.csv.gz").unlink(missing_ok=True)
     return target
