@@ -32,7 +32,8 @@ class PriceBook:
         store = FilePriceStore(directory)
         symbols = sorted(
             {
-                entry.name.split(".", 1)[0]
+                # BRK.B.csv.gz is BRK.B: only the suffixes go.
+                entry.name.removesuffix(".gz").removesuffix(".csv")
                 for entry in directory.iterdir()
                 if entry.name.endswith((".csv", ".csv.gz"))
             }
