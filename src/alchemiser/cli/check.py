@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from alchemiser import preflight, preflight_online
-from alchemiser.config import AppConfig, load_config
+from alchemiser.cli.accounts import accounts_asked
+from alchemiser.config import load_config
 from alchemiser.domain.market import NEW_YORK
 from alchemiser.errors import ConfigError
 from alchemiser.preflight import CheckResult, Status
@@ -76,31 +77,6 @@ def _line(result: CheckResult) -> str:
     return f"{LABELS[result.status]:<4} {result.name:<{WIDTH}}  {result.message}"
 
 
-def _accounts(args: argparse.Namespace, config: AppConfig) -> list[str] | None:
-    """The accounts asked for, as ``run`` chooses them; None (after saying why) when a
-    config with ``[[accounts]]`` names none of them."""
-    names = config.account_names()
-    if args.all:
-        return names
-    if args.account is not None:
-        if args.account not in names:
-            print(
-                f"alchemiser check: no account {args.account!r} in this config; "
-                f"its accounts: {', '.join(names)}",
-                file=sys.stderr,
-            )
-            return None
-        return [args.account]
-    if config.accounts:
-        print(
-            f"alchemiser check: this config has several accounts ({', '.join(names)}): "
-            "name one with --account NAME, or check them all with --all",
-            file=sys.stderr,
-        )
-        return None
-    return names
-
-
 def run(args: argparse.Namespace, readers: Readers | None = None) -> int:
     try:
         config = load_config(args.config)
@@ -110,7 +86,7 @@ def run(args: argparse.Namespace, readers: Readers | None = None) -> int:
         for line in rest:
             print(f"{'':<{WIDTH + 7}}{line.strip()}")
         return EXIT_USAGE
-    names = _accounts(args, config)
+    names = accounts_asked(args, config, "check")
     if names is None:
         return EXIT_USAGE
     accounts = [config.for_account(name) for name in names]

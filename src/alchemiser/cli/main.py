@@ -21,6 +21,7 @@ from pathlib import Path
 from alchemiser import bootstrap
 from alchemiser.adapters.clock import SystemClock
 from alchemiser.cli import check, data, ledger, ops, research, waitfor
+from alchemiser.cli.accounts import accounts_asked
 from alchemiser.config import AppConfig, load_config
 from alchemiser.devstack.invoke import run as run_invoke
 from alchemiser.devstack.session import Options as InvokeOptions
@@ -194,7 +195,7 @@ def _run_alpaca(args: argparse.Namespace, config: AppConfig) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    names = _accounts_to_run(args, config)
+    names = accounts_asked(args, config, "run")
     if names is None:
         return EXIT_USAGE
     if not args.all:
@@ -210,32 +211,6 @@ def _run(args: argparse.Namespace) -> int:
             code = _account_error(name, error)
         worst = max(worst, code)
     return worst
-
-
-def _accounts_to_run(args: argparse.Namespace, config: AppConfig) -> list[str] | None:
-    """The accounts ``run`` was asked for; None (after saying why) when a config with
-    ``[[accounts]]`` names none of them: running its top level would trade an account
-    with settings none of its entries has."""
-    names = config.account_names()
-    if args.all:
-        return names
-    if args.account is not None:
-        if args.account not in names:
-            print(
-                f"alchemiser run: no account {args.account!r} in this config; "
-                f"its accounts: {', '.join(names)}",
-                file=sys.stderr,
-            )
-            return None
-        return [args.account]
-    if config.accounts:
-        print(
-            f"alchemiser run: this config has several accounts ({', '.join(names)}): "
-            "name one with --account NAME, or run them all with --all",
-            file=sys.stderr,
-        )
-        return None
-    return names
 
 
 def _account_error(name: str, error: AlchemiserError) -> int:
