@@ -214,12 +214,16 @@ def quiet() -> Iterator[None]:
             handler.setStream(previous)
 
 
-@pytest.fixture
-def nowhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, quiet: None) -> None:
-    """The embedded config, state in a temporary directory, and every AWS resource
-    pointing nowhere: the calls that would reach one are stand-ins."""
+@pytest.fixture(params=["builtin:default", ""], ids=["demo-config", "not-configured"])
+def nowhere(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, quiet: None
+) -> None:
+    """The embedded demo config (or none: a stack not configured yet), state in a
+    temporary directory, and every AWS resource pointing nowhere: the calls that would
+    reach one are stand-ins."""
     for name in HANDLER_ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALCHEMISER_CONFIG", request.param)
     monkeypatch.setenv("ALCHEMISER_STATE_DIR", str(tmp_path))
     monkeypatch.setenv("ALCHEMISER_LEDGER_TABLE", "nowhere-ledger")
     monkeypatch.setenv("ALCHEMISER_ACCOUNTS_QUEUE_URL", "https://127.0.0.1:9/nowhere")
@@ -233,6 +237,9 @@ def nowhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, quiet: None) -> Non
 
         def run_on(self, account: str, day: date) -> list[Any]:
             return []
+
+        def record(self, report: object) -> None:
+            """A not-configured trigger's record: kept nowhere."""
 
     monkeypatch.setattr(worker, "run_account", run_account)
     monkeypatch.setattr(rebalance, "run_account", run_account)
