@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -34,8 +35,16 @@ def read_symphony_file(path: Path) -> Symphony:
     return parse_document(read_symphony_text(path), str(path))
 
 
+PARSED_KEPT = 8
+"""Parsed symphonies kept by text: a warm Lambda container (and the cold-start check
+before its first run) parses each file once, not on every run."""
+
+
+@lru_cache(maxsize=PARSED_KEPT)
 def parse_document(text: str, source: str) -> Symphony:
-    """The symphony of a file's text, in either form (``looks_like_score`` decides)."""
+    """The symphony of a file's text, in either form (``looks_like_score`` decides).
+    Kept for the same text and source: a Symphony is immutable (frozen nodes), so one
+    parse serves every run that reads the same file unchanged."""
     if looks_like_score(text, source):
         return parse_score(text, source)
     return parse_symphony(text, source)
@@ -51,4 +60,4 @@ def builtin_text(name: str) -> tuple[str, str]:
 
 def builtin_symphony(name: str) -> Symphony:
     """One of the strategies shipped with the package (``BUILTINS``)."""
-    return parse_symphony(*builtin_text(name))
+    return parse_document(*builtin_text(name))
