@@ -14,8 +14,9 @@ $(UV):
 	$(PYTHON) -m venv .tools
 	.tools/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
+# Bytecode compiled once at install, so no command's first run compiles the libraries.
 $(STAMP): $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --python $(PYTHON) --quiet
+	UV_COMPILE_BYTECODE=1 $(UV) sync --frozen --python $(PYTHON) --quiet
 	touch $(STAMP)
 
 ## run: one rebalance of the embedded default (simulated broker, bundled prices)

@@ -6,13 +6,25 @@ Target (issue 2): under 50 ms for diff + risk on a 2-core machine. Two books:
 - drift: holdings were at target and prices moved by up to +-15% since, so about a
   third of the symbols leave their drift band and trade (a typical periodic run).
 
-Run: make bench  (or .venv/bin/python bench/bench_diff_risk.py [symbols] [repeats])
+Two measures of each book:
+- in-process: ``repeats`` rounds in this process, after the first; the median and the
+  best round;
+- cold: ``--cold`` fresh processes (default 5), each timing its first round (what one
+  scheduled run pays: nothing warmed up by an earlier round) and the median of its
+  ``repeats`` rounds; the median of each over the processes.
+
+Run: make bench  (or .venv/bin/python bench/bench_diff_risk.py [symbols] [repeats]
+[--cold N] [--src DIR], DIR another checkout's src/ to measure a baseline)
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import random
 import statistics
+import subprocess
 import sys
 import time
 from decimal import Decimal
@@ -68,12 +80,15 @@ def drift(symbols: int, seed: int = 11) -> Book:
     return targets, snapshot, prices
 
 
-def measure(name: str, book: Book, repeats: int) -> None:
+def rounds(book: Book, repeats: int) -> tuple[list[float], list[float], tuple[int, int, int]]:
+    """Milliseconds of diff and of risk for each of ``repeats`` rounds, and the counts of
+    intents, holds and approved orders."""
     targets, snapshot, prices = book
     policy = DiffPolicy()
     limits = RiskLimits(max_orders=10_000, max_position_weight=Decimal(1))
     diff_ms: list[float] = []
     risk_ms: list[float] = []
+    counts = (0, 0, 0)
     for _ in range(repeats):
         start = time.perf_counter()
         plan = diff(targets, snapshot, prices, policy, "bench-run")
@@ -82,13 +97,22 @@ def measure(name: str, book: Book, repeats: int) -> None:
         end = time.perf_counter()
         diff_ms.append((middle - start) * 1000)
         risk_ms.append((end - middle) * 1000)
-        intents, approved = len(plan.intents), len(verdicts.approved)
-        holds = len(plan.holds)
+        counts = (len(plan.intents), len(plan.holds), len(verdicts.approved))
         # Free this round's results here, untimed, not inside the next round's diff.
         del plan, verdicts
+    return diff_ms, risk_ms, counts
+
+
+BOOKS = {"rebuild": rebuild, "drift": drift}
+
+
+def measure(name: str, book: Book, repeats: int) -> None:
+    diff_ms, risk_ms, (intents, holds, approved) = rounds(book, repeats + 1)
+    # The first round warms up what a process does once; the cold runs report it.
+    diff_ms, risk_ms = diff_ms[1:], risk_ms[1:]
     total = [d + r for d, r in zip(diff_ms, risk_ms, strict=True)]
     print(
-        f"{name}: symbols={len(prices)} intents={intents} holds={holds} "
+        f"{name}: symbols={len(book[2])} intents={intents} holds={holds} "
         f"approved={approved} repeats={repeats}"
     )
     print(f"  diff   median {statistics.median(diff_ms):7.2f} ms   min {min(diff_ms):7.2f} ms")
@@ -99,11 +123,57 @@ def measure(name: str, book: Book, repeats: int) -> None:
     )
 
 
+def child(symbols: int, repeats: int) -> None:
+    """One cold process: per book, its first round's total and its rounds' median."""
+    result = {}
+    for name, make in BOOKS.items():
+        diff_ms, risk_ms, _ = rounds(make(symbols), repeats)
+        total = [d + r for d, r in zip(diff_ms, risk_ms, strict=True)]
+        result[name] = (total[0], statistics.median(total))
+    print(json.dumps(result))
+
+
+def cold(symbols: int, repeats: int, processes: int, src: str | None) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if src is not None:
+        env["PYTHONPATH"] = src
+    runs = []
+    for _ in range(processes):
+        out = subprocess.run(
+            [sys.executable, __file__, str(symbols), str(repeats), "--child"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        runs.append(json.loads(out))
+    print(f"cold: {processes} fresh processes, {repeats} rounds each")
+    for name in BOOKS:
+        first = [run[name][0] for run in runs]
+        medians = [run[name][1] for run in runs]
+        print(
+            f"  {name:8s} first round median {statistics.median(first):7.2f} ms "
+            f"(min {min(first):6.2f})   process medians' median "
+            f"{statistics.median(medians):7.2f} ms (min {min(medians):6.2f})"
+        )
+
+
 def main() -> None:
-    symbols = int(sys.argv[1]) if len(sys.argv) > 1 else 5_000
-    repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 20
-    measure("rebuild", rebuild(symbols), repeats)
-    measure("drift", drift(symbols), repeats)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("symbols", nargs="?", type=int, default=5_000)
+    parser.add_argument("repeats", nargs="?", type=int, default=20)
+    parser.add_argument("--cold", type=int, default=5, metavar="N")
+    parser.add_argument("--src", help="another checkout's src/ to measure instead")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.symbols, args.repeats)
+        return
+    if args.src is None:
+        for name, make in BOOKS.items():
+            measure(name, make(args.symbols), args.repeats)
+    if args.cold:
+        cold(args.symbols, args.repeats, args.cold, args.src)
 
 
 if __name__ == "__main__":
