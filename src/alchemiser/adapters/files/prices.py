@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from alchemiser.adapters.files import price_arrays
 from alchemiser.domain.prices import DateArray, FloatMatrix, PriceHistory, session_prices
 from alchemiser.errors import DataError, DataErrorKind
 
@@ -99,15 +100,18 @@ def _parse(text: str, source: str) -> _Series:
     """Rows ``YYYY-MM-DD,close``; a session without a close is simply absent. Any other
     row (a bad date, a non-number, inf, NaN, zero or a negative close) fails the file.
 
-    Well-formed files (all of them, in practice) are converted by numpy in one go; any
-    doubt sends the file through the line-by-line reader, which names the bad line.
+    Well-formed files (all of them, in practice), whatever their header, are converted
+    in one go (``price_arrays``); any doubt sends the file through the line-by-line
+    reader, which names the bad line.
     """
     header = text.partition("\n")[0].strip().lower()
-    names = _columns(header) if header != HEADER else None
-    if names is not None:
+    names = _columns(header) if header != HEADER else ["date", "close"]
+    fast = _parse_fast(text, names) if names is not None else None
+    if fast is not None:
+        return fast
+    if header != HEADER and names is not None:
         return _parse_columns(text, source, names)
-    fast = _parse_fast(text)
-    return fast if fast is not None else _parse_lines(text, source)
+    return _parse_lines(text, source)
 
 
 def _columns(header: str) -> list[str] | None:
@@ -177,27 +181,9 @@ def _number(cell: str, name: str, where: str, *, volume: bool) -> float:
     return value
 
 
-def _parse_fast(text: str) -> _Series | None:
-    header, _, body = text.partition("\n")
-    if header.strip().lower() != HEADER:
-        return None
-    cells = body.strip().replace("\n", ",").split(",")
-    if len(cells) < 2 or len(cells) % 2:
-        return None
-    days, values = cells[0::2], cells[1::2]
-    try:
-        dates = np.array(days, dtype="datetime64[D]")
-        closes = np.array(values, dtype=np.float64)
-    except ValueError:
-        return None
-    # Only exact YYYY-MM-DD dates: numpy also reads "2026-07" or "+2026-07-31".
-    if not bool(np.all(dates.astype(str) == np.array(days))):
-        return None
-    if not bool(np.all(np.isfinite(closes) & (closes > 0))):
-        return None
-    if len(dates) > 1 and not bool(np.all(dates[1:] > dates[:-1])):
-        return None
-    return _Series(dates, closes, None)
+def _parse_fast(text: str, names: list[str]) -> _Series | None:
+    arrays = price_arrays.parse(text, names)
+    return _Series(*arrays) if arrays is not None else None
 
 
 def _parse_lines(text: str, source: str) -> _Series:
