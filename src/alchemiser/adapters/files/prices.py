@@ -10,6 +10,10 @@ read lazily, once, and validated as they are read.
 A file is read up to ``MAX_FILE_BYTES`` (64 MiB, compressed or not, and again once
 inflated: the largest real file is a few hundred kB) and ``MAX_ROWS`` lines; past
 either, or unreadable (a corrupt or truncated gzip stream, not UTF-8), it is malformed.
+
+In a directory of the file system this process may write (never the bundled prices), a
+parsed file is kept as a binary copy in ``.cache/`` beside it, read instead of the text
+while the file is unchanged (``price_cache``).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alchemiser.adapters.files import price_arrays
+from alchemiser.adapters.files import price_arrays, price_cache
 from alchemiser.domain.prices import DateArray, FloatMatrix, PriceHistory, session_prices
 from alchemiser.errors import DataError, DataErrorKind
 
@@ -235,12 +239,20 @@ class FilePriceStore:
     """Daily closes from a directory of per-ticker files (or the bundled set)."""
 
     def __init__(
-        self, directory: Path | Traversable, reference_symbol: str = "SPY", *, bundled: bool = False
+        self,
+        directory: Path | Traversable,
+        reference_symbol: str = "SPY",
+        *,
+        bundled: bool = False,
+        binary_cache: bool = True,
     ) -> None:
+        """``binary_cache``: keep parsed copies in ``.cache/`` beside the files, where
+        the directory is a writable one of the file system (never the bundled prices)."""
         self._directory = directory
         self._bundled = bundled
         self._reference = reference_symbol
         self._cache: dict[str, _Series] = {}
+        self._binary_cache: bool | None = None if binary_cache and not bundled else False
 
     @classmethod
     def bundled(cls) -> FilePriceStore:
@@ -257,10 +269,27 @@ class FilePriceStore:
         for name, compressed in ((f"{symbol}.csv.gz", True), (f"{symbol}.csv", False)):
             entry = self._directory.joinpath(name)
             if entry.is_file():
-                series = _parse(_load(entry, name, compressed=compressed), name)
+                series = self._parsed(entry, name, compressed=compressed)
                 self._cache[symbol] = series
                 return series
         raise DataError(self._missing(symbol), kind=DataErrorKind.MISSING)
+
+    def _parsed(self, entry: Path | Traversable, name: str, *, compressed: bool) -> _Series:
+        """The file's series: its binary copy if one is current, else parsed (and a copy
+        kept where the directory allows)."""
+        if self._binary_cache is None:
+            directory = self._directory
+            self._binary_cache = isinstance(directory, Path) and price_cache.writable(directory)
+        if not self._binary_cache or not isinstance(entry, Path):
+            return _parse(_load(entry, name, compressed=compressed), name)
+        seen = price_cache.stamp(entry)
+        copy = price_cache.load(entry, seen) if seen is not None else None
+        if copy is not None:
+            return _Series(*copy)
+        series = _parse(_load(entry, name, compressed=compressed), name)
+        if seen is not None and price_cache.stamp(entry) == seen:
+            price_cache.save(entry, seen, (series.dates, series.closes, series.opens))
+        return series
 
     def _missing(self, symbol: str) -> str:
         """Which directory had no file for ``symbol``, and how to give it one."""
