@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from alchemiser.adapters.files import price_cache, prices
-from alchemiser.adapters.files.prices import FilePriceStore
+from alchemiser.adapters.files.prices import FilePriceStore, bundled_prices_dir
 from alchemiser.errors import DataError
 from tests.conftest import LAST
 from tests.unit.test_price_arrays import valid_text
@@ -119,6 +119,7 @@ def test_no_copy_in_the_bundled_prices(monkeypatch: pytest.MonkeyPatch) -> None:
     saved: list[Path] = []
     monkeypatch.setattr(price_cache, "save", lambda path, *_: saved.append(path))
     FilePriceStore.bundled().check("SPY")
+    FilePriceStore(Path(str(bundled_prices_dir()))).check("SPY")  # named as a directory
     assert saved == []
 
 

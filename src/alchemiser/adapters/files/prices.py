@@ -57,6 +57,12 @@ def bundled_prices_dir() -> Traversable:
     return resources.files(BUNDLED_PACKAGE).joinpath("prices")
 
 
+def _in_package(directory: Path) -> bool:
+    """``directory`` is inside the installed package (its bundled prices, say)."""
+    package = Path(str(resources.files(BUNDLED_PACKAGE))).parent.resolve()
+    return directory.resolve().is_relative_to(package)
+
+
 class _Series:
     __slots__ = ("closes", "dates", "opens")
 
@@ -247,7 +253,8 @@ class FilePriceStore:
         binary_cache: bool = True,
     ) -> None:
         """``binary_cache``: keep parsed copies in ``.cache/`` beside the files, where
-        the directory is a writable one of the file system (never the bundled prices)."""
+        the directory is a writable one of the file system outside the package (never
+        the bundled prices, however named)."""
         self._directory = directory
         self._bundled = bundled
         self._reference = reference_symbol
@@ -279,7 +286,11 @@ class FilePriceStore:
         kept where the directory allows)."""
         if self._binary_cache is None:
             directory = self._directory
-            self._binary_cache = isinstance(directory, Path) and price_cache.writable(directory)
+            self._binary_cache = (
+                isinstance(directory, Path)
+                and not _in_package(directory)
+                and price_cache.writable(directory)
+            )
         if not self._binary_cache or not isinstance(entry, Path):
             return _parse(_load(entry, name, compressed=compressed), name)
         seen = price_cache.stamp(entry)
