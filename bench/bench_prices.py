@@ -1,18 +1,20 @@
 """Benchmark: reading price files in a cold process. Prints numbers; asserts nothing.
 
-Two sets: (a) the bundled demo prices (39 files), (b) the first 90 files of
-``shared/data/prices`` in a directory above the checkout (skipped when it is not there). Each run is
-a fresh Python process that imports the reader, then reads and validates every file of
-the set (gzip inflate, caps, parse); the time printed is that read alone, in-process,
-and the median and best over the runs. The shared set is read three ways: parsed (no
-binary copies: the directory is left as it is), then from a scratch copy of it, once
-writing the binary copies and then reading them.
+Sets: (a) the bundled demo prices (38 files), and the same rewritten with the six
+columns ``data fetch`` writes (date,open,high,low,close,volume, plain CSV); (b) the
+first 90 files of ``shared/data/prices`` in a directory above the checkout (skipped
+when it is not there). Each run is a fresh Python process that imports the reader, then
+reads and validates every file of the set (inflate, caps, parse); the time printed is
+that read alone, in-process, and the median and best over the runs. The shared set is
+read three ways: parsed (no binary copies: the directory is left as it is), then from a
+scratch copy of it, once writing the binary copies and then reading them.
 
 Run: .venv/bin/python bench/bench_prices.py [runs]
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 import statistics
@@ -38,7 +40,7 @@ from pathlib import Path
 from alchemiser.adapters.files.prices import FilePriceStore, bundled_prices_dir
 which, count, copies = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
 directory = bundled_prices_dir() if which == "bundled" else Path(which)
-names = sorted(e.name for e in directory.iterdir() if e.name.endswith(".csv.gz"))[:count]
+names = sorted(e.name for e in directory.iterdir() if e.name.endswith((".csv", ".gz")))[:count]
 try:
     store = FilePriceStore(directory, binary_cache=copies)
 except TypeError:  # a reader without binary copies
@@ -46,8 +48,9 @@ except TypeError:  # a reader without binary copies
 started = time.perf_counter()
 rows = 0
 for name in names:
-    store.check(name.removesuffix(".csv.gz"))
-    rows += len(store._read(name.removesuffix(".csv.gz")).dates)
+    symbol = name.removesuffix(".gz").removesuffix(".csv")
+    store.check(symbol)
+    rows += len(store._read(symbol).dates)
 print(json.dumps({"files": len(names), "rows": rows, "ms": (time.perf_counter() - started) * 1e3}))
 """
 
@@ -71,9 +74,25 @@ def cold(which: str, count: int, runs: int, label: str, copies: bool = False) ->
     )
 
 
+def wide(directory: Path) -> str:
+    """The bundled files as ``data fetch`` writes files: six columns, plain CSV."""
+    bundled = Path(__file__).resolve().parents[1] / "src" / "alchemiser" / "data" / "prices"
+    for path in sorted(bundled.glob("*.csv.gz")):
+        lines = gzip.decompress(path.read_bytes()).decode().splitlines()[1:]
+        rows = [
+            f"{day},{close},{close},{close},{close},1000"
+            for day, close in (line.split(",") for line in lines)
+        ]
+        text = "date,open,high,low,close,volume\n" + "\n".join(rows) + "\n"
+        (directory / path.name.removesuffix(".gz")).write_text(text)
+    return str(directory)
+
+
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 7
     cold("bundled", 1000, runs, "bundled")
+    with tempfile.TemporaryDirectory() as scratch:
+        cold(wide(Path(scratch)), 1000, runs, "bundled, 6 columns")
     if not SHARED.is_dir():
         print(f"shared skipped: {SHARED} is not there")
         return
