@@ -10,6 +10,10 @@ read lazily, once, and validated as they are read.
 A file is read up to ``MAX_FILE_BYTES`` (64 MiB, compressed or not, and again once
 inflated: the largest real file is a few hundred kB) and ``MAX_ROWS`` lines; past
 either, or unreadable (a corrupt or truncated gzip stream, not UTF-8), it is malformed.
+
+In a directory of the file system this process may write (never the bundled prices), a
+parsed file is kept as a binary copy in ``.cache/`` beside it, read instead of the text
+while the file is unchanged (``price_cache``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from alchemiser.adapters.files import price_arrays, price_cache
 from alchemiser.domain.prices import DateArray, FloatMatrix, PriceHistory, session_prices
 from alchemiser.errors import DataError, DataErrorKind
 
@@ -50,6 +55,12 @@ _SHOWN = 80
 def bundled_prices_dir() -> Traversable:
     """The demo prices shipped inside the package (see data/prices/SOURCE.md)."""
     return resources.files(BUNDLED_PACKAGE).joinpath("prices")
+
+
+def _in_package(directory: Path) -> bool:
+    """``directory`` is inside the installed package (its bundled prices, say)."""
+    package = Path(str(resources.files(BUNDLED_PACKAGE))).parent.resolve()
+    return directory.resolve().is_relative_to(package)
 
 
 class _Series:
@@ -99,15 +110,18 @@ def _parse(text: str, source: str) -> _Series:
     """Rows ``YYYY-MM-DD,close``; a session without a close is simply absent. Any other
     row (a bad date, a non-number, inf, NaN, zero or a negative close) fails the file.
 
-    Well-formed files (all of them, in practice) are converted by numpy in one go; any
-    doubt sends the file through the line-by-line reader, which names the bad line.
+    Well-formed files (all of them, in practice), whatever their header, are converted
+    in one go (``price_arrays``); any doubt sends the file through the line-by-line
+    reader, which names the bad line.
     """
     header = text.partition("\n")[0].strip().lower()
-    names = _columns(header) if header != HEADER else None
-    if names is not None:
+    names = _columns(header) if header != HEADER else ["date", "close"]
+    fast = _parse_fast(text, names) if names is not None else None
+    if fast is not None:
+        return fast
+    if header != HEADER and names is not None:
         return _parse_columns(text, source, names)
-    fast = _parse_fast(text)
-    return fast if fast is not None else _parse_lines(text, source)
+    return _parse_lines(text, source)
 
 
 def _columns(header: str) -> list[str] | None:
@@ -177,27 +191,9 @@ def _number(cell: str, name: str, where: str, *, volume: bool) -> float:
     return value
 
 
-def _parse_fast(text: str) -> _Series | None:
-    header, _, body = text.partition("\n")
-    if header.strip().lower() != HEADER:
-        return None
-    cells = body.strip().replace("\n", ",").split(",")
-    if len(cells) < 2 or len(cells) % 2:
-        return None
-    days, values = cells[0::2], cells[1::2]
-    try:
-        dates = np.array(days, dtype="datetime64[D]")
-        closes = np.array(values, dtype=np.float64)
-    except ValueError:
-        return None
-    # Only exact YYYY-MM-DD dates: numpy also reads "2026-07" or "+2026-07-31".
-    if not bool(np.all(dates.astype(str) == np.array(days))):
-        return None
-    if not bool(np.all(np.isfinite(closes) & (closes > 0))):
-        return None
-    if len(dates) > 1 and not bool(np.all(dates[1:] > dates[:-1])):
-        return None
-    return _Series(dates, closes, None)
+def _parse_fast(text: str, names: list[str]) -> _Series | None:
+    arrays = price_arrays.parse(text, names)
+    return _Series(*arrays) if arrays is not None else None
 
 
 def _parse_lines(text: str, source: str) -> _Series:
@@ -249,12 +245,21 @@ class FilePriceStore:
     """Daily closes from a directory of per-ticker files (or the bundled set)."""
 
     def __init__(
-        self, directory: Path | Traversable, reference_symbol: str = "SPY", *, bundled: bool = False
+        self,
+        directory: Path | Traversable,
+        reference_symbol: str = "SPY",
+        *,
+        bundled: bool = False,
+        binary_cache: bool = True,
     ) -> None:
+        """``binary_cache``: keep parsed copies in ``.cache/`` beside the files, where
+        the directory is a writable one of the file system outside the package (never
+        the bundled prices, however named)."""
         self._directory = directory
         self._bundled = bundled
         self._reference = reference_symbol
         self._cache: dict[str, _Series] = {}
+        self._binary_cache: bool | None = None if binary_cache and not bundled else False
 
     @classmethod
     def bundled(cls) -> FilePriceStore:
@@ -271,10 +276,31 @@ class FilePriceStore:
         for name, compressed in ((f"{symbol}.csv.gz", True), (f"{symbol}.csv", False)):
             entry = self._directory.joinpath(name)
             if entry.is_file():
-                series = _parse(_load(entry, name, compressed=compressed), name)
+                series = self._parsed(entry, name, compressed=compressed)
                 self._cache[symbol] = series
                 return series
         raise DataError(self._missing(symbol), kind=DataErrorKind.MISSING)
+
+    def _parsed(self, entry: Path | Traversable, name: str, *, compressed: bool) -> _Series:
+        """The file's series: its binary copy if one is current, else parsed (and a copy
+        kept where the directory allows)."""
+        if self._binary_cache is None:
+            directory = self._directory
+            self._binary_cache = (
+                isinstance(directory, Path)
+                and not _in_package(directory)
+                and price_cache.writable(directory)
+            )
+        if not self._binary_cache or not isinstance(entry, Path):
+            return _parse(_load(entry, name, compressed=compressed), name)
+        seen = price_cache.stamp(entry)
+        copy = price_cache.load(entry, seen) if seen is not None else None
+        if copy is not None:
+            return _Series(*copy)
+        series = _parse(_load(entry, name, compressed=compressed), name)
+        if seen is not None and price_cache.stamp(entry) == seen:
+            price_cache.save(entry, seen, (series.dates, series.closes, series.opens))
+        return series
 
     def _missing(self, symbol: str) -> str:
         """Which directory had no file for ``symbol``, and how to give it one."""
