@@ -28,6 +28,7 @@ from alchemiser.strategy.symphony.ast import Node, Symphony, WeightEqual
 from alchemiser.strategy.symphony.evaluator import TIE_TOLERANCE, Evaluation, evaluate
 from alchemiser.strategy.symphony.explain import explain
 from alchemiser.strategy.symphony.parser import iter_nodes, parse_symphony, symbols
+from alchemiser.strategy.symphony.strategy import SymphonyStrategy
 
 START = date(2012, 1, 3)
 AS_OF = date(2026, 7, 31)
@@ -166,3 +167,13 @@ def test_a_lean_evaluation_keeps_no_node_results() -> None:
     assert not lean.evaluated.conditions
     traced = evaluate(symphony, history, trace=True)
     assert len(traced.evaluated.results) == len({id(n) for n in _nodes(symphony)})
+
+
+def test_a_strategy_keeps_the_trace_only_when_asked() -> None:
+    symphony = builtin_symphony("nuclear")
+    history = STORE.history(sorted(symbols(symphony)), AS_OF, ALL_HISTORY)
+    strategy = SymphonyStrategy("nuclear", symphony)
+    assert not strategy.evaluate_all(history).evaluation.evaluated.trace
+    traced = strategy.evaluate_all(history, trace=True).evaluation
+    assert traced.evaluated.trace
+    assert traced.evaluated.conditions

@@ -80,6 +80,8 @@ class _Context:
     columns: dict[str, int]
     returns: Series
     """Daily simple returns of every symbol, T x N (NaN where either close is missing)."""
+    returns_by_symbol: Series
+    """The same, N x T: one contiguous row per symbol."""
     trace: bool = False
     """Keep every node's result and every decision's inputs, for explaining (and for
     saying why a date has no decision). Without it a node's result is dropped once
@@ -244,12 +246,17 @@ def _price_series(ctx: _Context, node: Node) -> Series:
     decided_before[1:] = result.valid[:-1]
     daily = np.zeros(ctx.length)
     known = result.valid.copy()
-    for symbol, weights in result.weights.items():
-        held = weights[:-1]
-        returns = ctx.returns[1:, ctx.columns[symbol]]
-        contribution = np.where(held > 0, held * returns, 0.0)
-        daily[1:] += np.nan_to_num(contribution)
-        known[1:] &= ~(decided_before[1:] & (held > 0) & np.isnan(returns))
+    if result.weights:  # one row per held symbol, added in order
+        held = np.stack(list(result.weights.values()))[:, :-1]
+        columns = [ctx.columns[symbol] for symbol in result.weights]
+        returns = ctx.returns_by_symbol[columns, 1:]
+        positive = held > 0
+        contribution = held * returns
+        contribution[~positive] = 0.0
+        np.nan_to_num(contribution, copy=False)
+        for row in contribution:
+            daily[1:] += row
+        known[1:] &= ~(decided_before[1:] & (positive & np.isnan(returns)).any(axis=0))
     daily[~(known & decided_before)] = 0.0
     value: Series = np.cumprod(1.0 + daily, dtype=np.float64)
     value[~known] = np.nan
@@ -426,7 +433,8 @@ def evaluate(symphony: Symphony, history: PriceHistory, *, trace: bool = False) 
     with np.errstate(invalid="ignore", divide="ignore"):
         returns = np.full_like(closes, np.nan)
         returns[1:] = closes[1:] / closes[:-1] - 1.0
-    ctx = _Context(history, {s: i for i, s in enumerate(history.symbols)}, returns, trace)
+    columns = {s: i for i, s in enumerate(history.symbols)}
+    ctx = _Context(history, columns, returns, np.ascontiguousarray(returns.T), trace)
     ctx.needs_weights = _scored_subtrees(symphony.body)
     nodes = list(_post_order(symphony.body))
     parents = Counter(id(child) for node in nodes for child in children(node))
