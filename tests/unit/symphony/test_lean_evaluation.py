@@ -165,6 +165,7 @@ def test_a_lean_evaluation_keeps_no_node_results() -> None:
     assert set(lean.evaluated.results) == {id(symphony.body)}
     assert not lean.evaluated.rankings
     assert not lean.evaluated.conditions
+    assert not lean.evaluated.indicator_cache  # each let go after its last reader
     traced = evaluate(symphony, history, trace=True)
     assert len(traced.evaluated.results) == len({id(n) for n in _nodes(symphony)})
 

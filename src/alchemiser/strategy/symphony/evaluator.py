@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -60,6 +61,7 @@ from alchemiser.strategy.symphony.ast import (
 Series = npt.NDArray[np.float64]
 Mask = npt.NDArray[np.bool_]
 Params = tuple[tuple[str, int], ...]
+_Key = tuple[str, int, str, Params]
 
 TIE_TOLERANCE = 1e-9
 """Filter scores within this relative difference are ties (floating-point noise), and
@@ -86,7 +88,9 @@ class _Context:
     """Keep every node's result and every decision's inputs, for explaining (and for
     saying why a date has no decision). Without it a node's result is dropped once
     its parent has used it, and only what routes capital is kept."""
-    indicator_cache: dict[tuple[str, int, str, Params], Series] = field(default_factory=dict)
+    indicator_cache: dict[_Key, Series] = field(default_factory=dict)
+    uses: Counter[_Key] | None = None
+    """Without a trace: how many nodes have still to read each indicator."""
     results: dict[int, Result] = field(default_factory=dict)
     conditions: dict[int, tuple[Mask, Mask]] = field(default_factory=dict)
     """``if`` node -> (condition holds, condition computable), for explaining."""
@@ -96,8 +100,10 @@ class _Context:
     """inverse-volatility node -> (child names, volatilities, shares), for explaining."""
     holds: dict[int, Mask] = field(default_factory=dict)
     """``if`` node -> where its condition holds (where it routes capital to ``then``)."""
-    picks: dict[int, tuple[list[int], Mask, Series]] = field(default_factory=dict)
-    """``filter`` node -> (child index per column, chosen, each pick's share)."""
+    picks: dict[int, tuple[list[int], Mask, npt.NDArray[np.integer[Any]]]] = field(
+        default_factory=dict
+    )
+    """``filter`` node -> (child index per column, chosen, how many it picked)."""
     shares: dict[int, Series] = field(default_factory=dict)
     """inverse-volatility node -> each child's share of its capital."""
     needs_weights: set[int] = field(default_factory=set)
@@ -119,11 +125,20 @@ class _Context:
             raise StrategyError(
                 "a filter's score indicator used outside a filter", location=str(spec.location)
             )
-        key = (spec.fn.value, spec.window, spec.ticker, spec.params)
+        return self.of_close(spec.fn, spec.ticker, spec.window, spec.params)
+
+    def of_close(self, fn: IndicatorFn, ticker: str, window: int, params: Params) -> Series:
+        """An indicator of a ticker's close, computed once; without a trace it is let go
+        after the last node that reads it."""
+        key = (fn.value, window, ticker, params)
         cached = self.indicator_cache.get(key)
         if cached is None:
-            cached = compute(spec.fn, self.close(spec.ticker), spec.window, spec.params)
+            cached = compute(fn, self.close(ticker), window, params)
             self.indicator_cache[key] = cached
+        if self.uses is not None:
+            self.uses[key] -= 1
+            if self.uses[key] <= 0:
+                del self.indicator_cache[key]
         return cached
 
 
@@ -273,11 +288,7 @@ def _scores(ctx: _Context, node: Filter | WeightInverseVolatility) -> tuple[list
     columns = []
     for child in node.children:
         if isinstance(child, Asset):
-            key = (fn.value, window, child.ticker, params)
-            score = ctx.indicator_cache.get(key)
-            if score is None:
-                score = compute(fn, ctx.close(child.ticker), window, params)
-                ctx.indicator_cache[key] = score
+            score = ctx.of_close(fn, child.ticker, window, params)
         else:
             score = compute(fn, _price_series(ctx, child), window, params)
         valid = ctx.results[id(child)].valid
@@ -297,8 +308,8 @@ def _filter(ctx: _Context, node: Filter) -> Result:
     # The first ``picks`` columns of each row's ranking win; unscored ones rank last.
     chosen = known.copy() if picks >= len(names) else _best(key, known, picks)
     chosen &= known
-    count = np.minimum(available, picks)
-    share = np.divide(1.0, count, out=np.zeros(ctx.length), where=count > 0)
+    count = np.minimum(available, picks).astype(np.min_scalar_type(picks))
+    share = _share(count)
     weights: dict[str, Series] = {}
     if id(node) in ctx.needs_weights:
         for slot, index in enumerate(order):
@@ -307,8 +318,14 @@ def _filter(ctx: _Context, node: Filter) -> Result:
                 weights[symbol] = weights.get(symbol, 0.0) + series * factor
     if ctx.trace:
         ctx.rankings[id(node)] = ([names[i] for i in order], ordered, chosen)
-    ctx.picks[id(node)] = (order, chosen, share)
+    ctx.picks[id(node)] = (order, chosen, count)
     return Result(weights, available > 0)
+
+
+def _share(count: npt.NDArray[np.integer[Any]]) -> Series:
+    """Each pick's share of a filter's capital: 1 / how many it picked (0 for none)."""
+    share: Series = np.divide(1.0, count, out=np.zeros(len(count)), where=count > 0)
+    return share
 
 
 def _best(key: Series, known: Mask, picks: int) -> Mask:
@@ -438,6 +455,8 @@ def evaluate(symphony: Symphony, history: PriceHistory, *, trace: bool = False) 
     ctx.needs_weights = _scored_subtrees(symphony.body)
     nodes = list(_post_order(symphony.body))
     parents = Counter(id(child) for node in nodes for child in children(node))
+    if not trace:
+        ctx.uses = _indicator_uses(nodes)
     for node in nodes:
         try:
             ctx.results[id(node)] = _evaluate_node(ctx, node)
@@ -457,6 +476,25 @@ def evaluate(symphony: Symphony, history: PriceHistory, *, trace: bool = False) 
                 del ctx.results[id(child)]
     root = Result(_route(ctx, symphony.body), ctx.results[id(symphony.body)].valid)
     return Evaluation(symphony, history, root, ctx)
+
+
+def _indicator_uses(nodes: list[Node]) -> Counter[_Key]:
+    """How many times evaluating ``nodes`` reads each indicator of a close."""
+    uses: Counter[_Key] = Counter()
+    for node in nodes:
+        if isinstance(node, If):
+            for side in (node.condition.left, node.condition.right):
+                if isinstance(side, Indicator) and side.ticker is not None:
+                    uses[(side.fn.value, side.window, side.ticker, side.params)] += 1
+        elif isinstance(node, Filter | WeightInverseVolatility):
+            if isinstance(node, Filter):
+                fn, window, params = node.score.fn, node.score.window, node.score.params
+            else:
+                fn, window, params = IndicatorFn.STDEV_RETURN, node.window, ()
+            for child in node.children:
+                if isinstance(child, Asset):
+                    uses[(fn.value, window, child.ticker, params)] += 1
+    return uses
 
 
 def _scored_subtrees(root: Node) -> set[int]:
@@ -500,7 +538,8 @@ def _route(ctx: _Context, root: Node) -> dict[str, Series]:
             stack.append((node.then, np.where(holds, capital, 0.0)))
             stack.append((node.otherwise, np.where(holds, 0.0, capital)))
         elif isinstance(node, Filter):
-            order, chosen, share = ctx.picks[id(node)]
+            order, chosen, count = ctx.picks[id(node)]
+            share = _share(count)
             stack.extend(
                 (node.children[i], capital * np.where(chosen[:, slot], share, 0.0))
                 for slot, i in enumerate(order)
