@@ -23,6 +23,8 @@ from alchemiser.adapters.clock import SystemClock
 from alchemiser.cli import check, data, ledger, ops, research, waitfor
 from alchemiser.cli.accounts import accounts_asked
 from alchemiser.config import AppConfig, load_config
+from alchemiser.devstack.invoke import run as run_invoke
+from alchemiser.devstack.session import Options as InvokeOptions
 from alchemiser.devstack.template import STACK_NAME
 from alchemiser.domain.report import RunReport, failure_reason
 from alchemiser.errors import AlchemiserError, ConfigError, LiveTradingRefused
@@ -287,10 +289,6 @@ def _invoke(args: argparse.Namespace) -> int:
         if not sep or not key:
             raise ConfigError(f"--env expects KEY=VALUE, got {item!r}")
         overrides[key] = value
-    # The local stack's runner (boto3, the artifact builder) loads only for ``invoke``.
-    from alchemiser.devstack.invoke import run as run_invoke  # noqa: PLC0415
-    from alchemiser.devstack.session import Options as InvokeOptions  # noqa: PLC0415
-
     options = InvokeOptions(
         event_path=args.event,
         template_path=args.template,
