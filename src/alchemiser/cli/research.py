@@ -119,7 +119,7 @@ def _load(reference: str) -> Symphony:
     return read_symphony_file(Path(reference))
 
 
-def _evaluation(args: argparse.Namespace) -> tuple[SymphonyTable, int]:
+def _evaluation(args: argparse.Namespace, *, trace: bool = False) -> tuple[SymphonyTable, int]:
     symphony = _load(args.file)
     store = _store(args.prices)
     for ticker, location in ticker_locations(symphony):
@@ -129,7 +129,8 @@ def _evaluation(args: argparse.Namespace) -> tuple[SymphonyTable, int]:
             raise StrategyError(str(error), location=str(location)) from error
     market: MarketData = store
     history = market.history(sorted(symbols(symphony)), args.as_of, ALL_HISTORY)
-    table = SymphonyStrategy(symphony.name, symphony, args.anchor).evaluate_all(history)
+    strategy = SymphonyStrategy(symphony.name, symphony, args.anchor)
+    table = strategy.evaluate_all(history, trace=trace)
     return table, table.evaluation.row(args.as_of)
 
 
@@ -161,7 +162,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
 def explain_command(args: argparse.Namespace) -> int:
     """The decision path; then, for a symphony with a rebalance rule, what the rule did
     and (when it kept drifted weights) what it holds."""
-    table, index = _evaluation(args)
+    table, index = _evaluation(args, trace=True)
     lines = explain(table.evaluation, index)
     note = table.rebalance_note(args.as_of)
     if note is not None:

@@ -26,9 +26,11 @@ Decisions (docs/SYMPHONY.md lists them for users):
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -59,6 +61,7 @@ from alchemiser.strategy.symphony.ast import (
 Series = npt.NDArray[np.float64]
 Mask = npt.NDArray[np.bool_]
 Params = tuple[tuple[str, int], ...]
+_Key = tuple[str, int, str, Params]
 
 TIE_TOLERANCE = 1e-9
 """Filter scores within this relative difference are ties (floating-point noise), and
@@ -79,17 +82,30 @@ class _Context:
     columns: dict[str, int]
     returns: Series
     """Daily simple returns of every symbol, T x N (NaN where either close is missing)."""
-    indicator_cache: dict[tuple[str, int, str, Params], Series] = field(default_factory=dict)
-    price_cache: dict[int, Series] = field(default_factory=dict)
+    returns_by_symbol: Series
+    """The same, N x T: one contiguous row per symbol."""
+    trace: bool = False
+    """Keep every node's result and every decision's inputs, for explaining (and for
+    saying why a date has no decision). Without it a node's result is dropped once
+    its parent has used it, and only what routes capital is kept."""
+    indicator_cache: dict[_Key, Series] = field(default_factory=dict)
+    uses: Counter[_Key] | None = None
+    """Without a trace: how many nodes have still to read each indicator."""
     results: dict[int, Result] = field(default_factory=dict)
     conditions: dict[int, tuple[Mask, Mask]] = field(default_factory=dict)
     """``if`` node -> (condition holds, condition computable), for explaining."""
     rankings: dict[int, tuple[list[str], Series, Mask]] = field(default_factory=dict)
     """``filter`` node -> (candidate names, scores, chosen), columns in name order."""
     volatilities: dict[int, tuple[list[str], Series, Series]] = field(default_factory=dict)
-    """inverse-volatility node -> (child names, volatilities, shares)."""
-    picks: dict[int, list[tuple[int, Series]]] = field(default_factory=dict)
-    """``filter`` node -> (child index, its share of the filter's capital) per candidate."""
+    """inverse-volatility node -> (child names, volatilities, shares), for explaining."""
+    holds: dict[int, Mask] = field(default_factory=dict)
+    """``if`` node -> where its condition holds (where it routes capital to ``then``)."""
+    picks: dict[int, tuple[list[int], Mask, npt.NDArray[np.integer[Any]]]] = field(
+        default_factory=dict
+    )
+    """``filter`` node -> (child index per column, chosen, how many it picked)."""
+    shares: dict[int, Series] = field(default_factory=dict)
+    """inverse-volatility node -> each child's share of its capital."""
     needs_weights: set[int] = field(default_factory=set)
     """Nodes whose own weight series are needed: those inside a sub-portfolio that a
     filter or inverse-volatility node scores. Every other node only routes capital."""
@@ -109,11 +125,20 @@ class _Context:
             raise StrategyError(
                 "a filter's score indicator used outside a filter", location=str(spec.location)
             )
-        key = (spec.fn.value, spec.window, spec.ticker, spec.params)
+        return self.of_close(spec.fn, spec.ticker, spec.window, spec.params)
+
+    def of_close(self, fn: IndicatorFn, ticker: str, window: int, params: Params) -> Series:
+        """An indicator of a ticker's close, computed once; without a trace it is let go
+        after the last node that reads it."""
+        key = (fn.value, window, ticker, params)
         cached = self.indicator_cache.get(key)
         if cached is None:
-            cached = compute(spec.fn, self.close(spec.ticker), spec.window, spec.params)
+            cached = compute(fn, self.close(ticker), window, params)
             self.indicator_cache[key] = cached
+        if self.uses is not None:
+            self.uses[key] -= 1
+            if self.uses[key] <= 0:
+                del self.indicator_cache[key]
         return cached
 
 
@@ -210,7 +235,9 @@ def _if(ctx: _Context, node: If) -> Result:
             chosen = then.weights.get(symbol, zero), otherwise.weights.get(symbol, zero)
             weights[symbol] = np.where(holds, *chosen)
     valid = known & np.where(holds, then.valid, otherwise.valid)
-    ctx.conditions[id(node)] = (holds, known)
+    ctx.holds[id(node)] = holds
+    if ctx.trace:
+        ctx.conditions[id(node)] = (holds, known)
     return Result(weights, valid)
 
 
@@ -226,9 +253,6 @@ def _price_series(ctx: _Context, node: Node) -> Series:
     """The close of an asset, or the compounded value of a sub-portfolio."""
     if isinstance(node, Asset):
         return ctx.close(node.ticker)
-    cached = ctx.price_cache.get(id(node))
-    if cached is not None:
-        return cached
     result = ctx.results[id(node)]
     # Day t earns what the weights chosen at close t-1 return over day t; a day after one
     # without a decision earns nothing (a fresh start). The value exists on the days the
@@ -237,16 +261,20 @@ def _price_series(ctx: _Context, node: Node) -> Series:
     decided_before[1:] = result.valid[:-1]
     daily = np.zeros(ctx.length)
     known = result.valid.copy()
-    for symbol, weights in result.weights.items():
-        held = weights[:-1]
-        returns = ctx.returns[1:, ctx.columns[symbol]]
-        contribution = np.where(held > 0, held * returns, 0.0)
-        daily[1:] += np.nan_to_num(contribution)
-        known[1:] &= ~(decided_before[1:] & (held > 0) & np.isnan(returns))
+    if result.weights:  # one row per held symbol, added in order
+        held = np.stack(list(result.weights.values()))[:, :-1]
+        columns = [ctx.columns[symbol] for symbol in result.weights]
+        returns = ctx.returns_by_symbol[columns, 1:]
+        positive = held > 0
+        contribution = held * returns
+        contribution[~positive] = 0.0
+        np.nan_to_num(contribution, copy=False)
+        for row in contribution:
+            daily[1:] += row
+        known[1:] &= ~(decided_before[1:] & (positive & np.isnan(returns)).any(axis=0))
     daily[~(known & decided_before)] = 0.0
     value: Series = np.cumprod(1.0 + daily, dtype=np.float64)
     value[~known] = np.nan
-    ctx.price_cache[id(node)] = value
     return value
 
 
@@ -260,11 +288,7 @@ def _scores(ctx: _Context, node: Filter | WeightInverseVolatility) -> tuple[list
     columns = []
     for child in node.children:
         if isinstance(child, Asset):
-            key = (fn.value, window, child.ticker, params)
-            score = ctx.indicator_cache.get(key)
-            if score is None:
-                score = compute(fn, ctx.close(child.ticker), window, params)
-                ctx.indicator_cache[key] = score
+            score = ctx.of_close(fn, child.ticker, window, params)
         else:
             score = compute(fn, _price_series(ctx, child), window, params)
         valid = ctx.results[id(child)].valid
@@ -282,25 +306,30 @@ def _filter(ctx: _Context, node: Filter) -> Result:
     available = known.sum(axis=1)
     picks = min(node.count, len(names))
     # The first ``picks`` columns of each row's ranking win; unscored ones rank last.
-    best = _ranking(key, known)[:, :picks]
-    chosen = np.zeros_like(known)
-    np.put_along_axis(chosen, best, True, axis=1)
+    chosen = known.copy() if picks >= len(names) else _best(key, known, picks)
     chosen &= known
-    count = np.minimum(available, picks)
-    share = np.divide(1.0, count, out=np.zeros(ctx.length), where=count > 0)
-    factors = [(index, np.where(chosen[:, slot], share, 0.0)) for slot, index in enumerate(order)]
+    count = np.minimum(available, picks).astype(np.min_scalar_type(picks))
+    share = _share(count)
     weights: dict[str, Series] = {}
     if id(node) in ctx.needs_weights:
-        for index, factor in factors:
+        for slot, index in enumerate(order):
+            factor = np.where(chosen[:, slot], share, 0.0)
             for symbol, series in ctx.results[id(node.children[index])].weights.items():
                 weights[symbol] = weights.get(symbol, 0.0) + series * factor
-    ctx.rankings[id(node)] = ([names[i] for i in order], ordered, chosen)
-    ctx.picks[id(node)] = factors
+    if ctx.trace:
+        ctx.rankings[id(node)] = ([names[i] for i in order], ordered, chosen)
+    ctx.picks[id(node)] = (order, chosen, count)
     return Result(weights, available > 0)
 
 
-def _ranking(key: Series, known: Mask) -> npt.NDArray[np.intp]:
-    """Each row's columns, best (lowest key) first, where keys within the relative
+def _share(count: npt.NDArray[np.integer[Any]]) -> Series:
+    """Each pick's share of a filter's capital: 1 / how many it picked (0 for none)."""
+    share: Series = np.divide(1.0, count, out=np.zeros(len(count)), where=count > 0)
+    return share
+
+
+def _best(key: Series, known: Mask, picks: int) -> Mask:
+    """Each row's ``picks`` best columns (lowest key), where keys within the relative
     tolerance of their neighbour in sorted order are ties, ranked by column (columns are
     in name order: the alphabetical tie-break). Unscored columns (key inf) rank last."""
     width = key.shape[1]
@@ -315,10 +344,14 @@ def _ranking(key: Series, known: Mask) -> npt.NDArray[np.intp]:
     group[:, 1:] = np.cumsum(apart, axis=1)
     group_of_column = np.empty_like(group)
     np.put_along_axis(group_of_column, by_key, group, axis=1)
-    ranked: npt.NDArray[np.intp] = np.argsort(
-        group_of_column * width + np.arange(width), axis=1, kind="stable"
-    )
-    return ranked
+    chosen = np.zeros(key.shape, dtype=bool)
+    if picks == 1:  # the first column of the best group
+        best = np.argmax(group_of_column == 0, axis=1)[:, None]
+    else:  # rank keys are distinct: the ``picks`` smallest are one set, in any order
+        rank = group_of_column * width + np.arange(width)
+        best = np.argpartition(rank, picks - 1, axis=1)[:, :picks]
+    np.put_along_axis(chosen, best, True, axis=1)
+    return chosen
 
 
 def _inverse_volatility(ctx: _Context, node: WeightInverseVolatility) -> Result:
@@ -339,7 +372,9 @@ def _inverse_volatility(ctx: _Context, node: WeightInverseVolatility) -> Result:
         for symbol, series in ctx.results[id(child)].weights.items():
             weights[symbol] = weights.get(symbol, 0.0) + series * shares[:, i]
     valid = usable & np.all([ctx.results[id(c)].valid for c in node.children], axis=0)
-    ctx.volatilities[id(node)] = (names, vols, shares)
+    if ctx.trace:
+        ctx.volatilities[id(node)] = (names, vols, shares)
+    ctx.shares[id(node)] = shares
     return Result(weights, valid)
 
 
@@ -373,7 +408,15 @@ class Evaluation:
     symphony: Symphony
     history: PriceHistory
     root: Result
-    context: _Context
+    evaluated: _Context
+
+    @property
+    def context(self) -> _Context:
+        """Every node's result and every decision's inputs (evaluated again with a trace
+        when the first evaluation kept only what routes capital)."""
+        if not self.evaluated.trace:
+            self.evaluated = evaluate(self.symphony, self.history, trace=True).evaluated
+        return self.evaluated
 
     def row(self, as_of: date) -> int:
         index = self.history.row_index(as_of)
@@ -399,29 +442,59 @@ class Evaluation:
         }
 
 
-def evaluate(symphony: Symphony, history: PriceHistory) -> Evaluation:
-    """Evaluate every node of ``symphony`` over every date of ``history``."""
+def evaluate(symphony: Symphony, history: PriceHistory, *, trace: bool = False) -> Evaluation:
+    """Evaluate every node of ``symphony`` over every date of ``history``; with ``trace``,
+    keep what explaining a decision reads (``Evaluation.context`` evaluates again with
+    it when asked and it was not kept)."""
     closes = history.closes
     with np.errstate(invalid="ignore", divide="ignore"):
         returns = np.full_like(closes, np.nan)
         returns[1:] = closes[1:] / closes[:-1] - 1.0
-    ctx = _Context(history, {s: i for i, s in enumerate(history.symbols)}, returns)
+    columns = {s: i for i, s in enumerate(history.symbols)}
+    ctx = _Context(history, columns, returns, np.ascontiguousarray(returns.T), trace)
     ctx.needs_weights = _scored_subtrees(symphony.body)
-    for node in _post_order(symphony.body):
+    nodes = list(_post_order(symphony.body))
+    parents = Counter(id(child) for node in nodes for child in children(node))
+    if not trace:
+        ctx.uses = _indicator_uses(nodes)
+    for node in nodes:
         try:
             ctx.results[id(node)] = _evaluate_node(ctx, node)
         except StrategyError as error:
             if error.location is None:
                 raise StrategyError(error.message, location=str(node.location)) from error
             raise
-        # The parent has used its children's weights: keep only where they decide (all
-        # the trace needs). A deep tree would otherwise hold a weight series per symbol
+        # The parent has used its children's results: keep only where they decide, and
+        # only for a trace. A deep tree would otherwise hold a weight series per symbol
         # per node until the end, a gigabyte for a thousand-``if`` symphony.
         for child in children(node):
-            used = ctx.results[id(child)]
-            ctx.results[id(child)] = Result({}, used.valid)
+            if trace:
+                ctx.results[id(child)] = Result({}, ctx.results[id(child)].valid)
+                continue
+            parents[id(child)] -= 1
+            if not parents[id(child)]:
+                del ctx.results[id(child)]
     root = Result(_route(ctx, symphony.body), ctx.results[id(symphony.body)].valid)
     return Evaluation(symphony, history, root, ctx)
+
+
+def _indicator_uses(nodes: list[Node]) -> Counter[_Key]:
+    """How many times evaluating ``nodes`` reads each indicator of a close."""
+    uses: Counter[_Key] = Counter()
+    for node in nodes:
+        if isinstance(node, If):
+            for side in (node.condition.left, node.condition.right):
+                if isinstance(side, Indicator) and side.ticker is not None:
+                    uses[(side.fn.value, side.window, side.ticker, side.params)] += 1
+        elif isinstance(node, Filter | WeightInverseVolatility):
+            if isinstance(node, Filter):
+                fn, window, params = node.score.fn, node.score.window, node.score.params
+            else:
+                fn, window, params = IndicatorFn.STDEV_RETURN, node.window, ()
+            for child in node.children:
+                if isinstance(child, Asset):
+                    uses[(fn.value, window, child.ticker, params)] += 1
+    return uses
 
 
 def _scored_subtrees(root: Node) -> set[int]:
@@ -461,13 +534,18 @@ def _route(ctx: _Context, root: Node) -> dict[str, Series]:
                 (child, capital * w) for w, child in zip(node.weights, node.children, strict=True)
             )
         elif isinstance(node, If):
-            holds, _ = ctx.conditions[id(node)]
+            holds = ctx.holds[id(node)]
             stack.append((node.then, np.where(holds, capital, 0.0)))
             stack.append((node.otherwise, np.where(holds, 0.0, capital)))
         elif isinstance(node, Filter):
-            stack.extend((node.children[i], capital * f) for i, f in ctx.picks[id(node)])
+            order, chosen, count = ctx.picks[id(node)]
+            share = _share(count)
+            stack.extend(
+                (node.children[i], capital * np.where(chosen[:, slot], share, 0.0))
+                for slot, i in enumerate(order)
+            )
         elif isinstance(node, WeightInverseVolatility):
-            _, _, shares = ctx.volatilities[id(node)]
+            shares = ctx.shares[id(node)]
             stack.extend((child, capital * shares[:, i]) for i, child in enumerate(node.children))
     return weights
 

@@ -54,10 +54,12 @@ class SymphonyStrategy:
     def lookback(self) -> int:
         return ALL_HISTORY
 
-    def evaluate_all(self, history: PriceHistory) -> SymphonyTable:
+    def evaluate_all(self, history: PriceHistory, *, trace: bool = False) -> SymphonyTable:
         """Every date of ``history`` at once (a backtest reads all rows): what the symphony
-        holds after each session's decision, its targets, and its rebalance notes."""
-        return SymphonyTable(self._name, evaluate(self.symphony, history), self.anchor)
+        holds after each session's decision, its targets, and its rebalance notes; with
+        ``trace``, everything explaining a decision reads is kept as it is computed."""
+        evaluation = evaluate(self.symphony, history, trace=trace)
+        return SymphonyTable(self._name, evaluation, self.anchor)
 
     def evaluate(self, history: PriceHistory, as_of: date) -> dict[str, float]:
         return self.evaluate_all(history).weights_at(as_of)
