@@ -1,4 +1,5 @@
-"""The simulated broker's open orders always agree with every order it holds.
+"""The simulated broker's open orders always agree with every order it holds, and the
+prices it fills and quotes at are always its current session's.
 
 Its fills are immediate, so an order still open comes from an account file (one written
 by another version, or edited): the snapshot, ``working_orders`` and the state file must
@@ -8,6 +9,7 @@ agree on which orders are open through placing, cancelling and reloading.
 from __future__ import annotations
 
 import json
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -89,3 +91,32 @@ def test_open_orders_follow_submit_cancel_and_reload(store, clock, tmp_path: Pat
     reloaded.cancel_order(last)
     assert assert_consistent(reloaded, path) == []
     assert assert_consistent(broker(store, clock, path), path) == []
+
+
+def test_fills_and_quotes_follow_the_session_they_are_made_in(store, clock) -> None:
+    earlier = date(2026, 7, 30)
+    sim = SimBroker(
+        market=store,
+        session=earlier,
+        clock=clock,
+        starting_cash=Decimal(10_000),
+        slippage_bps=Decimal(10),
+    )
+    quoted = sim.latest_quotes(["SPY", "TLT"])
+    first = sim.submit_order(buy("a"))
+    assert first.filled_avg_price == quoted["SPY"].ask
+    sim.advance_to(LAST)
+    assert sim.latest_quotes(["SPY"])["SPY"].ask > quoted["SPY"].ask
+    second = sim.submit_order(buy("b"))
+    assert second.filled_avg_price is not None
+    assert first.filled_avg_price is not None
+    assert second.filled_avg_price > first.filled_avg_price
+    assert second.filled_avg_price == sim.latest_quotes(["SPY"])["SPY"].ask
+    fresh = SimBroker(
+        market=store,
+        session=LAST,
+        clock=clock,
+        starting_cash=Decimal(10_000),
+        slippage_bps=Decimal(10),
+    )
+    assert fresh.latest_quotes(["SPY", "TLT"]) == sim.latest_quotes(["TLT", "SPY"])

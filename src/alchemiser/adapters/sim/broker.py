@@ -64,6 +64,8 @@ class SimBroker:
     ) -> None:
         self._market = market
         self._session = session
+        self._priced: dict[str, Decimal] = {}
+        """The session's prices read so far (before slippage), by symbol."""
         self._at_open = fill_at_open
         self._clock = clock
         self._slippage = slippage_bps / BPS
@@ -89,6 +91,8 @@ class SimBroker:
         """Move the simulated market to a later session (a backtest's next day)."""
         if session < self._session:
             raise ConfigError(f"cannot move the simulated market back to {session.isoformat()}")
+        if session != self._session:
+            self._priced = {}
         self._session = session
 
     def _load(self, starting_cash: Decimal) -> SimState:
@@ -153,8 +157,11 @@ class SimBroker:
         return frozenset(s for s in symbols if s not in self._whole)
 
     def _fill_price(self, symbol: str, side: Side) -> Decimal:
-        history = self._market.history([symbol], self._session, 1)
-        return self._moved(self._session_price(history, symbol), side)
+        price = self._priced.get(symbol)
+        if price is None:
+            history = self._market.history([symbol], self._session, 1)
+            price = self._priced[symbol] = self._session_price(history, symbol)
+        return self._moved(price, side)
 
     def _session_price(self, history: PriceHistory, symbol: str) -> Decimal:
         """What an order fills at before slippage: the session's open for a market-open
@@ -192,10 +199,17 @@ class SimBroker:
 
     def _prices(self, symbols: Sequence[str]) -> dict[str, Decimal]:
         """The session's price (what orders fill at, before slippage) of each symbol
-        that has one, in one read of them all."""
+        that has one, in one read of them all (none when the session's prices of all
+        of them were read before)."""
         wanted = sorted(set(symbols))
-        if not wanted:
-            return {}
+        known = self._priced
+        if all(symbol in known for symbol in wanted):
+            return {symbol: known[symbol] for symbol in wanted}
+        prices = self._read_prices(wanted)
+        known.update(prices)
+        return prices
+
+    def _read_prices(self, wanted: list[str]) -> dict[str, Decimal]:
         try:
             history = self._market.history(wanted, self._session, 1)
         except DataError:
