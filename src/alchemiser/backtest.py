@@ -28,10 +28,11 @@ import numpy as np
 from alchemiser import bootstrap
 from alchemiser.adapters.clock import ManualClock
 from alchemiser.adapters.sim.broker import SimBroker
+from alchemiser.adapters.sim.preloaded import PreloadedMarketData, last_closes_matrix
 from alchemiser.config import AppConfig
 from alchemiser.domain.decisions import Verdict
 from alchemiser.domain.market import TradingWindow
-from alchemiser.domain.prices import PriceHistory, session_prices
+from alchemiser.domain.prices import FloatMatrix, PriceHistory
 from alchemiser.domain.report import Mode, RunReport, RunStatus, StrategyReport
 from alchemiser.errors import DataError, DataErrorKind, StrategyError
 from alchemiser.ports import MarketData
@@ -39,48 +40,6 @@ from alchemiser.service import AllocatedStrategy, Dependencies, RunRequest, reba
 from alchemiser.strategy.base import ALL_HISTORY, WeightTable
 
 TRADING_DAYS = 252
-
-
-class PreloadedMarketData:
-    """MarketData over one history matrix loaded up front (slices, no file reads)."""
-
-    def __init__(self, history: PriceHistory) -> None:
-        self._history = history
-        self._columns = {s: i for i, s in enumerate(history.symbols)}
-
-    def latest_session(self, before: date | None = None) -> date:
-        index = len(self._history.dates) - 1
-        if before is not None:
-            index = int(np.searchsorted(self._history.dates, np.datetime64(before, "D"))) - 1
-        if index < 0:
-            raise DataError("no session before that date", kind=DataErrorKind.MISSING)
-        return self._history.session(index)
-
-    def is_session(self, day: date) -> bool:
-        index = self._history.row_index(day)
-        return index >= 0 and self._history.session(index) == day
-
-    def history(self, symbols: Sequence[str], end: date, sessions: int) -> PriceHistory:
-        stop = self._history.row_index(end) + 1
-        start = max(stop - max(sessions, 1), 0)
-        ordered = tuple(sorted(set(symbols)))
-        missing = [s for s in ordered if s not in self._columns]
-        if missing:
-            raise DataError(f"{', '.join(missing)}: no price history", kind=DataErrorKind.MISSING)
-        columns = [self._columns[s] for s in ordered]
-        opens = self._history.opens
-        return PriceHistory(
-            dates=self._history.dates[start:stop],
-            symbols=ordered,
-            closes=self._history.closes[start:stop][:, columns],
-            opens=None if opens is None else opens[start:stop][:, columns],
-        )
-
-    def latest_prices(
-        self, symbols: Sequence[str], session: date, now: datetime | None = None
-    ) -> dict[str, float]:
-        """The session's closes (a backtest of the close window decides on them)."""
-        return session_prices(self.history(symbols, session, 1), session)
 
 
 class _Evaluated:
@@ -140,17 +99,16 @@ class _DayLedger:
 
 
 def _mark(
-    broker: SimBroker, history: PriceHistory, columns: dict[str, int], row: int
+    broker: SimBroker, last_closes: FloatMatrix, columns: dict[str, int], row: int
 ) -> tuple[float, float]:
     """Equity and cash at a session's close; a position without a close that day is
     marked at its last one (marking only: no order is ever sized from it)."""
-    snapshot = broker.snapshot()
-    equity = float(snapshot.cash)
-    for position in snapshot.positions:
-        closes = history.closes[: row + 1, columns[position.symbol]]
-        known = closes[np.isfinite(closes)]
-        equity += float(position.qty) * float(known[-1])
-    return equity, float(snapshot.cash)
+    cash, held = broker.holdings()
+    equity = float(cash)
+    marks = last_closes[row]
+    for symbol, qty in held:
+        equity += float(qty) * float(marks[columns[symbol]])
+    return equity, float(cash)
 
 
 def first_decision(tables: Sequence[WeightTable], sessions: Sequence[date]) -> date | None:
@@ -340,6 +298,7 @@ def run_backtest(
         quotes=broker,
     )
     columns = {s: i for i, s in enumerate(history.symbols)}
+    last_closes = last_closes_matrix(history)
     days: list[Day] = []
     for number, (session, decided) in enumerate(trades, start=1):
         broker.advance_to(session)
@@ -353,7 +312,7 @@ def run_backtest(
         )
         report = rebalance(request, deps)
         ledger.reports.clear()  # the day is summarised below; nothing else reads them
-        equity, cash = _mark(broker, history, columns, history.row_index(session))
+        equity, cash = _mark(broker, last_closes, columns, history.row_index(session))
         note = "; ".join(f"{e.code}: {e.message}" for e in report.errors)
         limited = sum(1 for d in report.decisions if d.verdict is not Verdict.APPROVED)
         days.append(

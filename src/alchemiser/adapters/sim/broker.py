@@ -64,6 +64,8 @@ class SimBroker:
     ) -> None:
         self._market = market
         self._session = session
+        self._priced: dict[str, Decimal] = {}
+        """The session's prices read so far (before slippage), by symbol."""
         self._at_open = fill_at_open
         self._clock = clock
         self._slippage = slippage_bps / BPS
@@ -72,6 +74,11 @@ class SimBroker:
         self._path = state_path
         self._state = self._load(starting_cash)
         self._by_run: dict[str | None, list[str]] | None = None
+        # The ids of the orders not yet terminal, in placement order: a snapshot lists
+        # them without reading every order the account ever placed.
+        self._open: dict[str, None] = {
+            c: None for c, o in self._state.orders.items() if not o.status.terminal
+        }
         last = self._state.last_session
         if last is not None and session < last:
             raise ConfigError(
@@ -84,6 +91,8 @@ class SimBroker:
         """Move the simulated market to a later session (a backtest's next day)."""
         if session < self._session:
             raise ConfigError(f"cannot move the simulated market back to {session.isoformat()}")
+        if session != self._session:
+            self._priced = {}
         self._session = session
 
     def _load(self, starting_cash: Decimal) -> SimState:
@@ -127,13 +136,19 @@ class SimBroker:
             )
             for symbol, p in held
         )
-        open_orders = tuple(o for o in self._state.orders.values() if not o.status.terminal)
+        open_orders = tuple(self.working_orders())
         return AccountSnapshot(
             cash=self._state.cash,
             buying_power=self._state.cash,
             positions=positions,
             open_orders=open_orders,
         )
+
+    def holdings(self) -> tuple[Decimal, list[tuple[str, Decimal]]]:
+        """Cash and each position's quantity, by symbol (a snapshot without its prices
+        and orders: what a backtest marks at the session's closes)."""
+        held = sorted(self._state.positions.items())
+        return self._state.cash, [(symbol, p.qty) for symbol, p in held]
 
     def buying_power(self) -> Decimal:
         return self._state.cash
@@ -142,20 +157,29 @@ class SimBroker:
         return frozenset(s for s in symbols if s not in self._whole)
 
     def _fill_price(self, symbol: str, side: Side) -> Decimal:
-        history = self._market.history([symbol], self._session, 1)
-        return self._moved(self._session_price(history, symbol), side)
+        price = self._priced.get(symbol)
+        if price is None:
+            history = self._market.history([symbol], self._session, 1)
+            price = self._priced[symbol] = self._session_price(history, symbol)
+        return self._moved(price, side)
 
     def _session_price(self, history: PriceHistory, symbol: str) -> Decimal:
         """What an order fills at before slippage: the session's open for a market-open
         run when the data has one, else its close (validated, fail closed)."""
         close = reference_prices(history, [symbol], self._session)[symbol]
+        return self._opened(history, {symbol: close})[symbol]
+
+    def _opened(self, history: PriceHistory, closes: dict[str, Decimal]) -> dict[str, Decimal]:
+        """Given the session's validated closes, what orders fill at before slippage: the
+        open for a market-open run where the data has one, else the close."""
         if not self._at_open or history.opens is None:
-            return close
-        index = history.row_index(self._session)
-        opened = float(history.opens[index, history.symbols.index(symbol)])
-        if not 0 < opened < math.inf:
-            return close
-        return to_decimal_price(opened)
+            return closes
+        row = history.opens[history.row_index(self._session)]
+        prices: dict[str, Decimal] = {}
+        for symbol, close in closes.items():
+            opened = float(row[history.symbols.index(symbol)])
+            prices[symbol] = to_decimal_price(opened) if 0 < opened < math.inf else close
+        return prices
 
     def _moved(self, close: Decimal, side: Side) -> Decimal:
         move = self._slippage if side is Side.BUY else -self._slippage
@@ -175,14 +199,26 @@ class SimBroker:
 
     def _prices(self, symbols: Sequence[str]) -> dict[str, Decimal]:
         """The session's price (what orders fill at, before slippage) of each symbol
-        that has one, in one read of them all."""
+        that has one, in one read of them all (none when the session's prices of all
+        of them were read before)."""
         wanted = sorted(set(symbols))
-        if not wanted:
-            return {}
+        known = self._priced
+        if all(symbol in known for symbol in wanted):
+            return {symbol: known[symbol] for symbol in wanted}
+        prices = self._read_prices(wanted)
+        known.update(prices)
+        return prices
+
+    def _read_prices(self, wanted: list[str]) -> dict[str, Decimal]:
         try:
             history = self._market.history(wanted, self._session, 1)
         except DataError:
             history = None  # one of them has no data at all: price them one by one
+        if history is not None:
+            try:
+                return self._opened(history, reference_prices(history, wanted, self._session))
+            except DataError:
+                pass  # one of them has no price this session: price them one by one
         prices: dict[str, Decimal] = {}
         for symbol in wanted:
             try:
@@ -200,7 +236,8 @@ class SimBroker:
         return self._place(request, whole_shares_only=request.symbol in self._whole)
 
     def working_orders(self) -> list[OrderRecord]:
-        return [o for o in self._state.orders.values() if not o.status.terminal]
+        orders = self._state.orders
+        return [orders[c] for c in self._open]
 
     def close_position(self, symbol: str, qty: Decimal) -> OrderRecord:
         """Like Alpaca's close-position route: any quantity up to what is held, whole or
@@ -275,6 +312,8 @@ class SimBroker:
             submitted_at=self._clock.now(),
         )
         self._state.orders[request.client_order_id] = record
+        if not record.status.terminal:
+            self._open[request.client_order_id] = None
         if self._by_run is not None:
             self._by_run.setdefault(run_of(request.client_order_id), []).append(
                 request.client_order_id
@@ -304,4 +343,5 @@ class SimBroker:
             return  # never placed, or finished: nothing to cancel
         cancelled = record.model_copy(update={"status": OrderStatus.CANCELED})
         self._state.orders[order.client_order_id] = cancelled
+        self._open.pop(order.client_order_id, None)
         self._save()
