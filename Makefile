@@ -56,6 +56,9 @@ bench: $(STAMP)
 	$(VENV)/bin/python bench/bench_symphony.py
 	$(VENV)/bin/python bench/bench_alpaca.py
 	$(VENV)/bin/python bench/bench_coldstart.py
+	$(VENV)/bin/python bench/bench_prices.py
+	$(VENV)/bin/python bench/bench_evaluate.py
+	$(VENV)/bin/python bench/bench_backtest.py
 
 ## invoke: the stack's real Lambda handlers, each in a fresh process, on a real event,
 ## against the template's resources in a local moto server (no Docker): orchestrator ->
