@@ -155,7 +155,7 @@ def diff(
         else:
             buys.append(planned)
 
-    proceeds = sum([s.qty * s.ref_price for s in sells], ZERO)
+    proceeds = sum((s.notional for s in sells), ZERO)
     available = snapshot.cash + proceeds - policy.cash_buffer * equity
     buys, limited = fit_buys_to_cash(buys, available, policy.min_trade_notional)
     for intent_ in limited:
@@ -235,11 +235,7 @@ def _plan_symbol(
     target_value = target * investable
     target_weight = target_value / equity
     drift = target_weight - current_weight
-    # min(drift_abs, drift_rel * target_weight), written out: the builtin costs more than
-    # the comparison, and keeps the first of two equal values just as this does.
-    band = policy.drift_rel * target_weight
-    if not band < policy.drift_abs:
-        band = policy.drift_abs
+    band = min(policy.drift_abs, policy.drift_rel * target_weight)
     reason: HoldReason | None = None
     if abs(drift) <= band:
         reason, detail = _WITHIN_BAND, f"drift {drift:+.3%} within band {band:.3%}"

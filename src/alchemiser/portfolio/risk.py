@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import Field
 
@@ -396,24 +396,6 @@ def _decision(
     )
 
 
-def _approval(fields: dict[str, Any]) -> RiskDecision:
-    """The decision approving an intent (given as its fields) as it is."""
-    qty = fields["qty"]
-    return _new_decision(
-        {
-            "client_order_id": fields["client_order_id"],
-            "symbol": fields["symbol"],
-            "side": fields["side"],
-            "requested_qty": qty,
-            "approved_qty": qty,
-            "ref_price": fields["ref_price"],
-            "verdict": _APPROVED,
-            "codes": (),
-            "reason": _WITHIN_LIMITS,
-        }
-    )
-
-
 def review(
     intents: Sequence[OrderIntent],
     snapshot: AccountSnapshot,
@@ -457,39 +439,10 @@ def review(
     book = _Book(snapshot, prices, used, per_symbol)
     caps = _Caps(limits, snapshot.cash + sum(book.values.values(), ZERO))
     rules = _Rules(limits, state, live_prices, used)
-    return _decide(ordered, book, caps, rules, per_symbol)
-
-
-def _decide(
-    ordered: Sequence[OrderIntent], book: _Book, caps: _Caps, rules: _Rules, per_symbol: bool
-) -> RiskReview:
-    """The verdict on each intent, in order, each booked before the next is reviewed."""
     order_cap = caps.order
     decisions: list[RiskDecision] = []
     approved: list[OrderIntent] = []
-    quick = not (rules.screens or per_symbol)
     for intent in ordered:
-        # The usual order first: nothing refuses it (the tests of ``_refusal`` when no
-        # screen applies) and it fits every ceiling as it is (``_fits``, with the whole
-        # per-order cap as its room). The same decision as below, in fewer steps.
-        if quick:
-            fields = intent.__dict__
-            qty, price = fields["qty"], fields["ref_price"]
-            if qty > ZERO and price > ZERO and book.orders < rules.max_orders:
-                notional = qty * price
-                if notional <= order_cap and notional <= caps.turnover - book.turnover:
-                    symbol = fields["symbol"]
-                    if (
-                        qty <= book.quantities.get(symbol, ZERO)
-                        if fields["side"] is _SELL
-                        else notional <= book.cash
-                        and notional <= caps.position - book.values.get(symbol, ZERO)
-                        and notional <= caps.gross - book.gross
-                    ):
-                        decisions.append(_approval(fields))
-                        approved.append(intent)
-                        book.apply(intent, qty, notional)
-                        continue
         refusal = _refusal(intent, rules, book)
         if refusal is not None:
             decisions.append(_decision(intent, ZERO, _DENIED, (refusal[0],), refusal[1]))
@@ -501,7 +454,7 @@ def _decide(
             approved.append(intent)
             book.apply(intent, intent.qty, notional)
             continue
-        sizing = _shrink(intent, room, caps, book, rules.used)
+        sizing = _shrink(intent, room, caps, book, used)
         if sizing.qty * intent.ref_price < MIN_SHRUNK_NOTIONAL:
             # Dust: a cent of an earlier attempt's cap (rounding) is no reason to trade.
             reason = "; ".join(sizing.notes) + ": nothing left worth trading"
