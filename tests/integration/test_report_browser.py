@@ -73,7 +73,7 @@ def _png_rows(data: bytes) -> tuple[int, int, list[bytes]]:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("report") / "report.html"
-    write_backtest_html(synthetic_page(), path)
+    write_backtest_html(synthetic_page(sessions=15 * 252), path)
     return path
 
 
