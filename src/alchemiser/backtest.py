@@ -14,29 +14,28 @@ re-read each day.
 
 from __future__ import annotations
 
-import csv
 import itertools
 import math
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 
 from alchemiser import bootstrap
-from alchemiser.adapters.clock import ManualClock
-from alchemiser.adapters.sim.broker import SimBroker
 from alchemiser.adapters.sim.preloaded import PreloadedMarketData, last_closes_matrix
 from alchemiser.config import AppConfig
-from alchemiser.domain.decisions import Verdict
 from alchemiser.domain.market import TradingWindow
-from alchemiser.domain.prices import FloatMatrix, PriceHistory
-from alchemiser.domain.report import Mode, RunReport, RunStatus, StrategyReport
+from alchemiser.domain.prices import PriceHistory
+from alchemiser.domain.report import RunStatus
 from alchemiser.errors import DataError, DataErrorKind, StrategyError
 from alchemiser.ports import MarketData
-from alchemiser.service import AllocatedStrategy, Dependencies, RunRequest, rebalance
+from alchemiser.reporting.outputs import risk_limited, write_equity
+from alchemiser.reporting.trades import count_codes
+from alchemiser.service import AllocatedStrategy
+from alchemiser.simulation import Day, Sessions, simulate
 from alchemiser.strategy.base import ALL_HISTORY, WeightTable
 
 TRADING_DAYS = 252
@@ -65,50 +64,6 @@ class _Evaluated:
 
     def evaluate_all(self, history: PriceHistory) -> WeightTable:
         return self._table
-
-
-@dataclass
-class Day:
-    session: date
-    equity: float
-    cash: float
-    traded: float
-    status: RunStatus
-    limited: int = 0
-    """Orders the risk review shrank or denied that day."""
-    note: str = ""
-    decided: date | None = None
-    """The session the day's decision was made on (the one before, at the open)."""
-    strategies: tuple[StrategyReport, ...] = ()
-    """Each strategy's weights that day, as the run's report gave them."""
-
-
-@dataclass
-class _DayLedger:
-    """Keeps each day's RunReport until the backtest has marked the account."""
-
-    reports: list[RunReport] = field(default_factory=list)
-
-    def record(self, report: RunReport) -> None:
-        if report.status is not RunStatus.STARTED:
-            self.reports.append(report)
-
-    def finished(self, run_id: str) -> RunReport | None:
-        """Every backtest session is a new run: none has finished before."""
-        return None
-
-
-def _mark(
-    broker: SimBroker, last_closes: FloatMatrix, columns: dict[str, int], row: int
-) -> tuple[float, float]:
-    """Equity and cash at a session's close; a position without a close that day is
-    marked at its last one (marking only: no order is ever sized from it)."""
-    cash, held = broker.holdings()
-    equity = float(cash)
-    marks = last_closes[row]
-    for symbol, qty in held:
-        equity += float(qty) * float(marks[columns[symbol]])
-    return equity, float(cash)
 
 
 def first_decision(tables: Sequence[WeightTable], sessions: Sequence[date]) -> date | None:
@@ -200,6 +155,15 @@ class BacktestResult:
     """The first session of the requested range (the start itself may be a holiday)."""
     assumptions: list[str] = field(default_factory=list)
     """When it decides, where it fills, and what it assumes a live run may not get."""
+    strategy_equity: dict[str, list[float]] = field(default_factory=dict)
+    """Each strategy run alone (allocation 1.0, the same config and sessions): its
+    equity on each of ``days``. Empty for a one-strategy config (the account is that
+    strategy) or when the solo runs were not asked for."""
+
+    @property
+    def limited_by_code(self) -> dict[str, int]:
+        """Orders the risk review shrank or denied over the backtest, by code."""
+        return count_codes(code for day in self.days for code in day.limits)
 
 
 def _metrics(days: list[Day], initial: float) -> Metrics:
@@ -237,8 +201,15 @@ def run_backtest(
     start: date,
     end: date,
     progress: Callable[[int, int], None] | None = None,
+    *,
+    strategies: bool = True,
 ) -> BacktestResult:
-    """Rebalance daily from ``start`` to ``end`` (sessions of the data's calendar)."""
+    """Rebalance daily from ``start`` to ``end`` (sessions of the data's calendar).
+
+    With ``strategies`` and more than one strategy, each strategy is also run alone (its
+    allocation 1.0, the rest of the config as is) on the same sessions, reading the same
+    evaluated tables: ``strategy_equity``. ``progress`` hears (done, total) over all runs.
+    """
     if end < start:
         raise StrategyError(f"backtest end {end} is before its start {start}")
     allocated = bootstrap.strategies(config)
@@ -251,7 +222,6 @@ def run_backtest(
         )
         for a in allocated
     ]
-    preloaded = PreloadedMarketData(history)
     window = config.trading_window
     rows = [i for i in range(len(history.dates)) if start <= history.session(i) <= end]
     if not rows:
@@ -272,64 +242,30 @@ def run_backtest(
         )
     range_start = history.session(rows[0])
     trades = [(t, d) for t, d in trades if d >= first]
-    clock = ManualClock(datetime.combine(trades[0][0], datetime.min.time(), tzinfo=UTC))
-    broker = SimBroker(
-        market=preloaded,
-        session=trades[0][0],
-        clock=clock,
-        starting_cash=config.sim.starting_cash,
-        fill_at_open=window is TradingWindow.OPEN,
-        slippage_bps=config.sim.slippage_bps,
-        fee_bps=config.sim.fee_bps,
-        whole_share_symbols=config.sim.whole_share_symbols,
+    sessions = Sessions(
+        config,
+        PreloadedMarketData(history),
+        history,
+        trades,
+        last_closes_matrix(history),
+        {s: i for i, s in enumerate(history.symbols)},
     )
-    ledger = _DayLedger()
-    deps = Dependencies(
-        broker=broker,
-        market_data=preloaded,
-        ledger=ledger,
-        clock=clock,
-        strategies=evaluated,
-        policy=config.rebalance,
-        limits=config.risk,
-        trading_state=config.trading_state,
-        execution=config.execution,
-        max_staleness_days=config.data.max_staleness_days,
-        quotes=broker,
-    )
-    columns = {s: i for i, s in enumerate(history.symbols)}
-    last_closes = last_closes_matrix(history)
-    days: list[Day] = []
-    for number, (session, decided) in enumerate(trades, start=1):
-        broker.advance_to(session)
-        request = RunRequest(
-            run_id=f"bt-{session:%Y%m%d}",
-            as_of=decided,
-            trading_date=session,
-            scheduled_time=None,
-            mode=Mode.BACKTEST,
-            window=window,
-        )
-        report = rebalance(request, deps)
-        ledger.reports.clear()  # the day is summarised below; nothing else reads them
-        equity, cash = _mark(broker, last_closes, columns, history.row_index(session))
-        note = "; ".join(f"{e.code}: {e.message}" for e in report.errors)
-        limited = sum(1 for d in report.decisions if d.verdict is not Verdict.APPROVED)
-        days.append(
-            Day(
-                session,
-                equity,
-                cash,
-                float(report.turnover),
-                report.status,
-                limited,
-                note,
-                decided,
-                report.strategies,
-            )
-        )
+    alone = evaluated if strategies and len(evaluated) > 1 else []
+    total = len(trades) * (1 + len(alone))
+    done = itertools.count(1)
+
+    def step() -> None:
         if progress is not None:
-            progress(number, len(trades))
+            progress(next(done), total)
+
+    days = simulate(sessions, evaluated, step, detail=True)
+    solo = {
+        a.strategy.name: [
+            d.equity
+            for d in simulate(sessions, [AllocatedStrategy(a.strategy, 1.0)], step, detail=False)
+        ]
+        for a in alone
+    }
     initial = float(config.sim.starting_cash)
     return BacktestResult(
         days=days,
@@ -338,26 +274,13 @@ def run_backtest(
         assumptions=fill_model(
             window, _without_opens(history), len(history.symbols), config.sim.slippage_bps
         ),
+        strategy_equity=solo,
     )
 
 
-def write_csv(result: BacktestResult, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(["date", "equity", "cash", "traded", "status", "risk_limited", "note"])
-        for day in result.days:
-            writer.writerow(
-                [
-                    day.session.isoformat(),
-                    f"{day.equity:.2f}",
-                    f"{day.cash:.2f}",
-                    f"{day.traded:.2f}",
-                    day.status.value,
-                    day.limited,
-                    day.note,
-                ]
-            )
+def write_csv(result: BacktestResult, path: Path, benchmark: Sequence[float] | None = None) -> None:
+    """equity.csv (reporting/outputs.py says what each column holds)."""
+    write_equity(result.days, path, result.strategy_equity, benchmark)
 
 
 def write_chart(result: BacktestResult, path: Path, title: str) -> None:
@@ -417,5 +340,5 @@ def summary(result: BacktestResult) -> list[str]:
         f"max drawdown  {metrics.max_drawdown:.2%}",
         f"turnover      {metrics.turnover:.1f}x equity per year",
         f"failed days   {metrics.failed_days}",
-        f"risk-limited  {metrics.limited_orders} orders shrunk or denied by the [risk] limits",
+        risk_limited(result.limited_by_code),
     ]

@@ -13,16 +13,20 @@ if TYPE_CHECKING:
 class Progress:
     """Steps done out of ``total`` (which may grow); a context manager."""
 
-    def __init__(self, total: int, label: str, stream: TextIO) -> None:
+    def __init__(
+        self, total: int, label: str, stream: TextIO, *, unit: str = "request", every: int = 1
+    ) -> None:
+        """``every``: without a terminal, print one line per ``every`` steps (and the last)."""
         self._label = label
         self._stream = stream
         self._done = 0
+        self._every = max(every, 1)
         self.total = total
         self._bar: tqdm[Never] | None = None
         if stream.isatty():
             from tqdm import tqdm  # noqa: PLC0415 (only a terminal draws the bar)
 
-            self._bar = tqdm(total=total, desc=label, file=stream, unit="request", leave=False)
+            self._bar = tqdm(total=total, desc=label, file=stream, unit=unit, leave=False)
 
     def grow(self, steps: int) -> None:
         """``steps`` more to do than first thought."""
@@ -37,7 +41,7 @@ class Progress:
         if self._bar is not None:
             self._bar.set_postfix_str(note, refresh=False)
             self._bar.update(1)
-        else:
+        elif self._done % self._every == 0 or self._done == self.total:
             print(f"{self._label}: {self._done}/{self.total}: {note}", file=self._stream)
 
     def write(self, line: str) -> None:

@@ -25,9 +25,11 @@ from alchemiser.adapters.files.symphonies import (
 )
 from alchemiser.adapters.files.text import read_capped_text
 from alchemiser.backtest import run_backtest, summary, write_chart, write_csv
+from alchemiser.cli.progress import Progress
 from alchemiser.config import load_config
 from alchemiser.errors import AlchemiserError, DataError, StrategyError
 from alchemiser.ports import MarketData
+from alchemiser.reporting.outputs import write_allocations, write_trades
 from alchemiser.strategy.base import ALL_HISTORY
 from alchemiser.strategy.symphony.ast import Symphony
 from alchemiser.strategy.symphony.explain import explain
@@ -107,6 +109,11 @@ def add_commands(
     )
     backtest.add_argument("--out", type=Path, default=Path("backtest-output"))
     backtest.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
+    backtest.add_argument(
+        "--no-strategies",
+        action="store_true",
+        help="skip running each strategy alone (the equity_<strategy> columns)",
+    )
 
 
 def _store(prices: Path | None) -> FilePriceStore:
@@ -279,31 +286,53 @@ def convert_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress(done: int, total: int) -> None:
-    if sys.stderr.isatty():
-        filled = done * 40 // total
-        print(
-            f"\r[{'#' * filled}{'.' * (40 - filled)}] {done}/{total} sessions",
-            end="",
-            file=sys.stderr,
-        )
-        if done == total:
-            print(file=sys.stderr)
-    elif done == total or done % max(total // 10, 1) == 0:
-        print(f"backtest: {done}/{total} sessions", file=sys.stderr)
+class _BacktestProgress:
+    """The backtest's sessions over all its runs (the account, then each strategy alone)
+    as one bar: ``runs`` names them, each the same number of sessions."""
+
+    def __init__(self, runs: list[str]) -> None:
+        self._runs = runs
+        self._bar: Progress | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._bar is None:
+            self._bar = Progress(total, "backtest", sys.stderr, unit="session", every=total // 10)
+        per_run = max(total // len(self._runs), 1)
+        self._bar.advance(self._runs[min((done - 1) // per_run, len(self._runs) - 1)])
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 def backtest_command(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.start > args.end:
         raise StrategyError(f"--start {args.start} is after --end {args.end}")
-    result = run_backtest(
-        config, bootstrap.market_data(config, args.prices), args.start, args.end, _progress
-    )
+    alone = len(config.strategies) > 1 and not args.no_strategies
+    names = [s.name for s in config.strategies] if alone else []
+    progress = _BacktestProgress(["account", *(f"{name} alone" for name in names)])
+    try:
+        result = run_backtest(
+            config,
+            bootstrap.market_data(config, args.prices),
+            args.start,
+            args.end,
+            progress,
+            strategies=alone,
+        )
+    finally:
+        progress.close()
     curve = args.out / "equity.csv"
     write_csv(result, curve)
+    trades = args.out / "trades.csv"
+    count = write_trades(result.days, trades)
+    allocations = args.out / "allocations.csv"
+    write_allocations(result.days, allocations)
     print("\n".join(summary(result)))
     print(f"equity curve  {curve}")
+    print(f"trades        {trades} ({count} rows)")
+    print(f"allocations   {allocations}")
     if not args.no_chart:
         chart = args.out / "equity.png"
         metrics = result.metrics
