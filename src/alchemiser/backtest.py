@@ -15,11 +15,9 @@ re-read each day.
 from __future__ import annotations
 
 import csv
-import itertools
-import math
-import statistics
+import textwrap
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -36,10 +34,13 @@ from alchemiser.domain.prices import FloatMatrix, PriceHistory
 from alchemiser.domain.report import Mode, RunReport, RunStatus, StrategyReport
 from alchemiser.errors import DataError, DataErrorKind, StrategyError
 from alchemiser.ports import MarketData
+from alchemiser.reporting.benchmark import benchmark_equity
+from alchemiser.reporting.figures import monthly_rows, rows, text_table
+from alchemiser.reporting.statistics import Statistics, compute, monthly_returns
 from alchemiser.service import AllocatedStrategy, Dependencies, RunRequest, rebalance
 from alchemiser.strategy.base import ALL_HISTORY, WeightTable
 
-TRADING_DAYS = 252
+SUMMARY_WIDTH = 100
 
 
 class _Evaluated:
@@ -174,21 +175,12 @@ def fill_model(
     ]
 
 
-@dataclass
-class Metrics:
-    start: date
-    end: date
-    sessions: int
-    final_equity: float
-    total_return: float
-    cagr: float
-    volatility: float
-    sharpe: float
-    max_drawdown: float
-    turnover: float
-    """Traded notional per year as a multiple of average equity."""
-    failed_days: int
-    limited_orders: int
+@dataclass(frozen=True)
+class Metrics(Statistics):
+    """The statistics (reporting/statistics.py) and what the run itself counted."""
+
+    failed_days: int = 0
+    limited_orders: int = 0
     """Orders the risk limits shrank or denied over the whole backtest."""
 
 
@@ -200,32 +192,29 @@ class BacktestResult:
     """The first session of the requested range (the start itself may be a holiday)."""
     assumptions: list[str] = field(default_factory=list)
     """When it decides, where it fills, and what it assumes a live run may not get."""
+    benchmark: str | None = None
+    """The ticker the statistics compare with (bought and held), if any."""
 
 
-def _metrics(days: list[Day], initial: float) -> Metrics:
-    """Returns are measured from the starting cash, so the first day's costs count."""
-    equity = [initial] + [d.equity for d in days]
-    returns = [b / a - 1 for a, b in itertools.pairwise(equity) if a > 0]
-    years = max(len(days), 1) / TRADING_DAYS
-    total = equity[-1] / equity[0] - 1
-    stdev = statistics.pstdev(returns) if len(returns) > 1 else 0.0
-    mean = statistics.fmean(returns) if returns else 0.0
-    peak, drawdown = -math.inf, 0.0
-    for value in equity:
-        peak = max(peak, value)
-        drawdown = max(drawdown, 1 - value / peak)
-    average_equity = statistics.fmean(equity)
+def measure(
+    days: list[Day],
+    initial: float,
+    benchmark: PriceHistory | None = None,
+    risk_free: float = 0.0,
+) -> Metrics:
+    """Returns are measured from the starting cash, so the first day's costs count;
+    the benchmark is its single ticker bought at the first session's close."""
+    sessions = [d.session for d in days]
+    marks = (
+        None
+        if benchmark is None
+        else benchmark_equity(benchmark, benchmark.symbols[0], sessions, initial)
+    )
+    figures = compute(
+        sessions, [d.equity for d in days], initial, [d.traded for d in days], marks, risk_free
+    )
     return Metrics(
-        start=days[0].session,
-        end=days[-1].session,
-        sessions=len(days),
-        final_equity=equity[-1],
-        total_return=total,
-        cagr=(equity[-1] / equity[0]) ** (1 / years) - 1 if equity[0] > 0 else math.nan,
-        volatility=stdev * math.sqrt(TRADING_DAYS),
-        sharpe=mean / stdev * math.sqrt(TRADING_DAYS) if stdev > 0 else math.nan,
-        max_drawdown=drawdown,
-        turnover=sum(d.traded for d in days) / average_equity / years,
+        **{f.name: getattr(figures, f.name) for f in fields(Statistics)},
         failed_days=sum(1 for d in days if d.status is RunStatus.FAILED),
         limited_orders=sum(d.limited for d in days),
     )
@@ -237,8 +226,12 @@ def run_backtest(
     start: date,
     end: date,
     progress: Callable[[int, int], None] | None = None,
+    benchmark: PriceHistory | None = None,
+    risk_free: float = 0.0,
 ) -> BacktestResult:
-    """Rebalance daily from ``start`` to ``end`` (sessions of the data's calendar)."""
+    """Rebalance daily from ``start`` to ``end`` (sessions of the data's calendar);
+    ``benchmark``: one ticker's closes (reporting/benchmark.py) the statistics compare
+    with; ``risk_free``: the annual rate the ratios use."""
     if end < start:
         raise StrategyError(f"backtest end {end} is before its start {start}")
     allocated = bootstrap.strategies(config)
@@ -333,11 +326,12 @@ def run_backtest(
     initial = float(config.sim.starting_cash)
     return BacktestResult(
         days=days,
-        metrics=_metrics(days, initial),
+        metrics=measure(days, initial, benchmark, risk_free),
         first_session=range_start,
         assumptions=fill_model(
             window, _without_opens(history), len(history.symbols), config.sim.slippage_bps
         ),
+        benchmark=None if benchmark is None else benchmark.symbols[0],
     )
 
 
@@ -391,31 +385,49 @@ def write_chart(result: BacktestResult, path: Path, title: str) -> None:
     pyplot.close(figure)
 
 
+def _labelled(label: str, text: str) -> str:
+    """``text`` after a 14-column label, wrapped at the summary's width."""
+    return textwrap.fill(
+        text, SUMMARY_WIDTH, initial_indent=f"{label:<13} ", subsequent_indent=" " * 14
+    )
+
+
 def summary(result: BacktestResult) -> list[str]:
+    """What was assumed, then the statistics (against the benchmark, when there is
+    one) as a table that reads at 100 columns, then what the run itself counted."""
     metrics = result.metrics
     late = (
         [
-            f"note          the strategies can trade on every session only from "
-            f"{metrics.start.isoformat()} (not enough history before): the backtest starts "
-            f"there, not on {result.first_session.isoformat()}"
+            f"the strategies can trade on every session only from {metrics.start.isoformat()} "
+            f"(not enough history before): the backtest starts there, not on "
+            f"{result.first_session.isoformat()}"
         ]
         if metrics.start > result.first_session
         else []
     )
+    notes = [_labelled("note", line) for line in late] + [
+        _labelled("fill model" if i == 0 else "assumes", line)
+        for i, line in enumerate(result.assumptions)
+    ]
+    table = rows(metrics, "strategy", result.benchmark or "benchmark")
+    shown = [row for row in table if row[0] not in {"period", "sessions"}]
     return [
-        *late,
+        *notes[: len(late)],
         f"period        {metrics.start.isoformat()} to {metrics.end.isoformat()} "
         f"({metrics.sessions} sessions)",
-        *(
-            f"{'fill model' if i == 0 else 'assumes':<13} {line}"
-            for i, line in enumerate(result.assumptions)
-        ),
-        f"final equity  ${metrics.final_equity:,.2f} ({metrics.total_return:+.2%})",
-        f"CAGR          {metrics.cagr:.2%}",
-        f"volatility    {metrics.volatility:.2%} (annualised)",
-        f"Sharpe        {metrics.sharpe:.2f} (risk-free rate 0)",
-        f"max drawdown  {metrics.max_drawdown:.2%}",
-        f"turnover      {metrics.turnover:.1f}x equity per year",
+        *notes[len(late) :],
+        *text_table(shown),
         f"failed days   {metrics.failed_days}",
         f"risk-limited  {metrics.limited_orders} orders shrunk or denied by the [risk] limits",
     ]
+
+
+def write_monthly_returns(result: BacktestResult, path: Path) -> None:
+    """``year,Jan..Dec,total``: each month's and year's return, as fractions."""
+    days = result.days
+    table = monthly_returns(
+        [d.session for d in days], [d.equity for d in days], result.metrics.base
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        csv.writer(stream).writerows(monthly_rows(table))

@@ -24,10 +24,17 @@ from alchemiser.adapters.files.symphonies import (
     read_symphony_file,
 )
 from alchemiser.adapters.files.text import read_capped_text
-from alchemiser.backtest import run_backtest, summary, write_chart, write_csv
+from alchemiser.backtest import (
+    run_backtest,
+    summary,
+    write_chart,
+    write_csv,
+    write_monthly_returns,
+)
 from alchemiser.config import load_config
 from alchemiser.errors import AlchemiserError, DataError, StrategyError
 from alchemiser.ports import MarketData
+from alchemiser.reporting.benchmark import load_benchmark
 from alchemiser.strategy.base import ALL_HISTORY
 from alchemiser.strategy.symphony.ast import Symphony
 from alchemiser.strategy.symphony.explain import explain
@@ -50,6 +57,7 @@ BUILTIN_PREFIX = "builtin:"
 SYMPHONY_SUFFIXES = (".clj", ".json")
 """What ``validate DIR`` checks: the files directly in DIR with these suffixes."""
 EXIT_FAILED = 1
+EXIT_USAGE = 2
 
 
 def add_commands(
@@ -107,6 +115,31 @@ def add_commands(
     )
     backtest.add_argument("--out", type=Path, default=Path("backtest-output"))
     backtest.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
+    backtest.add_argument(
+        "--benchmark",
+        default="SPY",
+        metavar="TICKER",
+        help="compare with this ticker bought and held, from the same price data "
+        "(default: SPY; 'none' for no benchmark)",
+    )
+    backtest.add_argument(
+        "--risk-free",
+        type=_rate,
+        default=0.0,
+        metavar="RATE",
+        help="the annual risk-free rate for Sharpe, Sortino and alpha, e.g. 0.04 (default: 0)",
+    )
+
+
+def _rate(text: str) -> float:
+    """An annual rate as a fraction: finite, above -1 and below 1 (0.04 is 4%)."""
+    try:
+        rate = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not -1 < rate < 1:
+        raise argparse.ArgumentTypeError(f"{text}: give a fraction above -1 and below 1 (0.04)")
+    return rate
 
 
 def _store(prices: Path | None) -> FilePriceStore:
@@ -297,13 +330,24 @@ def backtest_command(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.start > args.end:
         raise StrategyError(f"--start {args.start} is after --end {args.end}")
+    market = bootstrap.market_data(config, args.prices)
+    benchmark = None
+    if args.benchmark.lower() != "none":
+        try:
+            benchmark = load_benchmark(market, args.benchmark.upper(), args.start, args.end)
+        except DataError as error:
+            print(f"alchemiser: {error.code}: --benchmark: {error}", file=sys.stderr)
+            return EXIT_USAGE
     result = run_backtest(
-        config, bootstrap.market_data(config, args.prices), args.start, args.end, _progress
+        config, market, args.start, args.end, _progress, benchmark, args.risk_free
     )
     curve = args.out / "equity.csv"
     write_csv(result, curve)
+    monthly = args.out / "monthly_returns.csv"
+    write_monthly_returns(result, monthly)
     print("\n".join(summary(result)))
     print(f"equity curve  {curve}")
+    print(f"monthly       {monthly}")
     if not args.no_chart:
         chart = args.out / "equity.png"
         metrics = result.metrics
