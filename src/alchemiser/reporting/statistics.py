@@ -283,8 +283,8 @@ def compute(
     own: Statistics | None = None
     versus: Relative | None = None
     if benchmark is not None:
-        own = compute(dates, benchmark, base, None, None, risk_free)
         marks = _series(dates, benchmark, base, "benchmark")
+        own = compute(dates, marks[1:], base, None, None, risk_free)
         versus = relative(returns, marks[1:] / marks[:-1] - 1, risk_free)
     return Statistics(
         start=dates[0],
