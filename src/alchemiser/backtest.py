@@ -194,24 +194,25 @@ class BacktestResult:
     """When it decides, where it fills, and what it assumes a live run may not get."""
     benchmark: str | None = None
     """The ticker the statistics compare with (bought and held), if any."""
+    benchmark_equity: list[float] | None = None
+    """Its equity at each day's close, from the same starting cash."""
 
 
 def measure(
     days: list[Day],
     initial: float,
-    benchmark: PriceHistory | None = None,
+    benchmark: Sequence[float] | None = None,
     risk_free: float = 0.0,
 ) -> Metrics:
     """Returns are measured from the starting cash, so the first day's costs count;
-    the benchmark is its single ticker bought at the first session's close."""
-    sessions = [d.session for d in days]
-    marks = (
-        None
-        if benchmark is None
-        else benchmark_equity(benchmark, benchmark.symbols[0], sessions, initial)
-    )
+    ``benchmark`` is its equity on the same sessions from the same starting cash."""
     figures = compute(
-        sessions, [d.equity for d in days], initial, [d.traded for d in days], marks, risk_free
+        [d.session for d in days],
+        [d.equity for d in days],
+        initial,
+        [d.traded for d in days],
+        benchmark,
+        risk_free,
     )
     return Metrics(
         **{f.name: getattr(figures, f.name) for f in fields(Statistics)},
@@ -324,14 +325,19 @@ def run_backtest(
         if progress is not None:
             progress(number, len(trades))
     initial = float(config.sim.starting_cash)
+    marks = None
+    if benchmark is not None:
+        sessions = [d.session for d in days]
+        marks = benchmark_equity(benchmark, benchmark.symbols[0], sessions, initial).tolist()
     return BacktestResult(
         days=days,
-        metrics=measure(days, initial, benchmark, risk_free),
+        metrics=measure(days, initial, marks, risk_free),
         first_session=range_start,
         assumptions=fill_model(
             window, _without_opens(history), len(history.symbols), config.sim.slippage_bps
         ),
         benchmark=None if benchmark is None else benchmark.symbols[0],
+        benchmark_equity=marks,
     )
 
 

@@ -48,6 +48,11 @@ def test_the_benchmark_is_spy_bought_and_held(tmp_path: Path) -> None:
     assert relative.correlation > 0.99  # all in SPY: it moves with its benchmark
     assert relative.beta == pytest.approx(1.0, abs=0.05)
     assert result.benchmark == "SPY"
+    marks = result.benchmark_equity
+    assert marks is not None
+    assert len(marks) == len(result.days)
+    assert marks[0] == pytest.approx(100_000)  # bought at the first session's close
+    assert marks[-1] == pytest.approx(own.final_equity)
 
 
 def test_a_ticker_without_data_is_refused(tmp_path: Path) -> None:
