@@ -14,11 +14,11 @@ re-read each day.
 
 from __future__ import annotations
 
+import csv
 import itertools
-import math
-import statistics
+import textwrap
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
 
@@ -32,13 +32,16 @@ from alchemiser.domain.prices import PriceHistory
 from alchemiser.domain.report import RunStatus
 from alchemiser.errors import DataError, DataErrorKind, StrategyError
 from alchemiser.ports import MarketData
+from alchemiser.reporting.benchmark import benchmark_equity
+from alchemiser.reporting.figures import monthly_rows, rows, text_table
 from alchemiser.reporting.outputs import risk_limited, write_equity
+from alchemiser.reporting.statistics import Statistics, compute, monthly_returns
 from alchemiser.reporting.trades import count_codes
 from alchemiser.service import AllocatedStrategy
 from alchemiser.simulation import Day, Sessions, simulate
 from alchemiser.strategy.base import ALL_HISTORY, WeightTable
 
-TRADING_DAYS = 252
+SUMMARY_WIDTH = 100
 
 
 class _Evaluated:
@@ -129,21 +132,12 @@ def fill_model(
     ]
 
 
-@dataclass
-class Metrics:
-    start: date
-    end: date
-    sessions: int
-    final_equity: float
-    total_return: float
-    cagr: float
-    volatility: float
-    sharpe: float
-    max_drawdown: float
-    turnover: float
-    """Traded notional per year as a multiple of average equity."""
-    failed_days: int
-    limited_orders: int
+@dataclass(frozen=True)
+class Metrics(Statistics):
+    """The statistics (reporting/statistics.py) and what the run itself counted."""
+
+    failed_days: int = 0
+    limited_orders: int = 0
     """Orders the risk limits shrank or denied over the whole backtest."""
 
 
@@ -155,6 +149,10 @@ class BacktestResult:
     """The first session of the requested range (the start itself may be a holiday)."""
     assumptions: list[str] = field(default_factory=list)
     """When it decides, where it fills, and what it assumes a live run may not get."""
+    benchmark: str | None = None
+    """The ticker the statistics compare with (bought and held), if any."""
+    benchmark_equity: list[float] | None = None
+    """Its equity at each day's close, from the same starting cash."""
     strategy_equity: dict[str, list[float]] = field(default_factory=dict)
     """Each strategy run alone (allocation 1.0, the same config and sessions): its
     equity on each of ``days``. Empty for a one-strategy config (the account is that
@@ -166,30 +164,24 @@ class BacktestResult:
         return count_codes(code for day in self.days for code in day.limits)
 
 
-def _metrics(days: list[Day], initial: float) -> Metrics:
-    """Returns are measured from the starting cash, so the first day's costs count."""
-    equity = [initial] + [d.equity for d in days]
-    returns = [b / a - 1 for a, b in itertools.pairwise(equity) if a > 0]
-    years = max(len(days), 1) / TRADING_DAYS
-    total = equity[-1] / equity[0] - 1
-    stdev = statistics.pstdev(returns) if len(returns) > 1 else 0.0
-    mean = statistics.fmean(returns) if returns else 0.0
-    peak, drawdown = -math.inf, 0.0
-    for value in equity:
-        peak = max(peak, value)
-        drawdown = max(drawdown, 1 - value / peak)
-    average_equity = statistics.fmean(equity)
+def measure(
+    days: list[Day],
+    initial: float,
+    benchmark: Sequence[float] | None = None,
+    risk_free: float = 0.0,
+) -> Metrics:
+    """Returns are measured from the starting cash, so the first day's costs count;
+    ``benchmark`` is its equity on the same sessions from the same starting cash."""
+    figures = compute(
+        [d.session for d in days],
+        [d.equity for d in days],
+        initial,
+        [d.traded for d in days],
+        benchmark,
+        risk_free,
+    )
     return Metrics(
-        start=days[0].session,
-        end=days[-1].session,
-        sessions=len(days),
-        final_equity=equity[-1],
-        total_return=total,
-        cagr=(equity[-1] / equity[0]) ** (1 / years) - 1 if equity[0] > 0 else math.nan,
-        volatility=stdev * math.sqrt(TRADING_DAYS),
-        sharpe=mean / stdev * math.sqrt(TRADING_DAYS) if stdev > 0 else math.nan,
-        max_drawdown=drawdown,
-        turnover=sum(d.traded for d in days) / average_equity / years,
+        **{f.name: getattr(figures, f.name) for f in fields(Statistics)},
         failed_days=sum(1 for d in days if d.status is RunStatus.FAILED),
         limited_orders=sum(d.limited for d in days),
     )
@@ -203,12 +195,16 @@ def run_backtest(
     progress: Callable[[int, int], None] | None = None,
     *,
     strategies: bool = True,
+    benchmark: PriceHistory | None = None,
+    risk_free: float = 0.0,
 ) -> BacktestResult:
     """Rebalance daily from ``start`` to ``end`` (sessions of the data's calendar).
 
     With ``strategies`` and more than one strategy, each strategy is also run alone (its
     allocation 1.0, the rest of the config as is) on the same sessions, reading the same
     evaluated tables: ``strategy_equity``. ``progress`` hears (done, total) over all runs.
+    ``benchmark``: one ticker's closes (reporting/benchmark.py) the statistics compare
+    with; ``risk_free``: the annual rate the ratios use.
     """
     if end < start:
         raise StrategyError(f"backtest end {end} is before its start {start}")
@@ -267,20 +263,27 @@ def run_backtest(
         for a in alone
     }
     initial = float(config.sim.starting_cash)
+    marks = None
+    if benchmark is not None:
+        dates = [d.session for d in days]
+        marks = benchmark_equity(benchmark, benchmark.symbols[0], dates, initial).tolist()
     return BacktestResult(
         days=days,
-        metrics=_metrics(days, initial),
+        metrics=measure(days, initial, marks, risk_free),
         first_session=range_start,
         assumptions=fill_model(
             window, _without_opens(history), len(history.symbols), config.sim.slippage_bps
         ),
         strategy_equity=solo,
+        benchmark=None if benchmark is None else benchmark.symbols[0],
+        benchmark_equity=marks,
     )
 
 
-def write_csv(result: BacktestResult, path: Path, benchmark: Sequence[float] | None = None) -> None:
-    """equity.csv (reporting/outputs.py says what each column holds)."""
-    write_equity(result.days, path, result.strategy_equity, benchmark)
+def write_csv(result: BacktestResult, path: Path) -> None:
+    """equity.csv (reporting/outputs.py says what each column holds): the account, each
+    strategy run alone, and the benchmark when there is one."""
+    write_equity(result.days, path, result.strategy_equity, result.benchmark_equity)
 
 
 def write_chart(result: BacktestResult, path: Path, title: str) -> None:
@@ -314,31 +317,51 @@ def write_chart(result: BacktestResult, path: Path, title: str) -> None:
     pyplot.close(figure)
 
 
+def _labelled(label: str, text: str) -> str:
+    """``text`` after a 14-column label, wrapped at the summary's width."""
+    return textwrap.fill(
+        text, SUMMARY_WIDTH, initial_indent=f"{label:<13} ", subsequent_indent=" " * 14
+    )
+
+
 def summary(result: BacktestResult) -> list[str]:
+    """What was assumed, then the statistics (against the benchmark, when there is
+    one) as a table that reads at 100 columns, then what the run itself counted."""
     metrics = result.metrics
     late = (
         [
-            f"note          the strategies can trade on every session only from "
-            f"{metrics.start.isoformat()} (not enough history before): the backtest starts "
-            f"there, not on {result.first_session.isoformat()}"
+            f"the strategies can trade on every session only from {metrics.start.isoformat()} "
+            f"(not enough history before): the backtest starts there, not on "
+            f"{result.first_session.isoformat()}"
         ]
         if metrics.start > result.first_session
         else []
     )
+    notes = [_labelled("note", line) for line in late] + [
+        _labelled("fill model" if i == 0 else "assumes", line)
+        for i, line in enumerate(result.assumptions)
+    ]
+    table = rows(metrics, "strategy", result.benchmark or "benchmark")
+    shown = [row for row in table if row[0] not in {"period", "sessions"}]
     return [
-        *late,
+        *notes[: len(late)],
         f"period        {metrics.start.isoformat()} to {metrics.end.isoformat()} "
         f"({metrics.sessions} sessions)",
-        *(
-            f"{'fill model' if i == 0 else 'assumes':<13} {line}"
-            for i, line in enumerate(result.assumptions)
-        ),
-        f"final equity  ${metrics.final_equity:,.2f} ({metrics.total_return:+.2%})",
-        f"CAGR          {metrics.cagr:.2%}",
-        f"volatility    {metrics.volatility:.2%} (annualised)",
-        f"Sharpe        {metrics.sharpe:.2f} (risk-free rate 0)",
-        f"max drawdown  {metrics.max_drawdown:.2%}",
-        f"turnover      {metrics.turnover:.1f}x equity per year",
+        *notes[len(late) :],
+        *text_table(shown),
         f"failed days   {metrics.failed_days}",
-        risk_limited(result.limited_by_code),
+        textwrap.fill(
+            risk_limited(result.limited_by_code), SUMMARY_WIDTH, subsequent_indent=" " * 14
+        ),
     ]
+
+
+def write_monthly_returns(result: BacktestResult, path: Path) -> None:
+    """``year,Jan..Dec,total``: each month's and year's return, as fractions."""
+    days = result.days
+    table = monthly_returns(
+        [d.session for d in days], [d.equity for d in days], result.metrics.base
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        csv.writer(stream).writerows(monthly_rows(table))

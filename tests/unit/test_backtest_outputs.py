@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -173,11 +174,11 @@ def test_equity_csv_has_a_column_per_strategy_then_a_benchmark(tmp_path: Path) -
         assert float(row["equity"]) == pytest.approx(day.equity, abs=0.005)
         assert float(row["equity_a"]) == pytest.approx(a, abs=0.005)
     benchmark = [100_000.0 + n for n in range(len(result.days))]
-    write_csv(result, path, benchmark)
+    write_csv(replace(result, benchmark="SPY", benchmark_equity=benchmark), path)
     assert header(path) == [*EQUITY_HEADER, "equity_a", "equity_b", "equity_benchmark"]
     assert [float(r["equity_benchmark"]) for r in read(path)] == benchmark
     with pytest.raises(DataError, match="benchmark values"):
-        write_csv(result, path, benchmark[1:])
+        write_csv(replace(result, benchmark="SPY", benchmark_equity=benchmark[1:]), path)
 
 
 def test_without_the_strategies_alone(tmp_path: Path) -> None:
@@ -232,7 +233,12 @@ def test_the_command_writes_every_output_and_shows_each_run(
     trades = read(out / "trades.csv")
     assert f"trades        {out / 'trades.csv'} ({len(trades)} rows)" in printed
     assert f"allocations   {out / 'allocations.csv'}" in printed
-    assert header(out / "equity.csv") == [*EQUITY_HEADER, "equity_a", "equity_b"]
+    assert header(out / "equity.csv") == [
+        *EQUITY_HEADER,
+        "equity_a",
+        "equity_b",
+        "equity_benchmark",
+    ]
     assert header(out / "allocations.csv") == ["date", "SPY", "TLT"]
     sessions = len(read(out / "equity.csv"))
     lines = progress.splitlines()  # not a terminal: a line a tenth of the way, no bar
@@ -240,7 +246,7 @@ def test_the_command_writes_every_output_and_shows_each_run(
     assert {line.rpartition(": ")[2] for line in lines} == {"account", "a alone", "b alone"}
     assert len(lines) <= 11
     assert main([*args, "--config", str(config), "--out", str(out), "--no-strategies"]) == 0
-    assert header(out / "equity.csv") == EQUITY_HEADER
+    assert header(out / "equity.csv") == [*EQUITY_HEADER, "equity_benchmark"]
     assert capsys.readouterr().err.splitlines()[-1] == f"backtest: {sessions}/{sessions}: account"
 
 

@@ -77,7 +77,7 @@ def test_the_open_window_never_decides_on_the_session_it_fills_at(tmp_path: Path
     # AAA is held only across down sessions, so the account loses on every one of them.
     assert result.metrics.final_equity < 100_000 * 0.9**10
     assert result.days[0].session == SESSION_DAYS[2]  # 1-day return from the 2nd session on
-    model = next(line for line in summary(result) if line.startswith("fill model"))
+    model = " ".join(next(ln for ln in summary(result) if ln.startswith("fill model")).split())
     assert "each session's open" in model  # AAA's (SPY, which never moves, has none)
 
 
@@ -90,7 +90,7 @@ def test_the_close_window_fills_at_the_close_it_decided_on(tmp_path: Path) -> No
     result = run_backtest(config, bootstrap.market_data(config), SESSION_DAYS[0], SESSION_DAYS[-1])
     assert result.metrics.final_equity < 100_000
     assert result.days[0].session == SESSION_DAYS[1]
-    model = next(line for line in summary(result) if line.startswith("fill model"))
+    model = " ".join(next(ln for ln in summary(result) if ln.startswith("fill model")).split())
     assert "each session's close and fills at that close" in model
 
 
@@ -413,5 +413,5 @@ def test_the_summary_names_the_symbols_filled_at_the_close_for_want_of_opens(
 ) -> None:
     config = load_config(seesaw_config(tmp_path, "open"))  # AAA has opens, SPY has none
     result = run_backtest(config, bootstrap.market_data(config), SESSION_DAYS[0], SESSION_DAYS[-1])
-    model = next(line for line in summary(result) if line.startswith("fill model"))
+    model = " ".join(next(ln for ln in summary(result) if ln.startswith("fill model")).split())
     assert "where the data has one, else at its CLOSE: 1 of 2 symbols have no opens (SPY)" in model

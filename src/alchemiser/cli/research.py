@@ -24,11 +24,20 @@ from alchemiser.adapters.files.symphonies import (
     read_symphony_file,
 )
 from alchemiser.adapters.files.text import read_capped_text
-from alchemiser.backtest import run_backtest, summary, write_chart, write_csv
+from alchemiser.backtest import (
+    run_backtest,
+    summary,
+    write_chart,
+    write_csv,
+    write_monthly_returns,
+)
 from alchemiser.cli.progress import Progress
 from alchemiser.config import load_config
 from alchemiser.errors import AlchemiserError, DataError, StrategyError
 from alchemiser.ports import MarketData
+from alchemiser.reporting.backtest_page import backtest_page
+from alchemiser.reporting.benchmark import load_benchmark
+from alchemiser.reporting.html import write_backtest_html
 from alchemiser.reporting.outputs import write_allocations, write_trades
 from alchemiser.strategy.base import ALL_HISTORY
 from alchemiser.strategy.symphony.ast import Symphony
@@ -52,6 +61,7 @@ BUILTIN_PREFIX = "builtin:"
 SYMPHONY_SUFFIXES = (".clj", ".json")
 """What ``validate DIR`` checks: the files directly in DIR with these suffixes."""
 EXIT_FAILED = 1
+EXIT_USAGE = 2
 
 
 def add_commands(
@@ -114,6 +124,31 @@ def add_commands(
         action="store_true",
         help="skip running each strategy alone (the equity_<strategy> columns)",
     )
+    backtest.add_argument(
+        "--benchmark",
+        default="SPY",
+        metavar="TICKER",
+        help="compare with this ticker bought and held, from the same price data "
+        "(default: SPY; 'none' for no benchmark)",
+    )
+    backtest.add_argument(
+        "--risk-free",
+        type=_rate,
+        default=0.0,
+        metavar="RATE",
+        help="the annual risk-free rate for Sharpe, Sortino and alpha, e.g. 0.04 (default: 0)",
+    )
+
+
+def _rate(text: str) -> float:
+    """An annual rate as a fraction: finite, above -1 and below 1 (0.04 is 4%)."""
+    try:
+        rate = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not -1 < rate < 1:
+        raise argparse.ArgumentTypeError(f"{text}: give a fraction above -1 and below 1 (0.04)")
+    return rate
 
 
 def _store(prices: Path | None) -> FilePriceStore:
@@ -309,17 +344,27 @@ def backtest_command(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.start > args.end:
         raise StrategyError(f"--start {args.start} is after --end {args.end}")
+    market = bootstrap.market_data(config, args.prices)
+    benchmark = None
+    if args.benchmark.lower() != "none":
+        try:
+            benchmark = load_benchmark(market, args.benchmark.upper(), args.start, args.end)
+        except DataError as error:
+            print(f"alchemiser: {error.code}: --benchmark: {error}", file=sys.stderr)
+            return EXIT_USAGE
     alone = len(config.strategies) > 1 and not args.no_strategies
     names = [s.name for s in config.strategies] if alone else []
     progress = _BacktestProgress(["account", *(f"{name} alone" for name in names)])
     try:
         result = run_backtest(
             config,
-            bootstrap.market_data(config, args.prices),
+            market,
             args.start,
             args.end,
             progress,
             strategies=alone,
+            benchmark=benchmark,
+            risk_free=args.risk_free,
         )
     finally:
         progress.close()
@@ -329,10 +374,16 @@ def backtest_command(args: argparse.Namespace) -> int:
     count = write_trades(result.days, trades)
     allocations = args.out / "allocations.csv"
     write_allocations(result.days, allocations)
+    monthly = args.out / "monthly_returns.csv"
+    write_monthly_returns(result, monthly)
+    page = args.out / "report.html"
+    write_backtest_html(backtest_page(result, f"Backtest: {config.account}"), page)
     print("\n".join(summary(result)))
     print(f"equity curve  {curve}")
     print(f"trades        {trades} ({count} rows)")
     print(f"allocations   {allocations}")
+    print(f"monthly       {monthly}")
+    print(f"report        {page}")
     if not args.no_chart:
         chart = args.out / "equity.png"
         metrics = result.metrics
