@@ -1,0 +1,1 @@
+"""Reports: backtest statistics, outputs and the HTML pages a user reads."""
