@@ -93,7 +93,11 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     report = commands.add_parser(
         "report",
         help="the last runs, one line each, or one run in full (local file or DynamoDB)",
-        description=__doc__.split("\n\n")[1].replace("\n", " ") if __doc__ else None,
+        description="List an account's last runs, one line each (trading date, status, "
+        "orders, turnover, equity before and after, the change in $ and %, the run id, and "
+        "why it did less than asked), a strategy's (--strategy), or one run in full (--run "
+        "ID; with --html as a web page). Reads the ledger file local runs write, or the "
+        "DynamoDB ledger (see --ledger).",
     )
     where = report.add_mutually_exclusive_group()
     where.add_argument(
