@@ -159,6 +159,20 @@ def test_a_line_that_is_not_a_report_is_named(workdir: Path, tmp_path: Path) -> 
     assert "Traceback" not in done.stderr
     assert len(done.stderr.splitlines()) == 1
 
+    # A run on that ledger cannot tell which attempts finished: it stops, placing nothing.
+    state = tmp_path / "state"
+    state.mkdir()
+    shutil.copy(broken, state / "ledger.jsonl")
+    shutil.copy(workdir / ".alchemiser" / "sim-demo.json", state / "sim-demo.json")
+    account = (state / "sim-demo.json").read_bytes()
+    refused = alchemiser("run", "--state-dir", str(state), cwd=tmp_path)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("alchemiser: LEDGER_MALFORMED: ledger ")
+    assert "line 3 is not a run report" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert (state / "sim-demo.json").read_bytes() == account
+    assert (state / "ledger.jsonl").read_text() == broken.read_text()
+
 
 class Page(HTMLParser):
     """Checks that every element opened is closed in order, and collects what a test

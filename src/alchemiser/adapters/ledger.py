@@ -72,8 +72,8 @@ class FileLedger:
             return RunReport.model_validate_json(line)
         except ValidationError as error:
             first = error.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "line"
-            problem = f"{where}: {first['msg']}"[:_PROBLEM_CHARS]
+            where = ".".join(str(part) for part in first["loc"])
+            problem = (f"{where}: {first['msg']}" if where else first["msg"])[:_PROBLEM_CHARS]
             raise AlchemiserError(
                 f"ledger {self._path} line {number} is not a run report ({problem}); "
                 "move the line out of the file or restore the file from a copy",
