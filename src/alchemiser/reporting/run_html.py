@@ -67,7 +67,8 @@ def _table(
     )
     if not body:
         return '<p class="muted">none</p>'
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    thead = f"<thead><tr>{head}</tr></thead>" if any(headers) else ""
+    return f"<table>{thead}<tbody>{body}</tbody></table>"
 
 
 def _section(title: str, content: str) -> str:
