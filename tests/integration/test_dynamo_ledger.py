@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -445,25 +446,59 @@ def no_secrets(*outputs: str) -> None:
         assert FAKE_SECRET not in text
 
 
+def cells(line: str) -> tuple[list[str], str]:
+    """One line of ``report``'s table: its columns (the one status of two words, "dry
+    run", kept whole), and the reason after `` -- ``."""
+    columns, _, why = line.partition("  -- ")
+    return [c.replace("\0", " ") for c in columns.replace("dry run", "dry\0run").split()], why
+
+
 def test_report_last(recorded: list[RunReport], capsys: pytest.CaptureFixture[str]) -> None:
     assert report_cli("--last", "3") == 0
     out, err = capsys.readouterr()
     lines = out.splitlines()
-    assert lines[0] == "Last 3 attempt(s) of account 'demo', newest first:"
-    assert [line.split()[1] for line in lines[1:]] == [
+    assert (
+        lines[0] == f"Last 3 attempt(s) of account 'demo' in ledger table {TABLE!r}, newest first:"
+    )
+    assert cells(lines[1])[0] == [
+        "DATE",
+        "STATUS",
+        "ORDERS",
+        "TURNOVER",
+        "BEFORE",
+        "AFTER",
+        "P&L",
+        "%",
+        "RUN",
+    ]
+    rows = [cells(line) for line in lines[2:]]
+    assert [columns[-1] for columns, _ in rows] == [
         "20260731-0000000004",
         "20260730-0000000003",
         "20260729-0000000002",
     ]
-    assert lines[1].startswith("2026-07-31  20260731-0000000004  failed      sim    attempt -")
-    assert lines[1].endswith("-- DATA_STALE: SPY has no close")
-    turnover = f"${recorded[2].turnover:,.2f}"
-    assert f"orders {len(recorded[2].orders)}  fills {len(recorded[2].fills)}" in lines[2]
-    assert lines[2].endswith(f"turnover {turnover}")
+    assert rows[0][0][:2] == ["2026-07-31", "failed"]
+    assert rows[0][1] == "DATA_STALE: SPY has no close"
+    shown = recorded[2]
+    assert shown.account_before is not None
+    assert shown.account_after is not None
+    delta = shown.account_after.equity - shown.account_before.equity
+    assert rows[1][0][1:8] == [
+        "completed",
+        str(len(shown.orders)),
+        f"${shown.turnover:,.0f}",
+        f"${shown.account_before.equity:,.0f}",
+        f"${shown.account_after.equity:,.0f}",
+        f"-${-delta:,.0f}" if delta < 0 else f"+${delta:,.0f}",
+        f"{delta / shown.account_before.equity * 100:+.2f}%",
+    ]
+    assert rows[1][1] == ""  # it did all it was asked
     no_secrets(out, err)
     assert report_cli() == 0  # the default: the last five of the config's account
-    assert len(capsys.readouterr().out.splitlines()) == 1 + 4
+    assert len(capsys.readouterr().out.splitlines()) == 2 + 4
     assert report_cli("--account", "ira", "--table", TABLE) == 0
+    assert "20260731-0000000005" in capsys.readouterr().out
+    assert report_cli("--account", "ira", "--ledger", TABLE) == 0
     assert "20260731-0000000005" in capsys.readouterr().out
 
 
@@ -525,17 +560,17 @@ def test_report_shows_every_attempt(
     assert report_cli("--last", "5") == 0
     out, err = capsys.readouterr()
     lines = out.splitlines()
-    assert lines[0] == "Last 3 attempt(s) of account 'demo', newest first:"
-    assert lines[1].startswith("2026-08-01  20260801-0000000009  started     sim    attempt -  ")
-    assert lines[2].startswith(
-        f"2026-07-31  {report.run_id}  completed   sim    attempt {SECOND_ATTEMPT}  "
-        f"orders {len(report.orders)}"
-    )
-    assert lines[3].startswith(
-        f"2026-07-31  {report.run_id}  started, never finished  sim    attempt {FIRST_ATTEMPT}"
-    )
+    assert lines[0].startswith("Last 3 attempt(s) of account 'demo' in ledger table ")
+    rows = [cells(line) for line in lines[2:]]
+    assert rows[0][1] == ""  # still going: no reason
+    assert rows[0][0][:4] == ["2026-08-01", "started", "0", "$0"]
+    assert rows[0][0][5:] == ["-", "-", "-", "20260801-0000000009"]  # no account after
+    assert rows[1][0][:3] == ["2026-07-31", "completed", str(len(report.orders))]
+    assert rows[1][0][-1] == report.run_id
+    assert rows[2][0][:3] == ["2026-07-31", "unfinished", "0"]
+    assert rows[2][1] == "started, never finished"
     assert report_cli("--last", "1", "--account", "demo") == 0
-    assert "started  " in capsys.readouterr().out
+    assert cells(capsys.readouterr().out.splitlines()[2]) == (rows[0][0], "")
     assert report_cli("--strategy", "tecl") == 0
     strategy_rows = capsys.readouterr().out.splitlines()[1:]
     assert [row.split("  attempt ")[1].split()[0] for row in strategy_rows] == [
@@ -561,9 +596,15 @@ def test_report_shows_every_attempt(
     assert [RunReport.model_validate(r) for r in listed] == [killed, completed]
 
 
-def test_report_needs_a_table(aws_env: None) -> None:
-    with pytest.raises(ConfigError, match="--table"):
+def test_report_without_a_ledger(
+    aws_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .alchemiser/ledger.jsonl here
+    with pytest.raises(
+        AlchemiserError, match=r"no ledger file \.alchemiser/ledger\.jsonl"
+    ) as caught:
         report_cli("--last", "3")
+    assert caught.value.code == "LEDGER_UNAVAILABLE"
     with pytest.raises(SystemExit):
         report_cli("--last", "0")
     with pytest.raises(ConfigError, match="cannot be combined"):

@@ -44,7 +44,9 @@ def add_command(commands: Any) -> None:
         "account on Alpaca the AWS region, the secret, its endpoint against the mode and "
         "--live, the kill switch and (with --broker) the account pin. Reads only.",
     )
-    check.add_argument("--config", type=Path, required=True, help="the TOML config to check")
+    check.add_argument(
+        "--config", type=Path, required=True, metavar="PATH", help="the TOML config to check"
+    )
     which = check.add_mutually_exclusive_group()
     which.add_argument(
         "--account", metavar="NAME", help="the account to check (configs with [[accounts]])"
@@ -69,6 +71,7 @@ def add_command(commands: Any) -> None:
     check.add_argument(
         "--as-of",
         type=_date,
+        metavar="DATE",
         help="the trading date local data must be fresh for (default: today in New York)",
     )
 

@@ -77,14 +77,18 @@ def add_commands(
     fetch.add_argument(
         "--config",
         type=Path,
+        metavar="PATH",
         help="every ticker the config's strategies need (indicator-only ones included), "
         "its [data] dir, its [alpaca] secret_id, data_url and feed",
     )
-    fetch.add_argument("--symbols", help="tickers, comma-separated (with or without --config)")
+    fetch.add_argument(
+        "--symbols", metavar="SYM,SYM", help="tickers, comma-separated (with or without --config)"
+    )
     fetch.add_argument(
         "--start",
         type=date_type,
         default=DEFAULT_START,
+        metavar="DATE",
         help=f"first session of a new file (default: {DEFAULT_START.isoformat()}); an "
         "earlier one does not back-fill a file already there",
     )
@@ -94,10 +98,13 @@ def add_commands(
     fetch.add_argument(
         "--feed", choices=("iex", "sip"), help="default: the config's [alpaca] feed, else iex"
     )
-    fetch.add_argument("--secret-id", help="Secrets Manager id of the Alpaca keys")
-    fetch.add_argument("--data-url", help="Market Data API base URL (https; http on loopback)")
+    fetch.add_argument("--secret-id", metavar="ID", help="Secrets Manager id of the Alpaca keys")
+    fetch.add_argument(
+        "--data-url", metavar="URL", help="Market Data API base URL (https; http on loopback)"
+    )
     fetch.add_argument(
         "--trading-url",
+        metavar="URL",
         help="Trading API base URL, for the clock and calendar (default: the config's, "
         "else Alpaca's for the secret's endpoint)",
     )

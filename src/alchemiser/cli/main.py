@@ -13,6 +13,7 @@ Exit status: 0 when the run completed or had nothing to do, 1 when it failed
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -302,7 +303,29 @@ def _invoke(args: argparse.Namespace) -> int:
     return run_invoke(options, lambda line: print(line, flush=True))
 
 
+EXIT_PIPE_CLOSED = 141
+"""As a shell reports a command ended by SIGPIPE: the reader of stdout went away."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse, run the command, return its exit status. When stdout's reader goes away
+    (``alchemiser report | head -1``) the command ends quietly with status 141, as a
+    shell reports a process that SIGPIPE ended: what it did (a run, its ledger record)
+    is done, only the rest of its output is lost."""
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()  # inside the try: a closed pipe shows here, not at exit
+    except BrokenPipeError:
+        # Point stdout at /dev/null so that the interpreter's own flush at exit is quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_PIPE_CLOSED
+
+
+def _main(argv: Sequence[str] | None) -> int:
     secure_logging()  # whatever the caller set the root logger to: no key in any log
     args = _parser().parse_args(argv)
     try:

@@ -22,6 +22,7 @@ def add_commands(commands: Any) -> None:
     for command in (halt, resume):
         command.add_argument(
             "--parameter",
+            metavar="NAME",
             help=f"the SSM parameter (default: ${PARAMETER_ENV}; the stack's output "
             "TradingStateParameterName)",
         )

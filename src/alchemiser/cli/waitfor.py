@@ -161,7 +161,7 @@ def add_command(commands: Any) -> None:
     command = commands.add_parser(
         "wait-for",
         help="wait until every URL gives an HTTP answer (any status): exit 0, or 1 on timeout",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        description=__doc__.splitlines()[0].replace("``", "") if __doc__ else None,
     )
     command.add_argument(
         "urls",
@@ -176,7 +176,7 @@ def add_command(commands: Any) -> None:
         type=_seconds,
         default=DEFAULT_TIMEOUT_SECONDS,
         metavar="SECONDS",
-        help=f"give up after this long, all URLs together (default {DEFAULT_TIMEOUT_SECONDS:g})",
+        help=f"give up after this long, all URLs together (default: {DEFAULT_TIMEOUT_SECONDS:g})",
     )
 
 
