@@ -453,6 +453,17 @@ def cells(line: str) -> tuple[list[str], str]:
     return [c.replace("\0", " ") for c in columns.replace("dry run", "dry\0run").split()], why
 
 
+def rows_of(lines: list[str]) -> list[tuple[list[str], str]]:
+    """The table's rows, each with its reason (on the line below it, after ``--``)."""
+    rows: list[tuple[list[str], str]] = []
+    for line in lines:
+        if line.lstrip().startswith("-- "):
+            rows[-1] = (rows[-1][0], line.lstrip().removeprefix("-- "))
+        else:
+            rows.append(cells(line))
+    return rows
+
+
 def test_report_last(recorded: list[RunReport], capsys: pytest.CaptureFixture[str]) -> None:
     assert report_cli("--last", "3") == 0
     out, err = capsys.readouterr()
@@ -464,14 +475,14 @@ def test_report_last(recorded: list[RunReport], capsys: pytest.CaptureFixture[st
         "DATE",
         "STATUS",
         "ORDERS",
-        "TURNOVER",
+        "TRADED",
         "BEFORE",
         "AFTER",
         "P&L",
         "%",
         "RUN",
     ]
-    rows = [cells(line) for line in lines[2:]]
+    rows = rows_of(lines[2:])
     assert [columns[-1] for columns, _ in rows] == [
         "20260731-0000000004",
         "20260730-0000000003",
@@ -495,7 +506,7 @@ def test_report_last(recorded: list[RunReport], capsys: pytest.CaptureFixture[st
     assert rows[1][1] == ""  # it did all it was asked
     no_secrets(out, err)
     assert report_cli() == 0  # the default: the last five of the config's account
-    assert len(capsys.readouterr().out.splitlines()) == 2 + 4
+    assert len(rows_of(capsys.readouterr().out.splitlines()[2:])) == 4
     assert report_cli("--account", "ira", "--table", TABLE) == 0
     assert "20260731-0000000005" in capsys.readouterr().out
     assert report_cli("--account", "ira", "--ledger", TABLE) == 0
@@ -561,7 +572,7 @@ def test_report_shows_every_attempt(
     out, err = capsys.readouterr()
     lines = out.splitlines()
     assert lines[0].startswith("Last 3 attempt(s) of account 'demo' in ledger table ")
-    rows = [cells(line) for line in lines[2:]]
+    rows = rows_of(lines[2:])
     assert rows[0][1] == ""  # still going: no reason
     assert rows[0][0][:4] == ["2026-08-01", "started", "0", "$0"]
     assert rows[0][0][5:] == ["-", "-", "-", "20260801-0000000009"]  # no account after

@@ -17,7 +17,7 @@ from alchemiser.cli.main import main
 from alchemiser.domain.report import RunReport, RunStatus
 
 pytestmark = pytest.mark.integration
-HEADER = ["DATE", "STATUS", "ORDERS", "TURNOVER", "BEFORE", "AFTER", "P&L", "%", "RUN"]
+HEADER = ["DATE", "STATUS", "ORDERS", "TRADED", "BEFORE", "AFTER", "P&L", "%", "RUN"]
 
 
 def alchemiser(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -58,6 +58,18 @@ def cells(line: str) -> tuple[list[str], str]:
     return [c.replace("\0", " ") for c in columns.replace("dry run", "dry\0run").split()], why
 
 
+def rows_of(lines: list[str]) -> list[tuple[list[str], str]]:
+    """The table's rows: a reason that did not fit beside its row is on the next line,
+    indented under the status."""
+    rows: list[tuple[list[str], str]] = []
+    for line in lines:
+        if line.lstrip().startswith("-- "):
+            rows[-1] = (rows[-1][0], line.lstrip().removeprefix("-- "))
+        else:
+            rows.append(cells(line))
+    return rows
+
+
 def whole(value: Decimal, sign: bool = False) -> str:
     rounded = value.quantize(Decimal(1))
     text = f"${abs(rounded):,.0f}"
@@ -76,12 +88,13 @@ def test_report_lists_the_local_runs_with_their_money(
         "Last 3 attempt(s) of account 'demo' in ledger file .alchemiser/ledger.jsonl, newest first:"
     )
     assert cells(lines[1]) == (HEADER, "")
-    # A dry run's id is 4 characters longer (-dry) and it says what it would have done.
-    assert all(len(line) <= 100 for line in lines[1:] if "dry run" not in line), lines
+    # Every line of the table reads at 100 columns: a dry run's id is 4 characters
+    # longer (-dry), so what it would have done goes on the line below it.
+    assert all(len(line) <= 100 for line in lines[1:]), lines
     recorded = attempts(workdir / ".alchemiser" / "ledger.jsonl")
     assert [r.status for r in recorded] == [RunStatus.COMPLETED, RunStatus.NOOP, RunStatus.NOOP]
     assert recorded[2].dry_run
-    rows = [cells(line) for line in lines[2:]]
+    rows = rows_of(lines[2:])
     assert [columns[-1] for columns, _ in rows] == [r.run_id for r in reversed(recorded)]
     for (columns, _), report in zip(rows, reversed(recorded), strict=True):
         before, after = report.account_before, report.account_after
@@ -117,8 +130,9 @@ def test_report_reads_a_ledger_file_named_anywhere(
     recorded = attempts(path)
     assert main(["report", "--ledger", str(path), "--last", "1"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 3
-    assert lines[2].endswith("-- would place 0")
+    assert len(lines) == 4
+    assert lines[2].endswith("-dry")
+    assert lines[3] == "            -- would place 0"
 
     assert main(["report", "--ledger", str(path), "--json"]) == 0
     listed = [RunReport.model_validate(r) for r in json.loads(capsys.readouterr().out)]

@@ -162,15 +162,19 @@ def test_one_line_a_run(tmp_path: Path) -> None:
     )
     lines = cli_ledger.run_table([traded, failed, blocked], set())
     assert lines[1] == (
-        "2026-07-31  completed       0        $0  $100,000 $101,235  +$1,235 +1.23%  "
+        "2026-07-31  completed      0      $0  $100,000 $101,235  +$1,235 +1.23%  "
         "demo-20260731-aaaaaaaaaa"
     )
-    assert lines[2].startswith("2026-07-30  failed          0        $0  $100,000        -")
-    # The reason cut to fit 100 columns, to 30 characters at least; --run shows it whole.
-    why = lines[2].partition("  -- ")[2]
-    assert why == "DATA_STALE: SPY SPY SPY SPY..."
-    assert len(why) == cli_ledger.MIN_REASON
-    assert lines[3].endswith("demo-20260729-cccccccccc  -- risk approved none of the 3...")
+    assert lines[2].startswith("2026-07-30  failed         0      $0  $100,000        -")
+    assert lines[2].endswith("demo-20260730-bbbbbbbbbb")
+    # A reason goes on the line below its row, under the status, cut to fit 100
+    # columns; --run shows it whole.
+    assert lines[3].startswith("            -- DATA_STALE: SPY SPY")
+    assert lines[3].endswith("SP...")
+    assert len(lines[3]) == cli_ledger.WIDTH
+    assert lines[4].endswith("demo-20260729-cccccccccc")
+    assert lines[5] == "            -- risk approved none of the 3 planned order(s)"
+    assert all(len(line) <= cli_ledger.WIDTH for line in lines)
     assert cli_ledger.change(traded) == (Decimal("1234.50"), Decimal("1.2345"))
 
 

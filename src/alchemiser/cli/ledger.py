@@ -55,12 +55,11 @@ EXIT_FAILED = 1
 NEVER_FINISHED = "started, never finished"
 NO_ATTEMPT_ID = "-"
 WIDTH = 100
-MIN_REASON = 30
 REASON_MARK = "  -- "
-HEADER = ("DATE", "STATUS", "ORDERS", "TURNOVER", "BEFORE", "AFTER", "P&L", "%", "RUN")
-GAPS = ("  ", "  ", "  ", "  ", " ", "  ", " ", "  ", "")
+HEADER = ("DATE", "STATUS", "ORDERS", "TRADED", "BEFORE", "AFTER", "P&L", "%", "RUN")
+GAPS = ("  ", " ", "  ", "  ", " ", "  ", " ", "  ", "")
 """After each column: equity before and after, and the change in $ and %, are pairs."""
-RIGHT = {"ORDERS", "TURNOVER", "BEFORE", "AFTER", "P&L", "%"}
+RIGHT = {"ORDERS", "TRADED", "BEFORE", "AFTER", "P&L", "%"}
 
 
 class Readable(Protocol):
@@ -250,9 +249,9 @@ def run_row(report: RunReport, superseded: bool = False) -> tuple[list[str], str
 
 
 def run_table(reports: Sequence[RunReport], gone: set[tuple[str, str]]) -> list[str]:
-    """A header and one line per attempt, each column as wide as its widest cell; a
-    reason is cut to keep its line within ``WIDTH`` columns (to ``MIN_REASON`` at least:
-    ``--run`` shows it whole)."""
+    """A header and one line per attempt, each column as wide as its widest cell; the
+    attempt's reason, if any, on the line below it under its status, cut to stay within
+    ``WIDTH`` columns (``--run`` shows it whole)."""
     rows = [run_row(r, (r.run_id, r.attempt_id) in gone) for r in reports]
     table = [list(HEADER), *(cells for cells, _ in rows)]
     widths = [max(len(row[i]) for row in table) for i in range(len(HEADER))]
@@ -264,12 +263,12 @@ def run_table(reports: Sequence[RunReport], gone: set[tuple[str, str]]) -> list[
         return text.rstrip()
 
     out = [line(HEADER)]
+    below = " " * (widths[0] + len(GAPS[0])) + REASON_MARK.lstrip()
+    room = WIDTH - len(below)
     for cells, why in rows:
-        text = line(cells)
+        out.append(line(cells))
         if why:
-            room = max(WIDTH - len(text) - len(REASON_MARK), MIN_REASON)
-            text += REASON_MARK + (why if len(why) <= room else why[: room - 3] + "...")
-        out.append(text)
+            out.append(below + (why if len(why) <= room else why[: room - 3] + "..."))
     return out
 
 
