@@ -18,6 +18,12 @@ COMMANDS = [
     ("check",),
     ("wait-for",),
     ("data", "fetch"),
+    ("evaluate",),
+    ("explain",),
+    ("validate",),
+    ("convert",),
+    ("backtest",),
+    ("exchange", "serve"),
 ]
 
 

@@ -74,16 +74,30 @@ def add_commands(
     ):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("file", help=f"a symphony file, or {BUILTIN_PREFIX}NAME")
-        command.add_argument("--as-of", type=date_type, required=True)
-        command.add_argument("--prices", type=Path, help="a directory of <TICKER>.csv[.gz] files")
+        command.add_argument(
+            "--as-of",
+            type=date_type,
+            required=True,
+            metavar="DATE",
+            help="the session whose close the decision is made on (YYYY-MM-DD)",
+        )
+        command.add_argument(
+            "--prices",
+            type=Path,
+            metavar="DIR",
+            help="a directory of <TICKER>.csv[.gz] files (default: the bundled prices)",
+        )
         command.add_argument(
             "--anchor",
             type=date_type,
+            metavar="DATE",
             help="holdings start at the first decidable session on or after this date "
             "(symphonies with a rebalance frequency or threshold; default: the first one)",
         )
         if name == "evaluate":
-            command.add_argument("--json", action="store_true")
+            command.add_argument(
+                "--json", action="store_true", help="print the weights and notes as JSON"
+            )
             command.add_argument(
                 "--targets",
                 action="store_true",
@@ -95,7 +109,12 @@ def add_commands(
         nargs="+",
         help=f"symphony files, directories of .clj and .json files, or {BUILTIN_PREFIX}NAME",
     )
-    validate.add_argument("--prices", type=Path, help="check tickers against this price directory")
+    validate.add_argument(
+        "--prices",
+        type=Path,
+        metavar="DIR",
+        help="check tickers against this price directory (default: the bundled prices)",
+    )
     convert = commands.add_parser(
         "convert", help="a symphony from defsymphony text to Composer's JSON score or back"
     )
@@ -105,11 +124,19 @@ def add_commands(
     convert.add_argument(
         "--to", choices=("json", "text"), help="the form to write (default: the other one)"
     )
-    convert.add_argument("--out", type=Path, help="write here instead of to standard output")
+    convert.add_argument(
+        "--out", type=Path, metavar="PATH", help="write here instead of to standard output"
+    )
     backtest = commands.add_parser("backtest", help="rebalance daily over a date range (simulated)")
-    backtest.add_argument("--config", type=Path, help="TOML config (default: the embedded default)")
-    backtest.add_argument("--start", type=date_type, required=True)
-    backtest.add_argument("--end", type=date_type, required=True)
+    backtest.add_argument(
+        "--config", type=Path, metavar="PATH", help="TOML config (default: the embedded default)"
+    )
+    backtest.add_argument(
+        "--start", type=date_type, required=True, metavar="DATE", help="the first session"
+    )
+    backtest.add_argument(
+        "--end", type=date_type, required=True, metavar="DATE", help="the last session"
+    )
     backtest.add_argument(
         "--prices",
         type=Path,
@@ -117,7 +144,13 @@ def add_commands(
         help="a directory of <TICKER>.csv[.gz] files (default: the config's [data] dir, "
         "else the bundled prices)",
     )
-    backtest.add_argument("--out", type=Path, default=Path("backtest-output"))
+    backtest.add_argument(
+        "--out",
+        type=Path,
+        default=Path("backtest-output"),
+        metavar="DIR",
+        help="where the report, CSV files and chart go (default: backtest-output)",
+    )
     backtest.add_argument("--no-chart", action="store_true", help="skip the PNG chart")
     backtest.add_argument(
         "--no-strategies",

@@ -62,28 +62,60 @@ def add_command(subparsers: Any) -> None:
     exchange = subparsers.add_parser(
         "exchange", help="a local Alpaca-compatible exchange (for tests and scripts)"
     )
-    commands = exchange.add_subparsers(dest="exchange_command", required=True)
+    commands = exchange.add_subparsers(dest="exchange_command", required=True, metavar="COMMAND")
     serve = commands.add_parser(
         "serve",
         help="serve the Trading and Market Data APIs on 127.0.0.1 until SIGINT/SIGTERM",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        description="The local Alpaca-compatible exchange as a process: one line when it is "
+        "ready, then it serves until SIGINT or SIGTERM.",
     )
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        metavar="N",
+        help="0 picks a free port (default: %(default)s)",
+    )
     serve.add_argument("--host", default=HOST, choices=[HOST], help="fixed: 127.0.0.1 only")
-    serve.add_argument("--prices", type=Path, help="price directory (default: the bundled one)")
     serve.add_argument(
-        "--session", type=_date, help="session the clock starts in (default: the last one)"
+        "--prices", type=Path, metavar="DIR", help="price directory (default: the bundled one)"
     )
-    serve.add_argument("--cash", type=_money, default=Decimal(100_000), help="starting cash")
-    serve.add_argument("--latency-ms", type=int, default=0, help="delay before every response")
     serve.add_argument(
-        "--fill-delay", type=float, default=0.0, help="seconds from submission to fill"
+        "--session",
+        type=_date,
+        metavar="DATE",
+        help="session the clock starts in (default: the last one)",
     )
-    serve.add_argument("--key-id", help=f"required key id (default: ${KEY_ENV})")
-    serve.add_argument("--secret-key", help=f"required secret key (default: ${SECRET_ENV})")
-    serve.add_argument("--faults", type=Path, help="JSON file with a list of faults")
     serve.add_argument(
-        "--whole-shares", type=_symbols, default=frozenset(), help="SYM,SYM not fractionable"
+        "--cash",
+        type=_money,
+        default=Decimal(100_000),
+        metavar="USD",
+        help="starting cash (default: 100000)",
+    )
+    serve.add_argument(
+        "--latency-ms", type=int, default=0, metavar="MS", help="delay before every response"
+    )
+    serve.add_argument(
+        "--fill-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="seconds from submission to fill (default: 0)",
+    )
+    serve.add_argument("--key-id", metavar="ID", help=f"required key id (default: ${KEY_ENV})")
+    serve.add_argument(
+        "--secret-key", metavar="KEY", help=f"required secret key (default: ${SECRET_ENV})"
+    )
+    serve.add_argument(
+        "--faults", type=Path, metavar="PATH", help="JSON file with a list of faults"
+    )
+    serve.add_argument(
+        "--whole-shares",
+        type=_symbols,
+        default=frozenset(),
+        metavar="SYM,SYM",
+        help="symbols that are not fractionable",
     )
     serve.add_argument(
         "--ready-file",
