@@ -349,11 +349,43 @@ def summary(result: BacktestResult) -> list[str]:
         f"({metrics.sessions} sessions)",
         *notes[len(late) :],
         *text_table(shown),
+        *_alone_lines(result),
         f"failed days   {metrics.failed_days}",
         textwrap.fill(
             risk_limited(result.limited_by_code), SUMMARY_WIDTH, subsequent_indent=" " * 14
         ),
     ]
+
+
+def alone_statistics(result: BacktestResult) -> dict[str, Statistics]:
+    """Each strategy run alone, measured as the account is (same sessions, starting cash
+    and risk-free rate; no turnover: the solo runs keep only their equity)."""
+    dates = [d.session for d in result.days]
+    base, rate = result.metrics.base, result.metrics.risk_free
+    return {
+        name: compute(dates, equity, base, risk_free=rate)
+        for name, equity in result.strategy_equity.items()
+    }
+
+
+def _alone_lines(result: BacktestResult) -> list[str]:
+    """What each strategy did alone, one line each, beside the account's figures."""
+    alone = alone_statistics(result)
+    if not alone:
+        return []
+    table: list[tuple[str, ...]] = [
+        ("each alone", "CAGR", "Sharpe", "Sortino", "max drawdown", "final equity")
+    ]
+    for name, stats in alone.items():
+        figures = {row[0]: row[1] for row in rows(stats)}
+        table.append(
+            (
+                f"  {name}",
+                *(figures[label] for label in ("CAGR", "Sharpe", "Sortino", "max drawdown")),
+                f"${stats.final_equity:,.2f}",
+            )
+        )
+    return text_table(table)
 
 
 def write_monthly_returns(result: BacktestResult, path: Path) -> None:

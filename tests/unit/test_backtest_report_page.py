@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from alchemiser.adapters.files.prices import FilePriceStore
-from alchemiser.backtest import run_backtest
+from alchemiser.backtest import alone_statistics, run_backtest, summary
 from alchemiser.cli import main
 from alchemiser.config import load_config
 from alchemiser.reporting.backtest_page import ACCOUNT, backtest_page
@@ -49,11 +49,20 @@ def test_the_page_carries_the_backtests_own_figures(tmp_path: Path) -> None:
     assert page.series["a alone"] == result.strategy_equity["a"]
     assert page.benchmark == "SPY"
     assert page.dates == [d.session for d in result.days]
-    assert page.stats.columns == ["", "strategy", "SPY"]
+    assert page.stats.columns == ["", "account", "SPY", "a alone", "b alone"]
     labels = [label for label, _ in page.stats.rows]
     assert {"CAGR", "Sortino", "beta", "R-squared"} <= set(labels)
-    cagr = dict(page.stats.rows)["CAGR"]
-    assert cagr[0] == f"{result.metrics.cagr:.2%}"
+    assert "period" not in labels  # the subtitle says it once
+    table = dict(page.stats.rows)
+    alone = alone_statistics(result)
+    assert table["CAGR"] == [
+        f"{result.metrics.cagr:.2%}",
+        f"{result.metrics.benchmark.cagr:.2%}" if result.metrics.benchmark else "",
+        f"{alone['a'].cagr:.2%}",
+        f"{alone['b'].cagr:.2%}",
+    ]
+    assert table["beta"][2:] == ["", ""]  # measured against the benchmark: the account only
+    assert alone["a"].final_equity == pytest.approx(result.strategy_equity["a"][-1])
     assert page.allocations is not None
     assert sorted(page.allocations.weights) == ["SPY", "TLT"]
     first = {s: w[0] for s, w in page.allocations.weights.items()}
@@ -82,3 +91,26 @@ def test_the_command_writes_report_html(tmp_path: Path, capsys: pytest.CaptureFi
         last = list(csv.DictReader(stream))[-1]
     # The page's statistics come from the same equity the CSV holds.
     assert f"${float(last['equity']):,.2f}" in html
+
+
+def test_the_summary_shows_each_strategy_alone(tmp_path: Path) -> None:
+    result = run_backtest(
+        load_config(write_config(tmp_path, A_AND_B)), FilePriceStore.bundled(), START, END
+    )
+    lines = summary(result)
+    header = lines.index(next(line for line in lines if line.startswith("each alone")))
+    alone = alone_statistics(result)
+    for offset, name in enumerate(("a", "b"), start=1):
+        cells = lines[header + offset].split()
+        assert cells[0] == name
+        assert cells[1] == f"{alone[name].cagr:.2%}"
+        assert cells[-1] == f"${alone[name].final_equity:,.2f}"
+    assert all(len(part) <= 100 for line in lines for part in line.splitlines())
+    solo = run_backtest(
+        load_config(write_config(tmp_path, A_AND_B)),
+        FilePriceStore.bundled(),
+        START,
+        END,
+        strategies=False,
+    )
+    assert not any(line.startswith("each alone") for line in summary(solo))

@@ -1,20 +1,24 @@
 """A backtest's result as the HTML page's plain data (reporting/page.py).
 
 The page shows what the terminal summary and the CSV files say, in one file: the
-statistics table (strategy and benchmark columns), the account, the benchmark and each
-strategy run alone as lines, the monthly returns, the account's target weights on each
-session, and the orders the risk limits shrank or denied, by reason code.
+statistics table (the account, the benchmark and each strategy run alone), their
+equity lines, the monthly returns, the account's target weights on each session, and
+the orders the risk limits shrank or denied, by reason code.
 """
 
 from __future__ import annotations
 
-from alchemiser.backtest import BacktestResult
+from alchemiser.backtest import BacktestResult, alone_statistics
 from alchemiser.reporting.figures import rows
 from alchemiser.reporting.outputs import allocation_symbols
 from alchemiser.reporting.page import Allocations, BacktestPage, MonthlyRow, StatsTable
 from alchemiser.reporting.statistics import monthly_returns
 
 ACCOUNT = "account"
+SUBTITLED = {"period", "sessions"}
+"""Rows the page's subtitle says once for every column."""
+ACCOUNT_ONLY = {"risk-free rate"}
+"""Rows said once, in the account's column."""
 
 
 def _allocations(result: BacktestResult) -> Allocations | None:
@@ -42,8 +46,14 @@ def backtest_page(result: BacktestResult, title: str) -> BacktestPage:
         series[result.benchmark] = list(result.benchmark_equity)
     for name, equity in result.strategy_equity.items():
         series[f"{name} alone"] = list(equity)
-    table = rows(metrics, "strategy", result.benchmark or "benchmark")
-    header, *body = table
+    table = rows(metrics, ACCOUNT, result.benchmark or "benchmark")
+    for name, stats in alone_statistics(result).items():  # a column for each alone
+        figures = {row[0]: row[1] for row in rows(stats) if row[0] not in ACCOUNT_ONLY}
+        table = [
+            (*table[0], f"{name} alone"),
+            *((*row, figures.get(row[0], "")) for row in table[1:]),
+        ]
+    header, *body = [row for row in table if row[0] not in SUBTITLED]
     subtitle = [
         f"{metrics.start.isoformat()} to {metrics.end.isoformat()}, {metrics.sessions:,} sessions",
         *result.assumptions,

@@ -25,6 +25,7 @@ main { max-width: 1060px; margin: 0 auto; padding: 24px 28px 48px; background: #
 h1 { font-size: 24px; margin: 0 0 6px; }
 h2 { font-size: 17px; margin: 32px 0 8px; padding-bottom: 4px; border-bottom: 1px solid #e1e4e8; }
 p.sub { margin: 0; color: #5b6475; }
+div.wide { overflow-x: auto; }
 table { border-collapse: collapse; margin: 8px 0; }
 th, td { padding: 4px 14px 4px 0; border-bottom: 1px solid #eceef1; text-align: right;
   font-variant-numeric: tabular-nums; white-space: nowrap; }
@@ -51,7 +52,8 @@ def _table(columns: list[str], rows: list[tuple[str, list[str]]], css: str) -> s
         f"<tr><td>{esc(label)}</td>" + "".join(f"<td>{esc(v)}</td>" for v in values) + "</tr>"
         for label, values in rows
     )
-    return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    table = f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return f'<div class="wide">{table}</div>'
 
 
 def _section(title: str, content: str) -> str:
