@@ -12,8 +12,8 @@ import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alchemiser import bootstrap
 from alchemiser.adapters.files.prices import FilePriceStore
 from alchemiser.adapters.files.symphonies import (
     BUILTINS,
@@ -24,10 +24,7 @@ from alchemiser.adapters.files.symphonies import (
     read_symphony_file,
 )
 from alchemiser.adapters.files.text import read_capped_text
-from alchemiser.backtest import run_backtest, summary, write_chart, write_csv
-from alchemiser.config import load_config
 from alchemiser.errors import AlchemiserError, DataError, StrategyError
-from alchemiser.ports import MarketData
 from alchemiser.strategy.base import ALL_HISTORY
 from alchemiser.strategy.symphony.ast import Symphony
 from alchemiser.strategy.symphony.explain import explain
@@ -45,6 +42,9 @@ from alchemiser.strategy.symphony.strategy import (
     ticker_locations,
 )
 from alchemiser.strategy.symphony.writer import to_score, to_text
+
+if TYPE_CHECKING:
+    from alchemiser.ports import MarketData
 
 BUILTIN_PREFIX = "builtin:"
 SYMPHONY_SUFFIXES = (".clj", ".json")
@@ -110,7 +110,9 @@ def add_commands(
 
 
 def _store(prices: Path | None) -> FilePriceStore:
-    return bootstrap.market_data(None, prices)
+    """``--prices DIR``, else the bundled prices: ``bootstrap.market_data`` without a
+    config (not imported here: it brings the broker's client and the run's service)."""
+    return FilePriceStore(prices) if prices is not None else FilePriceStore.bundled()
 
 
 def _load(reference: str) -> Symphony:
@@ -294,6 +296,11 @@ def _progress(done: int, total: int) -> None:
 
 
 def backtest_command(args: argparse.Namespace) -> int:
+    # Lazy: the run's service, the config and the simulated broker are for backtests only.
+    from alchemiser import bootstrap  # noqa: PLC0415
+    from alchemiser.backtest import run_backtest, summary, write_chart, write_csv  # noqa: PLC0415
+    from alchemiser.config import load_config  # noqa: PLC0415
+
     config = load_config(args.config)
     if args.start > args.end:
         raise StrategyError(f"--start {args.start} is after --end {args.end}")
