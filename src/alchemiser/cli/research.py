@@ -124,7 +124,11 @@ def _load(reference: str) -> Symphony:
 def _evaluation(args: argparse.Namespace, *, trace: bool = False) -> tuple[SymphonyTable, int]:
     symphony = _load(args.file)
     store = _store(args.prices)
+    checked: set[str] = set()  # each file once (a ticker is named at many places)
     for ticker, location in ticker_locations(symphony):
+        if ticker in checked:
+            continue
+        checked.add(ticker)
         try:
             store.check(ticker)
         except DataError as error:
