@@ -1,10 +1,11 @@
 """The ``alchemiser`` command: run | invoke | check | evaluate | explain | validate |
 backtest | exchange serve | halt | resume | report | data fetch | wait-for.
 
-This module holds the parser, ``run`` and ``invoke``, and the dispatch: the research
-commands are in ``research``, ``report`` in ``ledger``, ``halt`` and ``resume`` in ``ops``,
-``exchange`` in ``alchemiser.exchange.cli``, ``check`` in ``check``, ``data`` in ``data``,
-``wait-for`` in ``waitfor``.
+This module holds the parser (``run`` and ``invoke``'s arguments) and the dispatch:
+``run`` and ``invoke`` are in ``runs``, the research commands in ``research``, ``report``
+in ``ledger``, ``halt`` and ``resume`` in ``ops``, ``exchange`` in
+``alchemiser.exchange.cli``, ``check`` in ``check``, ``data`` in ``data``, ``wait-for``
+in ``waitfor``. A command imports its own module only (``COMMANDS``).
 
 Exit status: 0 when the run completed or had nothing to do, 1 when it failed
 (the reason on stderr, one line), 2 for bad arguments or configuration.
@@ -15,24 +16,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alchemiser import bootstrap
-from alchemiser.adapters.clock import SystemClock
-from alchemiser.cli import check, data, ledger, ops, research, waitfor
-from alchemiser.cli.accounts import accounts_asked
-from alchemiser.config import AppConfig, load_config
-from alchemiser.devstack.invoke import run as run_invoke
-from alchemiser.devstack.session import Options as InvokeOptions
-from alchemiser.devstack.template import STACK_NAME
-from alchemiser.domain.report import RunReport, failure_reason
 from alchemiser.errors import AlchemiserError, ConfigError, LiveTradingRefused
-from alchemiser.exchange import cli as exchange_cli
 from alchemiser.logsafety import secure_logging
-from alchemiser.render import render_report
-from alchemiser.service import rebalance
 
 DEFAULT_STATE_DIR = Path(".alchemiser")
 EXIT_FAILED = 1
@@ -46,9 +36,132 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {text!r}") from error
 
 
-def _parser() -> argparse.ArgumentParser:
+if TYPE_CHECKING:
+    Commands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+MAIN = __name__
+RESEARCH = "alchemiser.cli.research"
+EXCHANGE = "alchemiser.exchange.cli"
+OPS = "alchemiser.cli.ops"
+LEDGER = "alchemiser.cli.ledger"
+DATA = "alchemiser.cli.data"
+WAITFOR = "alchemiser.cli.waitfor"
+CHECK = "alchemiser.cli.check"
+COMMANDS = {
+    "run": MAIN,
+    "invoke": MAIN,
+    "evaluate": RESEARCH,
+    "explain": RESEARCH,
+    "validate": RESEARCH,
+    "convert": RESEARCH,
+    "backtest": RESEARCH,
+    "exchange": EXCHANGE,
+    "halt": OPS,
+    "resume": OPS,
+    "report": LEDGER,
+    "data": DATA,
+    "wait-for": WAITFOR,
+    "check": CHECK,
+}
+"""Each command and the module that defines its arguments, in the order ``--help`` lists
+them. A command imports only its own module: ``evaluate`` never loads the broker's
+client, boto3 or the local stack."""
+
+
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser for ``command`` (only its module's commands get their arguments, the
+    rest are not defined), or for every command when None: for ``--help``, a missing or
+    unknown command."""
     parser = argparse.ArgumentParser(prog="alchemiser", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    for module in dict.fromkeys(COMMANDS.values()):
+        if command is None or COMMANDS[command] == module:
+            _define(module, commands)
+    return parser
+
+
+def _define(module: str, commands: Commands) -> None:
+    """Add the commands ``module`` defines (its arguments) to ``commands``."""
+    # Each import is here, not at the top, so a command loads only its own module.
+    if module == MAIN:
+        _define_run(commands)
+    elif module == RESEARCH:
+        from alchemiser.cli import research  # noqa: PLC0415
+
+        research.add_commands(commands, _date)
+    elif module == EXCHANGE:
+        from alchemiser.exchange import cli as exchange_cli  # noqa: PLC0415
+
+        exchange_cli.add_command(commands)
+    elif module == OPS:
+        from alchemiser.cli import ops  # noqa: PLC0415
+
+        ops.add_commands(commands)
+    elif module == LEDGER:
+        from alchemiser.cli import ledger  # noqa: PLC0415
+
+        ledger.add_commands(commands)
+    elif module == DATA:
+        from alchemiser.cli import data  # noqa: PLC0415
+
+        data.add_commands(commands, _date)
+    elif module == WAITFOR:
+        from alchemiser.cli import waitfor  # noqa: PLC0415
+
+        waitfor.add_command(commands)
+    else:
+        from alchemiser.cli import check  # noqa: PLC0415
+
+        check.add_command(commands)
+
+
+def _handler(command: str) -> Callable[[argparse.Namespace], int]:
+    """The function that runs ``command`` (its module is imported by then)."""
+    # Imports as in _define: each command's module only.
+    module = COMMANDS[command]
+    if module == MAIN:
+        from alchemiser.cli import runs  # noqa: PLC0415
+
+        return runs.run if command == "run" else runs.invoke
+    if module == RESEARCH:
+        from alchemiser.cli import research  # noqa: PLC0415
+
+        return research.HANDLERS[command]
+    if module == EXCHANGE:
+        from alchemiser.exchange import cli as exchange_cli  # noqa: PLC0415
+
+        return exchange_cli.run
+    if module == OPS:
+        from alchemiser.cli import ops  # noqa: PLC0415
+
+        return ops.HANDLERS[command]
+    if module == LEDGER:
+        from alchemiser.cli import ledger  # noqa: PLC0415
+
+        return ledger.run
+    if module == DATA:
+        from alchemiser.cli import data  # noqa: PLC0415
+
+        return data.run
+    if module == WAITFOR:
+        from alchemiser.cli import waitfor  # noqa: PLC0415
+
+        return waitfor.run
+    from alchemiser.cli import check  # noqa: PLC0415
+
+    return check.run
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names, if its first argument is one: the top-level parser has
+    no option but ``--help``, so a command is always first."""
+    return argv[0] if argv and argv[0] in COMMANDS else None
+
+
+def _define_run(commands: Commands) -> None:
+    """``run`` and ``invoke`` (handled in ``runs``)."""
+    # Lazy: the local stack's names are for invoke's arguments only.
+    from alchemiser.devstack.template import STACK_NAME  # noqa: PLC0415
 
     run = commands.add_parser(
         "run", help="rebalance once (default: simulated broker, bundled prices)"
@@ -144,14 +257,6 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override one of the functions' environment variables (repeatable)",
     )
-    research.add_commands(commands, _date)
-    exchange_cli.add_command(commands)
-    ops.add_commands(commands)
-    ledger.add_commands(commands)
-    data.add_commands(commands, _date)
-    waitfor.add_command(commands)
-    check.add_command(commands)
-    return parser
 
 
 def _instant(text: str) -> datetime:
@@ -162,145 +267,6 @@ def _instant(text: str) -> datetime:
     if value.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r} needs a UTC offset, e.g. 2026-07-31T13:30:00Z")
     return value
-
-
-def _finish(report: RunReport, as_json: bool) -> int:
-    print(report.model_dump_json(indent=2) if as_json else render_report(report))
-    if not report.status.succeeded:
-        print(f"alchemiser: run {report.status.value}: {failure_reason(report)}", file=sys.stderr)
-        return EXIT_FAILED
-    return 0
-
-
-def _run_alpaca(args: argparse.Namespace, config: AppConfig) -> int:
-    if args.as_of is not None or args.reset or args.prices is not None:
-        raise ConfigError(
-            "--as-of, --reset and --prices apply to the simulated broker only "
-            "(an Alpaca run reads Alpaca's bars)"
-        )
-    assert config.alpaca is not None  # guaranteed by AppConfig
-    clock = SystemClock()
-    deadline = clock.monotonic() + config.alpaca.time_budget_seconds
-    wiring = bootstrap.alpaca(config, clock=clock, live=args.live, deadline=deadline)
-    request = bootstrap.alpaca_request(
-        config, wiring.market, wiring.broker, args.scheduled_time, deadline
-    )
-    deps = bootstrap.build_alpaca(config, wiring, clock=clock, state_dir=args.state_dir)
-    report = rebalance(request, deps)
-    print(
-        f"broker requests: {wiring.transport.requests_sent}, retries: {wiring.transport.retries}",
-        file=sys.stderr,
-    )
-    return _finish(report, args.json)
-
-
-def _run(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    names = accounts_asked(args, config, "run")
-    if names is None:
-        return EXIT_USAGE
-    if not args.all:
-        (name,) = names
-        return _run_account(args, config.for_account(name))
-    # Accounts are independent: one that cannot run does not stop the others.
-    worst = 0
-    for number, name in enumerate(names, start=1):
-        print(f"alchemiser: account {name!r} ({number} of {len(names)})", file=sys.stderr)
-        try:
-            code = _run_account(args, config.for_account(name))
-        except AlchemiserError as error:
-            code = _account_error(name, error)
-        worst = max(worst, code)
-    return worst
-
-
-def _account_error(name: str, error: AlchemiserError) -> int:
-    """One account's error under ``--all``, said as ``main`` would say it."""
-    prefix = f"alchemiser: account {name!r}"
-    if isinstance(error, LiveTradingRefused):
-        print(f"{prefix}: {error.code}: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    if isinstance(error, ConfigError):
-        print(f"{prefix}: configuration error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    print(f"{prefix}: {error.code}: {error}", file=sys.stderr)
-    return EXIT_FAILED
-
-
-def _run_account(args: argparse.Namespace, config: AppConfig) -> int:
-    """One account's run: ``config`` is that account's settings (``--dry-run`` makes it
-    a dry run; so does ``dry_run = true`` in them)."""
-    if args.dry_run:
-        config = config.model_copy(update={"dry_run": True})
-    if config.broker == "alpaca":
-        return _run_alpaca(args, _obey_kill_switch(config))
-    if args.live:
-        raise LiveTradingRefused("--live needs broker = 'alpaca' and mode = 'live'", field="mode")
-    return _run_sim(args, config)
-
-
-def _obey_kill_switch(config: AppConfig) -> AppConfig:
-    """The stricter of the config's trading state and its kill switch in SSM. A switch
-    that cannot be read raises TradingStateUnavailable: the run stops before it sends
-    the broker anything."""
-    if config.trading_state_parameter is None:
-        return config
-    # Lazy: boto3 and Powertools' parameters are for configs that name a switch only.
-    from alchemiser.adapters.aws.trading_state import (  # noqa: PLC0415
-        read_trading_state,
-        strictest,
-    )
-
-    switch = read_trading_state(config.trading_state_parameter)
-    state = strictest(config.trading_state, switch)
-    if state is not config.trading_state:
-        print(
-            f"alchemiser: trading state {state.value} (kill switch "
-            f"{config.trading_state_parameter})",
-            file=sys.stderr,
-        )
-    return config.model_copy(update={"trading_state": state})
-
-
-def _run_sim(args: argparse.Namespace, config: AppConfig) -> int:
-    state_dir: Path = args.state_dir
-    if args.reset and config.dry_run:
-        raise ConfigError(
-            "--reset would delete the simulated account, and a dry run changes nothing: "
-            "reset without --dry-run (or dry_run = true in the config) first"
-        )
-    if args.reset:
-        state = bootstrap.sim_state_path(config, state_dir)
-        state.unlink(missing_ok=True)
-        print(f"simulated account reset ({state})", file=sys.stderr)
-    clock = SystemClock()
-    market = bootstrap.market_data(config, args.prices)
-    if args.scheduled_time is not None:
-        request = bootstrap.scheduled_request(config, market, args.scheduled_time)
-    else:
-        request = bootstrap.manual_request(config, market, clock.now(), args.as_of)
-    deps = bootstrap.build_run(config, market, request, clock=clock, state_dir=state_dir)
-    return _finish(rebalance(request, deps), args.json)
-
-
-def _invoke(args: argparse.Namespace) -> int:
-    overrides = {}
-    for item in args.env:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--env expects KEY=VALUE, got {item!r}")
-        overrides[key] = value
-    options = InvokeOptions(
-        event_path=args.event,
-        template_path=args.template,
-        function=args.function,
-        repeat=args.repeat,
-        alpaca=args.alpaca,
-        stack_name=args.stack_name,
-        overrides=overrides,
-        artifact=args.artifact,
-    )
-    return run_invoke(options, lambda line: print(line, flush=True))
 
 
 EXIT_PIPE_CLOSED = 141
@@ -327,25 +293,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     secure_logging()  # whatever the caller set the root logger to: no key in any log
-    args = _parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    args = _parser(_command(arguments)).parse_args(arguments)
     try:
-        if args.command == "run":
-            return _run(args)
-        if args.command == "invoke":
-            return _invoke(args)
-        if args.command == "exchange":
-            return exchange_cli.run(args)
-        if args.command in ops.HANDLERS:
-            return ops.HANDLERS[args.command](args)
-        if args.command == "report":
-            return ledger.run(args)
-        if args.command == "data":
-            return data.run(args)
-        if args.command == "wait-for":
-            return waitfor.run(args)
-        if args.command == "check":
-            return check.run(args)
-        return research.HANDLERS[args.command](args)
+        return _handler(args.command)(args)
     except LiveTradingRefused as error:
         print(f"alchemiser: {error.code}: {error}", file=sys.stderr)
         return EXIT_USAGE

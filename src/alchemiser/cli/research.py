@@ -12,8 +12,8 @@ import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alchemiser import bootstrap
 from alchemiser.adapters.files.prices import FilePriceStore
 from alchemiser.adapters.files.symphonies import (
     BUILTINS,
@@ -24,21 +24,7 @@ from alchemiser.adapters.files.symphonies import (
     read_symphony_file,
 )
 from alchemiser.adapters.files.text import read_capped_text
-from alchemiser.backtest import (
-    run_backtest,
-    summary,
-    write_chart,
-    write_csv,
-    write_monthly_returns,
-)
-from alchemiser.cli.progress import Progress
-from alchemiser.config import load_config
 from alchemiser.errors import AlchemiserError, DataError, StrategyError
-from alchemiser.ports import MarketData
-from alchemiser.reporting.backtest_page import backtest_page
-from alchemiser.reporting.benchmark import load_benchmark
-from alchemiser.reporting.html import write_backtest_html
-from alchemiser.reporting.outputs import write_allocations, write_trades
 from alchemiser.strategy.base import ALL_HISTORY
 from alchemiser.strategy.symphony.ast import Symphony
 from alchemiser.strategy.symphony.explain import explain
@@ -56,6 +42,10 @@ from alchemiser.strategy.symphony.strategy import (
     ticker_locations,
 )
 from alchemiser.strategy.symphony.writer import to_score, to_text
+
+if TYPE_CHECKING:
+    from alchemiser.cli.progress import Progress
+    from alchemiser.ports import MarketData
 
 BUILTIN_PREFIX = "builtin:"
 SYMPHONY_SUFFIXES = (".clj", ".json")
@@ -185,7 +175,9 @@ def _rate(text: str) -> float:
 
 
 def _store(prices: Path | None) -> FilePriceStore:
-    return bootstrap.market_data(None, prices)
+    """``--prices DIR``, else the bundled prices: ``bootstrap.market_data`` without a
+    config (not imported here: it brings the broker's client and the run's service)."""
+    return FilePriceStore(prices) if prices is not None else FilePriceStore.bundled()
 
 
 def _load(reference: str) -> Symphony:
@@ -197,7 +189,11 @@ def _load(reference: str) -> Symphony:
 def _evaluation(args: argparse.Namespace, *, trace: bool = False) -> tuple[SymphonyTable, int]:
     symphony = _load(args.file)
     store = _store(args.prices)
+    checked: set[str] = set()  # each file once (a ticker is named at many places)
     for ticker, location in ticker_locations(symphony):
+        if ticker in checked:
+            continue
+        checked.add(ticker)
         try:
             store.check(ticker)
         except DataError as error:
@@ -364,6 +360,8 @@ class _BacktestProgress:
 
     def __call__(self, done: int, total: int) -> None:
         if self._bar is None:
+            from alchemiser.cli.progress import Progress  # noqa: PLC0415 - backtests only
+
             self._bar = Progress(total, "backtest", sys.stderr, unit="session", every=total // 10)
         per_run = max(total // len(self._runs), 1)
         self._bar.advance(self._runs[min((done - 1) // per_run, len(self._runs) - 1)])
@@ -374,6 +372,21 @@ class _BacktestProgress:
 
 
 def backtest_command(args: argparse.Namespace) -> int:
+    # Lazy: the run's service, the config and the simulated broker are for backtests only.
+    from alchemiser import bootstrap  # noqa: PLC0415
+    from alchemiser.backtest import (  # noqa: PLC0415
+        run_backtest,
+        summary,
+        write_chart,
+        write_csv,
+        write_monthly_returns,
+    )
+    from alchemiser.config import load_config  # noqa: PLC0415
+    from alchemiser.reporting.backtest_page import backtest_page  # noqa: PLC0415
+    from alchemiser.reporting.benchmark import load_benchmark  # noqa: PLC0415
+    from alchemiser.reporting.html import write_backtest_html  # noqa: PLC0415
+    from alchemiser.reporting.outputs import write_allocations, write_trades  # noqa: PLC0415
+
     config = load_config(args.config)
     if args.start > args.end:
         raise StrategyError(f"--start {args.start} is after --end {args.end}")

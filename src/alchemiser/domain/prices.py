@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from alchemiser.domain.values import to_decimal_price
+from alchemiser.domain.scalars import to_decimal_price
 from alchemiser.errors import DataError, DataErrorKind
 
 FloatMatrix = npt.NDArray[np.float64]

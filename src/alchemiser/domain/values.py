@@ -7,28 +7,22 @@ float; the conversion happens once, in ``to_decimal_price`` / ``to_decimal_weigh
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
+# Defined without pydantic (symphony and price files use them without a model), and
+# re-exported: "X as X" is what makes them this module's names too.
+from alchemiser.domain.scalars import MAX_PRICE as MAX_PRICE  # noqa: PLC0414
+from alchemiser.domain.scalars import PRICE_STEP as PRICE_STEP  # noqa: PLC0414
+from alchemiser.domain.scalars import normalise_symbol as normalise_symbol  # noqa: PLC0414
+from alchemiser.domain.scalars import to_decimal_price as to_decimal_price  # noqa: PLC0414
+
 CENT = Decimal("0.01")
-PRICE_STEP = Decimal("0.0001")
 ZERO = Decimal(0)
 ONE = Decimal(1)
-
-_SYMBOL = re.compile(r"^[A-Z][A-Z0-9]{0,9}(\.[A-Z]{1,2})?$")
-
-
-def normalise_symbol(raw: str) -> str:
-    """Upper-case a ticker and spell class shares the Alpaca way (``BRK/B`` -> ``BRK.B``)."""
-    symbol = raw.strip().upper().replace("/", ".")
-    if not _SYMBOL.match(symbol):
-        raise ValueError(f"not a ticker symbol: {raw!r}")
-    return symbol
-
 
 Symbol = Annotated[str, AfterValidator(normalise_symbol)]
 
@@ -70,16 +64,6 @@ class Frozen(BaseModel):
 
 _set = object.__setattr__
 _new = object.__new__
-
-
-MAX_PRICE = 1e12
-
-
-def to_decimal_price(value: float) -> Decimal:
-    """A float close as a Decimal price rounded to 1/100 of a cent."""
-    if not math.isfinite(value) or abs(value) >= MAX_PRICE:
-        raise ValueError(f"price is not finite or not plausible: {value!r}")
-    return Decimal(repr(value)).quantize(PRICE_STEP, rounding=ROUND_HALF_EVEN)
 
 
 def to_decimal_weight(value: float) -> Decimal:

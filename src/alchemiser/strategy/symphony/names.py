@@ -6,7 +6,7 @@ Kept apart from the parser so that every reader of Composer's formats agrees on 
 
 from __future__ import annotations
 
-from alchemiser.domain.values import normalise_symbol
+from alchemiser.domain.scalars import normalise_symbol
 from alchemiser.strategy.indicators import OPTIONS
 from alchemiser.strategy.symphony.ast import Comparator, IndicatorFn
 

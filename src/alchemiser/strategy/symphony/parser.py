@@ -465,6 +465,8 @@ def _operator(form: Form) -> str | None:
     if not isinstance(form, ListForm) or not form.items:
         return None
     head = form.items[0]
+    if isinstance(head, SymbolForm) and head.name != "unimplemented":
+        return head.name  # the common case, first: a plain operator
     placeholder = form if isinstance(head, SymbolForm) else head
     if _operator_name(placeholder) == "unimplemented":
         assert isinstance(placeholder, ListForm)

@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-from alchemiser.domain.values import normalise_symbol
+from alchemiser.domain.scalars import normalise_symbol
 from alchemiser.errors import StrategyError, did_you_mean
 from alchemiser.strategy.symphony.ast import (
     Asset,
