@@ -12,6 +12,8 @@ from alchemiser.cli.main import main
 SAYS_WHAT_IT_IS = {"dir"}
 """Options whose upper-cased name is already the kind of value (``--dir DIR``)."""
 COMMANDS = [
+    ("run",),
+    ("invoke",),
     ("report",),
     ("halt",),
     ("resume",),
@@ -42,3 +44,15 @@ def test_help_reads_cleanly(command: tuple[str, ...], capsys: pytest.CaptureFixt
     ]
     assert echoed == []
     assert "(default " not in text  # "(default: X)" everywhere
+
+
+def test_the_command_list_reads_cleanly(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith("usage: alchemiser [-h] COMMAND ...")
+    assert "``" not in text
+    assert "{run," not in text  # the commands are listed once, each with its help
+    for command in ("run", "backtest", "report", "check", "data", "wait-for"):
+        assert re.search(rf"^    {command} +\S", text, re.MULTILINE), command

@@ -72,8 +72,12 @@ def _parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser for ``command`` (only its module's commands get their arguments, the
     rest are not defined), or for every command when None: for ``--help``, a missing or
     unknown command."""
-    parser = argparse.ArgumentParser(prog="alchemiser", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="alchemiser",
+        description="Rebalance Alpaca accounts on a schedule, research and backtest "
+        "symphonies, and read what every run did. 'alchemiser COMMAND --help' says more.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in dict.fromkeys(COMMANDS.values()):
         if command is None or COMMANDS[command] == module:
             _define(module, commands)
@@ -166,7 +170,9 @@ def _define_run(commands: Commands) -> None:
     run = commands.add_parser(
         "run", help="rebalance once (default: simulated broker, bundled prices)"
     )
-    run.add_argument("--config", type=Path, help="TOML config (default: the embedded default)")
+    run.add_argument(
+        "--config", type=Path, metavar="PATH", help="TOML config (default: the embedded default)"
+    )
     which = run.add_mutually_exclusive_group()
     which.add_argument(
         "--account",
@@ -181,11 +187,16 @@ def _define_run(commands: Commands) -> None:
     run.add_argument(
         "--as-of",
         type=_date,
+        metavar="DATE",
         help="session to trade on (default: latest in the data); at the open, the "
         "strategies decide on the session before it",
     )
     run.add_argument(
-        "--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="simulated account and ledger"
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_STATE_DIR,
+        metavar="DIR",
+        help=f"the simulated account and the ledger file (default: {DEFAULT_STATE_DIR})",
     )
     run.add_argument("--reset", action="store_true", help="start the simulated account over")
     run.add_argument(
@@ -210,6 +221,7 @@ def _define_run(commands: Commands) -> None:
     run.add_argument(
         "--scheduled-time",
         type=_instant,
+        metavar="INSTANT",
         help="the trigger instant this run answers (ISO 8601 with offset); the same instant "
         "gives the same run id and order ids, so a repeated run never trades twice",
     )
@@ -222,10 +234,19 @@ def _define_run(commands: Commands) -> None:
         "like SQS, the worker on what it queued) and print logs, metrics, responses, the "
         "ledger rows and the SNS messages.",
     )
-    invoke.add_argument("event", type=Path)
-    invoke.add_argument("--template", type=Path, default=Path("template.yaml"))
+    invoke.add_argument(
+        "event", type=Path, help="an event file (events/market_open.json, an SQS batch, ...)"
+    )
+    invoke.add_argument(
+        "--template",
+        type=Path,
+        default=Path("template.yaml"),
+        metavar="PATH",
+        help="the SAM template (default: template.yaml)",
+    )
     invoke.add_argument(
         "--function",
+        metavar="ID",
         help="logical id (default: by the event: scheduled_time -> OrchestratorFunction, "
         "SQS Records -> the queue's worker)",
     )
@@ -242,7 +263,12 @@ def _define_run(commands: Commands) -> None:
         help="trade on the local Alpaca-compatible exchange (examples/local-alpaca.toml, "
         "keys in the template's secret)",
     )
-    invoke.add_argument("--stack-name", default=STACK_NAME, help="for the physical names")
+    invoke.add_argument(
+        "--stack-name",
+        default=STACK_NAME,
+        metavar="NAME",
+        help=f"the stack name the physical names derive from (default: {STACK_NAME})",
+    )
     invoke.add_argument(
         "--artifact",
         type=Path,
