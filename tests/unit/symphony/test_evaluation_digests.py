@@ -1,0 +1,91 @@
+"""Every row of every reference symphony decides exactly as the engine always has.
+
+Each case's root weights (every symbol, every session, to the bit) and validity are
+hashed; the digests were taken from the engine before its fast paths (the filter's
+near-tie check, indicators computed for many tickers at once, evaluation of only the
+rows a caller reads) existed. The reference symphonies: the built-ins, generated
+exports of several seeds and sizes, and generated benchmark symphonies, over the
+bundled prices.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from datetime import date
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from alchemiser.adapters.files.prices import FilePriceStore
+from alchemiser.adapters.files.symphonies import builtin_symphony
+from alchemiser.strategy.base import ALL_HISTORY
+from alchemiser.strategy.symphony.ast import Symphony
+from alchemiser.strategy.symphony.evaluator import Evaluation, evaluate
+from alchemiser.strategy.symphony.parser import parse_symphony, symbols
+
+ROOT = Path(__file__).resolve().parents[3]
+BUNDLED = ROOT / "src/alchemiser/data/prices"
+AS_OF = date(2026, 7, 31)
+STORE = FilePriceStore.bundled()
+
+
+def _module(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, ROOT / f"bench/{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@cache
+def reference(case: str) -> Symphony:
+    """A reference symphony by name: ``builtin:NAME``, ``export:SEED:NODES`` or
+    ``bench:SEED:IFS:FILTERS``."""
+    kind, _, rest = case.partition(":")
+    if kind == "builtin":
+        return builtin_symphony(rest)
+    if kind == "export":
+        seed, nodes = (int(part) for part in rest.split(":"))
+        text, _ = _module("gen_symphony").generate(
+            seed=seed, nodes=nodes, size=0, directory=BUNDLED
+        )
+        return parse_symphony(text, f"{case}.clj")
+    seed, ifs, filters = (int(part) for part in rest.split(":"))
+    bench = _module("bench_symphony")
+    setattr(bench, "MIN_IFS", ifs)  # noqa: B010 (the generator's size knobs)
+    setattr(bench, "MIN_FILTERS", filters)  # noqa: B010
+    return parse_symphony(bench.Generator(seed).symphony(), f"{case}.clj")
+
+
+def digest(evaluation: Evaluation) -> str:
+    """sha256 (16 hex digits) of the root's validity and every weight series, bit for bit."""
+    hashed = hashlib.sha256(evaluation.root.valid.tobytes())
+    for symbol, series in sorted(evaluation.root.weights.items()):
+        hashed.update(symbol.encode())
+        hashed.update(series.tobytes())
+    return hashed.hexdigest()[:16]
+
+
+DIGESTS = {
+    "bench:1:60:10": "fdd4b8172cae9f9f",
+    "bench:20260731:1000:250": "6178f2816b68870a",
+    "bench:2:60:10": "7ce7efd87fd0487f",
+    "builtin:kmlm-switcher": "b41737ca883223b4",
+    "builtin:nuclear": "485f358b6f2d506e",
+    "builtin:tecl": "4293886991e0d720",
+    "export:0:1500": "4f4d7917b28bcf71",
+    "export:152026:5000": "83a7205df1961b41",
+    "export:1:1500": "1de2ecf1ac798d12",
+    "export:2:800": "53f4fc5a422a9210",
+}
+
+
+@pytest.mark.parametrize("case", sorted(DIGESTS))
+def test_every_row_decides_as_before(case: str) -> None:
+    symphony = reference(case)
+    history = STORE.history(sorted(symbols(symphony)), AS_OF, ALL_HISTORY)
+    assert digest(evaluate(symphony, history)) == DIGESTS[case]
