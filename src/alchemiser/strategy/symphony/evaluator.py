@@ -57,15 +57,12 @@ from alchemiser.strategy.symphony.ast import (
     WeightSpecified,
     children,
 )
+from alchemiser.strategy.symphony.ranking import TIE_TOLERANCE, best
 
 Series = npt.NDArray[np.float64]
 Mask = npt.NDArray[np.bool_]
 Params = tuple[tuple[str, int], ...]
 _Key = tuple[str, int, str, Params]
-
-TIE_TOLERANCE = 1e-9
-"""Filter scores within this relative difference are ties (floating-point noise), and
-the two sides of ``=`` are equal."""
 
 
 @dataclass
@@ -91,6 +88,7 @@ class _Context:
     indicator_cache: dict[_Key, Series] = field(default_factory=dict)
     uses: Counter[_Key] | None = None
     """Without a trace: how many nodes have still to read each indicator."""
+
     results: dict[int, Result] = field(default_factory=dict)
     conditions: dict[int, tuple[Mask, Mask]] = field(default_factory=dict)
     """``if`` node -> (condition holds, condition computable), for explaining."""
@@ -305,9 +303,7 @@ def _filter(ctx: _Context, node: Filter) -> Result:
     key = np.where(known, -ordered if node.selection is Selection.TOP else ordered, np.inf)
     available = known.sum(axis=1)
     picks = min(node.count, len(names))
-    # The first ``picks`` columns of each row's ranking win; unscored ones rank last.
-    chosen = known.copy() if picks >= len(names) else _best(key, known, picks)
-    chosen &= known
+    chosen = best(key, known, picks)
     count = np.minimum(available, picks).astype(np.min_scalar_type(picks))
     share = _share(count)
     weights: dict[str, Series] = {}
@@ -326,32 +322,6 @@ def _share(count: npt.NDArray[np.integer[Any]]) -> Series:
     """Each pick's share of a filter's capital: 1 / how many it picked (0 for none)."""
     share: Series = np.divide(1.0, count, out=np.zeros(len(count)), where=count > 0)
     return share
-
-
-def _best(key: Series, known: Mask, picks: int) -> Mask:
-    """Each row's ``picks`` best columns (lowest key), where keys within the relative
-    tolerance of their neighbour in sorted order are ties, ranked by column (columns are
-    in name order: the alphabetical tie-break). Unscored columns (key inf) rank last."""
-    width = key.shape[1]
-    by_key = np.argsort(key, axis=1, kind="stable")
-    ordered = np.take_along_axis(key, by_key, axis=1)
-    scored = np.take_along_axis(known, by_key, axis=1)
-    low, high = ordered[:, :-1], ordered[:, 1:]
-    with np.errstate(invalid="ignore"):
-        apart = (high - low) > TIE_TOLERANCE * np.maximum(np.abs(low), np.abs(high))
-    apart |= scored[:, :-1] != scored[:, 1:]
-    group = np.zeros(key.shape, dtype=np.intp)
-    group[:, 1:] = np.cumsum(apart, axis=1)
-    group_of_column = np.empty_like(group)
-    np.put_along_axis(group_of_column, by_key, group, axis=1)
-    chosen = np.zeros(key.shape, dtype=bool)
-    if picks == 1:  # the first column of the best group
-        best = np.argmax(group_of_column == 0, axis=1)[:, None]
-    else:  # rank keys are distinct: the ``picks`` smallest are one set, in any order
-        rank = group_of_column * width + np.arange(width)
-        best = np.argpartition(rank, picks - 1, axis=1)[:, :picks]
-    np.put_along_axis(chosen, best, True, axis=1)
-    return chosen
 
 
 def _inverse_volatility(ctx: _Context, node: WeightInverseVolatility) -> Result:
