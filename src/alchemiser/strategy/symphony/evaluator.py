@@ -108,9 +108,22 @@ class _Context:
     """Nodes whose own weight series are needed: those inside a sub-portfolio that a
     filter or inverse-volatility node scores. Every other node only routes capital."""
 
+    ones: Series = field(default_factory=lambda: np.ones(0))
+    """A read-only 1.0 on every date: an asset's own weight series (shared by all)."""
+    finite: dict[str, Mask] = field(default_factory=dict)
+    """Ticker -> where it has a close (an asset's validity), read-only, computed once."""
+
     @property
     def length(self) -> int:
         return len(self.history.dates)
+
+    def has_close(self, ticker: str) -> Mask:
+        found = self.finite.get(ticker)
+        if found is None:
+            found = np.isfinite(self.close(ticker))
+            found.flags.writeable = False
+            self.finite[ticker] = found
+        return found
 
     def close(self, ticker: str) -> Series:
         column = self.columns.get(ticker)
@@ -311,7 +324,8 @@ def _filter(ctx: _Context, node: Filter) -> Result:
         for slot, index in enumerate(order):
             factor = np.where(chosen[:, slot], share, 0.0)
             for symbol, series in ctx.results[id(node.children[index])].weights.items():
-                weights[symbol] = weights.get(symbol, 0.0) + series * factor
+                part = factor if series is ctx.ones else series * factor
+                weights[symbol] = weights.get(symbol, 0.0) + part
     if ctx.trace:
         ctx.rankings[id(node)] = ([names[i] for i in order], ordered, chosen)
     ctx.picks[id(node)] = (order, chosen, count)
@@ -351,9 +365,8 @@ def _inverse_volatility(ctx: _Context, node: WeightInverseVolatility) -> Result:
 def _evaluate_node(ctx: _Context, node: Node) -> Result:
     need = id(node) in ctx.needs_weights
     if isinstance(node, Asset):
-        close = ctx.close(node.ticker)
-        weights = {node.ticker: np.ones(ctx.length)} if need else {}
-        return Result(weights, np.isfinite(close))
+        weights = {node.ticker: ctx.ones} if need else {}
+        return Result(weights, ctx.has_close(node.ticker))
     if isinstance(node, Cash):
         return Result({}, np.ones(ctx.length, dtype=bool))
     if isinstance(node, Group):
@@ -423,6 +436,8 @@ def evaluate(symphony: Symphony, history: PriceHistory, *, trace: bool = False) 
     columns = {s: i for i, s in enumerate(history.symbols)}
     ctx = _Context(history, columns, returns, np.ascontiguousarray(returns.T), trace)
     ctx.needs_weights = _scored_subtrees(symphony.body)
+    ctx.ones = np.ones(ctx.length)
+    ctx.ones.flags.writeable = False
     nodes = list(_post_order(symphony.body))
     parents = Counter(id(child) for node in nodes for child in children(node))
     if not trace:
