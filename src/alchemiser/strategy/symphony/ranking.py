@@ -41,19 +41,36 @@ def best(key: Series, known: Mask, picks: int) -> Mask:
     rows, width = key.shape
     if width <= picks:
         return known.copy()
-    smallest = np.partition(key, (picks - 1, picks), axis=1)
-    clear = apart(smallest[:, picks - 1], smallest[:, picks])
-    clear |= np.isinf(smallest[:, picks - 1])
     chosen = np.zeros(key.shape, dtype=bool)
     if picks == 1:
-        chosen[np.arange(rows), np.argmin(key, axis=1)] = True
+        column, first, second = _two_smallest(key)
+        chosen[np.arange(rows), column] = True
     else:
+        smallest = np.partition(key, (picks - 1, picks), axis=1)
+        first, second = smallest[:, picks - 1], smallest[:, picks]
         np.put_along_axis(chosen, np.argpartition(key, picks - 1, axis=1)[:, :picks], True, 1)
+    clear = apart(first, second)
+    clear |= np.isinf(first)
     if not clear.all():
         tied = ~clear
         chosen[tied] = ranked_best(key[tied], known[tied], picks)
     chosen &= known
     return chosen
+
+
+def _two_smallest(key: Series) -> tuple[npt.NDArray[np.intp], Series, Series]:
+    """Each row's smallest key (and its first column) and second smallest key, one
+    column at a time: filters have few candidates and many rows."""
+    columns = np.ascontiguousarray(key.T)
+    first = columns[0].copy()
+    second = np.full(len(first), np.inf)
+    where = np.zeros(len(first), dtype=np.intp)
+    for index in range(1, len(columns)):
+        column = columns[index]
+        np.minimum(second, np.maximum(first, column), out=second)
+        where[column < first] = index
+        np.minimum(first, column, out=first)
+    return where, first, second
 
 
 def ranked_best(key: Series, known: Mask, picks: int) -> Mask:
