@@ -77,10 +77,11 @@ class Result:
 class _Context:
     history: PriceHistory
     columns: dict[str, int]
-    returns: Series
-    """Daily simple returns of every symbol, T x N (NaN where either close is missing)."""
-    returns_by_symbol: Series
-    """The same, N x T: one contiguous row per symbol."""
+    known_returns: Series
+    """Daily simple returns of every symbol, N x T (one contiguous row per symbol), 0
+    where either close is missing."""
+    no_return: Mask
+    """Where a return is missing (N x T)."""
     trace: bool = False
     """Keep every node's result and every decision's inputs, for explaining (and for
     saying why a date has no decision). Without it a node's result is dropped once
@@ -272,17 +273,18 @@ def _price_series(ctx: _Context, node: Node) -> Series:
     decided_before[1:] = result.valid[:-1]
     daily = np.zeros(ctx.length)
     known = result.valid.copy()
-    if result.weights:  # one row per held symbol, added in order
-        held = np.stack(list(result.weights.values()))[:, :-1]
-        columns = [ctx.columns[symbol] for symbol in result.weights]
-        returns = ctx.returns_by_symbol[columns, 1:]
-        positive = held > 0
-        contribution = held * returns
-        contribution[~positive] = 0.0
-        np.nan_to_num(contribution, copy=False)
-        for row in contribution:
-            daily[1:] += row
-        known[1:] &= ~(decided_before[1:] & (positive & np.isnan(returns)).any(axis=0))
+    if result.weights:  # each held symbol's contribution, added in order
+        earned, missing = daily[1:], np.zeros(ctx.length - 1, dtype=bool)
+        part = np.empty(ctx.length - 1)
+        for symbol, series in result.weights.items():
+            column = ctx.columns[symbol]
+            held = series[:-1]
+            positive = held > 0
+            part.fill(0.0)
+            np.multiply(held, ctx.known_returns[column, 1:], out=part, where=positive)
+            earned += part
+            missing |= positive & ctx.no_return[column, 1:]
+        known[1:] &= ~(decided_before[1:] & missing)
     daily[~(known & decided_before)] = 0.0
     value: Series = np.cumprod(1.0 + daily, dtype=np.float64)
     value[~known] = np.nan
@@ -434,7 +436,10 @@ def evaluate(symphony: Symphony, history: PriceHistory, *, trace: bool = False) 
         returns = np.full_like(closes, np.nan)
         returns[1:] = closes[1:] / closes[:-1] - 1.0
     columns = {s: i for i, s in enumerate(history.symbols)}
-    ctx = _Context(history, columns, returns, np.ascontiguousarray(returns.T), trace)
+    by_symbol = np.ascontiguousarray(returns.T)
+    no_return = np.isnan(by_symbol)
+    known_returns = np.where(no_return, 0.0, by_symbol)
+    ctx = _Context(history, columns, known_returns, no_return, trace)
     ctx.needs_weights = _scored_subtrees(symphony.body)
     ctx.ones = np.ones(ctx.length)
     ctx.ones.flags.writeable = False
