@@ -89,7 +89,6 @@ class _Context:
     indicator_cache: dict[_Key, Series] = field(default_factory=dict)
     uses: Counter[_Key] | None = None
     """Without a trace: how many nodes have still to read each indicator."""
-
     results: dict[int, Result] = field(default_factory=dict)
     conditions: dict[int, tuple[Mask, Mask]] = field(default_factory=dict)
     """``if`` node -> (condition holds, condition computable), for explaining."""
