@@ -38,19 +38,17 @@ def best(key: Series, known: Mask, picks: int) -> Mask:
     are the picks whatever their order. When the ``picks``-th smallest is unscored,
     every scored column is picked. Only the remaining rows (a tie across the cut) are
     ranked in full."""
-    rows, width = key.shape
-    if width <= picks:
+    if key.shape[1] <= picks:
         return known.copy()
-    chosen = np.zeros(key.shape, dtype=bool)
     if picks == 1:
-        column, first, second = _two_smallest(key)
-        chosen[np.arange(rows), column] = True
+        cut, after = _two_smallest(key)
     else:
         smallest = np.partition(key, (picks - 1, picks), axis=1)
-        first, second = smallest[:, picks - 1], smallest[:, picks]
-        np.put_along_axis(chosen, np.argpartition(key, picks - 1, axis=1)[:, :picks], True, 1)
-    clear = apart(first, second)
-    clear |= np.isinf(first)
+        cut, after = smallest[:, picks - 1], smallest[:, picks]
+    clear = apart(cut, after)
+    clear |= np.isinf(cut)
+    # With the cut apart from the next key, exactly ``picks`` keys are at most the cut.
+    chosen: Mask = key <= cut[:, None]
     if not clear.all():
         tied = ~clear
         chosen[tied] = ranked_best(key[tied], known[tied], picks)
@@ -58,19 +56,16 @@ def best(key: Series, known: Mask, picks: int) -> Mask:
     return chosen
 
 
-def _two_smallest(key: Series) -> tuple[npt.NDArray[np.intp], Series, Series]:
-    """Each row's smallest key (and its first column) and second smallest key, one
-    column at a time: filters have few candidates and many rows."""
+def _two_smallest(key: Series) -> tuple[Series, Series]:
+    """Each row's smallest and second smallest key (equal when two columns share the
+    smallest), one column at a time: filters have few candidates and many rows."""
     columns = np.ascontiguousarray(key.T)
     first = columns[0].copy()
     second = np.full(len(first), np.inf)
-    where = np.zeros(len(first), dtype=np.intp)
-    for index in range(1, len(columns)):
-        column = columns[index]
+    for column in columns[1:]:
         np.minimum(second, np.maximum(first, column), out=second)
-        where[column < first] = index
         np.minimum(first, column, out=first)
-    return where, first, second
+    return first, second
 
 
 def ranked_best(key: Series, known: Mask, picks: int) -> Mask:
