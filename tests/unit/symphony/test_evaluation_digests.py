@@ -1,11 +1,11 @@
 """Every row of every reference symphony decides exactly as the engine always has.
 
-Each case's root weights (every symbol, every session, to the bit) and validity are
+Each case's root weights (every symbol, every session, to 1e-9) and validity are
 hashed; the digests were taken from the engine before its fast paths (the filter's
-near-tie check, indicators computed for many tickers at once, evaluation of only the
-rows a caller reads) existed. The reference symphonies: the built-ins, generated
-exports of several seeds and sizes, and generated benchmark symphonies, over the
-bundled prices.
+picks without a full ranking where no tie crosses the cut, shared asset series,
+in-place sub-portfolio returns, single-call indicator scans) existed. The reference
+symphonies: the built-ins, generated exports of several seeds and sizes, and generated
+benchmark symphonies, over the bundled prices.
 """
 
 from __future__ import annotations
