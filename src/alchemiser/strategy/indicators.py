@@ -141,8 +141,13 @@ def _rows(blocks: FloatArray) -> FloatArray:
 
 
 def _scan(op: np.ufunc, a: FloatArray) -> FloatArray:
-    """Running ``op`` along axis 0, in place. ``op.accumulate`` would do the same but
-    calls its inner loop once per (block, column) pair, which is slow for short n."""
+    """Running ``op`` along axis 0, in place: ``a[k] = op(a[k-1], a[k])`` in order, the
+    same operations either way. ``op.accumulate`` calls its inner loop once per (block,
+    column) pair, which is slow for short n; a loop over n costs a numpy call per step,
+    slow for long n over few pairs (one series, a long window)."""
+    if a[0].size < 32 * a.shape[0]:
+        op.accumulate(a, axis=0, out=a)
+        return a
     for k in range(1, a.shape[0]):
         op(a[k - 1], a[k], out=a[k])
     return a

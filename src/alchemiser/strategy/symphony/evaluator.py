@@ -57,15 +57,12 @@ from alchemiser.strategy.symphony.ast import (
     WeightSpecified,
     children,
 )
+from alchemiser.strategy.symphony.ranking import TIE_TOLERANCE, best
 
 Series = npt.NDArray[np.float64]
 Mask = npt.NDArray[np.bool_]
 Params = tuple[tuple[str, int], ...]
 _Key = tuple[str, int, str, Params]
-
-TIE_TOLERANCE = 1e-9
-"""Filter scores within this relative difference are ties (floating-point noise), and
-the two sides of ``=`` are equal."""
 
 
 @dataclass
@@ -80,10 +77,11 @@ class Result:
 class _Context:
     history: PriceHistory
     columns: dict[str, int]
-    returns: Series
-    """Daily simple returns of every symbol, T x N (NaN where either close is missing)."""
-    returns_by_symbol: Series
-    """The same, N x T: one contiguous row per symbol."""
+    known_returns: Series
+    """Daily simple returns of every symbol, N x T (one contiguous row per symbol), 0
+    where either close is missing."""
+    no_return: Mask
+    """Where a return is missing (N x T)."""
     trace: bool = False
     """Keep every node's result and every decision's inputs, for explaining (and for
     saying why a date has no decision). Without it a node's result is dropped once
@@ -110,9 +108,22 @@ class _Context:
     """Nodes whose own weight series are needed: those inside a sub-portfolio that a
     filter or inverse-volatility node scores. Every other node only routes capital."""
 
+    ones: Series = field(default_factory=lambda: np.ones(0))
+    """A read-only 1.0 on every date: an asset's own weight series (shared by all)."""
+    finite: dict[str, Mask] = field(default_factory=dict)
+    """Ticker -> where it has a close (an asset's validity), read-only, computed once."""
+
     @property
     def length(self) -> int:
         return len(self.history.dates)
+
+    def has_close(self, ticker: str) -> Mask:
+        found = self.finite.get(ticker)
+        if found is None:
+            found = np.isfinite(self.close(ticker))
+            found.flags.writeable = False
+            self.finite[ticker] = found
+        return found
 
     def close(self, ticker: str) -> Series:
         column = self.columns.get(ticker)
@@ -261,17 +272,18 @@ def _price_series(ctx: _Context, node: Node) -> Series:
     decided_before[1:] = result.valid[:-1]
     daily = np.zeros(ctx.length)
     known = result.valid.copy()
-    if result.weights:  # one row per held symbol, added in order
-        held = np.stack(list(result.weights.values()))[:, :-1]
-        columns = [ctx.columns[symbol] for symbol in result.weights]
-        returns = ctx.returns_by_symbol[columns, 1:]
-        positive = held > 0
-        contribution = held * returns
-        contribution[~positive] = 0.0
-        np.nan_to_num(contribution, copy=False)
-        for row in contribution:
-            daily[1:] += row
-        known[1:] &= ~(decided_before[1:] & (positive & np.isnan(returns)).any(axis=0))
+    if result.weights:  # each held symbol's contribution, added in order
+        earned, missing = daily[1:], np.zeros(ctx.length - 1, dtype=bool)
+        part = np.empty(ctx.length - 1)
+        for symbol, series in result.weights.items():
+            column = ctx.columns[symbol]
+            held = series[:-1]
+            positive = held > 0
+            part.fill(0.0)
+            np.multiply(held, ctx.known_returns[column, 1:], out=part, where=positive)
+            earned += part
+            missing |= positive & ctx.no_return[column, 1:]
+        known[1:] &= ~(decided_before[1:] & missing)
     daily[~(known & decided_before)] = 0.0
     value: Series = np.cumprod(1.0 + daily, dtype=np.float64)
     value[~known] = np.nan
@@ -305,9 +317,7 @@ def _filter(ctx: _Context, node: Filter) -> Result:
     key = np.where(known, -ordered if node.selection is Selection.TOP else ordered, np.inf)
     available = known.sum(axis=1)
     picks = min(node.count, len(names))
-    # The first ``picks`` columns of each row's ranking win; unscored ones rank last.
-    chosen = known.copy() if picks >= len(names) else _best(key, known, picks)
-    chosen &= known
+    chosen = best(key, known, picks)
     count = np.minimum(available, picks).astype(np.min_scalar_type(picks))
     share = _share(count)
     weights: dict[str, Series] = {}
@@ -315,7 +325,8 @@ def _filter(ctx: _Context, node: Filter) -> Result:
         for slot, index in enumerate(order):
             factor = np.where(chosen[:, slot], share, 0.0)
             for symbol, series in ctx.results[id(node.children[index])].weights.items():
-                weights[symbol] = weights.get(symbol, 0.0) + series * factor
+                part = factor if series is ctx.ones else series * factor
+                weights[symbol] = weights.get(symbol, 0.0) + part
     if ctx.trace:
         ctx.rankings[id(node)] = ([names[i] for i in order], ordered, chosen)
     ctx.picks[id(node)] = (order, chosen, count)
@@ -326,32 +337,6 @@ def _share(count: npt.NDArray[np.integer[Any]]) -> Series:
     """Each pick's share of a filter's capital: 1 / how many it picked (0 for none)."""
     share: Series = np.divide(1.0, count, out=np.zeros(len(count)), where=count > 0)
     return share
-
-
-def _best(key: Series, known: Mask, picks: int) -> Mask:
-    """Each row's ``picks`` best columns (lowest key), where keys within the relative
-    tolerance of their neighbour in sorted order are ties, ranked by column (columns are
-    in name order: the alphabetical tie-break). Unscored columns (key inf) rank last."""
-    width = key.shape[1]
-    by_key = np.argsort(key, axis=1, kind="stable")
-    ordered = np.take_along_axis(key, by_key, axis=1)
-    scored = np.take_along_axis(known, by_key, axis=1)
-    low, high = ordered[:, :-1], ordered[:, 1:]
-    with np.errstate(invalid="ignore"):
-        apart = (high - low) > TIE_TOLERANCE * np.maximum(np.abs(low), np.abs(high))
-    apart |= scored[:, :-1] != scored[:, 1:]
-    group = np.zeros(key.shape, dtype=np.intp)
-    group[:, 1:] = np.cumsum(apart, axis=1)
-    group_of_column = np.empty_like(group)
-    np.put_along_axis(group_of_column, by_key, group, axis=1)
-    chosen = np.zeros(key.shape, dtype=bool)
-    if picks == 1:  # the first column of the best group
-        best = np.argmax(group_of_column == 0, axis=1)[:, None]
-    else:  # rank keys are distinct: the ``picks`` smallest are one set, in any order
-        rank = group_of_column * width + np.arange(width)
-        best = np.argpartition(rank, picks - 1, axis=1)[:, :picks]
-    np.put_along_axis(chosen, best, True, axis=1)
-    return chosen
 
 
 def _inverse_volatility(ctx: _Context, node: WeightInverseVolatility) -> Result:
@@ -381,9 +366,8 @@ def _inverse_volatility(ctx: _Context, node: WeightInverseVolatility) -> Result:
 def _evaluate_node(ctx: _Context, node: Node) -> Result:
     need = id(node) in ctx.needs_weights
     if isinstance(node, Asset):
-        close = ctx.close(node.ticker)
-        weights = {node.ticker: np.ones(ctx.length)} if need else {}
-        return Result(weights, np.isfinite(close))
+        weights = {node.ticker: ctx.ones} if need else {}
+        return Result(weights, ctx.has_close(node.ticker))
     if isinstance(node, Cash):
         return Result({}, np.ones(ctx.length, dtype=bool))
     if isinstance(node, Group):
@@ -451,8 +435,13 @@ def evaluate(symphony: Symphony, history: PriceHistory, *, trace: bool = False) 
         returns = np.full_like(closes, np.nan)
         returns[1:] = closes[1:] / closes[:-1] - 1.0
     columns = {s: i for i, s in enumerate(history.symbols)}
-    ctx = _Context(history, columns, returns, np.ascontiguousarray(returns.T), trace)
+    by_symbol = np.ascontiguousarray(returns.T)
+    no_return = np.isnan(by_symbol)
+    known_returns = np.where(no_return, 0.0, by_symbol)
+    ctx = _Context(history, columns, known_returns, no_return, trace)
     ctx.needs_weights = _scored_subtrees(symphony.body)
+    ctx.ones = np.ones(ctx.length)
+    ctx.ones.flags.writeable = False
     nodes = list(_post_order(symphony.body))
     parents = Counter(id(child) for node in nodes for child in children(node))
     if not trace:
