@@ -100,7 +100,8 @@ def function_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _modules(root: Path) -> list[str]:
     found = [artifact.module_name(p, root) for p in root.rglob("*.py")]
     found += [artifact.module_name(p, root) for p in root.rglob("*") if p.is_dir()]
-    found = [m for m in found if "__pycache__" not in m.split(".")]
+    # Neither bytecode nor a price directory's binary copies (.cache) are modules.
+    found = [m for m in found if "__pycache__" not in m.split(".") and ".." not in m]
     return sorted(set(found))
 
 

@@ -56,6 +56,8 @@ DEV_ONLY: tuple[str, ...] = (
     "alchemiser.exchange",  # the local exchange
     "alchemiser.devstack",  # the local stack and this build
     "alchemiser.backtest",
+    "alchemiser.simulation",  # the backtest's session loop
+    "alchemiser.reporting",  # backtest statistics, outputs and HTML pages
     "alchemiser.cli",
     "alchemiser.bench",
 )
