@@ -183,7 +183,11 @@ def test_reference_prices_read_the_row_like_the_columns() -> None:
     history = _history()
     prices = reference_prices(history, ["BBB", "AAA", "CCC"], SESSIONS[2])
     assert list(prices) == ["AAA", "BBB", "CCC"]
-    assert prices == {"AAA": Decimal("102.1250"), "BBB": Decimal("48.0000"), "CCC": Decimal(21.5)}
+    assert prices == {
+        "AAA": Decimal("102.1250"),
+        "BBB": Decimal("48.0000"),
+        "CCC": Decimal("21.5000"),
+    }
     with pytest.raises(DataError, match=r"CCC: no close for session 2024-01-02$"):
         reference_prices(history, ["CCC"], SESSIONS[0])
     with pytest.raises(DataError, match="DDD: no price history"):

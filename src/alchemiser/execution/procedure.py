@@ -102,7 +102,7 @@ def _request(intent: OrderIntent) -> OrderRequest:
     price); everything else, and every sell, as shares (a sell knows what is held)."""
     if intent.side is Side.BUY and intent.fractional:
         # Down to the cent: a buy never spends more than the dollars risk approved.
-        notional = (intent.qty * intent.ref_price).quantize(CENT, rounding=ROUND_DOWN)
+        notional = (intent.qty * intent.ref_price).quantize(CENT, ROUND_DOWN)
         if notional >= MIN_NOTIONAL:
             return OrderRequest(
                 client_order_id=intent.client_order_id,

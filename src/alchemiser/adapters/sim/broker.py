@@ -35,6 +35,7 @@ NOTIONAL_QTY_STEP = Decimal("1e-9")
 """Shares a dollar order buys are rounded down to this (Alpaca's fractional precision)."""
 
 
+_BUY = Side.BUY
 _new_position = Position.trusted
 _new_quote = Quote.trusted
 _new_record = OrderRecord.trusted
@@ -74,6 +75,9 @@ class SimBroker:
         self._at_open = fill_at_open
         self._clock = clock
         self._slippage = slippage_bps / BPS
+        # What a price is multiplied by for a buy (moved up) and a sell (moved down).
+        self._up = 1 + self._slippage
+        self._down = 1 - self._slippage
         self._fee = fee_bps / BPS
         self._whole = whole_share_symbols
         self._path = state_path
@@ -200,8 +204,7 @@ class SimBroker:
         return prices
 
     def _moved(self, close: Decimal, side: Side) -> Decimal:
-        move = self._slippage if side is Side.BUY else -self._slippage
-        return (close * (1 + move)).quantize(PRICE_STEP)
+        return (close * (self._up if side is _BUY else self._down)).quantize(PRICE_STEP)
 
     def latest_quotes(self, symbols: Sequence[str]) -> dict[str, Quote]:
         """Implements ports.Quotes with the prices orders fill at now: a sell gets the
@@ -292,7 +295,7 @@ class SimBroker:
             qty = request.qty
         else:
             assert request.notional is not None  # OrderRequest holds exactly one
-            qty = (request.notional / price).quantize(NOTIONAL_QTY_STEP, rounding=ROUND_DOWN)
+            qty = (request.notional / price).quantize(NOTIONAL_QTY_STEP, ROUND_DOWN)
         notional = to_cents(qty * price)
         fee = to_cents(notional * self._fee)
         # What the account pays for a buy, or receives for a sell, after the fee.
