@@ -229,8 +229,12 @@ def _history(
 
 
 def _targets_report(combined: CombinedTargets) -> dict[str, TargetReport]:
+    """Each target's report, built without re-validation: ``combine`` made every weight
+    and part a float (rounded), and each report gets its own copy of the parts."""
+    new = TargetReport.trusted
+    attribution = combined.attribution
     return {
-        symbol: TargetReport(weight=weight, attribution=combined.attribution[symbol])
+        symbol: new({"weight": weight, "attribution": dict(attribution[symbol])})
         for symbol, weight in combined.weights.items()
     }
 
@@ -508,10 +512,11 @@ def _trade(
         )
     unquoted = _unquoted([i.symbol for i in plan.intents], quotes)
     errors = [*unquoted, *too_many, *result.errors]
+    fills = tuple(result.fills)
     rec.fields.update(
         notes=(*rec.fields.get("notes", ()), *result.notes),
         orders=tuple(result.orders),
-        fills=tuple(result.fills),
+        fills=fills,
         adjustments=tuple(result.adjustments),
         errors=(*rec.fields.get("errors", ()), *(ErrorReport.of(e) for e in errors)),
     )
@@ -522,7 +527,7 @@ def _trade(
         after, _ = partition_unmanaged(
             deps.broker.snapshot(with_orders=False), universe, deps.policy
         )
-        rec.fields["account_after"] = _marked_after(after, result.fills, prices, rec)
+        rec.fields["account_after"] = _marked_after(after, fills, prices, rec)
     return _status(len(plan.intents), len(verdicts.approved), result, errors)
 
 

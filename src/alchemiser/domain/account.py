@@ -103,26 +103,40 @@ def market_value(snapshot: AccountSnapshot, prices: Mapping[str, Decimal]) -> De
 
 
 def value_account(snapshot: AccountSnapshot, prices: Mapping[str, Decimal]) -> AccountValuation:
-    """Mark every position to ``prices``; weights are fractions of equity."""
-    equity = snapshot.cash + market_value(snapshot, prices)
+    """Mark every position to ``prices``; weights are fractions of equity.
+
+    Built without re-validation (``Frozen.trusted``): every field comes from the
+    validated snapshot or is a Decimal computed here, of its field's exact type. A
+    backtest marks its account twice a session."""
+    held = [p for p in snapshot.positions if p.qty != ZERO]
+    values = [p.qty * prices[p.symbol] for p in held]
+    equity = snapshot.cash + sum(values, ZERO)
+    positive = equity > ZERO
     rows = []
-    for position in sorted(snapshot.positions, key=lambda p: p.symbol):
-        if position.qty == ZERO:
-            continue
-        value = position.qty * prices[position.symbol]
-        weight = (value / equity) if equity > ZERO else ZERO
+    for position, value in sorted(zip(held, values, strict=True), key=_by_symbol):
+        weight = (value / equity) if positive else ZERO
         rows.append(
-            PositionValue(
-                symbol=position.symbol,
-                qty=position.qty,
-                price=prices[position.symbol],
-                market_value=to_cents(value),
-                weight=weight.quantize(Decimal("0.000001")),
+            _new_position_value(
+                {
+                    "symbol": position.symbol,
+                    "qty": position.qty,
+                    "price": prices[position.symbol],
+                    "market_value": to_cents(value),
+                    "weight": weight.quantize(_WEIGHT_STEP),
+                }
             )
         )
-    return AccountValuation(
-        cash=to_cents(snapshot.cash), equity=to_cents(equity), positions=tuple(rows)
+    return AccountValuation.trusted(
+        {"cash": to_cents(snapshot.cash), "equity": to_cents(equity), "positions": tuple(rows)}
     )
+
+
+_WEIGHT_STEP = Decimal("0.000001")
+_new_position_value = PositionValue.trusted
+
+
+def _by_symbol(row: tuple[Position, Decimal]) -> str:
+    return row[0].symbol
 
 
 def marks_after(

@@ -125,13 +125,19 @@ def reference_prices(
         raise DataError(
             f"no market data for session {as_of.isoformat()}", kind=DataErrorKind.MISSING
         )
+    # The session's row read once, as Python floats: one lookup per symbol after that.
+    row = history.closes[index].tolist()
+    count = len(history.symbols)
+    # Each symbol's first column (assigned last to first, so the first one stays).
+    columns = dict(zip(reversed(history.symbols), range(count - 1, -1, -1), strict=True))
     prices: dict[str, Decimal] = {}
     for symbol in sorted(set(symbols)):
-        if symbol not in history.symbols:
+        j = columns.get(symbol)
+        if j is None:
             raise DataError(f"{symbol}: no price history", kind=DataErrorKind.MISSING)
-        column = history.column(symbol)
-        close = float(column[index])
+        close = row[j]
         if math.isnan(close):
+            column = history.closes[:, j]
             valid = np.flatnonzero(~np.isnan(column[: index + 1]))
             last = (
                 f" (last close {history.session(int(valid[-1])).isoformat()})" if valid.size else ""

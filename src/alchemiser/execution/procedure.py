@@ -72,18 +72,25 @@ class ExecutionResult:
 
     @property
     def fills(self) -> list[Fill]:
+        """A fill for each order that filled, in order. Built without re-validation:
+        each field is the validated order's own, or a Decimal computed from them."""
         return [
-            Fill(
-                client_order_id=o.client_order_id,
-                symbol=o.symbol,
-                side=o.side,
-                qty=o.filled_qty,
-                price=o.filled_avg_price,
-                notional=to_cents(o.filled_qty * o.filled_avg_price),
+            _new_fill(
+                {
+                    "client_order_id": o.client_order_id,
+                    "symbol": o.symbol,
+                    "side": o.side,
+                    "qty": o.filled_qty,
+                    "price": o.filled_avg_price,
+                    "notional": to_cents(o.filled_qty * o.filled_avg_price),
+                }
             )
             for o in self.orders
             if o.filled_qty > ZERO and o.filled_avg_price is not None
         ]
+
+
+_new_fill = Fill.trusted
 
 
 class _Halt(Exception):
@@ -95,7 +102,7 @@ def _request(intent: OrderIntent) -> OrderRequest:
     price); everything else, and every sell, as shares (a sell knows what is held)."""
     if intent.side is Side.BUY and intent.fractional:
         # Down to the cent: a buy never spends more than the dollars risk approved.
-        notional = (intent.qty * intent.ref_price).quantize(CENT, rounding=ROUND_DOWN)
+        notional = (intent.qty * intent.ref_price).quantize(CENT, ROUND_DOWN)
         if notional >= MIN_NOTIONAL:
             return OrderRequest(
                 client_order_id=intent.client_order_id,
@@ -154,7 +161,7 @@ class _Run:
         estimate (what filled is in ``filled_qty``)."""
         expected = self.expected_qty.get(record.client_order_id)
         if expected is not None and record.notional is not None and record.qty != expected:
-            record = record.model_copy(update={"qty": expected})
+            record = OrderRecord.trusted({**record.__dict__, "qty": expected})
         self.records[record.client_order_id] = record
 
     def _halt_with(self, error: AlchemiserError) -> NoReturn:
@@ -480,13 +487,15 @@ class _BuyGuard:
             qty = min(
                 intent.qty, floor_to_step(max(room, ZERO) / intent.ref_price, intent.qty_step)
             )
+            if qty == intent.qty:
+                return intent
             said = f"${max(room, ZERO):.2f} to spend"
         else:
             unit = intent.ref_price * self.headroom
             qty = min(intent.qty, floor_to_step(spendable / unit, intent.qty_step))
+            if qty == intent.qty:
+                return intent
             said = f"{qty} at ${unit:.2f} a share"
-        if qty == intent.qty:
-            return intent
         earlier = [
             a for a in self.run.result.adjustments if a.client_order_id == intent.client_order_id
         ]

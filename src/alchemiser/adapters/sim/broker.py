@@ -35,6 +35,12 @@ NOTIONAL_QTY_STEP = Decimal("1e-9")
 """Shares a dollar order buys are rounded down to this (Alpaca's fractional precision)."""
 
 
+_BUY = Side.BUY
+_new_position = Position.trusted
+_new_quote = Quote.trusted
+_new_record = OrderRecord.trusted
+
+
 class SimPosition(BaseModel):
     qty: Decimal
     avg_entry_price: Decimal
@@ -69,6 +75,9 @@ class SimBroker:
         self._at_open = fill_at_open
         self._clock = clock
         self._slippage = slippage_bps / BPS
+        # What a price is multiplied by for a buy (moved up) and a sell (moved down).
+        self._up = 1 + self._slippage
+        self._down = 1 - self._slippage
         self._fee = fee_bps / BPS
         self._whole = whole_share_symbols
         self._path = state_path
@@ -124,24 +133,34 @@ class SimBroker:
 
     def snapshot(self, *, with_orders: bool = True) -> AccountSnapshot:
         """The account now; each position's ``current_price`` is its session close (the
-        price the simulated market is at), absent when the session has none for it."""
+        price the simulated market is at), absent when the session has none for it.
+
+        Built without re-validation (``Frozen.trusted``): the state's symbols were
+        validated when it was loaded or the orders placed, its quantities and prices
+        are Decimals, and a backtest reads the account twice a session."""
         held = sorted(self._state.positions.items())
         prices = self._prices([symbol for symbol, _ in held])
         positions = tuple(
-            Position(
-                symbol=symbol,
-                qty=p.qty,
-                avg_entry_price=p.avg_entry_price,
-                current_price=prices.get(symbol),
+            _new_position(
+                {
+                    "symbol": symbol,
+                    "qty": p.qty,
+                    "avg_entry_price": p.avg_entry_price,
+                    "market_value": None,
+                    "current_price": prices.get(symbol),
+                }
             )
             for symbol, p in held
         )
-        open_orders = tuple(self.working_orders())
-        return AccountSnapshot(
-            cash=self._state.cash,
-            buying_power=self._state.cash,
-            positions=positions,
-            open_orders=open_orders,
+        return AccountSnapshot.trusted(
+            {
+                "cash": self._state.cash,
+                "buying_power": self._state.cash,
+                "positions": positions,
+                "open_orders": tuple(self.working_orders()),
+                "unmanaged": (),
+                "equity": None,
+            }
         )
 
     def holdings(self) -> tuple[Decimal, list[tuple[str, Decimal]]]:
@@ -174,27 +193,37 @@ class SimBroker:
         open for a market-open run where the data has one, else the close."""
         if not self._at_open or history.opens is None:
             return closes
-        row = history.opens[history.row_index(self._session)]
+        row = history.opens[history.row_index(self._session)].tolist()
+        count = len(history.symbols)
+        # Each symbol's first column (assigned last to first, so the first one stays).
+        columns = dict(zip(reversed(history.symbols), range(count - 1, -1, -1), strict=True))
         prices: dict[str, Decimal] = {}
         for symbol, close in closes.items():
-            opened = float(row[history.symbols.index(symbol)])
+            opened = row[columns[symbol]]
             prices[symbol] = to_decimal_price(opened) if 0 < opened < math.inf else close
         return prices
 
     def _moved(self, close: Decimal, side: Side) -> Decimal:
-        move = self._slippage if side is Side.BUY else -self._slippage
-        return (close * (1 + move)).quantize(PRICE_STEP)
+        return (close * (self._up if side is _BUY else self._down)).quantize(PRICE_STEP)
 
     def latest_quotes(self, symbols: Sequence[str]) -> dict[str, Quote]:
         """Implements ports.Quotes with the prices orders fill at now: a sell gets the
         bid, a buy pays the ask, so a simulated run sizes its buys exactly as they fill.
         One read of the session's prices for all of them (a backtest asks every
         session); a symbol the market cannot price this session is left out (its orders
-        are denied, and the run reports the missing quote as a failure)."""
+        are denied, and the run reports the missing quote as a failure). The quotes are
+        built without re-validation: validated session prices, moved by ``_moved``."""
         quotes: dict[str, Quote] = {}
+        at = self._clock.now()
         for symbol, price in self._prices(symbols).items():
-            bid, ask = self._moved(price, Side.SELL), self._moved(price, Side.BUY)
-            quotes[symbol] = Quote(symbol=symbol, bid=bid, ask=ask, at=self._clock.now())
+            quotes[symbol] = _new_quote(
+                {
+                    "symbol": symbol,
+                    "bid": self._moved(price, Side.SELL),
+                    "ask": self._moved(price, Side.BUY),
+                    "at": at,
+                }
+            )
         return quotes
 
     def _prices(self, symbols: Sequence[str]) -> dict[str, Decimal]:
@@ -203,11 +232,11 @@ class SimBroker:
         of them were read before)."""
         wanted = sorted(set(symbols))
         known = self._priced
-        if all(symbol in known for symbol in wanted):
-            return {symbol: known[symbol] for symbol in wanted}
-        prices = self._read_prices(wanted)
-        known.update(prices)
-        return prices
+        unread = [symbol for symbol in wanted if symbol not in known]
+        if unread:
+            # Only what this session has not priced yet: the rest was read before.
+            known.update(self._read_prices(unread))
+        return {symbol: known[symbol] for symbol in wanted if symbol in known}
 
     def _read_prices(self, wanted: list[str]) -> dict[str, Decimal]:
         try:
@@ -266,7 +295,7 @@ class SimBroker:
             qty = request.qty
         else:
             assert request.notional is not None  # OrderRequest holds exactly one
-            qty = (request.notional / price).quantize(NOTIONAL_QTY_STEP, rounding=ROUND_DOWN)
+            qty = (request.notional / price).quantize(NOTIONAL_QTY_STEP, ROUND_DOWN)
         notional = to_cents(qty * price)
         fee = to_cents(notional * self._fee)
         # What the account pays for a buy, or receives for a sell, after the fee.
@@ -299,17 +328,22 @@ class SimBroker:
                 )
                 held.qty = total
             self._state.cash -= cost
-        record = OrderRecord(
-            client_order_id=request.client_order_id,
-            symbol=request.symbol,
-            side=request.side,
-            qty=qty,
-            status=OrderStatus.FILLED,
-            notional=request.notional,
-            filled_qty=qty,
-            filled_avg_price=price,
-            broker_order_id=f"sim-{len(self._state.orders) + 1:08d}",
-            submitted_at=self._clock.now(),
+        # Built without re-validation: every field comes from the validated request or
+        # is a Decimal, an id or a time computed here (fields in declaration order).
+        record = _new_record(
+            {
+                "client_order_id": request.client_order_id,
+                "symbol": request.symbol,
+                "side": request.side,
+                "qty": qty,
+                "status": OrderStatus.FILLED,
+                "filled_qty": qty,
+                "filled_avg_price": price,
+                "notional": request.notional,
+                "broker_order_id": f"sim-{len(self._state.orders) + 1:08d}",
+                "submitted_at": self._clock.now(),
+                "reject_reason": None,
+            }
         )
         self._state.orders[request.client_order_id] = record
         if not record.status.terminal:
@@ -318,7 +352,8 @@ class SimBroker:
             self._by_run.setdefault(run_of(request.client_order_id), []).append(
                 request.client_order_id
             )
-        self._state.last_session = self._session
+        if self._state.last_session != self._session:
+            self._state.last_session = self._session
         self._save()
         return record
 
