@@ -32,7 +32,7 @@ from alchemiser.domain.prices import PriceHistory
 from alchemiser.domain.report import RunStatus
 from alchemiser.errors import DataError, DataErrorKind, StrategyError
 from alchemiser.ports import MarketData
-from alchemiser.reporting.benchmark import benchmark_equity
+from alchemiser.reporting.benchmark import benchmark_equity, gaps, load_benchmark
 from alchemiser.reporting.figures import monthly_rows, rows, text_table
 from alchemiser.reporting.outputs import risk_limited, write_equity
 from alchemiser.reporting.statistics import Statistics, compute, monthly_returns
@@ -195,7 +195,7 @@ def run_backtest(
     progress: Callable[[int, int], None] | None = None,
     *,
     strategies: bool = True,
-    benchmark: PriceHistory | None = None,
+    benchmark: str | None = None,
     risk_free: float = 0.0,
 ) -> BacktestResult:
     """Rebalance daily from ``start`` to ``end`` (sessions of the data's calendar).
@@ -203,8 +203,10 @@ def run_backtest(
     With ``strategies`` and more than one strategy, each strategy is also run alone (its
     allocation 1.0, the rest of the config as is) on the same sessions, reading the same
     evaluated tables: ``strategy_equity``. ``progress`` hears (done, total) over all runs.
-    ``benchmark``: one ticker's closes (reporting/benchmark.py) the statistics compare
-    with; ``risk_free``: the annual rate the ratios use.
+    ``benchmark``: the ticker (bought and held, reporting/benchmark.py) the statistics
+    compare with, read from ``market`` once the range is known to have sessions
+    (BenchmarkError when it cannot be bought on the first); ``risk_free``: the annual
+    rate the ratios use.
     """
     if end < start:
         raise StrategyError(f"backtest end {end} is before its start {start}")
@@ -254,6 +256,7 @@ def run_backtest(
         if progress is not None:
             progress(next(done), total)
 
+    held = None if benchmark is None else load_benchmark(market, benchmark, trades[0][0], end)
     days = simulate(sessions, evaluated, step, detail=True)
     solo = {
         a.strategy.name: [
@@ -264,18 +267,20 @@ def run_backtest(
     }
     initial = float(config.sim.starting_cash)
     marks = None
-    if benchmark is not None:
+    assumptions = fill_model(
+        window, _without_opens(history), len(history.symbols), config.sim.slippage_bps
+    )
+    if held is not None and benchmark is not None:
         dates = [d.session for d in days]
-        marks = benchmark_equity(benchmark, benchmark.symbols[0], dates, initial).tolist()
+        marks = benchmark_equity(held, benchmark, dates, initial).tolist()
+        assumptions += gaps(held, benchmark, dates)
     return BacktestResult(
         days=days,
         metrics=measure(days, initial, marks, risk_free),
         first_session=range_start,
-        assumptions=fill_model(
-            window, _without_opens(history), len(history.symbols), config.sim.slippage_bps
-        ),
+        assumptions=assumptions,
         strategy_equity=solo,
-        benchmark=None if benchmark is None else benchmark.symbols[0],
+        benchmark=benchmark,
         benchmark_equity=marks,
     )
 

@@ -91,6 +91,11 @@ class DataError(AlchemiserError):
         self.kind = kind
 
 
+class BenchmarkError(DataError):
+    """The ticker a backtest is measured against has no data, or none to buy at on the
+    backtest's first session."""
+
+
 class RiskDenied(AlchemiserError):
     """A whole run refused by a risk rule (per-order denials live in RiskDecision)."""
 

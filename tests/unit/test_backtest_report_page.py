@@ -15,7 +15,6 @@ from alchemiser.backtest import alone_statistics, run_backtest, summary
 from alchemiser.cli import main
 from alchemiser.config import load_config
 from alchemiser.reporting.backtest_page import ACCOUNT, backtest_page
-from alchemiser.reporting.benchmark import load_benchmark
 from alchemiser.reporting.html import render_backtest_html
 from tests.unit.test_backtest import write_config
 from tests.unit.test_backtest_outputs import A_AND_B
@@ -38,9 +37,8 @@ class _Text(HTMLParser):
 
 def test_the_page_carries_the_backtests_own_figures(tmp_path: Path) -> None:
     store = FilePriceStore.bundled()
-    benchmark = load_benchmark(store, "SPY", START, END)
     result = run_backtest(
-        load_config(write_config(tmp_path, A_AND_B)), store, START, END, benchmark=benchmark
+        load_config(write_config(tmp_path, A_AND_B)), store, START, END, benchmark="SPY"
     )
     page = backtest_page(result, "Backtest: <two>")
     assert list(page.series) == [ACCOUNT, "SPY", "a alone", "b alone"]

@@ -33,9 +33,8 @@ def config(directory: Path, weights: str = "SPY = 0.6, TLT = 0.4") -> Path:
 
 def test_the_benchmark_is_spy_bought_and_held(tmp_path: Path) -> None:
     market = FilePriceStore.bundled()
-    benchmark = load_benchmark(market, "SPY", START, END)
     result = run_backtest(
-        load_config(config(tmp_path, "SPY = 1.0")), market, START, END, benchmark=benchmark
+        load_config(config(tmp_path, "SPY = 1.0")), market, START, END, benchmark="SPY"
     )
     closes = market.history(["SPY"], END, ALL_HISTORY)
     first = float(closes.column("SPY")[closes.row_index(result.days[0].session)])

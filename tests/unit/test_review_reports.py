@@ -1,16 +1,20 @@
-"""Known defects of the backtest command's edges, each pinned by a test that fails
-until it is fixed (strict xfail: a fix turns it into XPASS and the marker must go)."""
+"""The backtest command's edges: an --out that cannot take the files, a range without
+sessions, a benchmark whose data stops before the backtest does."""
 
 from __future__ import annotations
 
 import csv
 import gzip
+from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import alchemiser
 from alchemiser.cli import main
+from alchemiser.domain.prices import PriceHistory
+from alchemiser.reporting.benchmark import benchmark_equity, gaps
 from tests.unit.test_backtest import write_config
 
 SPY_ONLY = """
@@ -38,11 +42,6 @@ def _backtest(config: Path, out: Path, *extra: str) -> list[str]:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="--out naming a file: the CSV writers' mkdir raises FileExistsError "
-    "(a traceback after the whole backtest ran) instead of a typed error",
-)
 def test_an_out_path_that_is_a_file_is_a_typed_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -54,11 +53,6 @@ def test_an_out_path_that_is_a_file_is_a_typed_error(
     assert "alchemiser:" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a range without sessions is reported as a --benchmark problem (load_benchmark "
-    "runs first and fails) instead of 'no sessions between ...'",
-)
 def test_a_range_without_sessions_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -95,12 +89,6 @@ def _prices_with_stale_benchmark(directory: Path) -> Path:
     return directory
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a benchmark whose data stops mid-backtest is held flat at its last close for "
-    "every later session without a word (benchmark_equity carries the last close): its "
-    "volatility, beta and correlation are computed on invented flat days",
-)
 def test_a_benchmark_whose_data_stops_early_is_not_silently_held_flat(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -111,3 +99,27 @@ def test_a_benchmark_whose_data_stops_early_is_not_silently_held_flat(
     captured = capsys.readouterr()
     # Either refused, or the output says the benchmark has no close after its last one.
     assert status != 0 or "2026-06-15" in captured.out + captured.err
+
+
+def test_benchmark_gaps_are_counted_and_a_stop_is_dated() -> None:
+    days = [date(2026, 7, d) for d in (6, 7, 8, 9, 10)]
+    dates = np.array([np.datetime64(d, "D") for d in days])
+    closes = np.array([[100.0], [np.nan], [102.0], [103.0], [104.0]])
+    history = PriceHistory(dates, ("B",), closes)
+    assert gaps(history, "B", days) == [
+        "benchmark B has no close on 1 of the 5 sessions: each is marked at its last close "
+        "before (no return that day)"
+    ]
+    assert benchmark_equity(history, "B", days, 100.0).tolist() == [
+        100.0,
+        100.0,
+        102.0,
+        103.0,
+        104.0,
+    ]
+    stopped = PriceHistory(dates[:3], ("B",), closes[:3])
+    (note,) = gaps(stopped, "B", days)
+    assert note.startswith("benchmark B has no close on 3 of the 5 sessions")
+    assert "its data stops at 2026-07-08, so it is held flat for the last 2 sessions" in note
+    whole = PriceHistory(dates, ("B",), np.array([[100.0], [101.0], [102.0], [103.0], [104.0]]))
+    assert gaps(whole, "B", days) == []

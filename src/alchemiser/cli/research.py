@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -24,7 +25,14 @@ from alchemiser.adapters.files.symphonies import (
     read_symphony_file,
 )
 from alchemiser.adapters.files.text import read_capped_text
-from alchemiser.errors import AlchemiserError, DataError, StrategyError
+from alchemiser.domain.scalars import normalise_symbol
+from alchemiser.errors import (
+    AlchemiserError,
+    BenchmarkError,
+    ConfigError,
+    DataError,
+    StrategyError,
+)
 from alchemiser.strategy.base import ALL_HISTORY
 from alchemiser.strategy.symphony.ast import Symphony
 from alchemiser.strategy.symphony.explain import explain
@@ -44,6 +52,7 @@ from alchemiser.strategy.symphony.strategy import (
 from alchemiser.strategy.symphony.writer import to_score, to_text
 
 if TYPE_CHECKING:
+    from alchemiser.backtest import BacktestResult
     from alchemiser.cli.progress import Progress
     from alchemiser.ports import MarketData
 
@@ -52,6 +61,7 @@ SYMPHONY_SUFFIXES = (".clj", ".json")
 """What ``validate DIR`` checks: the files directly in DIR with these suffixes."""
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+OUTPUT_WRITE_FAILED = "OUTPUT_WRITE_FAILED"
 
 
 def add_commands(
@@ -374,30 +384,23 @@ class _BacktestProgress:
 def backtest_command(args: argparse.Namespace) -> int:
     # Lazy: the run's service, the config and the simulated broker are for backtests only.
     from alchemiser import bootstrap  # noqa: PLC0415
-    from alchemiser.backtest import (  # noqa: PLC0415
-        run_backtest,
-        summary,
-        write_chart,
-        write_csv,
-        write_monthly_returns,
-    )
+    from alchemiser.backtest import run_backtest, summary, write_chart  # noqa: PLC0415
     from alchemiser.config import load_config  # noqa: PLC0415
-    from alchemiser.reporting.backtest_page import backtest_page  # noqa: PLC0415
-    from alchemiser.reporting.benchmark import load_benchmark  # noqa: PLC0415
-    from alchemiser.reporting.html import write_backtest_html  # noqa: PLC0415
-    from alchemiser.reporting.outputs import write_allocations, write_trades  # noqa: PLC0415
 
     config = load_config(args.config)
     if args.start > args.end:
         raise StrategyError(f"--start {args.start} is after --end {args.end}")
     market = bootstrap.market_data(config, args.prices)
-    benchmark = None
-    if args.benchmark.lower() != "none":
-        try:
-            benchmark = load_benchmark(market, args.benchmark.upper(), args.start, args.end)
-        except DataError as error:
-            print(f"alchemiser: {error.code}: --benchmark: {error}", file=sys.stderr)
-            return EXIT_USAGE
+    benchmark = None if args.benchmark.lower() == "none" else args.benchmark
+    try:
+        if benchmark is not None:  # a ticker with a price file: said before anything runs
+            benchmark = normalise_symbol(benchmark)
+            market.check(benchmark)
+    except (ValueError, DataError) as error:
+        code = error.code if isinstance(error, DataError) else "DATA_MISSING"
+        print(f"alchemiser: {code}: --benchmark: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    _output_dir(args.out)
     alone = len(config.strategies) > 1 and not args.no_strategies
     names = [s.name for s in config.strategies] if alone else []
     progress = _BacktestProgress(["account", *(f"{name} alone" for name in names)])
@@ -412,30 +415,58 @@ def backtest_command(args: argparse.Namespace) -> int:
             benchmark=benchmark,
             risk_free=args.risk_free,
         )
+    except BenchmarkError as error:
+        print(f"alchemiser: {error.code}: --benchmark: {error}", file=sys.stderr)
+        return EXIT_USAGE
     finally:
         progress.close()
-    curve = args.out / "equity.csv"
-    write_csv(result, curve)
-    trades = args.out / "trades.csv"
-    count = write_trades(result.days, trades)
-    allocations = args.out / "allocations.csv"
-    write_allocations(result.days, allocations)
-    monthly = args.out / "monthly_returns.csv"
-    write_monthly_returns(result, monthly)
-    page = args.out / "report.html"
-    write_backtest_html(backtest_page(result, f"Backtest: {config.account}"), page)
+    written = _write_outputs(result, args.out, f"Backtest: {config.account}")
     print("\n".join(summary(result)))
-    print(f"equity curve  {curve}")
-    print(f"trades        {trades} ({count} rows)")
-    print(f"allocations   {allocations}")
-    print(f"monthly       {monthly}")
-    print(f"report        {page}")
+    print("\n".join(written))
     if not args.no_chart:
         chart = args.out / "equity.png"
         metrics = result.metrics
         write_chart(result, chart, f"{config.account}: {metrics.start} to {metrics.end}")
         print(f"chart         {chart}")
     return 0
+
+
+def _write_outputs(result: BacktestResult, out: Path, title: str) -> list[str]:
+    """Every file the backtest writes into ``out`` but the chart; a line naming each."""
+    from alchemiser.backtest import write_csv, write_monthly_returns  # noqa: PLC0415
+    from alchemiser.reporting.backtest_page import backtest_page  # noqa: PLC0415
+    from alchemiser.reporting.html import write_backtest_html  # noqa: PLC0415
+    from alchemiser.reporting.outputs import write_allocations, write_trades  # noqa: PLC0415
+
+    try:
+        write_csv(result, out / "equity.csv")
+        count = write_trades(result.days, out / "trades.csv")
+        write_allocations(result.days, out / "allocations.csv")
+        write_monthly_returns(result, out / "monthly_returns.csv")
+    except OSError as error:
+        raise AlchemiserError(
+            f"cannot write the backtest's files in {out}: {error.strerror or error}",
+            code=OUTPUT_WRITE_FAILED,
+        ) from error
+    write_backtest_html(backtest_page(result, title), out / "report.html")
+    return [
+        f"equity curve  {out / 'equity.csv'}",
+        f"trades        {out / 'trades.csv'} ({count} rows)",
+        f"allocations   {out / 'allocations.csv'}",
+        f"monthly       {out / 'monthly_returns.csv'}",
+        f"report        {out / 'report.html'}",
+    ]
+
+
+def _output_dir(out: Path) -> None:
+    """``--out`` made (or found) a writable directory before the backtest runs, so a
+    long run is not lost to a path that cannot take its files."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"--out {out}: {error.strerror or error}") from error
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {out}: not a directory this process may write")
 
 
 HANDLERS = {
