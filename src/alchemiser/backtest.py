@@ -15,9 +15,11 @@ re-read each day.
 from __future__ import annotations
 
 import csv
+import gc
 import itertools
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
@@ -42,6 +44,9 @@ from alchemiser.simulation import Day, Sessions, simulate
 from alchemiser.strategy.base import ALL_HISTORY, WeightTable
 
 SUMMARY_WIDTH = 100
+BACKTEST_GC_THRESHOLD = 20_000
+"""Allocations between the garbage collector's young-generation passes while a
+backtest simulates its sessions (``_fewer_collections``)."""
 
 
 class _Evaluated:
@@ -257,14 +262,17 @@ def run_backtest(
             progress(next(done), total)
 
     held = None if benchmark is None else load_benchmark(market, benchmark, trades[0][0], end)
-    days = simulate(sessions, evaluated, step, detail=True)
-    solo = {
-        a.strategy.name: [
-            d.equity
-            for d in simulate(sessions, [AllocatedStrategy(a.strategy, 1.0)], step, detail=False)
-        ]
-        for a in alone
-    }
+    with _fewer_collections():
+        days = simulate(sessions, evaluated, step, detail=True)
+        solo = {
+            a.strategy.name: [
+                d.equity
+                for d in simulate(
+                    sessions, [AllocatedStrategy(a.strategy, 1.0)], step, detail=False
+                )
+            ]
+            for a in alone
+        }
     initial = float(config.sim.starting_cash)
     marks = None
     assumptions = fill_model(
@@ -283,6 +291,21 @@ def run_backtest(
         benchmark=benchmark,
         benchmark_equity=marks,
     )
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """The cyclic garbage collector run less often while sessions are simulated: each
+    session allocates thousands of short-lived report objects (freed by reference
+    counting, not cycles), and the default first-generation threshold (700) had the
+    collector scanning them about every 10 orders, a sixth of a long backtest's time.
+    Only how often it runs changes, for this process and only meanwhile."""
+    before = gc.get_threshold()
+    gc.set_threshold(BACKTEST_GC_THRESHOLD, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def write_csv(result: BacktestResult, path: Path) -> None:

@@ -4,6 +4,7 @@ result (statistics, the benchmark, each strategy alone, targets, risk codes)."""
 from __future__ import annotations
 
 import csv
+import gc
 from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from alchemiser.adapters.files.prices import FilePriceStore
-from alchemiser.backtest import alone_statistics, run_backtest, summary
+from alchemiser.backtest import BACKTEST_GC_THRESHOLD, alone_statistics, run_backtest, summary
 from alchemiser.cli import main
 from alchemiser.config import load_config
 from alchemiser.reporting.backtest_page import ACCOUNT, backtest_page
@@ -112,3 +113,18 @@ def test_the_summary_shows_each_strategy_alone(tmp_path: Path) -> None:
         strategies=False,
     )
     assert not any(line.startswith("each alone") for line in summary(solo))
+
+
+def test_the_collector_runs_less_often_only_while_sessions_are_simulated(tmp_path: Path) -> None:
+    before = gc.get_threshold()
+    during: list[tuple[int, int, int]] = []
+    run_backtest(
+        load_config(write_config(tmp_path, A_AND_B)),
+        FilePriceStore.bundled(),
+        START,
+        END,
+        lambda *_: during.append(gc.get_threshold()),
+    )
+    assert during
+    assert {t[0] for t in during} == {BACKTEST_GC_THRESHOLD}
+    assert gc.get_threshold() == before
