@@ -14,8 +14,8 @@ import pytest
 from alchemiser.adapters.files.prices import FilePriceStore
 from alchemiser.backtest import BACKTEST_GC_THRESHOLD, alone_statistics, run_backtest, summary
 from alchemiser.cli import main
+from alchemiser.cli.backtest_page import ACCOUNT, backtest_page
 from alchemiser.config import load_config
-from alchemiser.reporting.backtest_page import ACCOUNT, backtest_page
 from alchemiser.reporting.html import render_backtest_html
 from tests.unit.test_backtest import write_config
 from tests.unit.test_backtest_outputs import A_AND_B

@@ -434,7 +434,7 @@ def backtest_command(args: argparse.Namespace) -> int:
 def _write_outputs(result: BacktestResult, out: Path, title: str) -> list[str]:
     """Every file the backtest writes into ``out`` but the chart; a line naming each."""
     from alchemiser.backtest import write_csv, write_monthly_returns  # noqa: PLC0415
-    from alchemiser.reporting.backtest_page import backtest_page  # noqa: PLC0415
+    from alchemiser.cli.backtest_page import backtest_page  # noqa: PLC0415
     from alchemiser.reporting.html import write_backtest_html  # noqa: PLC0415
     from alchemiser.reporting.outputs import write_allocations, write_trades  # noqa: PLC0415
 

@@ -13,12 +13,37 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from alchemiser.domain.report import RunStatus
 from alchemiser.errors import DataError, DataErrorKind
-from alchemiser.reporting.trades import TRADE_COLUMNS
-from alchemiser.simulation import Day
+from alchemiser.reporting.trades import TRADE_COLUMNS, Trade
+
+
+class Day(Protocol):
+    """What the files read of one simulated session (``simulation.Day`` is one)."""
+
+    @property
+    def session(self) -> date: ...
+    @property
+    def equity(self) -> float: ...
+    @property
+    def cash(self) -> float: ...
+    @property
+    def traded(self) -> float: ...
+    @property
+    def status(self) -> RunStatus: ...
+    @property
+    def limited(self) -> int: ...
+    @property
+    def note(self) -> str: ...
+    @property
+    def targets(self) -> dict[str, float]: ...
+    @property
+    def trades(self) -> tuple[Trade, ...]: ...
+
 
 EQUITY_COLUMNS = ("date", "equity", "cash", "traded", "status", "risk_limited", "note")
 """The first columns of equity.csv; the strategies' (and a benchmark's) follow."""
