@@ -143,9 +143,10 @@ def _rows(blocks: FloatArray) -> FloatArray:
 def _scan(op: np.ufunc, a: FloatArray) -> FloatArray:
     """Running ``op`` along axis 0, in place: ``a[k] = op(a[k-1], a[k])`` in order, the
     same operations either way. ``op.accumulate`` calls its inner loop once per (block,
-    column) pair, which is slow for short n; a loop over n costs a numpy call per step,
-    slow for long n over few pairs (one series, a long window)."""
-    if a[0].size < 32 * a.shape[0]:
+    column) pair, several nanoseconds an element; a loop over n costs a numpy call per
+    step (about a microsecond) but then streams a step's pairs at about a nanosecond an
+    element, so it wins once a step holds a few hundred pairs, whatever n is."""
+    if a[0].size < 256:
         op.accumulate(a, axis=0, out=a)
         return a
     for k in range(1, a.shape[0]):

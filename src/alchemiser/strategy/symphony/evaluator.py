@@ -77,6 +77,9 @@ class Result:
 class _Context:
     history: PriceHistory
     columns: dict[str, int]
+    by_symbol: Series
+    """Every symbol's closes, N x T (one contiguous, read-only row per symbol): what the
+    indicators read, without a copy of a strided column each time."""
     known_returns: Series
     """Daily simple returns of every symbol, N x T (one contiguous row per symbol), 0
     where either close is missing."""
@@ -89,6 +92,11 @@ class _Context:
     indicator_cache: dict[_Key, Series] = field(default_factory=dict)
     uses: Counter[_Key] | None = None
     """Without a trace: how many nodes have still to read each indicator."""
+    held_cache: dict[_Key, Series] = field(default_factory=dict)
+    held_uses: Counter[_Key] | None = None
+    """The same for indicators of a held asset's value (a group holding one asset)."""
+    held_values: dict[str, Series] = field(default_factory=dict)
+    """Ticker -> the value of holding it alone (read-only), computed once."""
     results: dict[int, Result] = field(default_factory=dict)
     conditions: dict[int, tuple[Mask, Mask]] = field(default_factory=dict)
     """``if`` node -> (condition holds, condition computable), for explaining."""
@@ -129,7 +137,7 @@ class _Context:
         column = self.columns.get(ticker)
         if column is None:
             raise StrategyError(f"{ticker}: no price history")
-        return self.history.closes[:, column]
+        return self.by_symbol[column]
 
     def indicator(self, spec: Indicator) -> Series:
         if spec.ticker is None:  # the parser only builds these inside filters
@@ -141,16 +149,53 @@ class _Context:
     def of_close(self, fn: IndicatorFn, ticker: str, window: int, params: Params) -> Series:
         """An indicator of a ticker's close, computed once; without a trace it is let go
         after the last node that reads it."""
-        key = (fn.value, window, ticker, params)
-        cached = self.indicator_cache.get(key)
-        if cached is None:
-            cached = compute(fn, self.close(ticker), window, params)
-            self.indicator_cache[key] = cached
-        if self.uses is not None:
-            self.uses[key] -= 1
-            if self.uses[key] <= 0:
-                del self.indicator_cache[key]
-        return cached
+        return _cached(
+            (fn.value, window, ticker, params),
+            self.indicator_cache,
+            self.uses,
+            lambda: compute(fn, self.close(ticker), window, params),
+        )
+
+    def of_holding(self, fn: IndicatorFn, held: Asset, window: int, params: Params) -> Series:
+        """An indicator of the value of holding one asset (a group around it), computed
+        once, like ``of_close``."""
+        return _cached(
+            (fn.value, window, held.ticker, params),
+            self.held_cache,
+            self.held_uses,
+            lambda: compute(fn, self.held_value(held), window, params),
+        )
+
+    def held_value(self, held: Asset) -> Series:
+        value = self.held_values.get(held.ticker)
+        if value is None:
+            alone = Result({held.ticker: self.ones}, self.has_close(held.ticker))
+            value = _price_series(self, alone)
+            value.flags.writeable = False
+            self.held_values[held.ticker] = value
+        return value
+
+
+def _cached(
+    key: _Key, cache: dict[_Key, Series], uses: Counter[_Key] | None, make: Callable[[], Series]
+) -> Series:
+    """``cache[key]``, made when missing; with ``uses``, dropped after its last use."""
+    cached = cache.get(key)
+    if cached is None:
+        cached = make()
+        cache[key] = cached
+    if uses is not None:
+        uses[key] -= 1
+        if uses[key] <= 0:
+            del cache[key]
+    return cached
+
+
+def _held_asset(node: Node) -> Asset | None:
+    """The asset a chain of groups holds (its value is that of holding the asset alone)."""
+    while isinstance(node, Group):
+        node = node.child
+    return node if isinstance(node, Asset) else None
 
 
 def compute(fn: IndicatorFn, series: Series, window: int, params: Params = ()) -> Series:
@@ -260,11 +305,8 @@ def candidate_name(node: Node, position: int) -> str:
     return f"#{position + 1}"
 
 
-def _price_series(ctx: _Context, node: Node) -> Series:
-    """The close of an asset, or the compounded value of a sub-portfolio."""
-    if isinstance(node, Asset):
-        return ctx.close(node.ticker)
-    result = ctx.results[id(node)]
+def _price_series(ctx: _Context, result: Result) -> Series:
+    """The compounded value of a sub-portfolio (``result`` is its evaluation)."""
     # Day t earns what the weights chosen at close t-1 return over day t; a day after one
     # without a decision earns nothing (a fresh start). The value exists on the days the
     # node decides, unless a held symbol's return is missing; across a gap it carries.
@@ -277,6 +319,10 @@ def _price_series(ctx: _Context, node: Node) -> Series:
         part = np.empty(ctx.length - 1)
         for symbol, series in result.weights.items():
             column = ctx.columns[symbol]
+            if series is ctx.ones:  # held whole every day: 1 * return, always positive
+                earned += ctx.known_returns[column, 1:]
+                missing |= ctx.no_return[column, 1:]
+                continue
             held = series[:-1]
             positive = held > 0
             part.fill(0.0)
@@ -290,29 +336,37 @@ def _price_series(ctx: _Context, node: Node) -> Series:
     return value
 
 
-def _scores(ctx: _Context, node: Filter | WeightInverseVolatility) -> tuple[list[str], Series]:
-    """Each child's score series, columns ordered by candidate name (the tie-break)."""
+def _scores(
+    ctx: _Context, node: Filter | WeightInverseVolatility, order: list[int]
+) -> tuple[list[str], Series]:
+    """The children's score series (columns) in ``order``, with their names."""
     if isinstance(node, Filter):
         fn, window, params = node.score.fn, node.score.window, node.score.params
     else:
         fn, window, params = IndicatorFn.STDEV_RETURN, node.window, ()
-    names = [candidate_name(child, i) for i, child in enumerate(node.children)]
-    columns = []
-    for child in node.children:
+    # One contiguous row per child, handed back transposed: columns are children.
+    # Children are scored in their own order (the first failure is the first child's).
+    stacked = np.empty((len(order), ctx.length))
+    slots = {index: slot for slot, index in enumerate(order)}
+    for index, child in enumerate(node.children):
+        row = stacked[slots[index]]
+        held = _held_asset(child)
         if isinstance(child, Asset):
             score = ctx.of_close(fn, child.ticker, window, params)
+        elif held is not None:
+            score = ctx.of_holding(fn, held, window, params)
         else:
-            score = compute(fn, _price_series(ctx, child), window, params)
-        valid = ctx.results[id(child)].valid
-        columns.append(np.where(valid, score, np.nan))
-    stacked: Series = np.column_stack(columns) if columns else np.empty((ctx.length, 0))
-    return names, stacked
+            score = compute(fn, _price_series(ctx, ctx.results[id(child)]), window, params)
+        np.copyto(row, score)
+        row[~ctx.results[id(child)].valid] = np.nan
+    names = [candidate_name(node.children[i], i) for i in order]
+    return names, stacked.T
 
 
 def _filter(ctx: _Context, node: Filter) -> Result:
-    names, scores = _scores(ctx, node)
+    names = [candidate_name(child, i) for i, child in enumerate(node.children)]
     order = sorted(range(len(names)), key=lambda i: names[i])
-    ordered = scores[:, order]
+    ordered_names, ordered = _scores(ctx, node, order)
     known = np.isfinite(ordered)
     key = np.where(known, -ordered if node.selection is Selection.TOP else ordered, np.inf)
     available = known.sum(axis=1)
@@ -328,7 +382,7 @@ def _filter(ctx: _Context, node: Filter) -> Result:
                 part = factor if series is ctx.ones else series * factor
                 weights[symbol] = weights.get(symbol, 0.0) + part
     if ctx.trace:
-        ctx.rankings[id(node)] = ([names[i] for i in order], ordered, chosen)
+        ctx.rankings[id(node)] = (ordered_names, ordered, chosen)
     ctx.picks[id(node)] = (order, chosen, count)
     return Result(weights, available > 0)
 
@@ -340,7 +394,7 @@ def _share(count: npt.NDArray[np.integer[Any]]) -> Series:
 
 
 def _inverse_volatility(ctx: _Context, node: WeightInverseVolatility) -> Result:
-    names, vols = _scores(ctx, node)
+    names, vols = _scores(ctx, node, list(range(len(node.children))))
     usable = (
         np.all(np.isfinite(vols) & (vols > 0), axis=1) if names else np.ones(ctx.length, dtype=bool)
     )
@@ -430,22 +484,23 @@ def evaluate(symphony: Symphony, history: PriceHistory, *, trace: bool = False) 
     """Evaluate every node of ``symphony`` over every date of ``history``; with ``trace``,
     keep what explaining a decision reads (``Evaluation.context`` evaluates again with
     it when asked and it was not kept)."""
-    closes = history.closes
+    closes = np.ascontiguousarray(history.closes.T)
+    closes.flags.writeable = False
     with np.errstate(invalid="ignore", divide="ignore"):
         returns = np.full_like(closes, np.nan)
-        returns[1:] = closes[1:] / closes[:-1] - 1.0
+        np.divide(closes[:, 1:], closes[:, :-1], out=returns[:, 1:])
+        returns[:, 1:] -= 1.0
     columns = {s: i for i, s in enumerate(history.symbols)}
-    by_symbol = np.ascontiguousarray(returns.T)
-    no_return = np.isnan(by_symbol)
-    known_returns = np.where(no_return, 0.0, by_symbol)
-    ctx = _Context(history, columns, known_returns, no_return, trace)
+    no_return = np.isnan(returns)
+    known_returns = np.where(no_return, 0.0, returns)
+    ctx = _Context(history, columns, closes, known_returns, no_return, trace)
     ctx.needs_weights = _scored_subtrees(symphony.body)
     ctx.ones = np.ones(ctx.length)
     ctx.ones.flags.writeable = False
     nodes = list(_post_order(symphony.body))
     parents = Counter(id(child) for node in nodes for child in children(node))
     if not trace:
-        ctx.uses = _indicator_uses(nodes)
+        ctx.uses, ctx.held_uses = _indicator_uses(nodes)
     for node in nodes:
         try:
             ctx.results[id(node)] = _evaluate_node(ctx, node)
@@ -467,9 +522,11 @@ def evaluate(symphony: Symphony, history: PriceHistory, *, trace: bool = False) 
     return Evaluation(symphony, history, root, ctx)
 
 
-def _indicator_uses(nodes: list[Node]) -> Counter[_Key]:
-    """How many times evaluating ``nodes`` reads each indicator of a close."""
+def _indicator_uses(nodes: list[Node]) -> tuple[Counter[_Key], Counter[_Key]]:
+    """How many times evaluating ``nodes`` reads each indicator of a close, and each
+    indicator of a held asset's value."""
     uses: Counter[_Key] = Counter()
+    held_uses: Counter[_Key] = Counter()
     for node in nodes:
         if isinstance(node, If):
             for side in (node.condition.left, node.condition.right):
@@ -481,9 +538,12 @@ def _indicator_uses(nodes: list[Node]) -> Counter[_Key]:
             else:
                 fn, window, params = IndicatorFn.STDEV_RETURN, node.window, ()
             for child in node.children:
+                held = _held_asset(child)
                 if isinstance(child, Asset):
                     uses[(fn.value, window, child.ticker, params)] += 1
-    return uses
+                elif held is not None:
+                    held_uses[(fn.value, window, held.ticker, params)] += 1
+    return uses, held_uses
 
 
 def _scored_subtrees(root: Node) -> set[int]:
