@@ -137,7 +137,8 @@ class _Context:
         column = self.columns.get(ticker)
         if column is None:
             raise StrategyError(f"{ticker}: no price history")
-        return self.by_symbol[column]
+        row: Series = self.by_symbol[column]
+        return row
 
     def indicator(self, spec: Indicator) -> Series:
         if spec.ticker is None:  # the parser only builds these inside filters
