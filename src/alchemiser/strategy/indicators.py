@@ -58,6 +58,7 @@ Edge cases, decided here:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -100,8 +101,9 @@ def _apply(kernel: _Kernel, closes: FloatArray, window: int, recursive: bool = F
     if np.fmin.reduce(matrix, axis=None) <= 0 or np.fmax.reduce(matrix, axis=None) == np.inf:
         raise ValueError("closes must be positive finite prices or NaN (no bar)")
     missing = np.isnan(matrix)
-    gapped = bool((missing[1:] & ~missing[:-1]).any())
-    if not gapped and not (recursive and missing.any()):
+    anything_missing = bool(missing.any())
+    gapped = anything_missing and bool((missing[1:] & ~missing[:-1]).any())
+    if not gapped and not (recursive and anything_missing):
         return kernel(matrix, n).reshape(values.shape)
     # A stable sort on the NaN flag lists each column's bars first, in order; as flat
     # indices into the C-ordered matrix one gather packs and one scatter unpacks.
@@ -233,13 +235,21 @@ def _smooth(values: FloatArray, seed: FloatArray, alpha: float, out: FloatArray)
     carry = seed
     for start in range(0, values.shape[0], span):
         part = out[start : start + span]
-        decay = beta ** np.arange(1, part.shape[0] + 1, dtype=np.float64)[:, None]
+        decay = _decay(beta, min(span, values.shape[0]))[: part.shape[0]]
         np.divide(values[start : start + span], decay, out=part)
         np.cumsum(part, axis=0, out=part)
         part *= alpha
         part += carry
         part *= decay
         carry = part[-1]
+
+
+@functools.lru_cache(maxsize=64)
+def _decay(beta: float, count: int) -> FloatArray:
+    """``beta**1 .. beta**count`` as a read-only column (the same few recur: windows)."""
+    decay = beta ** np.arange(1, count + 1, dtype=np.float64)[:, None]
+    decay.flags.writeable = False
+    return decay
 
 
 def _returns(x: FloatArray) -> FloatArray:

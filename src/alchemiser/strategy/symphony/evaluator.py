@@ -317,7 +317,7 @@ def _price_series(ctx: _Context, result: Result) -> Series:
     known = result.valid.copy()
     if result.weights:  # each held symbol's contribution, added in order
         earned, missing = daily[1:], np.zeros(ctx.length - 1, dtype=bool)
-        part = np.empty(ctx.length - 1)
+        part, absent = np.empty(ctx.length - 1), np.empty(ctx.length - 1, dtype=bool)
         for symbol, series in result.weights.items():
             column = ctx.columns[symbol]
             if series is ctx.ones:  # held whole every day: 1 * return, always positive
@@ -326,10 +326,12 @@ def _price_series(ctx: _Context, result: Result) -> Series:
                 continue
             held = series[:-1]
             positive = held > 0
-            part.fill(0.0)
-            np.multiply(held, ctx.known_returns[column, 1:], out=part, where=positive)
-            earned += part
-            missing |= positive & ctx.no_return[column, 1:]
+            # Only where held: elsewhere the sum keeps its value (adding 0 would not
+            # change it either: it is never -0).
+            np.multiply(held, ctx.known_returns[column, 1:], out=part)
+            np.add(earned, part, out=earned, where=positive)
+            np.logical_and(positive, ctx.no_return[column, 1:], out=absent)
+            missing |= absent
         known[1:] &= ~(decided_before[1:] & missing)
     daily[~(known & decided_before)] = 0.0
     value: Series = np.cumprod(1.0 + daily, dtype=np.float64)
