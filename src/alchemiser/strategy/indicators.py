@@ -167,7 +167,7 @@ def _scan_moments(blocks: FloatArray, with_m2: bool) -> tuple[FloatArray, FloatA
     (page faults) costs more than the arithmetic.
     """
     anchor = blocks[0]
-    count = np.arange(1, blocks.shape[0] + 1, dtype=np.float64)[:, None, None]
+    count = _counts(blocks.shape[0])
     s1 = blocks - anchor
     s2 = _scan(np.add, s1 * s1) if with_m2 else None
     _scan(np.add, s1)
@@ -183,6 +183,26 @@ def _scan_moments(blocks: FloatArray, with_m2: bool) -> tuple[FloatArray, FloatA
     return mean, s2
 
 
+@functools.lru_cache(maxsize=64)
+def _counts(n: int) -> FloatArray:
+    """1 .. n as floats, shaped to divide running sums over (n, blocks, N)."""
+    count = np.arange(1, n + 1, dtype=np.float64)[:, None, None]
+    count.flags.writeable = False
+    return count
+
+
+@functools.lru_cache(maxsize=64)
+def _head_shares(starts: int, n: int) -> tuple[FloatArray, FloatArray]:
+    """For each window start: the head's share of the window, h, and the weight of the
+    squared mean gap in the merged M2, h * (n - n*h) (columns, read-only; the same few
+    window sizes recur over one history)."""
+    head_share = (np.arange(starts) % n / n)[:, None]
+    spread = head_share * (n - n * head_share)
+    head_share.flags.writeable = False
+    spread.flags.writeable = False
+    return head_share, spread
+
+
 def _window_moments(x: FloatArray, n: int, with_m2: bool) -> tuple[FloatArray, FloatArray | None]:
     """Mean and (if asked) M2 of the last n rows, for each row; NaN before row n-1."""
     rows, cols = x.shape
@@ -195,7 +215,7 @@ def _window_moments(x: FloatArray, n: int, with_m2: bool) -> tuple[FloatArray, F
     # Tails are heads of the time-reversed blocks; [::-1] puts them back in order.
     tail_mean, tail_m2 = _scan_moments(blocks[::-1], with_m2)
     starts = rows - n + 1
-    head_share = (np.arange(starts) % n / n)[:, None]
+    head_share, spread = _head_shares(starts, n)
     mean_a, mean_b = _rows(tail_mean[::-1])[:starts], _rows(head_mean)[n - 1 : rows]
     # Chan et al.'s pairwise combination: stable, unlike recombining raw power sums.
     delta = mean_b - mean_a
@@ -208,7 +228,7 @@ def _window_moments(x: FloatArray, n: int, with_m2: bool) -> tuple[FloatArray, F
         m2_a, m2_b = _rows(tail_m2[::-1])[:starts], _rows(head_m2)[n - 1 : rows]
         merged = m2[n - 1 :]
         np.multiply(delta, delta, out=merged)
-        merged *= head_share * (n - n * head_share)
+        merged *= spread
         merged += m2_a
         merged += m2_b
         # ... but its head's M2 (the whole block's) would not: drop it.
