@@ -217,20 +217,21 @@ def describe_window(window: int, params: Params) -> str:
     return f"window {window}"
 
 
-def _post_order(root: Node) -> Iterator[Node]:
-    """Children before parents, each node once, without recursion."""
-    stack: list[tuple[Node, bool]] = [(root, False)]
+def _post_order(root: Node) -> Iterator[tuple[Node, tuple[Node, ...]]]:
+    """Children before parents, each node once (with its children), without recursion."""
+    stack: list[tuple[Node, tuple[Node, ...] | None]] = [(root, None)]
     seen: set[int] = set()
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            yield node
+        node, kids = stack.pop()
+        if kids is not None:
+            yield node, kids
             continue
         if id(node) in seen:
             continue
         seen.add(id(node))
-        stack.append((node, True))
-        stack.extend((child, False) for child in reversed(children(node)))
+        kids = children(node)
+        stack.append((node, kids))
+        stack.extend((child, None) for child in reversed(kids))
 
 
 def _combine(parts: list[tuple[float, Result]], length: int, need: bool) -> Result:
@@ -500,11 +501,11 @@ def evaluate(symphony: Symphony, history: PriceHistory, *, trace: bool = False) 
     ctx.needs_weights = _scored_subtrees(symphony.body)
     ctx.ones = np.ones(ctx.length)
     ctx.ones.flags.writeable = False
-    nodes = list(_post_order(symphony.body))
-    parents = Counter(id(child) for node in nodes for child in children(node))
+    walk = list(_post_order(symphony.body))
+    parents = Counter(id(child) for _, kids in walk for child in kids)
     if not trace:
-        ctx.uses, ctx.held_uses = _indicator_uses(nodes)
-    for node in nodes:
+        ctx.uses, ctx.held_uses = _indicator_uses([node for node, _ in walk])
+    for node, kids in walk:
         try:
             ctx.results[id(node)] = _evaluate_node(ctx, node)
         except StrategyError as error:
@@ -514,7 +515,7 @@ def evaluate(symphony: Symphony, history: PriceHistory, *, trace: bool = False) 
         # The parent has used its children's results: keep only where they decide, and
         # only for a trace. A deep tree would otherwise hold a weight series per symbol
         # per node until the end, a gigabyte for a thousand-``if`` symphony.
-        for child in children(node):
+        for child in kids:
             if trace:
                 ctx.results[id(child)] = Result({}, ctx.results[id(child)].valid)
                 continue
