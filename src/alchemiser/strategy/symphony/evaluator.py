@@ -316,24 +316,25 @@ def _price_series(ctx: _Context, result: Result) -> Series:
     decided_before[1:] = result.valid[:-1]
     daily = np.zeros(ctx.length)
     known = result.valid.copy()
-    if result.weights:  # each held symbol's contribution, added in order
-        earned, missing = daily[1:], np.zeros(ctx.length - 1, dtype=bool)
-        part, absent = np.empty(ctx.length - 1), np.empty(ctx.length - 1, dtype=bool)
+    if result.weights:
+        # Each held symbol's contribution, added in order. Weights are finite and never
+        # negative, and a missing return counts as 0, so a symbol not held adds a zero
+        # (of either sign: the day's growth 1 + earned is the same). Weight held where
+        # the return is missing adds up to more than 0 exactly where some is held.
+        earned, unpriced = daily[1:], np.zeros(ctx.length - 1)
+        part = np.empty(ctx.length - 1)
         for symbol, series in result.weights.items():
             column = ctx.columns[symbol]
-            if series is ctx.ones:  # held whole every day: 1 * return, always positive
+            absent = ctx.no_return[column, 1:]
+            if series is ctx.ones:  # held whole every day: 1 * return
                 earned += ctx.known_returns[column, 1:]
-                missing |= ctx.no_return[column, 1:]
+                unpriced[absent] = 1.0
                 continue
             held = series[:-1]
-            positive = held > 0
-            # Only where held: elsewhere the sum keeps its value (adding 0 would not
-            # change it either: it is never -0).
             np.multiply(held, ctx.known_returns[column, 1:], out=part)
-            np.add(earned, part, out=earned, where=positive)
-            np.logical_and(positive, ctx.no_return[column, 1:], out=absent)
-            missing |= absent
-        known[1:] &= ~(decided_before[1:] & missing)
+            earned += part
+            np.add(unpriced, held, out=unpriced, where=absent)
+        known[1:] &= ~(decided_before[1:] & (unpriced > 0))
     daily[~(known & decided_before)] = 0.0
     value: Series = np.cumprod(1.0 + daily, dtype=np.float64)
     value[~known] = np.nan
