@@ -289,7 +289,10 @@ def _if(ctx: _Context, node: If) -> Result:
     weights: dict[str, Series] = {}
     if id(node) in ctx.needs_weights:
         zero = np.zeros(ctx.length)
-        for symbol in then.weights.keys() | otherwise.weights.keys():
+        # ``then``'s symbols, then ``otherwise``'s others: an order that does not depend
+        # on string hashing, so a sub-portfolio's value adds its parts the same way in
+        # every run.
+        for symbol in then.weights | otherwise.weights:
             chosen = then.weights.get(symbol, zero), otherwise.weights.get(symbol, zero)
             weights[symbol] = np.where(holds, *chosen)
     valid = known & np.where(holds, then.valid, otherwise.valid)
