@@ -585,7 +585,8 @@ def _route(ctx: _Context, root: Node) -> dict[str, Series]:
         elif isinstance(node, Group):
             stack.append((node.child, capital))
         elif isinstance(node, WeightEqual):
-            stack.extend((child, capital / len(node.children)) for child in node.children)
+            equal = capital / len(node.children)  # shared: series are never updated in place
+            stack.extend((child, equal) for child in node.children)
         elif isinstance(node, WeightSpecified):
             stack.extend(
                 (child, capital * w) for w, child in zip(node.weights, node.children, strict=True)
@@ -596,9 +597,10 @@ def _route(ctx: _Context, root: Node) -> dict[str, Series]:
             stack.append((node.otherwise, np.where(holds, 0.0, capital)))
         elif isinstance(node, Filter):
             order, chosen, count = ctx.picks[id(node)]
-            share = _share(count)
+            # capital * 0 is 0: capital is finite and never negative.
+            each = capital * _share(count)
             stack.extend(
-                (node.children[i], capital * np.where(chosen[:, slot], share, 0.0))
+                (node.children[i], np.where(chosen[:, slot], each, 0.0))
                 for slot, i in enumerate(order)
             )
         elif isinstance(node, WeightInverseVolatility):
