@@ -288,12 +288,11 @@ def _if(ctx: _Context, node: If) -> Result:
     then, otherwise = ctx.results[id(node.then)], ctx.results[id(node.otherwise)]
     weights: dict[str, Series] = {}
     if id(node) in ctx.needs_weights:
-        zero = np.zeros(ctx.length)
         # ``then``'s symbols, then ``otherwise``'s others: an order that does not depend
         # on string hashing, so a sub-portfolio's value adds its parts the same way in
         # every run.
         for symbol in then.weights | otherwise.weights:
-            chosen = then.weights.get(symbol, zero), otherwise.weights.get(symbol, zero)
+            chosen = then.weights.get(symbol, 0.0), otherwise.weights.get(symbol, 0.0)
             weights[symbol] = np.where(holds, *chosen)
     valid = known & np.where(holds, then.valid, otherwise.valid)
     ctx.holds[id(node)] = holds

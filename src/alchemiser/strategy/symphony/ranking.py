@@ -81,12 +81,17 @@ def _extremes(columns: Series, count: int, *, largest: bool) -> Series:
     keep, drop = (np.maximum, np.minimum) if largest else (np.minimum, np.maximum)
     kept = np.full((count, columns.shape[1]), -np.inf if largest else np.inf)
     carry, spare = np.empty(columns.shape[1]), np.empty(columns.shape[1])
-    for column in columns:
+    for index, column in enumerate(columns):
+        # Insert: each filled slot keeps the more extreme, passes the other on; the
+        # first empty slot (an infinity, which would just pass the value on) takes it.
+        filled = min(index, count)
         np.copyto(carry, column)
-        for row in kept:  # insert: each slot keeps the more extreme, passes the other on
+        for row in kept[:filled]:
             drop(row, carry, out=spare)
             keep(row, carry, out=row)
             carry, spare = spare, carry
+        if filled < count:
+            np.copyto(kept[filled], carry)
     return kept
 
 
