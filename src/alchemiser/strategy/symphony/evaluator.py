@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -37,7 +37,6 @@ import numpy.typing as npt
 
 from alchemiser.domain.prices import PriceHistory
 from alchemiser.errors import DataError, DataErrorKind, StrategyError
-from alchemiser.strategy.indicators import compute as compute_indicator
 from alchemiser.strategy.symphony.ast import (
     Asset,
     Cash,
@@ -57,164 +56,31 @@ from alchemiser.strategy.symphony.ast import (
     WeightSpecified,
     children,
 )
+from alchemiser.strategy.symphony.context import (
+    Context,
+    Key,
+    Mask,
+    Params,
+    Result,
+    Series,
+    compute,
+    describe_window,
+    held_asset,
+    price_series,
+)
 from alchemiser.strategy.symphony.ranking import TIE_TOLERANCE, best
 
-Series = npt.NDArray[np.float64]
-Mask = npt.NDArray[np.bool_]
-Params = tuple[tuple[str, int], ...]
-_Key = tuple[str, int, str, Params]
-
-
-@dataclass
-class Result:
-    """One node over the whole range: symbol -> weight series, and where it decides."""
-
-    weights: dict[str, Series]
-    valid: Mask
-
-
-@dataclass
-class _Context:
-    history: PriceHistory
-    columns: dict[str, int]
-    by_symbol: Series
-    """Every symbol's closes, N x T (one contiguous, read-only row per symbol): what the
-    indicators read, without a copy of a strided column each time."""
-    known_returns: Series
-    """Daily simple returns of every symbol, N x T (one contiguous row per symbol), 0
-    where either close is missing."""
-    no_return: Mask
-    """Where a return is missing (N x T)."""
-    trace: bool = False
-    """Keep every node's result and every decision's inputs, for explaining (and for
-    saying why a date has no decision). Without it a node's result is dropped once
-    its parent has used it, and only what routes capital is kept."""
-    indicator_cache: dict[_Key, Series] = field(default_factory=dict)
-    uses: Counter[_Key] | None = None
-    """Without a trace: how many nodes have still to read each indicator."""
-    held_cache: dict[_Key, Series] = field(default_factory=dict)
-    held_uses: Counter[_Key] | None = None
-    """The same for indicators of a held asset's value (a group holding one asset)."""
-    held_values: dict[str, Series] = field(default_factory=dict)
-    """Ticker -> the value of holding it alone (read-only), computed once."""
-    results: dict[int, Result] = field(default_factory=dict)
-    conditions: dict[int, tuple[Mask, Mask]] = field(default_factory=dict)
-    """``if`` node -> (condition holds, condition computable), for explaining."""
-    rankings: dict[int, tuple[list[str], Series, Mask]] = field(default_factory=dict)
-    """``filter`` node -> (candidate names, scores, chosen), columns in name order."""
-    volatilities: dict[int, tuple[list[str], Series, Series]] = field(default_factory=dict)
-    """inverse-volatility node -> (child names, volatilities, shares), for explaining."""
-    holds: dict[int, Mask] = field(default_factory=dict)
-    """``if`` node -> where its condition holds (where it routes capital to ``then``)."""
-    picks: dict[int, tuple[list[int], Mask, npt.NDArray[np.integer[Any]]]] = field(
-        default_factory=dict
-    )
-    """``filter`` node -> (child index per column, chosen, how many it picked)."""
-    shares: dict[int, Series] = field(default_factory=dict)
-    """inverse-volatility node -> each child's share of its capital."""
-    needs_weights: set[int] = field(default_factory=set)
-    """Nodes whose own weight series are needed: those inside a sub-portfolio that a
-    filter or inverse-volatility node scores. Every other node only routes capital."""
-
-    ones: Series = field(default_factory=lambda: np.ones(0))
-    """A read-only 1.0 on every date: an asset's own weight series (shared by all)."""
-    finite: dict[str, Mask] = field(default_factory=dict)
-    """Ticker -> where it has a close (an asset's validity), read-only, computed once."""
-
-    @property
-    def length(self) -> int:
-        return len(self.history.dates)
-
-    def has_close(self, ticker: str) -> Mask:
-        found = self.finite.get(ticker)
-        if found is None:
-            found = np.isfinite(self.close(ticker))
-            found.flags.writeable = False
-            self.finite[ticker] = found
-        return found
-
-    def close(self, ticker: str) -> Series:
-        column = self.columns.get(ticker)
-        if column is None:
-            raise StrategyError(f"{ticker}: no price history")
-        row: Series = self.by_symbol[column]
-        return row
-
-    def indicator(self, spec: Indicator) -> Series:
-        if spec.ticker is None:  # the parser only builds these inside filters
-            raise StrategyError(
-                "a filter's score indicator used outside a filter", location=str(spec.location)
-            )
-        return self.of_close(spec.fn, spec.ticker, spec.window, spec.params)
-
-    def of_close(self, fn: IndicatorFn, ticker: str, window: int, params: Params) -> Series:
-        """An indicator of a ticker's close, computed once; without a trace it is let go
-        after the last node that reads it."""
-        return _cached(
-            (fn.value, window, ticker, params),
-            self.indicator_cache,
-            self.uses,
-            lambda: compute(fn, self.close(ticker), window, params),
-        )
-
-    def of_holding(self, fn: IndicatorFn, held: Asset, window: int, params: Params) -> Series:
-        """An indicator of the value of holding one asset (a group around it), computed
-        once, like ``of_close``."""
-        return _cached(
-            (fn.value, window, held.ticker, params),
-            self.held_cache,
-            self.held_uses,
-            lambda: compute(fn, self.held_value(held), window, params),
-        )
-
-    def held_value(self, held: Asset) -> Series:
-        value = self.held_values.get(held.ticker)
-        if value is None:
-            alone = Result({held.ticker: self.ones}, self.has_close(held.ticker))
-            value = _price_series(self, alone)
-            value.flags.writeable = False
-            self.held_values[held.ticker] = value
-        return value
-
-
-def _cached(
-    key: _Key, cache: dict[_Key, Series], uses: Counter[_Key] | None, make: Callable[[], Series]
-) -> Series:
-    """``cache[key]``, made when missing; with ``uses``, dropped after its last use."""
-    cached = cache.get(key)
-    if cached is None:
-        cached = make()
-        cache[key] = cached
-    if uses is not None:
-        uses[key] -= 1
-        if uses[key] <= 0:
-            del cache[key]
-    return cached
-
-
-def _held_asset(node: Node) -> Asset | None:
-    """The asset a chain of groups holds (its value is that of holding the asset alone)."""
-    while isinstance(node, Group):
-        node = node.child
-    return node if isinstance(node, Asset) else None
-
-
-def compute(fn: IndicatorFn, series: Series, window: int, params: Params = ()) -> Series:
-    """An indicator, with its refusals (non-positive values, bad windows) as StrategyError."""
-    try:
-        result: Series = compute_indicator(fn, series, window, params)
-    except ValueError as error:
-        raise StrategyError(
-            f"{fn.value} with {describe_window(window, params)}: {error}"
-        ) from error
-    return result
-
-
-def describe_window(window: int, params: Params) -> str:
-    """``window 14``, or an indicator's options: ``long-window 26, short-window 12``."""
-    if params:
-        return ", ".join(f"{name} {value}" for name, value in params)
-    return f"window {window}"
+__all__ = [
+    "TIE_TOLERANCE",
+    "Evaluation",
+    "Params",
+    "Result",
+    "Series",
+    "candidate_name",
+    "describe_window",
+    "evaluate",
+    "missing_input",
+]
 
 
 def _post_order(root: Node) -> Iterator[tuple[Node, tuple[Node, ...]]]:
@@ -251,7 +117,7 @@ def _combine(parts: list[tuple[float, Result]], length: int, need: bool) -> Resu
     return Result(weights, valid)
 
 
-def _operand(ctx: _Context, operand: Indicator | Number) -> Series | float:
+def _operand(ctx: Context, operand: Indicator | Number) -> Series | float:
     if isinstance(operand, Number):
         return operand.value  # a scalar broadcasts; no need for a series of it
     return ctx.indicator(operand)
@@ -274,7 +140,7 @@ _COMPARE: dict[Comparator, Callable[[Series | float, Series | float], Mask]] = {
 }
 
 
-def _condition(ctx: _Context, condition: Condition) -> tuple[Mask, Mask]:
+def _condition(ctx: Context, condition: Condition) -> tuple[Mask, Mask]:
     left = _operand(ctx, condition.left)
     right = _operand(ctx, condition.right)
     known = np.broadcast_to(np.isfinite(left) & np.isfinite(right), ctx.length)
@@ -283,7 +149,7 @@ def _condition(ctx: _Context, condition: Condition) -> tuple[Mask, Mask]:
     return holds, known
 
 
-def _if(ctx: _Context, node: If) -> Result:
+def _if(ctx: Context, node: If) -> Result:
     holds, known = _condition(ctx, node.condition)
     then, otherwise = ctx.results[id(node.then)], ctx.results[id(node.otherwise)]
     weights: dict[str, Series] = {}
@@ -309,42 +175,8 @@ def candidate_name(node: Node, position: int) -> str:
     return f"#{position + 1}"
 
 
-def _price_series(ctx: _Context, result: Result) -> Series:
-    """The compounded value of a sub-portfolio (``result`` is its evaluation)."""
-    # Day t earns what the weights chosen at close t-1 return over day t; a day after one
-    # without a decision earns nothing (a fresh start). The value exists on the days the
-    # node decides, unless a held symbol's return is missing; across a gap it carries.
-    decided_before = np.zeros(ctx.length, dtype=bool)
-    decided_before[1:] = result.valid[:-1]
-    daily = np.zeros(ctx.length)
-    known = result.valid.copy()
-    if result.weights:
-        # Each held symbol's contribution, added in order. Weights are finite and never
-        # negative, and a missing return counts as 0, so a symbol not held adds a zero
-        # (of either sign: the day's growth 1 + earned is the same). Weight held where
-        # the return is missing adds up to more than 0 exactly where some is held.
-        earned, unpriced = daily[1:], np.zeros(ctx.length - 1)
-        part = np.empty(ctx.length - 1)
-        for symbol, series in result.weights.items():
-            column = ctx.columns[symbol]
-            absent = ctx.no_return[column, 1:]
-            if series is ctx.ones:  # held whole every day: 1 * return
-                earned += ctx.known_returns[column, 1:]
-                unpriced[absent] = 1.0
-                continue
-            held = series[:-1]
-            np.multiply(held, ctx.known_returns[column, 1:], out=part)
-            earned += part
-            np.add(unpriced, held, out=unpriced, where=absent)
-        known[1:] &= ~(decided_before[1:] & (unpriced > 0))
-    daily[~(known & decided_before)] = 0.0
-    value: Series = np.cumprod(1.0 + daily, dtype=np.float64)
-    value[~known] = np.nan
-    return value
-
-
 def _scores(
-    ctx: _Context, node: Filter | WeightInverseVolatility, order: list[int]
+    ctx: Context, node: Filter | WeightInverseVolatility, order: list[int]
 ) -> tuple[list[str], Series]:
     """The children's score series (columns) in ``order``, with their names."""
     if isinstance(node, Filter):
@@ -357,20 +189,20 @@ def _scores(
     slots = {index: slot for slot, index in enumerate(order)}
     for index, child in enumerate(node.children):
         row = stacked[slots[index]]
-        held = _held_asset(child)
+        held = held_asset(child)
         if isinstance(child, Asset):
             score = ctx.of_close(fn, child.ticker, window, params)
         elif held is not None:
             score = ctx.of_holding(fn, held, window, params)
         else:
-            score = compute(fn, _price_series(ctx, ctx.results[id(child)]), window, params)
+            score = compute(fn, price_series(ctx, ctx.results[id(child)]), window, params)
         np.copyto(row, score)
         row[~ctx.results[id(child)].valid] = np.nan
     names = [candidate_name(node.children[i], i) for i in order]
     return names, stacked.T
 
 
-def _filter(ctx: _Context, node: Filter) -> Result:
+def _filter(ctx: Context, node: Filter) -> Result:
     names = [candidate_name(child, i) for i, child in enumerate(node.children)]
     order = sorted(range(len(names)), key=lambda i: names[i])
     ordered_names, ordered = _scores(ctx, node, order)
@@ -400,7 +232,7 @@ def _share(count: npt.NDArray[np.integer[Any]]) -> Series:
     return share
 
 
-def _inverse_volatility(ctx: _Context, node: WeightInverseVolatility) -> Result:
+def _inverse_volatility(ctx: Context, node: WeightInverseVolatility) -> Result:
     names, vols = _scores(ctx, node, list(range(len(node.children))))
     usable = (
         np.all(np.isfinite(vols) & (vols > 0), axis=1) if names else np.ones(ctx.length, dtype=bool)
@@ -424,7 +256,7 @@ def _inverse_volatility(ctx: _Context, node: WeightInverseVolatility) -> Result:
     return Result(weights, valid)
 
 
-def _evaluate_node(ctx: _Context, node: Node) -> Result:
+def _evaluate_node(ctx: Context, node: Node) -> Result:
     need = id(node) in ctx.needs_weights
     if isinstance(node, Asset):
         weights = {node.ticker: ctx.ones} if need else {}
@@ -453,10 +285,10 @@ class Evaluation:
     symphony: Symphony
     history: PriceHistory
     root: Result
-    evaluated: _Context
+    evaluated: Context
 
     @property
-    def context(self) -> _Context:
+    def context(self) -> Context:
         """Every node's result and every decision's inputs (evaluated again with a trace
         when the first evaluation kept only what routes capital)."""
         if not self.evaluated.trace:
@@ -500,7 +332,7 @@ def evaluate(symphony: Symphony, history: PriceHistory, *, trace: bool = False) 
     columns = {s: i for i, s in enumerate(history.symbols)}
     no_return = np.isnan(returns)
     known_returns = np.where(no_return, 0.0, returns)
-    ctx = _Context(history, columns, closes, known_returns, no_return, trace)
+    ctx = Context(history, columns, closes, known_returns, no_return, trace)
     ctx.needs_weights = _scored_subtrees(symphony.body)
     ctx.ones = np.ones(ctx.length)
     ctx.ones.flags.writeable = False
@@ -529,11 +361,11 @@ def evaluate(symphony: Symphony, history: PriceHistory, *, trace: bool = False) 
     return Evaluation(symphony, history, root, ctx)
 
 
-def _indicator_uses(nodes: list[Node]) -> tuple[Counter[_Key], Counter[_Key]]:
+def _indicator_uses(nodes: list[Node]) -> tuple[Counter[Key], Counter[Key]]:
     """How many times evaluating ``nodes`` reads each indicator of a close, and each
     indicator of a held asset's value."""
-    uses: Counter[_Key] = Counter()
-    held_uses: Counter[_Key] = Counter()
+    uses: Counter[Key] = Counter()
+    held_uses: Counter[Key] = Counter()
     for node in nodes:
         if isinstance(node, If):
             for side in (node.condition.left, node.condition.right):
@@ -545,7 +377,7 @@ def _indicator_uses(nodes: list[Node]) -> tuple[Counter[_Key], Counter[_Key]]:
             else:
                 fn, window, params = IndicatorFn.STDEV_RETURN, node.window, ()
             for child in node.children:
-                held = _held_asset(child)
+                held = held_asset(child)
                 if isinstance(child, Asset):
                     uses[(fn.value, window, child.ticker, params)] += 1
                 elif held is not None:
@@ -569,7 +401,7 @@ def _scored_subtrees(root: Node) -> set[int]:
     return marked
 
 
-def _route(ctx: _Context, root: Node) -> dict[str, Series]:
+def _route(ctx: Context, root: Node) -> dict[str, Series]:
     """The account's weights: the root's capital (1 on every date) flows down the tree,
     split as each node decides, and lands on assets. This is the same weighted sum as
     combining children bottom-up, without building every node's weight series."""
