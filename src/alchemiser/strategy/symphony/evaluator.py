@@ -219,11 +219,19 @@ def _filter(ctx: Context, node: Filter) -> Result:
             factor = np.where(chosen[:, slot], share, 0.0)
             for symbol, series in ctx.results[id(node.children[index])].weights.items():
                 part = factor if series is ctx.ones else series * factor
-                weights[symbol] = weights.get(symbol, 0.0) + part
+                _add(weights, symbol, part)
     if ctx.trace:
         ctx.rankings[id(node)] = (ordered_names, ordered, chosen)
     ctx.picks[id(node)] = (order, chosen, count)
     return Result(weights, available > 0)
+
+
+def _add(weights: dict[str, Series], symbol: str, part: Series) -> None:
+    """``weights[symbol] += part``, into a new array (series are shared, never updated in
+    place); a first part is kept as it is (adding it to 0 would give the same values:
+    weights are never -0)."""
+    prior = weights.get(symbol)
+    weights[symbol] = part if prior is None else prior + part
 
 
 def _share(count: npt.NDArray[np.integer[Any]]) -> Series:
@@ -248,7 +256,7 @@ def _inverse_volatility(ctx: Context, node: WeightInverseVolatility) -> Result:
         if id(node) not in ctx.needs_weights:
             break
         for symbol, series in ctx.results[id(child)].weights.items():
-            weights[symbol] = weights.get(symbol, 0.0) + series * shares[:, i]
+            _add(weights, symbol, series * shares[:, i])
     valid = usable & np.all([ctx.results[id(c)].valid for c in node.children], axis=0)
     if ctx.trace:
         ctx.volatilities[id(node)] = (names, vols, shares)
