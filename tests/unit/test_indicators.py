@@ -643,3 +643,55 @@ def test_an_option_the_indicator_does_not_have_raises() -> None:
         compute(IndicatorFn.PPO, PRICES, 3, (("smooth-window", 9),))
     with pytest.raises(ValueError, match="has no option short-window"):
         compute(IndicatorFn.RSI, PRICES, 3, (("short-window", 9),))
+
+
+# ------------------------------------------------- equal arithmetic, faster paths
+
+
+@pytest.mark.parametrize("op", [np.add, np.maximum, np.minimum])
+@pytest.mark.parametrize("shape", [(30, 181, 1), (5, 1086, 1), (200, 28, 3), (3, 100, 4)])
+def test_both_scans_compute_the_same_bits(op: np.ufunc, shape: tuple[int, ...]) -> None:
+    # The scan picks a per-step loop or ``accumulate`` by size: the same operations
+    # in the same order either way, so the result must not depend on the choice.
+    values = np.random.default_rng(len(shape) + shape[0]).normal(size=shape) * 1e3
+    looped = values.copy()
+    for k in range(1, shape[0]):
+        op(looped[k - 1], looped[k], out=looped[k])
+    accumulated = op.accumulate(values, axis=0)
+    scanned = indicators._scan(op, values.copy())
+    assert looped.tobytes() == accumulated.tobytes() == scanned.tobytes()
+
+
+@pytest.mark.parametrize("window", [2, 10, 40, 300])
+def test_smoothing_with_shared_decay_powers_is_the_closed_form(window: int) -> None:
+    # The decay powers are cached per (beta, chunk) and sliced for a short last chunk:
+    # the result must be bit for bit the closed form with powers computed per chunk.
+    rng = np.random.default_rng(window)
+    values = rng.random((5_000, 3)) * 100
+    seed = values[0].copy()
+    alpha = 2.0 / (window + 1)
+    expected = np.empty_like(values)
+    beta = 1.0 - alpha
+    span = max(1, int(indicators._EXP_RANGE / -math.log(beta)))
+    carry = seed
+    for start in range(0, len(values), span):
+        part = expected[start : start + span]
+        decay = beta ** np.arange(1, part.shape[0] + 1, dtype=np.float64)[:, None]
+        part[...] = np.cumsum(values[start : start + span] / decay, axis=0)
+        part *= alpha
+        part += carry
+        part *= decay
+        carry = part[-1]
+    for _ in range(2):  # computed, then from the cache
+        got = np.empty_like(values)
+        indicators._smooth(values, seed, alpha, out=got)
+        assert got.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("fn", ALL)
+def test_a_strided_column_gives_the_bits_of_a_contiguous_one(fn: IndicatorFn) -> None:
+    closes = FilePriceStore.bundled().history(BUNDLED, LAST, 3000).closes
+    for j in range(closes.shape[1]):
+        strided = compute(fn, closes[:, j], 14)
+        contiguous = compute(fn, np.ascontiguousarray(closes[:, j]), 14)
+        assert strided.tobytes() == contiguous.tobytes(), j

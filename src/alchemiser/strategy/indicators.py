@@ -58,6 +58,7 @@ Edge cases, decided here:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -100,8 +101,9 @@ def _apply(kernel: _Kernel, closes: FloatArray, window: int, recursive: bool = F
     if np.fmin.reduce(matrix, axis=None) <= 0 or np.fmax.reduce(matrix, axis=None) == np.inf:
         raise ValueError("closes must be positive finite prices or NaN (no bar)")
     missing = np.isnan(matrix)
-    gapped = bool((missing[1:] & ~missing[:-1]).any())
-    if not gapped and not (recursive and missing.any()):
+    anything_missing = bool(missing.any())
+    gapped = anything_missing and bool((missing[1:] & ~missing[:-1]).any())
+    if not gapped and not (recursive and anything_missing):
         return kernel(matrix, n).reshape(values.shape)
     # A stable sort on the NaN flag lists each column's bars first, in order; as flat
     # indices into the C-ordered matrix one gather packs and one scatter unpacks.
@@ -143,9 +145,10 @@ def _rows(blocks: FloatArray) -> FloatArray:
 def _scan(op: np.ufunc, a: FloatArray) -> FloatArray:
     """Running ``op`` along axis 0, in place: ``a[k] = op(a[k-1], a[k])`` in order, the
     same operations either way. ``op.accumulate`` calls its inner loop once per (block,
-    column) pair, which is slow for short n; a loop over n costs a numpy call per step,
-    slow for long n over few pairs (one series, a long window)."""
-    if a[0].size < 32 * a.shape[0]:
+    column) pair, several nanoseconds an element; a loop over n costs a numpy call per
+    step (about a microsecond) but then streams a step's pairs at about a nanosecond an
+    element, so it wins once a step holds a few hundred pairs, whatever n is."""
+    if a[0].size < 256:
         op.accumulate(a, axis=0, out=a)
         return a
     for k in range(1, a.shape[0]):
@@ -164,7 +167,7 @@ def _scan_moments(blocks: FloatArray, with_m2: bool) -> tuple[FloatArray, FloatA
     (page faults) costs more than the arithmetic.
     """
     anchor = blocks[0]
-    count = np.arange(1, blocks.shape[0] + 1, dtype=np.float64)[:, None, None]
+    count = _counts(blocks.shape[0])
     s1 = blocks - anchor
     s2 = _scan(np.add, s1 * s1) if with_m2 else None
     _scan(np.add, s1)
@@ -180,6 +183,26 @@ def _scan_moments(blocks: FloatArray, with_m2: bool) -> tuple[FloatArray, FloatA
     return mean, s2
 
 
+@functools.lru_cache(maxsize=64)
+def _counts(n: int) -> FloatArray:
+    """1 .. n as floats, shaped to divide running sums over (n, blocks, N)."""
+    count = np.arange(1, n + 1, dtype=np.float64)[:, None, None]
+    count.flags.writeable = False
+    return count
+
+
+@functools.lru_cache(maxsize=64)
+def _head_shares(starts: int, n: int) -> tuple[FloatArray, FloatArray]:
+    """For each window start: the head's share of the window, h, and the weight of the
+    squared mean gap in the merged M2, h * (n - n*h) (columns, read-only; the same few
+    window sizes recur over one history)."""
+    head_share = (np.arange(starts) % n / n)[:, None]
+    spread = head_share * (n - n * head_share)
+    head_share.flags.writeable = False
+    spread.flags.writeable = False
+    return head_share, spread
+
+
 def _window_moments(x: FloatArray, n: int, with_m2: bool) -> tuple[FloatArray, FloatArray | None]:
     """Mean and (if asked) M2 of the last n rows, for each row; NaN before row n-1."""
     rows, cols = x.shape
@@ -192,7 +215,7 @@ def _window_moments(x: FloatArray, n: int, with_m2: bool) -> tuple[FloatArray, F
     # Tails are heads of the time-reversed blocks; [::-1] puts them back in order.
     tail_mean, tail_m2 = _scan_moments(blocks[::-1], with_m2)
     starts = rows - n + 1
-    head_share = (np.arange(starts) % n / n)[:, None]
+    head_share, spread = _head_shares(starts, n)
     mean_a, mean_b = _rows(tail_mean[::-1])[:starts], _rows(head_mean)[n - 1 : rows]
     # Chan et al.'s pairwise combination: stable, unlike recombining raw power sums.
     delta = mean_b - mean_a
@@ -205,7 +228,7 @@ def _window_moments(x: FloatArray, n: int, with_m2: bool) -> tuple[FloatArray, F
         m2_a, m2_b = _rows(tail_m2[::-1])[:starts], _rows(head_m2)[n - 1 : rows]
         merged = m2[n - 1 :]
         np.multiply(delta, delta, out=merged)
-        merged *= head_share * (n - n * head_share)
+        merged *= spread
         merged += m2_a
         merged += m2_b
         # ... but its head's M2 (the whole block's) would not: drop it.
@@ -232,13 +255,21 @@ def _smooth(values: FloatArray, seed: FloatArray, alpha: float, out: FloatArray)
     carry = seed
     for start in range(0, values.shape[0], span):
         part = out[start : start + span]
-        decay = beta ** np.arange(1, part.shape[0] + 1, dtype=np.float64)[:, None]
+        decay = _decay(beta, min(span, values.shape[0]))[: part.shape[0]]
         np.divide(values[start : start + span], decay, out=part)
         np.cumsum(part, axis=0, out=part)
         part *= alpha
         part += carry
         part *= decay
         carry = part[-1]
+
+
+@functools.lru_cache(maxsize=64)
+def _decay(beta: float, count: int) -> FloatArray:
+    """``beta**1 .. beta**count`` as a read-only column (the same few recur: windows)."""
+    decay = beta ** np.arange(1, count + 1, dtype=np.float64)[:, None]
+    decay.flags.writeable = False
+    return decay
 
 
 def _returns(x: FloatArray) -> FloatArray:

@@ -87,6 +87,24 @@ def test_best_columns_are_the_head_of_the_full_ranking(width: int) -> None:
         assert np.array_equal(got, expected), picks
 
 
+@pytest.mark.parametrize("width", [2, 3, 4, 5, 8, 12, 20])
+def test_the_cut_is_the_partition_order_statistics(width: int) -> None:
+    # The running extremes (few candidates) and the partition (many) give the picks-th
+    # and next smallest key of every row: with ties, zeros of both signs (equal for
+    # every use of the cut) and unscored (inf) keys, in either memory layout.
+    rng = np.random.default_rng(100 + width)
+    rows = 3_000
+    key = rng.choice([-1.5, -0.0, 0.0, 0.25, 2.0, np.inf], size=(rows, width))
+    spread = rng.random(key.shape) < 0.5
+    key[spread] = rng.normal(size=int(spread.sum()))
+    for layout in (key, np.asfortranarray(key)):
+        for picks in range(1, width):
+            cut, after = ranking._cut(layout, picks)
+            smallest = np.partition(key, (picks - 1, picks), axis=1)
+            assert np.array_equal(cut, smallest[:, picks - 1]), picks
+            assert np.array_equal(after, smallest[:, picks]), picks
+
+
 def _every_node_combined(symphony: Symphony) -> set[int]:
     return {id(node) for node in iter_nodes(symphony)} | {id(symphony.body)}
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -37,7 +37,6 @@ import numpy.typing as npt
 
 from alchemiser.domain.prices import PriceHistory
 from alchemiser.errors import DataError, DataErrorKind, StrategyError
-from alchemiser.strategy.indicators import compute as compute_indicator
 from alchemiser.strategy.symphony.ast import (
     Asset,
     Cash,
@@ -57,134 +56,48 @@ from alchemiser.strategy.symphony.ast import (
     WeightSpecified,
     children,
 )
+from alchemiser.strategy.symphony.context import (
+    Context,
+    Key,
+    Mask,
+    Params,
+    Result,
+    Series,
+    compute,
+    describe_window,
+    held_asset,
+    price_series,
+)
 from alchemiser.strategy.symphony.ranking import TIE_TOLERANCE, best
 
-Series = npt.NDArray[np.float64]
-Mask = npt.NDArray[np.bool_]
-Params = tuple[tuple[str, int], ...]
-_Key = tuple[str, int, str, Params]
+__all__ = [
+    "TIE_TOLERANCE",
+    "Evaluation",
+    "Params",
+    "Result",
+    "Series",
+    "candidate_name",
+    "describe_window",
+    "evaluate",
+    "missing_input",
+]
 
 
-@dataclass
-class Result:
-    """One node over the whole range: symbol -> weight series, and where it decides."""
-
-    weights: dict[str, Series]
-    valid: Mask
-
-
-@dataclass
-class _Context:
-    history: PriceHistory
-    columns: dict[str, int]
-    known_returns: Series
-    """Daily simple returns of every symbol, N x T (one contiguous row per symbol), 0
-    where either close is missing."""
-    no_return: Mask
-    """Where a return is missing (N x T)."""
-    trace: bool = False
-    """Keep every node's result and every decision's inputs, for explaining (and for
-    saying why a date has no decision). Without it a node's result is dropped once
-    its parent has used it, and only what routes capital is kept."""
-    indicator_cache: dict[_Key, Series] = field(default_factory=dict)
-    uses: Counter[_Key] | None = None
-    """Without a trace: how many nodes have still to read each indicator."""
-    results: dict[int, Result] = field(default_factory=dict)
-    conditions: dict[int, tuple[Mask, Mask]] = field(default_factory=dict)
-    """``if`` node -> (condition holds, condition computable), for explaining."""
-    rankings: dict[int, tuple[list[str], Series, Mask]] = field(default_factory=dict)
-    """``filter`` node -> (candidate names, scores, chosen), columns in name order."""
-    volatilities: dict[int, tuple[list[str], Series, Series]] = field(default_factory=dict)
-    """inverse-volatility node -> (child names, volatilities, shares), for explaining."""
-    holds: dict[int, Mask] = field(default_factory=dict)
-    """``if`` node -> where its condition holds (where it routes capital to ``then``)."""
-    picks: dict[int, tuple[list[int], Mask, npt.NDArray[np.integer[Any]]]] = field(
-        default_factory=dict
-    )
-    """``filter`` node -> (child index per column, chosen, how many it picked)."""
-    shares: dict[int, Series] = field(default_factory=dict)
-    """inverse-volatility node -> each child's share of its capital."""
-    needs_weights: set[int] = field(default_factory=set)
-    """Nodes whose own weight series are needed: those inside a sub-portfolio that a
-    filter or inverse-volatility node scores. Every other node only routes capital."""
-
-    ones: Series = field(default_factory=lambda: np.ones(0))
-    """A read-only 1.0 on every date: an asset's own weight series (shared by all)."""
-    finite: dict[str, Mask] = field(default_factory=dict)
-    """Ticker -> where it has a close (an asset's validity), read-only, computed once."""
-
-    @property
-    def length(self) -> int:
-        return len(self.history.dates)
-
-    def has_close(self, ticker: str) -> Mask:
-        found = self.finite.get(ticker)
-        if found is None:
-            found = np.isfinite(self.close(ticker))
-            found.flags.writeable = False
-            self.finite[ticker] = found
-        return found
-
-    def close(self, ticker: str) -> Series:
-        column = self.columns.get(ticker)
-        if column is None:
-            raise StrategyError(f"{ticker}: no price history")
-        return self.history.closes[:, column]
-
-    def indicator(self, spec: Indicator) -> Series:
-        if spec.ticker is None:  # the parser only builds these inside filters
-            raise StrategyError(
-                "a filter's score indicator used outside a filter", location=str(spec.location)
-            )
-        return self.of_close(spec.fn, spec.ticker, spec.window, spec.params)
-
-    def of_close(self, fn: IndicatorFn, ticker: str, window: int, params: Params) -> Series:
-        """An indicator of a ticker's close, computed once; without a trace it is let go
-        after the last node that reads it."""
-        key = (fn.value, window, ticker, params)
-        cached = self.indicator_cache.get(key)
-        if cached is None:
-            cached = compute(fn, self.close(ticker), window, params)
-            self.indicator_cache[key] = cached
-        if self.uses is not None:
-            self.uses[key] -= 1
-            if self.uses[key] <= 0:
-                del self.indicator_cache[key]
-        return cached
-
-
-def compute(fn: IndicatorFn, series: Series, window: int, params: Params = ()) -> Series:
-    """An indicator, with its refusals (non-positive values, bad windows) as StrategyError."""
-    try:
-        result: Series = compute_indicator(fn, series, window, params)
-    except ValueError as error:
-        raise StrategyError(
-            f"{fn.value} with {describe_window(window, params)}: {error}"
-        ) from error
-    return result
-
-
-def describe_window(window: int, params: Params) -> str:
-    """``window 14``, or an indicator's options: ``long-window 26, short-window 12``."""
-    if params:
-        return ", ".join(f"{name} {value}" for name, value in params)
-    return f"window {window}"
-
-
-def _post_order(root: Node) -> Iterator[Node]:
-    """Children before parents, each node once, without recursion."""
-    stack: list[tuple[Node, bool]] = [(root, False)]
+def _post_order(root: Node) -> Iterator[tuple[Node, tuple[Node, ...]]]:
+    """Children before parents, each node once (with its children), without recursion."""
+    stack: list[tuple[Node, tuple[Node, ...] | None]] = [(root, None)]
     seen: set[int] = set()
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            yield node
+        node, kids = stack.pop()
+        if kids is not None:
+            yield node, kids
             continue
         if id(node) in seen:
             continue
         seen.add(id(node))
-        stack.append((node, True))
-        stack.extend((child, False) for child in reversed(children(node)))
+        kids = children(node)
+        stack.append((node, kids))
+        stack.extend((child, None) for child in reversed(kids))
 
 
 def _combine(parts: list[tuple[float, Result]], length: int, need: bool) -> Result:
@@ -204,7 +117,7 @@ def _combine(parts: list[tuple[float, Result]], length: int, need: bool) -> Resu
     return Result(weights, valid)
 
 
-def _operand(ctx: _Context, operand: Indicator | Number) -> Series | float:
+def _operand(ctx: Context, operand: Indicator | Number) -> Series | float:
     if isinstance(operand, Number):
         return operand.value  # a scalar broadcasts; no need for a series of it
     return ctx.indicator(operand)
@@ -227,7 +140,7 @@ _COMPARE: dict[Comparator, Callable[[Series | float, Series | float], Mask]] = {
 }
 
 
-def _condition(ctx: _Context, condition: Condition) -> tuple[Mask, Mask]:
+def _condition(ctx: Context, condition: Condition) -> tuple[Mask, Mask]:
     left = _operand(ctx, condition.left)
     right = _operand(ctx, condition.right)
     known = np.broadcast_to(np.isfinite(left) & np.isfinite(right), ctx.length)
@@ -236,14 +149,16 @@ def _condition(ctx: _Context, condition: Condition) -> tuple[Mask, Mask]:
     return holds, known
 
 
-def _if(ctx: _Context, node: If) -> Result:
+def _if(ctx: Context, node: If) -> Result:
     holds, known = _condition(ctx, node.condition)
     then, otherwise = ctx.results[id(node.then)], ctx.results[id(node.otherwise)]
     weights: dict[str, Series] = {}
     if id(node) in ctx.needs_weights:
-        zero = np.zeros(ctx.length)
-        for symbol in then.weights.keys() | otherwise.weights.keys():
-            chosen = then.weights.get(symbol, zero), otherwise.weights.get(symbol, zero)
+        # ``then``'s symbols, then ``otherwise``'s others: an order that does not depend
+        # on string hashing, so a sub-portfolio's value adds its parts the same way in
+        # every run.
+        for symbol in then.weights | otherwise.weights:
+            chosen = then.weights.get(symbol, 0.0), otherwise.weights.get(symbol, 0.0)
             weights[symbol] = np.where(holds, *chosen)
     valid = known & np.where(holds, then.valid, otherwise.valid)
     ctx.holds[id(node)] = holds
@@ -260,59 +175,37 @@ def candidate_name(node: Node, position: int) -> str:
     return f"#{position + 1}"
 
 
-def _price_series(ctx: _Context, node: Node) -> Series:
-    """The close of an asset, or the compounded value of a sub-portfolio."""
-    if isinstance(node, Asset):
-        return ctx.close(node.ticker)
-    result = ctx.results[id(node)]
-    # Day t earns what the weights chosen at close t-1 return over day t; a day after one
-    # without a decision earns nothing (a fresh start). The value exists on the days the
-    # node decides, unless a held symbol's return is missing; across a gap it carries.
-    decided_before = np.zeros(ctx.length, dtype=bool)
-    decided_before[1:] = result.valid[:-1]
-    daily = np.zeros(ctx.length)
-    known = result.valid.copy()
-    if result.weights:  # each held symbol's contribution, added in order
-        earned, missing = daily[1:], np.zeros(ctx.length - 1, dtype=bool)
-        part = np.empty(ctx.length - 1)
-        for symbol, series in result.weights.items():
-            column = ctx.columns[symbol]
-            held = series[:-1]
-            positive = held > 0
-            part.fill(0.0)
-            np.multiply(held, ctx.known_returns[column, 1:], out=part, where=positive)
-            earned += part
-            missing |= positive & ctx.no_return[column, 1:]
-        known[1:] &= ~(decided_before[1:] & missing)
-    daily[~(known & decided_before)] = 0.0
-    value: Series = np.cumprod(1.0 + daily, dtype=np.float64)
-    value[~known] = np.nan
-    return value
-
-
-def _scores(ctx: _Context, node: Filter | WeightInverseVolatility) -> tuple[list[str], Series]:
-    """Each child's score series, columns ordered by candidate name (the tie-break)."""
+def _scores(
+    ctx: Context, node: Filter | WeightInverseVolatility, order: list[int]
+) -> tuple[list[str], Series]:
+    """The children's score series (columns) in ``order``, with their names."""
     if isinstance(node, Filter):
         fn, window, params = node.score.fn, node.score.window, node.score.params
     else:
         fn, window, params = IndicatorFn.STDEV_RETURN, node.window, ()
-    names = [candidate_name(child, i) for i, child in enumerate(node.children)]
-    columns = []
-    for child in node.children:
+    # One contiguous row per child, handed back transposed: columns are children.
+    # Children are scored in their own order (the first failure is the first child's).
+    stacked = np.empty((len(order), ctx.length))
+    slots = {index: slot for slot, index in enumerate(order)}
+    for index, child in enumerate(node.children):
+        row = stacked[slots[index]]
+        held = held_asset(child)
         if isinstance(child, Asset):
             score = ctx.of_close(fn, child.ticker, window, params)
+        elif held is not None:
+            score = ctx.of_holding(fn, held, window, params)
         else:
-            score = compute(fn, _price_series(ctx, child), window, params)
-        valid = ctx.results[id(child)].valid
-        columns.append(np.where(valid, score, np.nan))
-    stacked: Series = np.column_stack(columns) if columns else np.empty((ctx.length, 0))
-    return names, stacked
+            score = compute(fn, price_series(ctx, ctx.results[id(child)]), window, params)
+        np.copyto(row, score)
+        row[~ctx.results[id(child)].valid] = np.nan
+    names = [candidate_name(node.children[i], i) for i in order]
+    return names, stacked.T
 
 
-def _filter(ctx: _Context, node: Filter) -> Result:
-    names, scores = _scores(ctx, node)
+def _filter(ctx: Context, node: Filter) -> Result:
+    names = [candidate_name(child, i) for i, child in enumerate(node.children)]
     order = sorted(range(len(names)), key=lambda i: names[i])
-    ordered = scores[:, order]
+    ordered_names, ordered = _scores(ctx, node, order)
     known = np.isfinite(ordered)
     key = np.where(known, -ordered if node.selection is Selection.TOP else ordered, np.inf)
     available = known.sum(axis=1)
@@ -326,11 +219,19 @@ def _filter(ctx: _Context, node: Filter) -> Result:
             factor = np.where(chosen[:, slot], share, 0.0)
             for symbol, series in ctx.results[id(node.children[index])].weights.items():
                 part = factor if series is ctx.ones else series * factor
-                weights[symbol] = weights.get(symbol, 0.0) + part
+                _add(weights, symbol, part)
     if ctx.trace:
-        ctx.rankings[id(node)] = ([names[i] for i in order], ordered, chosen)
+        ctx.rankings[id(node)] = (ordered_names, ordered, chosen)
     ctx.picks[id(node)] = (order, chosen, count)
     return Result(weights, available > 0)
+
+
+def _add(weights: dict[str, Series], symbol: str, part: Series) -> None:
+    """``weights[symbol] += part``, into a new array (series are shared, never updated in
+    place); a first part is kept as it is (adding it to 0 would give the same values:
+    weights are never -0)."""
+    prior = weights.get(symbol)
+    weights[symbol] = part if prior is None else prior + part
 
 
 def _share(count: npt.NDArray[np.integer[Any]]) -> Series:
@@ -339,8 +240,8 @@ def _share(count: npt.NDArray[np.integer[Any]]) -> Series:
     return share
 
 
-def _inverse_volatility(ctx: _Context, node: WeightInverseVolatility) -> Result:
-    names, vols = _scores(ctx, node)
+def _inverse_volatility(ctx: Context, node: WeightInverseVolatility) -> Result:
+    names, vols = _scores(ctx, node, list(range(len(node.children))))
     usable = (
         np.all(np.isfinite(vols) & (vols > 0), axis=1) if names else np.ones(ctx.length, dtype=bool)
     )
@@ -355,7 +256,7 @@ def _inverse_volatility(ctx: _Context, node: WeightInverseVolatility) -> Result:
         if id(node) not in ctx.needs_weights:
             break
         for symbol, series in ctx.results[id(child)].weights.items():
-            weights[symbol] = weights.get(symbol, 0.0) + series * shares[:, i]
+            _add(weights, symbol, series * shares[:, i])
     valid = usable & np.all([ctx.results[id(c)].valid for c in node.children], axis=0)
     if ctx.trace:
         ctx.volatilities[id(node)] = (names, vols, shares)
@@ -363,7 +264,7 @@ def _inverse_volatility(ctx: _Context, node: WeightInverseVolatility) -> Result:
     return Result(weights, valid)
 
 
-def _evaluate_node(ctx: _Context, node: Node) -> Result:
+def _evaluate_node(ctx: Context, node: Node) -> Result:
     need = id(node) in ctx.needs_weights
     if isinstance(node, Asset):
         weights = {node.ticker: ctx.ones} if need else {}
@@ -392,10 +293,10 @@ class Evaluation:
     symphony: Symphony
     history: PriceHistory
     root: Result
-    evaluated: _Context
+    evaluated: Context
 
     @property
-    def context(self) -> _Context:
+    def context(self) -> Context:
         """Every node's result and every decision's inputs (evaluated again with a trace
         when the first evaluation kept only what routes capital)."""
         if not self.evaluated.trace:
@@ -430,23 +331,24 @@ def evaluate(symphony: Symphony, history: PriceHistory, *, trace: bool = False) 
     """Evaluate every node of ``symphony`` over every date of ``history``; with ``trace``,
     keep what explaining a decision reads (``Evaluation.context`` evaluates again with
     it when asked and it was not kept)."""
-    closes = history.closes
+    closes = np.ascontiguousarray(history.closes.T)
+    closes.flags.writeable = False
     with np.errstate(invalid="ignore", divide="ignore"):
         returns = np.full_like(closes, np.nan)
-        returns[1:] = closes[1:] / closes[:-1] - 1.0
+        np.divide(closes[:, 1:], closes[:, :-1], out=returns[:, 1:])
+        returns[:, 1:] -= 1.0
     columns = {s: i for i, s in enumerate(history.symbols)}
-    by_symbol = np.ascontiguousarray(returns.T)
-    no_return = np.isnan(by_symbol)
-    known_returns = np.where(no_return, 0.0, by_symbol)
-    ctx = _Context(history, columns, known_returns, no_return, trace)
+    no_return = np.isnan(returns)
+    known_returns = np.where(no_return, 0.0, returns)
+    ctx = Context(history, columns, closes, known_returns, no_return, trace)
     ctx.needs_weights = _scored_subtrees(symphony.body)
     ctx.ones = np.ones(ctx.length)
     ctx.ones.flags.writeable = False
-    nodes = list(_post_order(symphony.body))
-    parents = Counter(id(child) for node in nodes for child in children(node))
+    walk = list(_post_order(symphony.body))
+    parents = Counter(id(child) for _, kids in walk for child in kids)
     if not trace:
-        ctx.uses = _indicator_uses(nodes)
-    for node in nodes:
+        ctx.uses, ctx.held_uses = _indicator_uses([node for node, _ in walk])
+    for node, kids in walk:
         try:
             ctx.results[id(node)] = _evaluate_node(ctx, node)
         except StrategyError as error:
@@ -456,7 +358,7 @@ def evaluate(symphony: Symphony, history: PriceHistory, *, trace: bool = False) 
         # The parent has used its children's results: keep only where they decide, and
         # only for a trace. A deep tree would otherwise hold a weight series per symbol
         # per node until the end, a gigabyte for a thousand-``if`` symphony.
-        for child in children(node):
+        for child in kids:
             if trace:
                 ctx.results[id(child)] = Result({}, ctx.results[id(child)].valid)
                 continue
@@ -467,9 +369,11 @@ def evaluate(symphony: Symphony, history: PriceHistory, *, trace: bool = False) 
     return Evaluation(symphony, history, root, ctx)
 
 
-def _indicator_uses(nodes: list[Node]) -> Counter[_Key]:
-    """How many times evaluating ``nodes`` reads each indicator of a close."""
-    uses: Counter[_Key] = Counter()
+def _indicator_uses(nodes: list[Node]) -> tuple[Counter[Key], Counter[Key]]:
+    """How many times evaluating ``nodes`` reads each indicator of a close, and each
+    indicator of a held asset's value."""
+    uses: Counter[Key] = Counter()
+    held_uses: Counter[Key] = Counter()
     for node in nodes:
         if isinstance(node, If):
             for side in (node.condition.left, node.condition.right):
@@ -481,9 +385,12 @@ def _indicator_uses(nodes: list[Node]) -> Counter[_Key]:
             else:
                 fn, window, params = IndicatorFn.STDEV_RETURN, node.window, ()
             for child in node.children:
+                held = held_asset(child)
                 if isinstance(child, Asset):
                     uses[(fn.value, window, child.ticker, params)] += 1
-    return uses
+                elif held is not None:
+                    held_uses[(fn.value, window, held.ticker, params)] += 1
+    return uses, held_uses
 
 
 def _scored_subtrees(root: Node) -> set[int]:
@@ -502,7 +409,7 @@ def _scored_subtrees(root: Node) -> set[int]:
     return marked
 
 
-def _route(ctx: _Context, root: Node) -> dict[str, Series]:
+def _route(ctx: Context, root: Node) -> dict[str, Series]:
     """The account's weights: the root's capital (1 on every date) flows down the tree,
     split as each node decides, and lands on assets. This is the same weighted sum as
     combining children bottom-up, without building every node's weight series."""
@@ -517,7 +424,8 @@ def _route(ctx: _Context, root: Node) -> dict[str, Series]:
         elif isinstance(node, Group):
             stack.append((node.child, capital))
         elif isinstance(node, WeightEqual):
-            stack.extend((child, capital / len(node.children)) for child in node.children)
+            equal = capital / len(node.children)  # shared: series are never updated in place
+            stack.extend((child, equal) for child in node.children)
         elif isinstance(node, WeightSpecified):
             stack.extend(
                 (child, capital * w) for w, child in zip(node.weights, node.children, strict=True)
@@ -528,9 +436,10 @@ def _route(ctx: _Context, root: Node) -> dict[str, Series]:
             stack.append((node.otherwise, np.where(holds, 0.0, capital)))
         elif isinstance(node, Filter):
             order, chosen, count = ctx.picks[id(node)]
-            share = _share(count)
+            # capital * 0 is 0: capital is finite and never negative.
+            each = capital * _share(count)
             stack.extend(
-                (node.children[i], capital * np.where(chosen[:, slot], share, 0.0))
+                (node.children[i], np.where(chosen[:, slot], each, 0.0))
                 for slot, i in enumerate(order)
             )
         elif isinstance(node, WeightInverseVolatility):

@@ -40,11 +40,7 @@ def best(key: Series, known: Mask, picks: int) -> Mask:
     ranked in full."""
     if key.shape[1] <= picks:
         return known.copy()
-    if picks == 1:
-        cut, after = _two_smallest(key)
-    else:
-        smallest = np.partition(key, (picks - 1, picks), axis=1)
-        cut, after = smallest[:, picks - 1], smallest[:, picks]
+    cut, after = _cut(key, picks)
     clear = apart(cut, after)
     clear |= np.isinf(cut)
     # With the cut apart from the next key, exactly ``picks`` keys are at most the cut.
@@ -56,16 +52,47 @@ def best(key: Series, known: Mask, picks: int) -> Mask:
     return chosen
 
 
-def _two_smallest(key: Series) -> tuple[Series, Series]:
-    """Each row's smallest and second smallest key (equal when two columns share the
-    smallest), one column at a time: filters have few candidates and many rows."""
+def _cut(key: Series, picks: int) -> tuple[Series, Series]:
+    """Each row's ``picks``-th and next smallest keys (values, so equal keys in either
+    order give the same pair). Filters have few candidates and many rows: a running
+    sorted list of the few smallest (or largest) keys, one column at a time, costs a
+    few numpy calls per column where a per-row partition costs per row."""
+    width = key.shape[1]
+    if width * min(picks + 1, width - picks + 1) > _NETWORK_LIMIT:
+        smallest = np.partition(key, (picks - 1, picks), axis=1)
+        return smallest[:, picks - 1], smallest[:, picks]
     columns = np.ascontiguousarray(key.T)
-    first = columns[0].copy()
-    second = np.full(len(first), np.inf)
-    for column in columns[1:]:
-        np.minimum(second, np.maximum(first, column), out=second)
-        np.minimum(first, column, out=first)
-    return first, second
+    if picks + 1 <= width - picks + 1:  # keep the picks + 1 smallest, ascending
+        kept = _extremes(columns, picks + 1, largest=False)
+        return kept[picks - 1], kept[picks]
+    # keep the width - picks + 1 largest, descending: the picks-th smallest is the
+    # (width - picks + 1)-th largest
+    kept = _extremes(columns, width - picks + 1, largest=True)
+    return kept[width - picks], kept[width - picks - 1]
+
+
+_NETWORK_LIMIT = 64
+"""Above this many (column, kept key) steps a per-row partition is cheaper."""
+
+
+def _extremes(columns: Series, count: int, *, largest: bool) -> Series:
+    """The ``count`` smallest (or largest) values of each position across ``columns``,
+    in order from the most extreme: ``count`` rows."""
+    keep, drop = (np.maximum, np.minimum) if largest else (np.minimum, np.maximum)
+    kept = np.full((count, columns.shape[1]), -np.inf if largest else np.inf)
+    carry, spare = np.empty(columns.shape[1]), np.empty(columns.shape[1])
+    for index, column in enumerate(columns):
+        # Insert: each filled slot keeps the more extreme, passes the other on; the
+        # first empty slot (an infinity, which would just pass the value on) takes it.
+        filled = min(index, count)
+        np.copyto(carry, column)
+        for row in kept[:filled]:
+            drop(row, carry, out=spare)
+            keep(row, carry, out=row)
+            carry, spare = spare, carry
+        if filled < count:
+            np.copyto(kept[filled], carry)
+    return kept
 
 
 def ranked_best(key: Series, known: Mask, picks: int) -> Mask:
