@@ -254,10 +254,11 @@ def test_collector_threshold_is_restored_after_an_error() -> None:
 # -- commands -------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="exchange serve with a port outside 0-65535 ends in an OverflowError traceback "
-    "(exit 1) instead of a usage error; not from the lazy imports (the same before them)",
-)
-def test_exchange_serve_refuses_a_port_out_of_range(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["exchange", "serve", "--port", "99999"]) == 2
+@pytest.mark.parametrize("port", ["99999", "-1", "65536", "http"])
+def test_exchange_serve_refuses_a_port_out_of_range(
+    port: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["exchange", "serve", "--port", port])
+    assert done.value.code == 2
+    assert "--port" in capsys.readouterr().err

@@ -30,6 +30,7 @@ from alchemiser.exchange.faults import load_faults
 from alchemiser.exchange.server import HOST, LocalExchange
 
 DEFAULT_PORT = 8765
+MAX_PORT = 65_535
 KEY_ENV = "ALCHEMISER_EXCHANGE_KEY_ID"
 SECRET_ENV = "ALCHEMISER_EXCHANGE_SECRET_KEY"  # noqa: S105 (a variable name)
 EXIT_FAILED = 1
@@ -41,6 +42,17 @@ def _date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {text!r}") from error
+
+
+def _port(text: str) -> int:
+    """A TCP port to listen on: 0 (any free one) to 65535."""
+    try:
+        port = int(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from error
+    if not 0 <= port <= MAX_PORT:
+        raise argparse.ArgumentTypeError(f"expected 0 to {MAX_PORT}, got {port}")
+    return port
 
 
 def _money(text: str) -> Decimal:
@@ -71,7 +83,7 @@ def add_command(subparsers: Any) -> None:
     )
     serve.add_argument(
         "--port",
-        type=int,
+        type=_port,
         default=DEFAULT_PORT,
         metavar="N",
         help="0 picks a free port (default: %(default)s)",
