@@ -143,10 +143,19 @@ _COMPARE: dict[Comparator, Callable[[Series | float, Series | float], Mask]] = {
 def _condition(ctx: Context, condition: Condition) -> tuple[Mask, Mask]:
     left = _operand(ctx, condition.left)
     right = _operand(ctx, condition.right)
-    known = np.broadcast_to(np.isfinite(left) & np.isfinite(right), ctx.length)
+    known = _spread(np.isfinite(left) & np.isfinite(right), ctx.length)
     with np.errstate(invalid="ignore"):
-        holds = np.broadcast_to(_COMPARE[condition.op](left, right), ctx.length) & known
+        holds = _spread(_COMPARE[condition.op](left, right), ctx.length) & known
     return holds, known
+
+
+def _spread(mask: Mask | np.bool_, length: int) -> Mask:
+    """``mask`` over every date: as it is when it is a series already (most conditions
+    read one), else a scalar's (two numbers compared) broadcast."""
+    if isinstance(mask, np.ndarray) and mask.shape == (length,):
+        return mask
+    spread: Mask = np.broadcast_to(mask, length)
+    return spread
 
 
 def _if(ctx: Context, node: If) -> Result:
