@@ -695,3 +695,47 @@ def test_a_strided_column_gives_the_bits_of_a_contiguous_one(fn: IndicatorFn) ->
         strided = compute(fn, closes[:, j], 14)
         contiguous = compute(fn, np.ascontiguousarray(closes[:, j]), 14)
         assert strided.tobytes() == contiguous.tobytes(), j
+
+
+@pytest.mark.parametrize("fn", ALL)
+def test_checked_closes_give_the_same_bits(fn: IndicatorFn) -> None:
+    """Closes checked once (``check``) read as the raw array does, to the bit: late
+    starts (one series, several), gaps, all-NaN and complete series; and a recursive
+    indicator reads a series alone as it does beside others."""
+    late = np.insert(PRICES[:-4], 0, [NAN] * 4)
+    gapped = np.insert(PRICES[:-1], 2, NAN)
+    cases: list[FloatArray] = [
+        late,
+        gapped,
+        PRICES,
+        np.full(len(PRICES), NAN),
+        np.column_stack([late, np.insert(PRICES[:-2], 0, [NAN] * 2)]),
+        np.column_stack([late, gapped]),
+    ]
+    for closes in cases:
+        for n in (1, 2, 3, 5):
+            raw = compute(fn, closes, n, options(fn, n))
+            checked = compute(fn, indicators.check(closes), n, options(fn, n))
+            assert raw.shape == checked.shape
+            assert raw.tobytes() == checked.tobytes()
+        if closes.ndim == 1 and fn in (
+            IndicatorFn.EXPONENTIAL_MOVING_AVERAGE_PRICE,
+            *PPOS,
+            IndicatorFn.RSI,
+        ):
+            # Beside a gapped series, every column of a recursive indicator (which
+            # seeds on its first bar) takes the general packing path.
+            for n in (1, 2, 3, 5):
+                alone = compute(fn, closes, n, options(fn, n))
+                beside = compute(fn, np.column_stack([closes, gapped]), n, options(fn, n))
+                assert alone.tobytes() == np.ascontiguousarray(beside[:, 0]).tobytes()
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, math.inf])
+def test_check_refuses_what_the_indicators_refuse(bad: float) -> None:
+    closes = PRICES.copy()
+    closes[3] = bad
+    with pytest.raises(ValueError, match="positive"):
+        indicators.check(closes)
+    with pytest.raises(ValueError, match="1-D or 2-D"):
+        indicators.check(np.ones((4, 2, 2)))

@@ -61,6 +61,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -81,7 +82,41 @@ def _check_window(window: int) -> int:
     return int(window)
 
 
-def _apply(kernel: _Kernel, closes: FloatArray, window: int, recursive: bool = False) -> FloatArray:
+class Checked(NamedTuple):
+    """Closes validated and laid out once (``check``), for many indicators of the same
+    series: the ``closes`` argument of every indicator takes one in place of an array."""
+
+    shape: tuple[int, ...]
+    matrix: FloatArray
+    """The closes as T x N, C-contiguous (a view of the array given when it can be)."""
+    missing: npt.NDArray[np.bool_]
+    anything_missing: bool
+    gapped: bool
+    """Some series has a bar after a missing one."""
+
+
+def check(closes: FloatArray) -> Checked:
+    """Validate ``closes`` (shape, positive finite prices or NaN): ValueError otherwise."""
+    values = np.asarray(closes, dtype=np.float64)
+    if values.ndim not in (1, 2):
+        raise ValueError(f"closes must be 1-D or 2-D, got shape {values.shape}")
+    matrix = np.ascontiguousarray(values[:, None] if values.ndim == 1 else values)
+    if values.size == 0:
+        return Checked(values.shape, matrix, np.zeros(matrix.shape, dtype=bool), False, False)
+    # fmin/fmax skip NaN; an all-NaN input reduces to NaN, which passes both tests.
+    if np.fmin.reduce(matrix, axis=None) <= 0 or np.fmax.reduce(matrix, axis=None) == np.inf:
+        raise ValueError("closes must be positive finite prices or NaN (no bar)")
+    missing = np.isnan(matrix)
+    anything_missing = bool(missing.any())
+    gapped = anything_missing and bool((missing[1:] & ~missing[:-1]).any())
+    return Checked(values.shape, matrix, missing, anything_missing, gapped)
+
+
+Closes = FloatArray | Checked
+"""What the indicators take: closes, or closes already checked (``check``)."""
+
+
+def _apply(kernel: _Kernel, closes: Closes, window: int, recursive: bool = False) -> FloatArray:
     """Validate, run ``kernel`` so that no series has a gap, and return its result.
 
     A window touching a NaN is NaN, so window kernels need no help with leading NaNs
@@ -91,20 +126,23 @@ def _apply(kernel: _Kernel, closes: FloatArray, window: int, recursive: bool = F
     the results go back onto the rows the bars came from.
     """
     n = _check_window(window)
-    values = np.asarray(closes, dtype=np.float64)
-    if values.ndim not in (1, 2):
-        raise ValueError(f"closes must be 1-D or 2-D, got shape {values.shape}")
-    if values.size == 0:
-        return np.full(values.shape, np.nan)
-    matrix = np.ascontiguousarray(values[:, None] if values.ndim == 1 else values)
-    # fmin/fmax skip NaN; an all-NaN input reduces to NaN, which passes both tests.
-    if np.fmin.reduce(matrix, axis=None) <= 0 or np.fmax.reduce(matrix, axis=None) == np.inf:
-        raise ValueError("closes must be positive finite prices or NaN (no bar)")
-    missing = np.isnan(matrix)
-    anything_missing = bool(missing.any())
-    gapped = anything_missing and bool((missing[1:] & ~missing[:-1]).any())
+    shape, matrix, missing, anything_missing, gapped = (
+        closes if isinstance(closes, Checked) else check(closes)
+    )
+    if matrix.size == 0:
+        return np.full(shape, np.nan)
     if not gapped and not (recursive and anything_missing):
-        return kernel(matrix, n).reshape(values.shape)
+        return kernel(matrix, n).reshape(shape)
+    if not gapped and matrix.shape[1] == 1:
+        # One series starting late: its bars moved up are the packed series.
+        first = int(np.argmin(missing[:, 0])) if not missing[-1, 0] else matrix.shape[0]
+        bars = matrix.shape[0] - first
+        moved = np.full_like(matrix, np.nan)
+        moved[:bars] = matrix[first:]
+        packed = kernel(moved, n)
+        result = np.full_like(packed, np.nan)
+        result[first:] = packed[:bars]
+        return result.reshape(shape)
     # A stable sort on the NaN flag lists each column's bars first, in order; as flat
     # indices into the C-ordered matrix one gather packs and one scatter unpacks.
     flat = np.argsort(missing, axis=0, kind="stable")
@@ -114,7 +152,7 @@ def _apply(kernel: _Kernel, closes: FloatArray, window: int, recursive: bool = F
     result = np.empty_like(packed)
     result.ravel()[flat] = packed
     result[missing] = np.nan
-    return result.reshape(values.shape)
+    return result.reshape(shape)
 
 
 # Rolling windows use the prefix/suffix block trick: cut rows into blocks of n, so a
@@ -398,51 +436,51 @@ def _max_drawdown(x: FloatArray, n: int) -> FloatArray:
     return out
 
 
-def current_price(closes: FloatArray, window: int = 1) -> FloatArray:
+def current_price(closes: Closes, window: int = 1) -> FloatArray:
     return _apply(_current_price, closes, window)
 
 
-def moving_average_price(closes: FloatArray, window: int) -> FloatArray:
+def moving_average_price(closes: Closes, window: int) -> FloatArray:
     return _apply(_moving_average_price, closes, window)
 
 
-def exponential_moving_average_price(closes: FloatArray, window: int) -> FloatArray:
+def exponential_moving_average_price(closes: Closes, window: int) -> FloatArray:
     return _apply(_ema, closes, window, recursive=True)
 
 
-def relative_strength_index(closes: FloatArray, window: int) -> FloatArray:
+def relative_strength_index(closes: Closes, window: int) -> FloatArray:
     return _apply(_rsi, closes, window, recursive=True)
 
 
-def cumulative_return(closes: FloatArray, window: int) -> FloatArray:
+def cumulative_return(closes: Closes, window: int) -> FloatArray:
     return _apply(_cumulative_return, closes, window)
 
 
-def moving_average_return(closes: FloatArray, window: int) -> FloatArray:
+def moving_average_return(closes: Closes, window: int) -> FloatArray:
     return _apply(_moving_average_return, closes, window)
 
 
-def stdev_return(closes: FloatArray, window: int) -> FloatArray:
+def stdev_return(closes: Closes, window: int) -> FloatArray:
     return _apply(_stdev_return, closes, window)
 
 
-def stdev_price(closes: FloatArray, window: int) -> FloatArray:
+def stdev_price(closes: Closes, window: int) -> FloatArray:
     return _apply(_stdev_price, closes, window)
 
 
-def max_drawdown(closes: FloatArray, window: int) -> FloatArray:
+def max_drawdown(closes: Closes, window: int) -> FloatArray:
     return _apply(_max_drawdown, closes, window)
 
 
 def percentage_price_oscillator(
-    closes: FloatArray, window: int = 26, *, short_window: int = 12, long_window: int = 26
+    closes: Closes, window: int = 26, *, short_window: int = 12, long_window: int = 26
 ) -> FloatArray:
     short, long = _check_window(short_window), _check_window(long_window)
     return _apply(lambda x, _: _ppo(x, short, long), closes, window, recursive=True)
 
 
 def percentage_price_oscillator_signal(
-    closes: FloatArray,
+    closes: Closes,
     window: int = 26,
     *,
     short_window: int = 12,
@@ -477,7 +515,7 @@ INDICATORS: dict[IndicatorFn, Callable[..., FloatArray]] = {
 
 def compute(
     fn: IndicatorFn,
-    closes: FloatArray,
+    closes: Closes,
     window: int,
     params: tuple[tuple[str, int], ...] = (),
 ) -> FloatArray:

@@ -36,6 +36,7 @@ from alchemiser.strategy.symphony.parser import (
     parse_symphony,
     symbols,
 )
+from alchemiser.strategy.symphony.strategy import ticker_locations
 
 OPTIONS = '{:asset-class "EQUITIES", :rebalance-frequency :daily}'
 
@@ -586,3 +587,13 @@ def test_rebalance_option_errors_point_at_the_value(options: str, where: str, me
     assert caught.location == f"s.clj:{where}"
     assert message in caught.message
     assert len(check_symphony(f'(defsymphony "N" {options} nil)', "s.clj")) == 1
+
+
+def test_ticker_locations_lists_assets_then_indicators_in_tree_order() -> None:
+    symphony = parse_symphony(SAMPLE, "s.clj")
+    found = ticker_locations(symphony)
+    assets = [(n.ticker, n.location) for n in iter_nodes(symphony) if isinstance(n, Asset)]
+    read = [(i.ticker, i.location) for i in iter_indicators(symphony) if i.ticker is not None]
+    assert found == assets + read
+    assert [ticker for ticker, _ in found] == ["BRK.B", "TLT", "IEF", "GLD", "SPY", "QQQ"]
+    assert {ticker for ticker, _ in found} == symbols(symphony)

@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from alchemiser.domain.prices import PriceHistory
 from alchemiser.errors import StrategyError
+from alchemiser.strategy.indicators import Closes, check
 from alchemiser.strategy.indicators import compute as compute_indicator
 from alchemiser.strategy.symphony.ast import Asset, Group, Indicator, IndicatorFn, Node
 
@@ -80,6 +81,9 @@ class Context:
     """A read-only 1.0 on every date: an asset's own weight series (shared by all)."""
     finite: dict[str, Mask] = field(default_factory=dict)
     """Ticker -> where it has a close (an asset's validity), read-only, computed once."""
+    checked: dict[tuple[str, bool], Closes] = field(default_factory=dict)
+    """(ticker, held) -> its closes (or held value) checked once for every indicator of
+    it; the series itself when it fails the check, so each indicator refuses it."""
 
     @property
     def length(self) -> int:
@@ -114,7 +118,7 @@ class Context:
             (fn.value, window, ticker, params),
             self.indicator_cache,
             self.uses,
-            lambda: compute(fn, self.close(ticker), window, params),
+            lambda: compute(fn, self.checked_series(ticker), window, params),
         )
 
     def of_holding(self, fn: IndicatorFn, held: Asset, window: int, params: Params) -> Series:
@@ -124,8 +128,22 @@ class Context:
             (fn.value, window, held.ticker, params),
             self.held_cache,
             self.held_uses,
-            lambda: compute(fn, self.held_value(held), window, params),
+            lambda: compute(fn, self.checked_series(held.ticker, held), window, params),
         )
+
+    def checked_series(self, ticker: str, held: Asset | None = None) -> Closes:
+        """A ticker's closes (with ``held``, its asset: the value of holding it alone),
+        checked once."""
+        key = (ticker, held is not None)
+        found = self.checked.get(key)
+        if found is None:
+            series = self.close(ticker) if held is None else self.held_value(held)
+            try:
+                found = check(series)
+            except ValueError:
+                found = series
+            self.checked[key] = found
+        return found
 
     def held_value(self, held: Asset) -> Series:
         value = self.held_values.get(held.ticker)
@@ -159,7 +177,7 @@ def held_asset(node: Node) -> Asset | None:
     return node if isinstance(node, Asset) else None
 
 
-def compute(fn: IndicatorFn, series: Series, window: int, params: Params = ()) -> Series:
+def compute(fn: IndicatorFn, series: Closes, window: int, params: Params = ()) -> Series:
     """An indicator, with its refusals (non-positive values, bad windows) as StrategyError."""
     try:
         result: Series = compute_indicator(fn, series, window, params)

@@ -143,10 +143,19 @@ _COMPARE: dict[Comparator, Callable[[Series | float, Series | float], Mask]] = {
 def _condition(ctx: Context, condition: Condition) -> tuple[Mask, Mask]:
     left = _operand(ctx, condition.left)
     right = _operand(ctx, condition.right)
-    known = np.broadcast_to(np.isfinite(left) & np.isfinite(right), ctx.length)
+    known = _spread(np.isfinite(left) & np.isfinite(right), ctx.length)
     with np.errstate(invalid="ignore"):
-        holds = np.broadcast_to(_COMPARE[condition.op](left, right), ctx.length) & known
+        holds = _spread(_COMPARE[condition.op](left, right), ctx.length) & known
     return holds, known
+
+
+def _spread(mask: Mask | np.bool_, length: int) -> Mask:
+    """``mask`` over every date: as it is when it is a series already (most conditions
+    read one), else a scalar's (two numbers compared) broadcast."""
+    if isinstance(mask, np.ndarray) and mask.shape == (length,):
+        return mask
+    spread: Mask = np.broadcast_to(mask, length)
+    return spread
 
 
 def _if(ctx: Context, node: If) -> Result:
@@ -206,11 +215,16 @@ def _filter(ctx: Context, node: Filter) -> Result:
     names = [candidate_name(child, i) for i, child in enumerate(node.children)]
     order = sorted(range(len(names)), key=lambda i: names[i])
     ordered_names, ordered = _scores(ctx, node, order)
-    known = np.isfinite(ordered)
-    key = np.where(known, -ordered if node.selection is Selection.TOP else ordered, np.inf)
-    available = known.sum(axis=1)
+    # Keys and flags are built on the scores' contiguous rows (one per candidate) and
+    # handed on transposed, as the scores are: no strided pass over dates x candidates.
+    rows = ordered.T
+    known_rows = np.isfinite(rows)
+    key_rows = np.negative(rows) if node.selection is Selection.TOP else rows.copy()
+    np.copyto(key_rows, np.inf, where=~known_rows)
+    known = known_rows.T
+    available = known_rows.sum(axis=0)
     picks = min(node.count, len(names))
-    chosen = best(key, known, picks)
+    chosen = best(key_rows.T, known, picks)
     count = np.minimum(available, picks).astype(np.min_scalar_type(picks))
     share = _share(count)
     weights: dict[str, Series] = {}

@@ -110,18 +110,29 @@ def iter_nodes(root: Symphony | Node) -> Iterator[Node]:
 def iter_indicators(root: Symphony | Node) -> Iterator[Indicator]:
     """Every indicator under ``root``: both sides of each condition, each filter's score."""
     for node in iter_nodes(root):
-        if isinstance(node, If):
-            for operand in (node.condition.left, node.condition.right):
-                if isinstance(operand, Indicator):
-                    yield operand
-        elif isinstance(node, Filter):
-            yield node.score
+        yield from node_indicators(node)
+
+
+def node_indicators(node: Node) -> tuple[Indicator, ...]:
+    """The indicators ``node`` itself reads: its condition's sides, or its score."""
+    if isinstance(node, If):
+        left, right = node.condition.left, node.condition.right
+        return tuple(side for side in (left, right) if isinstance(side, Indicator))
+    if isinstance(node, Filter):
+        return (node.score,)
+    return ()
 
 
 def symbols(root: Symphony | Node) -> frozenset[str]:
     """Every ticker named under ``root``: the assets, and the tickers indicators read."""
-    tickers = {node.ticker for node in iter_nodes(root) if isinstance(node, Asset)}
-    tickers.update(ind.ticker for ind in iter_indicators(root) if ind.ticker is not None)
+    tickers: set[str] = set()
+    for node in iter_nodes(root):  # one walk: assets and the indicators alike
+        if isinstance(node, Asset):
+            tickers.add(node.ticker)
+        elif isinstance(node, If | Filter):
+            for indicator in node_indicators(node):
+                if indicator.ticker is not None:
+                    tickers.add(indicator.ticker)
     return frozenset(tickers)
 
 

@@ -7,16 +7,24 @@ from datetime import date
 from alchemiser.domain.prices import PriceHistory
 from alchemiser.strategy.base import ALL_HISTORY
 from alchemiser.strategy.rebalancing import HeldTable, hold
-from alchemiser.strategy.symphony.ast import Asset, Location, Symphony
+from alchemiser.strategy.symphony.ast import Asset, Filter, If, Location, Symphony
 from alchemiser.strategy.symphony.evaluator import Evaluation, evaluate
-from alchemiser.strategy.symphony.parser import iter_indicators, iter_nodes, symbols
+from alchemiser.strategy.symphony.parser import iter_nodes, node_indicators, symbols
 
 
 def ticker_locations(symphony: Symphony) -> list[tuple[str, Location]]:
     """Every ticker the symphony names (assets and indicators), where it names it."""
-    found = [(n.ticker, n.location) for n in iter_nodes(symphony) if isinstance(n, Asset)]
-    found += [(i.ticker, i.location) for i in iter_indicators(symphony) if i.ticker is not None]
-    return found
+    # One walk; assets first, then indicators, each in tree order.
+    assets: list[tuple[str, Location]] = []
+    read: list[tuple[str, Location]] = []
+    for node in iter_nodes(symphony):
+        if isinstance(node, Asset):
+            assets.append((node.ticker, node.location))
+        elif isinstance(node, If | Filter):
+            read.extend(
+                (i.ticker, i.location) for i in node_indicators(node) if i.ticker is not None
+            )
+    return assets + read
 
 
 class SymphonyTable(HeldTable):
