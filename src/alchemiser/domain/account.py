@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from decimal import ROUND_HALF_EVEN, Decimal
+from operator import itemgetter
 
 from alchemiser.domain.orders import Fill, OrderRecord
 from alchemiser.domain.values import PRICE_STEP, ZERO, Frozen, Symbol, to_cents
@@ -108,19 +109,23 @@ def value_account(snapshot: AccountSnapshot, prices: Mapping[str, Decimal]) -> A
     Built without re-validation (``Frozen.trusted``): every field comes from the
     validated snapshot or is a Decimal computed here, of its field's exact type. A
     backtest marks its account twice a session."""
-    held = [p for p in snapshot.positions if p.qty != ZERO]
-    values = [p.qty * prices[p.symbol] for p in held]
-    equity = snapshot.cash + sum(values, ZERO)
+    # (symbol, qty, price, value) of each held position: each price looked up once.
+    marked: list[tuple[str, Decimal, Decimal, Decimal]] = []
+    for position in snapshot.positions:
+        if position.qty != ZERO:
+            price = prices[position.symbol]
+            marked.append((position.symbol, position.qty, price, position.qty * price))
+    equity = snapshot.cash + sum([row[3] for row in marked], ZERO)
     positive = equity > ZERO
     rows = []
-    for position, value in sorted(zip(held, values, strict=True), key=_by_symbol):
+    for symbol, qty, price, value in sorted(marked, key=_by_symbol):
         weight = (value / equity) if positive else ZERO
         rows.append(
             _new_position_value(
                 {
-                    "symbol": position.symbol,
-                    "qty": position.qty,
-                    "price": prices[position.symbol],
+                    "symbol": symbol,
+                    "qty": qty,
+                    "price": price,
                     "market_value": to_cents(value),
                     "weight": weight.quantize(_WEIGHT_STEP),
                 }
@@ -135,8 +140,8 @@ _WEIGHT_STEP = Decimal("0.000001")
 _new_position_value = PositionValue.trusted
 
 
-def _by_symbol(row: tuple[Position, Decimal]) -> str:
-    return row[0].symbol
+_by_symbol = itemgetter(0)
+"""A marked row's symbol: the key the valuation's rows are sorted by."""
 
 
 def marks_after(

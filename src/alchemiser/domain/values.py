@@ -7,9 +7,9 @@ float; the conversion happens once, in ``to_decimal_price`` / ``to_decimal_weigh
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
-from typing import Annotated, Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
@@ -47,21 +47,21 @@ class Frozen(BaseModel):
         before changing it. One set per class also spares the garbage collector one
         tracked object per instance.
         """
-        instance = _new(cls)
-        _set_dict(instance, values)
-        _set_fields_set(instance, cls.__all_fields__)
-        _set_extra(instance, None)
-        _set_private(instance, None)
-        return instance
+        return _builder(cls, cls.__all_fields__)(values)
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         cls.__all_fields__ = set(cls.__pydantic_fields__)
+        # Each class gets its own ``trusted``, its class and field names bound in: the
+        # hot loops call it hundreds of times a session, and the classmethod would
+        # look both up again on every call.
+        cls.trusted = staticmethod(_builder(cls, cls.__all_fields__))  # type: ignore[method-assign,assignment]
 
     __all_fields__: ClassVar[set[str]] = set()
 
 
+_M = TypeVar("_M", bound=BaseModel)
 _new = object.__new__
 # The slot setters of every pydantic model, called directly: ``object.__setattr__`` would
 # look each name up on the class again for every instance.
@@ -70,6 +70,20 @@ _set_dict = _slots["__dict__"].__set__
 _set_fields_set = _slots["__pydantic_fields_set__"].__set__
 _set_extra = _slots["__pydantic_extra__"].__set__
 _set_private = _slots["__pydantic_private__"].__set__
+
+
+def _builder(cls: type[_M], fields: set[str]) -> Callable[[dict[str, Any]], _M]:
+    """What ``Frozen.trusted`` does for ``cls``, as one function."""
+
+    def trusted(values: dict[str, Any]) -> _M:
+        instance = _new(cls)
+        _set_dict(instance, values)
+        _set_fields_set(instance, fields)
+        _set_extra(instance, None)
+        _set_private(instance, None)
+        return instance
+
+    return trusted
 
 
 def to_decimal_weight(value: float) -> Decimal:

@@ -77,6 +77,8 @@ def _attribution(
     names = set(after[symbol].attribution) if symbol in after else set()
     if symbol in before:
         names |= set(before[symbol].attribution)
+    if len(names) == 1:
+        return next(iter(names))  # the common case: one strategy, nothing to order
     return "+".join(sorted(names, key=lambda name: (order.get(name, len(order)), name)))
 
 

@@ -140,17 +140,20 @@ class SimBroker:
         are Decimals, and a backtest reads the account twice a session."""
         held = sorted(self._state.positions.items())
         prices = self._prices([symbol for symbol, _ in held])
+        # A list built, then a tuple: cheaper than a tuple drawn from a generator.
         positions = tuple(
-            _new_position(
-                {
-                    "symbol": symbol,
-                    "qty": p.qty,
-                    "avg_entry_price": p.avg_entry_price,
-                    "market_value": None,
-                    "current_price": prices.get(symbol),
-                }
-            )
-            for symbol, p in held
+            [
+                _new_position(
+                    {
+                        "symbol": symbol,
+                        "qty": p.qty,
+                        "avg_entry_price": p.avg_entry_price,
+                        "market_value": None,
+                        "current_price": prices.get(symbol),
+                    }
+                )
+                for symbol, p in held
+            ]
         )
         return AccountSnapshot.trusted(
             {
