@@ -272,11 +272,6 @@ def run_table(reports: Sequence[RunReport], gone: set[tuple[str, str]]) -> list[
     return out
 
 
-def run_line(report: RunReport, superseded: bool = False) -> str:
-    """One attempt on one line, as ``report`` lists it (without the header)."""
-    return run_table([report], {(report.run_id, report.attempt_id)} if superseded else set())[1]
-
-
 def strategy_line(run: StrategyRun, superseded: bool = False) -> str:
     top = sorted(run.weights.items(), key=lambda kv: (-kv[1], kv[0]))
     weights = ", ".join(f"{symbol} {weight:.0%}" for symbol, weight in top[:4])
