@@ -19,6 +19,7 @@ from alchemiser.cli import ledger as cli_ledger
 from alchemiser.cli.main import DEFAULT_STATE_DIR
 from alchemiser.domain.account import AccountValuation
 from alchemiser.domain.decisions import TradingState
+from alchemiser.domain.orders import Fill, Side
 from alchemiser.domain.report import (
     ErrorReport,
     Mode,
@@ -176,6 +177,60 @@ def test_one_line_a_run(tmp_path: Path) -> None:
     assert lines[5] == "            -- risk approved none of the 3 planned order(s)"
     assert all(len(line) <= cli_ledger.WIDTH for line in lines)
     assert cli_ledger.change(traded) == (Decimal("1234.50"), Decimal("1.2345"))
+
+
+def test_a_millionaire_s_row_still_reads_at_100_columns() -> None:
+    """Money of seven figures and more goes compact ($12.346M) when the full figures
+    would push a row past ``WIDTH``; the P&L stays exact to the dollar."""
+    fills = [
+        Fill(
+            client_order_id=f"c{k}",
+            symbol="SPY",
+            side=Side.BUY,
+            qty=Decimal(1000),
+            price=Decimal("612.3456"),
+            notional=Decimal("612345.60"),
+        )
+        for k in range(5)
+    ]
+    big = report(
+        "demo-20260731-aaaaaaaaaa-dry",
+        SECOND,
+        RunStatus.STARTED,
+        fills=fills,
+        account_before=valued("12345678.90"),
+        account_after=valued("12501234.10"),
+    )
+    small = report(
+        "demo-20260730-bbbbbbbbbb",
+        FIRST,
+        RunStatus.COMPLETED,
+        trading_date=date(2026, 7, 30),
+        account_before=valued("99000"),
+        account_after=valued("100000"),
+    )
+    lines = cli_ledger.run_table([big, small], {(big.run_id, big.attempt_id)})
+    assert all(len(line) <= cli_ledger.WIDTH for line in lines), lines
+    for money in ("$3.062M", "$12.346M", "$12.501M", "+$155,555", "+1.26%"):
+        assert money in lines[1]
+    # Still too wide with its 28-character run id, the row names its run on the line
+    # below, whole, before the reason.
+    assert lines[1].endswith("+1.26%")
+    assert lines[2] == "            -- run demo-20260731-aaaaaaaaaa-dry; started, never finished"
+    # Only the millions go compact: the smaller row keeps every dollar; in columns this
+    # wide its run id goes below too.
+    assert lines[3].endswith("$99,000 $100,000    +$1,000 +1.01%")
+    assert lines[4] == "            -- run demo-20260730-bbbbbbbbbb"
+    # A table whose rows fit keeps every dollar everywhere.
+    fits = report(
+        "demo-20260729-cccccccccc",
+        FIRST,
+        RunStatus.COMPLETED,
+        account_before=valued("1234567.49"),
+        account_after=valued("1234000"),
+    )
+    (line,) = cli_ledger.run_table([fits], set())[1:]
+    assert "$1,234,567 $1,234,000  -$567 -0.05%" in line
 
 
 class Page(HTMLParser):

@@ -55,6 +55,7 @@ EXIT_FAILED = 1
 NEVER_FINISHED = "started, never finished"
 NO_ATTEMPT_ID = "-"
 WIDTH = 100
+MILLION = Decimal(1_000_000)
 REASON_MARK = "  -- "
 HEADER = ("DATE", "STATUS", "ORDERS", "TRADED", "BEFORE", "AFTER", "P&L", "%", "RUN")
 GAPS = ("  ", " ", "  ", "  ", " ", "  ", " ", "  ", "")
@@ -165,9 +166,15 @@ def _money(value: Decimal) -> str:
     return f"${value:,.2f}"
 
 
-def _dollars(value: Decimal, sign: bool = False) -> str:
+def _dollars(value: Decimal, sign: bool = False, compact: bool = False) -> str:
+    """Whole dollars (``$1,234``); with ``compact``, a million and more in millions to
+    the thousand (``$12.346M``)."""
     whole = value.quantize(Decimal(1), rounding=ROUND_HALF_UP)
-    text = f"${abs(whole):,.0f}"
+    if compact and abs(whole) >= MILLION:
+        millions = (abs(value) / MILLION).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
+        text = f"${millions}M"
+    else:
+        text = f"${abs(whole):,.0f}"
     if whole < 0:
         return "-" + text
     return ("+" if sign else "") + text
@@ -229,8 +236,11 @@ def reason(report: RunReport, superseded: bool) -> str:
     return " ".join(text.split())
 
 
-def run_row(report: RunReport, superseded: bool = False) -> tuple[list[str], str]:
-    """One attempt's cells (as ``HEADER``) and its reason."""
+def run_row(
+    report: RunReport, superseded: bool = False, compact: bool = False
+) -> tuple[list[str], str]:
+    """One attempt's cells (as ``HEADER``) and its reason; ``compact`` writes traded and
+    equity of a million and more in millions (the P&L stays to the dollar)."""
     moved = change(report)
     before = report.account_before
     after = report.account_after
@@ -238,9 +248,9 @@ def run_row(report: RunReport, superseded: bool = False) -> tuple[list[str], str
         report.trading_date.isoformat(),
         status_word(report, superseded),
         str(len(report.orders)),
-        _dollars(report.turnover),
-        "-" if before is None else _dollars(before.equity),
-        "-" if after is None else _dollars(after.equity),
+        _dollars(report.turnover, compact=compact),
+        "-" if before is None else _dollars(before.equity, compact=compact),
+        "-" if after is None else _dollars(after.equity, compact=compact),
         "-" if moved is None else _dollars(moved[0], sign=True),
         "-" if moved is None else f"{moved[1]:+.2f}%",
         report.run_id,
@@ -251,25 +261,50 @@ def run_row(report: RunReport, superseded: bool = False) -> tuple[list[str], str
 def run_table(reports: Sequence[RunReport], gone: set[tuple[str, str]]) -> list[str]:
     """A header and one line per attempt, each column as wide as its widest cell; the
     attempt's reason, if any, on the line below it under its status, cut to stay within
-    ``WIDTH`` columns (``--run`` shows it whole)."""
-    rows = [run_row(r, (r.run_id, r.attempt_id) in gone) for r in reports]
-    table = [list(HEADER), *(cells for cells, _ in rows)]
-    widths = [max(len(row[i]) for row in table) for i in range(len(HEADER))]
+    ``WIDTH`` columns (``--run`` shows it whole).
 
-    def line(cells: Sequence[str]) -> str:
-        text = ""
-        for name, cell, width, gap in zip(HEADER, cells, widths, GAPS, strict=True):
-            text += (cell.rjust(width) if name in RIGHT else cell.ljust(width)) + gap
-        return text.rstrip()
-
-    out = [line(HEADER)]
-    below = " " * (widths[0] + len(GAPS[0])) + REASON_MARK.lstrip()
+    A table too wide for ``WIDTH`` writes its millions compact; a row still too wide
+    (a long account name, or seven-figure P&L) moves its run id to the line below, in
+    front of the reason. A run id is never cut: it is what ``--run`` takes."""
+    table = _cells(reports, gone, compact=False)
+    if max(len(line) for line in _lines(table)[0]) > WIDTH:
+        table = _cells(reports, gone, compact=True)
+    rows, below = _lines(table)
     room = WIDTH - len(below)
-    for cells, why in rows:
-        out.append(line(cells))
+    out = [rows[0]]
+    for (cells, reason_text), full in zip(table[1:], rows[1:], strict=True):
+        row, why = full, reason_text
+        if len(full) > WIDTH:
+            row = full[: -len(cells[-1])].rstrip()
+            why = f"run {cells[-1]}" + (f"; {reason_text}" if reason_text else "")
+            room = max(room, len(f"run {cells[-1]}"))
+        out.append(row)
         if why:
             out.append(below + (why if len(why) <= room else why[: room - 3] + "..."))
     return out
+
+
+def _cells(
+    reports: Sequence[RunReport], gone: set[tuple[str, str]], compact: bool
+) -> list[tuple[list[str], str]]:
+    """The header and each attempt's cells and reason."""
+    return [
+        (list(HEADER), ""),
+        *(run_row(r, (r.run_id, r.attempt_id) in gone, compact) for r in reports),
+    ]
+
+
+def _lines(table: Sequence[tuple[list[str], str]]) -> tuple[list[str], str]:
+    """Each row of cells as one line (columns as wide as their widest cell), and the
+    indent that puts a reason under the status column."""
+    widths = [max(len(cells[i]) for cells, _ in table) for i in range(len(HEADER))]
+    lines = []
+    for cells, _ in table:
+        text = ""
+        for name, cell, width, gap in zip(HEADER, cells, widths, GAPS, strict=True):
+            text += (cell.rjust(width) if name in RIGHT else cell.ljust(width)) + gap
+        lines.append(text.rstrip())
+    return lines, " " * (widths[0] + len(GAPS[0])) + REASON_MARK.lstrip()
 
 
 def strategy_line(run: StrategyRun, superseded: bool = False) -> str:
