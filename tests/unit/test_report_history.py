@@ -139,6 +139,29 @@ def test_the_file_is_read_back_attempt_by_attempt(tmp_path: Path) -> None:
     assert FileLedger(tmp_path / "none.jsonl").last_runs("demo", 5) == []
 
 
+def test_the_file_is_parsed_once_while_it_is_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``report`` asks the ledger about every unfinished row; a file of 40 runs is parsed
+    40 lines' worth, not 40 times over, and a record appended later is still seen."""
+    ledger = FileLedger(tmp_path / "ledger.jsonl")
+    for k in range(40):
+        ledger.record(report(f"r{k:02d}", FIRST, RunStatus.STARTED))
+    parsed: list[int] = []
+    parse = FileLedger._parse
+    monkeypatch.setattr(
+        FileLedger, "_parse", lambda self, n, line: parsed.append(n) or parse(self, n, line)
+    )
+    newest = ledger.last_runs("demo", 40)
+    rows = [(r.run_id, r.attempt_id, r.status) for r in newest]
+    assert cli_ledger.superseded_attempts(ledger, rows) == set()
+    assert len(parsed) == 40
+    ledger.record(report("r07", SECOND, RunStatus.STARTED))
+    assert ledger.superseded("r07", FIRST)
+    assert cli_ledger.superseded_attempts(ledger, rows) == {("r07", FIRST)}
+    assert len(parsed) == 40 + 41
+
+
 def test_one_line_a_run(tmp_path: Path) -> None:
     traded = report(
         "demo-20260731-aaaaaaaaaa",

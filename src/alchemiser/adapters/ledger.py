@@ -38,6 +38,7 @@ class FileLedger:
 
     def __init__(self, path: Path) -> None:
         self._path = path
+        self._read: tuple[tuple[int, ...], list[RunReport]] | None = None
 
     @property
     def path(self) -> Path:
@@ -51,8 +52,14 @@ class FileLedger:
             os.fsync(stream.fileno())
 
     def reports(self) -> list[RunReport]:
-        """Every record, in the order written; a missing file is an empty ledger."""
+        """Every record, in the order written; a missing file is an empty ledger. The
+        parsed file is kept while its size, times and inode stay as they were when it
+        was read (``report`` asks about each unfinished row)."""
         try:
+            found = self._path.stat()
+            stamp = (found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino)
+            if self._read is not None and self._read[0] == stamp:
+                return list(self._read[1])
             text = self._path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return []
@@ -61,11 +68,13 @@ class FileLedger:
                 f"ledger {self._path} cannot be read: {type(error).__name__}: {error}",
                 code=UNAVAILABLE,
             ) from None
-        return [
+        parsed = [
             self._parse(number, line)
             for number, line in enumerate(text.splitlines(), start=1)
             if line.strip()
         ]
+        self._read = (stamp, parsed)
+        return list(parsed)
 
     def _parse(self, number: int, line: str) -> RunReport:
         try:
