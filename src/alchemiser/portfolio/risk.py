@@ -139,14 +139,16 @@ class _Book:
 
     def __init__(
         self,
-        snapshot: AccountSnapshot,
+        quantities: dict[str, Decimal],
+        cash: Decimal,
         prices: Mapping[str, Decimal],
         used: RunUsage,
         per_symbol: bool,
     ) -> None:
-        self.quantities = snapshot.quantities()
-        self.values = {symbol: qty * prices[symbol] for symbol, qty in self.quantities.items()}
-        self.cash = snapshot.cash
+        # The account's non-zero positions (the book's own dict: it is mutated).
+        self.quantities = quantities
+        self.values = {symbol: qty * prices[symbol] for symbol, qty in quantities.items()}
+        self.cash = cash
         self.gross = sum(map(abs, self.values.values()), ZERO)
         self.turnover = used.turnover
         self.orders = used.orders
@@ -164,21 +166,25 @@ class _Book:
         return (self.bought if intent.side is _BUY else self.sold).get(intent.symbol, ZERO)
 
     def apply(self, intent: OrderIntent, qty: Decimal, notional: Decimal) -> None:
-        """Book ``qty`` of ``intent`` (worth ``notional`` at its reference price)."""
+        """Book ``qty`` of ``intent`` (worth ``notional`` at its reference price).
+
+        Only what a later order of the review can read is booked: sells come before
+        buys, so a buy's shares are never read again, and a symbol's value and shares
+        on one side are read again only when it repeats on that side (``per_symbol``)
+        or, for a sold symbol's value, by a buy of it."""
         symbol = intent.symbol
         if intent.side is _BUY:
             self.cash -= notional
             self.gross += notional
-            self.values[symbol] = self.values.get(symbol, ZERO) + notional
-            self.quantities[symbol] = self.quantities.get(symbol, ZERO) + qty
             if self.per_symbol:
+                self.values[symbol] = self.values.get(symbol, ZERO) + notional
                 self.bought[symbol] = self.bought.get(symbol, ZERO) + notional
         else:
             self.cash += notional
             self.gross -= notional
             self.values[symbol] = self.values.get(symbol, ZERO) - notional
-            self.quantities[symbol] = self.quantities.get(symbol, ZERO) - qty
             if self.per_symbol:
+                self.quantities[symbol] = self.quantities.get(symbol, ZERO) - qty
                 self.sold[symbol] = self.sold.get(symbol, ZERO) + notional
         self.turnover += notional
         self.orders += 1
@@ -327,20 +333,6 @@ def _refusal(intent: OrderIntent, rules: _Rules, book: _Book) -> tuple[RiskCode,
     return None
 
 
-def _fits(intent: OrderIntent, notional: Decimal, room: Decimal, caps: _Caps, book: _Book) -> bool:
-    """True when the order, worth ``notional``, fits every dollar ceiling as it is
-    (``room``: what the per-order ceiling leaves for its symbol and side)."""
-    if notional > room or notional > caps.turnover - book.turnover:
-        return False
-    if intent.side is _SELL:
-        return True
-    return (
-        notional <= book.cash
-        and notional <= caps.position - book.values.get(intent.symbol, ZERO)
-        and notional <= caps.gross - book.gross
-    )
-
-
 def _shrink(
     intent: OrderIntent, room: Decimal, caps: _Caps, book: _Book, used: RunUsage
 ) -> _Sizing:
@@ -425,9 +417,8 @@ def review(
             buys.append(intent)
             bought.add(intent.symbol)
     ordered = sells + buys
-    unpriced = sorted(
-        {p.symbol for p in snapshot.positions if p.qty != ZERO and p.symbol not in prices}
-    )
+    held = snapshot.quantities()
+    unpriced = sorted(symbol for symbol in held if symbol not in prices)
     if unpriced:
         reason = f"cannot value the account: no price for {', '.join(unpriced)}"
         refused = tuple(
@@ -436,10 +427,16 @@ def review(
         return RiskReview.trusted({"decisions": refused, "approved": ()})
     used = _NOTHING_USED if used is None else used
     per_symbol = bool(used.bought or used.sold) or len(sold) < len(sells) or len(bought) < len(buys)
-    book = _Book(snapshot, prices, used, per_symbol)
+    book = _Book(held, snapshot.cash, prices, used, per_symbol)
     caps = _Caps(limits, snapshot.cash + sum(book.values.values(), ZERO))
     rules = _Rules(limits, state, live_prices, used)
-    order_cap = caps.order
+    order_cap, turnover_cap, position_cap, gross_cap = (
+        caps.order,
+        caps.turnover,
+        caps.position,
+        caps.gross,
+    )
+    values = book.values
     decisions: list[RiskDecision] = []
     approved: list[OrderIntent] = []
     for intent in ordered:
@@ -447,12 +444,41 @@ def review(
         if refusal is not None:
             decisions.append(_decision(intent, ZERO, _DENIED, (refusal[0],), refusal[1]))
             continue
-        notional = intent.qty * intent.ref_price
+        qty = intent.qty
+        notional = qty * intent.ref_price
         room = order_cap - book.ordered(intent) if per_symbol else order_cap
-        if _fits(intent, notional, room, caps, book):
-            decisions.append(_decision(intent, intent.qty, _APPROVED, (), _WITHIN_LIMITS))
+        # Whether the order fits every dollar ceiling as it is: the per-order ceiling's
+        # room for its symbol and side, turnover, and for a buy cash, its position's
+        # weight and gross exposure. _shrink lowers it to fit the same ceilings.
+        if (
+            notional <= room
+            and notional <= turnover_cap - book.turnover
+            and (
+                intent.side is _SELL
+                or (
+                    notional <= book.cash
+                    and notional <= position_cap - values.get(intent.symbol, ZERO)
+                    and notional <= gross_cap - book.gross
+                )
+            )
+        ):
+            decisions.append(
+                _new_decision(
+                    {
+                        "client_order_id": intent.client_order_id,
+                        "symbol": intent.symbol,
+                        "side": intent.side,
+                        "requested_qty": qty,
+                        "approved_qty": qty,
+                        "ref_price": intent.ref_price,
+                        "verdict": _APPROVED,
+                        "codes": (),
+                        "reason": _WITHIN_LIMITS,
+                    }
+                )
+            )
             approved.append(intent)
-            book.apply(intent, intent.qty, notional)
+            book.apply(intent, qty, notional)
             continue
         sizing = _shrink(intent, room, caps, book, used)
         if sizing.qty * intent.ref_price < MIN_SHRUNK_NOTIONAL:
