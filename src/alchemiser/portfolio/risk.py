@@ -15,7 +15,7 @@ run's limits however many times it is attempted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Annotated
 
@@ -145,7 +145,6 @@ class _Book:
         used: RunUsage,
         per_symbol: bool,
     ) -> None:
-        # The account's non-zero positions (the book's own dict: it is mutated).
         self.quantities = quantities
         self.values = {symbol: qty * prices[symbol] for symbol, qty in quantities.items()}
         self.cash = cash
@@ -166,12 +165,8 @@ class _Book:
         return (self.bought if intent.side is _BUY else self.sold).get(intent.symbol, ZERO)
 
     def apply(self, intent: OrderIntent, qty: Decimal, notional: Decimal) -> None:
-        """Book ``qty`` of ``intent`` (worth ``notional`` at its reference price).
-
-        Only what a later order of the review can read is booked: sells come before
-        buys, so a buy's shares are never read again, and a symbol's value and shares
-        on one side are read again only when it repeats on that side (``per_symbol``)
-        or, for a sold symbol's value, by a buy of it."""
+        """Book ``qty`` of ``intent`` (worth ``notional``), as far as a later order reads
+        it: a buy's shares never (sells come first), a repeated symbol's (``per_symbol``)."""
         symbol = intent.symbol
         if intent.side is _BUY:
             self.cash -= notional
@@ -193,22 +188,25 @@ class _Book:
 class _Caps:
     """The dollar ceilings of one run, fixed by the equity before it."""
 
-    __slots__ = ("gross", "order", "order_limit", "position", "turnover")
+    __slots__ = ("by_dollars", "gross", "limits", "order", "position", "turnover")
 
     def __init__(self, limits: RiskLimits, equity: Decimal) -> None:
         # The per-order ceiling: a fraction of equity, or the dollar cap when that is
-        # tighter; ``order_limit`` names the one that applies, for the reason text.
+        # tighter; ``by_dollars`` says which applies, for the reason text.
         by_fraction = limits.max_order_fraction * equity
         dollars = limits.max_order_notional
-        if dollars is not None and dollars <= by_fraction:
-            self.order = dollars
-            self.order_limit = f"max order notional (${dollars:.2f})"
-        else:
-            self.order = by_fraction
-            self.order_limit = f"max order fraction ({limits.max_order_fraction:.2%} of equity)"
+        self.limits = limits
+        self.by_dollars = dollars is not None and dollars <= by_fraction
+        self.order = dollars if dollars is not None and self.by_dollars else by_fraction
         self.turnover = limits.max_turnover * equity
         self.position = limits.max_position_weight * equity
         self.gross = limits.max_gross_exposure * equity
+
+    def order_limit(self) -> str:
+        """The per-order ceiling that applies, named when an order meets it."""
+        if self.by_dollars:
+            return f"max order notional (${self.limits.max_order_notional:.2f})"
+        return f"max order fraction ({self.limits.max_order_fraction:.2%} of equity)"
 
 
 class _Sizing:
@@ -222,13 +220,14 @@ class _Sizing:
         self.codes: list[RiskCode] = []
         self.notes: list[str] = []
 
-    def cap(self, allowance: Decimal, code: RiskCode, what: str) -> None:
-        """Lower the quantity so its notional fits ``allowance`` dollars."""
+    def cap(self, allowance: Decimal, code: RiskCode, what: str | Callable[[], str]) -> None:
+        """Lower the quantity to fit ``allowance`` dollars; ``what`` names the ceiling."""
         if self.qty * self.intent.ref_price <= allowance:
             return
         self.qty = floor_to_step(allowance / self.intent.ref_price, self.intent.qty_step)
         self.codes.append(code)
-        self.notes.append(f"{what} leaves ${max(allowance, ZERO):.2f}")
+        name = what if isinstance(what, str) else what()
+        self.notes.append(f"{name} leaves ${max(allowance, ZERO):.2f}")
 
 
 class _Rules:
@@ -333,20 +332,35 @@ def _refusal(intent: OrderIntent, rules: _Rules, book: _Book) -> tuple[RiskCode,
     return None
 
 
+def _fits(intent: OrderIntent, notional: Decimal, room: Decimal, caps: _Caps, book: _Book) -> bool:
+    """True when the order, worth ``notional``, fits every dollar ceiling as it is
+    (``room``: what the per-order ceiling leaves for its symbol and side)."""
+    if notional > room or notional > caps.turnover - book.turnover:
+        return False
+    if intent.side is _SELL:
+        return True
+    return (
+        notional <= book.cash
+        and notional <= caps.position - book.values.get(intent.symbol, ZERO)
+        and notional <= caps.gross - book.gross
+    )
+
+
 def _shrink(
     intent: OrderIntent, room: Decimal, caps: _Caps, book: _Book, used: RunUsage
 ) -> _Sizing:
     """Lower the quantity until it fits every dollar ceiling, naming each that bit."""
     sizing = _Sizing(intent=intent, qty=intent.qty)
     earlier = used.ordered(intent.symbol, intent.side)
-    sizing.cap(
-        room,
-        RiskCode.ORDER_NOTIONAL_EXCEEDS_MAX,
+    order_limit = (
         caps.order_limit
         if not earlier
-        else f"{caps.order_limit} for {intent.symbol} {intent.side.value}s this run, after "
-        f"${earlier:.2f} ordered by earlier attempts,",
+        else lambda: (
+            f"{caps.order_limit()} for {intent.symbol} {intent.side.value}s this run, after "
+            f"${earlier:.2f} ordered by earlier attempts,"
+        )
     )
+    sizing.cap(room, RiskCode.ORDER_NOTIONAL_EXCEEDS_MAX, order_limit)
     sizing.cap(
         caps.turnover - book.turnover,
         RiskCode.TURNOVER_EXCEEDS_MAX,
@@ -430,13 +444,7 @@ def review(
     book = _Book(held, snapshot.cash, prices, used, per_symbol)
     caps = _Caps(limits, snapshot.cash + sum(book.values.values(), ZERO))
     rules = _Rules(limits, state, live_prices, used)
-    order_cap, turnover_cap, position_cap, gross_cap = (
-        caps.order,
-        caps.turnover,
-        caps.position,
-        caps.gross,
-    )
-    values = book.values
+    order_cap = caps.order
     decisions: list[RiskDecision] = []
     approved: list[OrderIntent] = []
     for intent in ordered:
@@ -447,36 +455,8 @@ def review(
         qty = intent.qty
         notional = qty * intent.ref_price
         room = order_cap - book.ordered(intent) if per_symbol else order_cap
-        # Whether the order fits every dollar ceiling as it is: the per-order ceiling's
-        # room for its symbol and side, turnover, and for a buy cash, its position's
-        # weight and gross exposure. _shrink lowers it to fit the same ceilings.
-        if (
-            notional <= room
-            and notional <= turnover_cap - book.turnover
-            and (
-                intent.side is _SELL
-                or (
-                    notional <= book.cash
-                    and notional <= position_cap - values.get(intent.symbol, ZERO)
-                    and notional <= gross_cap - book.gross
-                )
-            )
-        ):
-            decisions.append(
-                _new_decision(
-                    {
-                        "client_order_id": intent.client_order_id,
-                        "symbol": intent.symbol,
-                        "side": intent.side,
-                        "requested_qty": qty,
-                        "approved_qty": qty,
-                        "ref_price": intent.ref_price,
-                        "verdict": _APPROVED,
-                        "codes": (),
-                        "reason": _WITHIN_LIMITS,
-                    }
-                )
-            )
+        if _fits(intent, notional, room, caps, book):
+            decisions.append(_decision(intent, qty, _APPROVED, (), _WITHIN_LIMITS))
             approved.append(intent)
             book.apply(intent, qty, notional)
             continue
