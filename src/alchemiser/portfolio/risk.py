@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
+from operator import attrgetter
 from typing import Annotated
 
 from pydantic import Field
@@ -33,6 +34,7 @@ _new_decision = RiskDecision.trusted
 _SELL, _BUY = Side.SELL, Side.BUY
 _APPROVED, _SHRUNK, _DENIED = Verdict.APPROVED, Verdict.SHRUNK, Verdict.DENIED
 _HALTED, _REDUCING = TradingState.HALTED, TradingState.REDUCING
+_symbol_of = attrgetter("symbol")
 
 
 class RiskLimits(Frozen):
@@ -417,20 +419,13 @@ def review(
     ``live_prices`` (None: no collar) are the market's prices now, by symbol; ``used``
     (None: nothing) is what earlier attempts of the same run consumed of its limits.
     """
-    # One pass: sells, then buys, each in given order, and the symbols on each side
-    # (a symbol that repeats on one side shares that side's per-order ceiling).
-    sells: list[OrderIntent] = []
-    buys: list[OrderIntent] = []
-    sold: set[str] = set()
-    bought: set[str] = set()
-    for intent in intents:
-        if intent.side is _SELL:
-            sells.append(intent)
-            sold.add(intent.symbol)
-        else:
-            buys.append(intent)
-            bought.add(intent.symbol)
+    # Sells, then buys, each in given order. A symbol that repeats on one side shares
+    # that side's per-order ceiling.
+    sells = [intent for intent in intents if intent.side is _SELL]
+    buys = [intent for intent in intents if intent.side is not _SELL]
     ordered = sells + buys
+    sold, bought = set(map(_symbol_of, sells)), set(map(_symbol_of, buys))
+    repeats = len(sold) < len(sells) or len(bought) < len(buys)
     held = snapshot.quantities()
     unpriced = sorted(symbol for symbol in held if symbol not in prices)
     if unpriced:
@@ -440,7 +435,7 @@ def review(
         )
         return RiskReview.trusted({"decisions": refused, "approved": ()})
     used = _NOTHING_USED if used is None else used
-    per_symbol = bool(used.bought or used.sold) or len(sold) < len(sells) or len(bought) < len(buys)
+    per_symbol = bool(used.bought or used.sold) or repeats
     book = _Book(held, snapshot.cash, prices, used, per_symbol)
     caps = _Caps(limits, snapshot.cash + sum(book.values.values(), ZERO))
     rules = _Rules(limits, state, live_prices, used)
