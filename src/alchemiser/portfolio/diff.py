@@ -274,16 +274,13 @@ def _plan(  # noqa: PLR0915 (one hot loop, kept flat)
                         "target_weight": target_weight,
                         "reason": _WITHIN_BAND,
                         "detail": f"drift {drift:+.3%} within band "
-                        + (abs_text if band is drift_abs else f"{band:.3%}"),
+                        f"{abs_text if band is drift_abs else f'{band:.3%}'}",
                     }
                 )
             )
             continue
-        describe = (
-            "weight "
-            + (zero_text if current_weight is ZERO else f"{current_weight:.3%}")
-            + f" -> {target_weight:.3%}"
-        )
+        held_text = zero_text if current_weight is ZERO else f"{current_weight:.3%}"
+        describe = f"weight {held_text} -> {target_weight:.3%}"
         if drift < ZERO:
             shares = (current_value - target_value) / price
             side, kind, book = _SELL, _DECREASE, sells
