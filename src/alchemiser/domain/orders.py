@@ -54,9 +54,20 @@ class OrderIntent(Frozen):
 
 def client_order_id(run_id: str, symbol: str, side: Side, leg: int = 0) -> str:
     """The deterministic order id: the same run, symbol, side and leg give the same id."""
+    return f"{id_stem(run_id, side)}{symbol}-{leg}"
+
+
+FIRST_LEG = "-0"
+"""What ends the first leg's id: ``id_stem(run_id, side) + symbol + FIRST_LEG`` is
+``client_order_id(run_id, symbol, side)``."""
+
+
+def id_stem(run_id: str, side: Side) -> str:
+    """What every order id of ``run_id`` on ``side`` starts with, before the symbol (the
+    diff joins it once per run and side, not once per order)."""
     # join rather than an f-string: formatting a StrEnum member goes through Python-level
-    # __format__, and the diff builds one id per order (a StrEnum joins as its value).
-    return "-".join((run_id, side, symbol, str(leg)))
+    # __format__ (a StrEnum joins as its value).
+    return "-".join((run_id, side, ""))
 
 
 # ``<account>-YYYYMMDD-<10 hex>`` (see service.make_run_id), side, symbol, leg. The

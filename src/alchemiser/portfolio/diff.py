@@ -9,20 +9,21 @@ I/O, reads no clock and logs nothing: the same inputs always give the same plan.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Literal
 
 from pydantic import Field
 
 from alchemiser.domain.account import AccountSnapshot, market_value
 from alchemiser.domain.decisions import Hold, HoldReason
-from alchemiser.domain.orders import IntentKind, OrderIntent, Side, client_order_id
+from alchemiser.domain.orders import FIRST_LEG, IntentKind, OrderIntent, Side, id_stem
 from alchemiser.domain.targets import validate_targets
 from alchemiser.domain.values import (
     ONE,
     ZERO,
     Frozen,
     Symbol,
+    _is_power_of_ten,
     floor_to_step,
     to_decimal_weights,
 )
@@ -116,7 +117,9 @@ def diff(
     validate_targets(targets)
     _check_snapshot(snapshot)
     held = snapshot.quantities()
-    universe = set(held) | {s for s, w in targets.items() if w > 0}
+    positive = {s: w for s, w in targets.items() if w > 0}
+    universe = set(held)
+    universe.update(positive)
     missing = _missing_prices(universe, prices)
     if missing:
         raise DataError(f"no usable price for {', '.join(missing)}", kind=DataErrorKind.MISSING)
@@ -127,40 +130,23 @@ def diff(
         )
     investable = equity * (ONE - policy.cash_buffer)
 
-    sells: list[OrderIntent] = []
-    buys: list[OrderIntent] = []
-    holds: list[Hold] = []
     whole = _whole_share_symbols(universe, policy, fractionable)
-    target_weights = to_decimal_weights({s: w for s, w in targets.items() if w > 0})
-    for symbol in sorted(universe):
-        planned = _plan_symbol(
-            symbol,
-            prices[symbol],
-            held.get(symbol, ZERO),
-            target_weights.get(symbol, ZERO),
-            equity,
-            investable,
-            WHOLE_SHARE if symbol in whole else policy.qty_step,
-            policy,
-            run_id,
-        )
-        if planned is None:
-            continue
-        # Tested as an OrderIntent, the common case: isinstance() answers an exact type
-        # match at once, and only a miss goes through the pydantic metaclass's ABC hook.
-        if not isinstance(planned, OrderIntent):
-            holds.append(planned)
-        elif planned.side is _SELL:
-            sells.append(planned)
-        else:
-            buys.append(planned)
-
-    proceeds = sum((s.notional for s in sells), ZERO)
+    target_weights = to_decimal_weights(positive)
+    sells, buys, holds = _plan(
+        sorted(universe), prices, held, target_weights, equity, investable, whole, policy, run_id
+    )
+    # The planning loop added up each side's notionals in order, as sum() over the
+    # intents would: the same additions, so the same totals.
+    proceeds, wanted = sells.total, buys.total
     available = snapshot.cash + proceeds - policy.cash_buffer * equity
-    buys, limited = fit_buys_to_cash(buys, available, policy.min_trade_notional)
+    if wanted <= available:
+        fitted: list[OrderIntent] = buys.intents
+        limited: list[OrderIntent] = []
+    else:
+        fitted, limited = _scale_buys(buys.intents, available, wanted, policy.min_trade_notional)
     for intent_ in limited:
         holds.append(
-            Hold.trusted(
+            _new_hold(
                 {
                     "symbol": intent_.symbol,
                     "current_weight": intent_.current_weight,
@@ -173,13 +159,28 @@ def diff(
                 }
             )
         )
+    # The plan's holds come in symbol order; only cash-limited ones join out of order.
     return DiffResult.trusted(
         {
             "equity": equity,
-            "intents": tuple(sells) + tuple(buys),
-            "holds": tuple(sorted(holds, key=lambda h: h.symbol)),
+            "intents": (*sells.intents, *fitted),
+            "holds": tuple(sorted(holds, key=_symbol_of) if limited else holds),
         }
     )
+
+
+def _symbol_of(hold: Hold) -> str:
+    return hold.symbol
+
+
+class _Side:
+    """One side's intents, in plan order, and the running sum of their notionals."""
+
+    __slots__ = ("intents", "total")
+
+    def __init__(self) -> None:
+        self.intents: list[OrderIntent] = []
+        self.total = ZERO
 
 
 def _whole_share_symbols(
@@ -198,88 +199,142 @@ def _whole_share_symbols(
     return whole
 
 
-def _plan_symbol(
-    symbol: str,
-    price: Decimal,
-    qty_held: Decimal,
-    target: Decimal,
+def _plan(  # noqa: PLR0915 (one hot loop, kept flat)
+    symbols: list[str],
+    prices: Mapping[str, Decimal],
+    held: Mapping[str, Decimal],
+    target_weights: Mapping[str, Decimal],
     equity: Decimal,
     investable: Decimal,
-    step: Decimal,
+    whole: set[str],
     policy: DiffPolicy,
     run_id: str,
-) -> OrderIntent | Hold | None:
-    """The order for one symbol, or the reason there is none. Called once per symbol of
-    the book, so it builds its results without re-validating what is already valid."""
-    current_value = qty_held * price
-    current_weight = current_value / equity if qty_held else ZERO
-    # A weight that rounds to nothing (below 1e-10) is no target at all: exit in full,
-    # rather than leave a residue no order can reach.
-    if target == ZERO:
-        if qty_held <= ZERO:
-            return None
-        return _new_intent(
-            {
-                "client_order_id": client_order_id(run_id, symbol, _SELL),
-                "symbol": symbol,
-                "side": _SELL,
-                "qty": qty_held,
-                "ref_price": price,
-                "qty_step": step,
-                "kind": _EXIT,
-                "current_weight": current_weight,
-                "target_weight": ZERO,
-                "reason": "not in target: sell all",
-            }
-        )
-    target_value = target * investable
-    target_weight = target_value / equity
-    drift = target_weight - current_weight
-    band = min(policy.drift_abs, policy.drift_rel * target_weight)
-    reason: HoldReason | None = None
-    if abs(drift) <= band:
-        reason, detail = _WITHIN_BAND, f"drift {drift:+.3%} within band {band:.3%}"
-    else:
-        describe = f"weight {current_weight:.3%} -> {target_weight:.3%}"
-        if drift < ZERO:
-            qty = min(qty_held, floor_to_step((current_value - target_value) / price, step))
-            side, kind = _SELL, _DECREASE
+) -> tuple[_Side, _Side, list[Hold]]:
+    """The order for each symbol, or the reason there is none: sells, buys and holds, in
+    symbol order. One loop over the whole book, so it reads the policy once and builds
+    its results without re-validating what is already valid."""
+    sells, buys = _Side(), _Side()
+    holds: list[Hold] = []
+    drift_abs, drift_rel = policy.drift_abs, policy.drift_rel
+    min_notional = policy.min_trade_notional
+    qty_step = policy.qty_step
+    # floor_to_step quantizes to a power-of-ten step and divides by any other: which
+    # one is read from the step's text, here once per step rather than once per order.
+    qty_step_quantizes = _is_power_of_ten(qty_step)
+    stems = {_SELL: id_stem(run_id, _SELL), _BUY: id_stem(run_id, _BUY)}
+    sell_stem = stems[_SELL]
+    # Formatted once: the texts of values many symbols share (no holding, a band of
+    # drift_abs).
+    zero_text, abs_text = f"{ZERO:.3%}", f"{drift_abs:.3%}"
+    for symbol in symbols:
+        price = prices[symbol]
+        qty_held = held.get(symbol, ZERO)
+        target = target_weights.get(symbol, ZERO)
+        if symbol in whole:
+            step, quantizes = WHOLE_SHARE, True
         else:
-            qty = floor_to_step((target_value - current_value) / price, step)
-            side = _BUY
+            step, quantizes = qty_step, qty_step_quantizes
+        current_value = qty_held * price
+        current_weight = current_value / equity if qty_held else ZERO
+        # A weight that rounds to nothing (below 1e-10) is no target at all: exit in
+        # full, rather than leave a residue no order can reach.
+        if target == ZERO:
+            if qty_held <= ZERO:
+                continue
+            sells.intents.append(
+                _new_intent(
+                    {
+                        "client_order_id": sell_stem + symbol + FIRST_LEG,
+                        "symbol": symbol,
+                        "side": _SELL,
+                        "qty": qty_held,
+                        "ref_price": price,
+                        "qty_step": step,
+                        "kind": _EXIT,
+                        "current_weight": current_weight,
+                        "target_weight": ZERO,
+                        "reason": "not in target: sell all",
+                    }
+                )
+            )
+            sells.total += current_value
+            continue
+        target_value = target * investable
+        target_weight = target_value / equity
+        drift = target_weight - current_weight
+        # min(drift_abs, relative), spelled out: the same choice, without a builtin call.
+        relative = drift_rel * target_weight
+        band = relative if relative < drift_abs else drift_abs
+        if abs(drift) <= band:
+            holds.append(
+                _new_hold(
+                    {
+                        "symbol": symbol,
+                        "current_weight": current_weight,
+                        "target_weight": target_weight,
+                        "reason": _WITHIN_BAND,
+                        "detail": f"drift {drift:+.3%} within band "
+                        f"{abs_text if band is drift_abs else f'{band:.3%}'}",
+                    }
+                )
+            )
+            continue
+        held_text = zero_text if current_weight is ZERO else f"{current_weight:.3%}"
+        describe = f"weight {held_text} -> {target_weight:.3%}"
+        if drift < ZERO:
+            shares = (current_value - target_value) / price
+            side, kind, book = _SELL, _DECREASE, sells
+        else:
+            shares = (target_value - current_value) / price
+            side, book = _BUY, buys
             kind = _OPEN if qty_held == ZERO else _INCREASE
+        # floor_to_step(shares, step), its choice made above.
+        if shares <= ZERO:
+            qty = ZERO
+        elif quantizes:
+            qty = shares.quantize(step, ROUND_DOWN)
+        else:
+            qty = floor_to_step(shares, step)
+        # A sell never exceeds the holding: min(qty_held, qty), spelled out.
+        if side is _SELL and not qty < qty_held:
+            qty = qty_held
         notional = qty * price
         if qty == ZERO:
             reason, detail = _ROUNDS_TO_ZERO, f"{describe}: under one {step}-share step"
-        elif notional < policy.min_trade_notional:
+        elif notional < min_notional:
             reason = _BELOW_MIN_NOTIONAL
-            detail = (
-                f"{describe}: ${notional:.2f} is below the ${policy.min_trade_notional} minimum"
+            detail = f"{describe}: ${notional:.2f} is below the ${min_notional} minimum"
+        else:
+            book.intents.append(
+                _new_intent(
+                    {
+                        "client_order_id": stems[side] + symbol + FIRST_LEG,
+                        "symbol": symbol,
+                        "side": side,
+                        "qty": qty,
+                        "ref_price": price,
+                        "qty_step": step,
+                        "kind": kind,
+                        "current_weight": current_weight,
+                        "target_weight": target_weight,
+                        "reason": describe,
+                    }
+                )
             )
-    if reason is not None:
-        return _new_hold(
-            {
-                "symbol": symbol,
-                "current_weight": current_weight,
-                "target_weight": target_weight,
-                "reason": reason,
-                "detail": detail,
-            }
+            book.total += notional
+            continue
+        holds.append(
+            _new_hold(
+                {
+                    "symbol": symbol,
+                    "current_weight": current_weight,
+                    "target_weight": target_weight,
+                    "reason": reason,
+                    "detail": detail,
+                }
+            )
         )
-    return _new_intent(
-        {
-            "client_order_id": client_order_id(run_id, symbol, side),
-            "symbol": symbol,
-            "side": side,
-            "qty": qty,
-            "ref_price": price,
-            "qty_step": step,
-            "kind": kind,
-            "current_weight": current_weight,
-            "target_weight": target_weight,
-            "reason": describe,
-        }
-    )
+    return sells, buys, holds
 
 
 def fit_buys_to_cash(
@@ -293,6 +348,13 @@ def fit_buys_to_cash(
     wanted = sum((b.notional for b in buys), ZERO)
     if wanted <= available:
         return buys, []
+    return _scale_buys(buys, available, wanted, min_trade_notional)
+
+
+def _scale_buys(
+    buys: list[OrderIntent], available: Decimal, wanted: Decimal, min_trade_notional: Decimal
+) -> tuple[list[OrderIntent], list[OrderIntent]]:
+    """``fit_buys_to_cash`` once the buys (worth ``wanted``) are known not to fit."""
     budget = max(available, ZERO)
     kept: list[OrderIntent] = []
     dropped: list[OrderIntent] = []

@@ -15,8 +15,9 @@ run's limits however many times it is attempted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
+from operator import attrgetter
 from typing import Annotated
 
 from pydantic import Field
@@ -33,6 +34,7 @@ _new_decision = RiskDecision.trusted
 _SELL, _BUY = Side.SELL, Side.BUY
 _APPROVED, _SHRUNK, _DENIED = Verdict.APPROVED, Verdict.SHRUNK, Verdict.DENIED
 _HALTED, _REDUCING = TradingState.HALTED, TradingState.REDUCING
+_symbol_of = attrgetter("symbol")
 
 
 class RiskLimits(Frozen):
@@ -139,14 +141,15 @@ class _Book:
 
     def __init__(
         self,
-        snapshot: AccountSnapshot,
+        quantities: dict[str, Decimal],
+        cash: Decimal,
         prices: Mapping[str, Decimal],
         used: RunUsage,
         per_symbol: bool,
     ) -> None:
-        self.quantities = snapshot.quantities()
-        self.values = {symbol: qty * prices[symbol] for symbol, qty in self.quantities.items()}
-        self.cash = snapshot.cash
+        self.quantities = quantities
+        self.values = {symbol: qty * prices[symbol] for symbol, qty in quantities.items()}
+        self.cash = cash
         self.gross = sum(map(abs, self.values.values()), ZERO)
         self.turnover = used.turnover
         self.orders = used.orders
@@ -164,21 +167,21 @@ class _Book:
         return (self.bought if intent.side is _BUY else self.sold).get(intent.symbol, ZERO)
 
     def apply(self, intent: OrderIntent, qty: Decimal, notional: Decimal) -> None:
-        """Book ``qty`` of ``intent`` (worth ``notional`` at its reference price)."""
+        """Book ``qty`` of ``intent`` (worth ``notional``), as far as a later order reads
+        it: a buy's shares never (sells come first), a repeated symbol's (``per_symbol``)."""
         symbol = intent.symbol
         if intent.side is _BUY:
             self.cash -= notional
             self.gross += notional
-            self.values[symbol] = self.values.get(symbol, ZERO) + notional
-            self.quantities[symbol] = self.quantities.get(symbol, ZERO) + qty
             if self.per_symbol:
+                self.values[symbol] = self.values.get(symbol, ZERO) + notional
                 self.bought[symbol] = self.bought.get(symbol, ZERO) + notional
         else:
             self.cash += notional
             self.gross -= notional
             self.values[symbol] = self.values.get(symbol, ZERO) - notional
-            self.quantities[symbol] = self.quantities.get(symbol, ZERO) - qty
             if self.per_symbol:
+                self.quantities[symbol] = self.quantities.get(symbol, ZERO) - qty
                 self.sold[symbol] = self.sold.get(symbol, ZERO) + notional
         self.turnover += notional
         self.orders += 1
@@ -187,22 +190,25 @@ class _Book:
 class _Caps:
     """The dollar ceilings of one run, fixed by the equity before it."""
 
-    __slots__ = ("gross", "order", "order_limit", "position", "turnover")
+    __slots__ = ("by_dollars", "gross", "limits", "order", "position", "turnover")
 
     def __init__(self, limits: RiskLimits, equity: Decimal) -> None:
         # The per-order ceiling: a fraction of equity, or the dollar cap when that is
-        # tighter; ``order_limit`` names the one that applies, for the reason text.
+        # tighter; ``by_dollars`` says which applies, for the reason text.
         by_fraction = limits.max_order_fraction * equity
         dollars = limits.max_order_notional
-        if dollars is not None and dollars <= by_fraction:
-            self.order = dollars
-            self.order_limit = f"max order notional (${dollars:.2f})"
-        else:
-            self.order = by_fraction
-            self.order_limit = f"max order fraction ({limits.max_order_fraction:.2%} of equity)"
+        self.limits = limits
+        self.by_dollars = dollars is not None and dollars <= by_fraction
+        self.order = dollars if dollars is not None and self.by_dollars else by_fraction
         self.turnover = limits.max_turnover * equity
         self.position = limits.max_position_weight * equity
         self.gross = limits.max_gross_exposure * equity
+
+    def order_limit(self) -> str:
+        """The per-order ceiling that applies, named when an order meets it."""
+        if self.by_dollars:
+            return f"max order notional (${self.limits.max_order_notional:.2f})"
+        return f"max order fraction ({self.limits.max_order_fraction:.2%} of equity)"
 
 
 class _Sizing:
@@ -216,13 +222,14 @@ class _Sizing:
         self.codes: list[RiskCode] = []
         self.notes: list[str] = []
 
-    def cap(self, allowance: Decimal, code: RiskCode, what: str) -> None:
-        """Lower the quantity so its notional fits ``allowance`` dollars."""
+    def cap(self, allowance: Decimal, code: RiskCode, what: str | Callable[[], str]) -> None:
+        """Lower the quantity to fit ``allowance`` dollars; ``what`` names the ceiling."""
         if self.qty * self.intent.ref_price <= allowance:
             return
         self.qty = floor_to_step(allowance / self.intent.ref_price, self.intent.qty_step)
         self.codes.append(code)
-        self.notes.append(f"{what} leaves ${max(allowance, ZERO):.2f}")
+        name = what if isinstance(what, str) else what()
+        self.notes.append(f"{name} leaves ${max(allowance, ZERO):.2f}")
 
 
 class _Rules:
@@ -347,14 +354,15 @@ def _shrink(
     """Lower the quantity until it fits every dollar ceiling, naming each that bit."""
     sizing = _Sizing(intent=intent, qty=intent.qty)
     earlier = used.ordered(intent.symbol, intent.side)
-    sizing.cap(
-        room,
-        RiskCode.ORDER_NOTIONAL_EXCEEDS_MAX,
+    order_limit = (
         caps.order_limit
         if not earlier
-        else f"{caps.order_limit} for {intent.symbol} {intent.side.value}s this run, after "
-        f"${earlier:.2f} ordered by earlier attempts,",
+        else lambda: (
+            f"{caps.order_limit()} for {intent.symbol} {intent.side.value}s this run, after "
+            f"${earlier:.2f} ordered by earlier attempts,"
+        )
     )
+    sizing.cap(room, RiskCode.ORDER_NOTIONAL_EXCEEDS_MAX, order_limit)
     sizing.cap(
         caps.turnover - book.turnover,
         RiskCode.TURNOVER_EXCEEDS_MAX,
@@ -411,23 +419,15 @@ def review(
     ``live_prices`` (None: no collar) are the market's prices now, by symbol; ``used``
     (None: nothing) is what earlier attempts of the same run consumed of its limits.
     """
-    # One pass: sells, then buys, each in given order, and the symbols on each side
-    # (a symbol that repeats on one side shares that side's per-order ceiling).
-    sells: list[OrderIntent] = []
-    buys: list[OrderIntent] = []
-    sold: set[str] = set()
-    bought: set[str] = set()
-    for intent in intents:
-        if intent.side is _SELL:
-            sells.append(intent)
-            sold.add(intent.symbol)
-        else:
-            buys.append(intent)
-            bought.add(intent.symbol)
+    # Sells, then buys, each in given order. A symbol that repeats on one side shares
+    # that side's per-order ceiling.
+    sells = [intent for intent in intents if intent.side is _SELL]
+    buys = [intent for intent in intents if intent.side is not _SELL]
     ordered = sells + buys
-    unpriced = sorted(
-        {p.symbol for p in snapshot.positions if p.qty != ZERO and p.symbol not in prices}
-    )
+    sold, bought = set(map(_symbol_of, sells)), set(map(_symbol_of, buys))
+    repeats = len(sold) < len(sells) or len(bought) < len(buys)
+    held = snapshot.quantities()
+    unpriced = sorted(symbol for symbol in held if symbol not in prices)
     if unpriced:
         reason = f"cannot value the account: no price for {', '.join(unpriced)}"
         refused = tuple(
@@ -435,8 +435,8 @@ def review(
         )
         return RiskReview.trusted({"decisions": refused, "approved": ()})
     used = _NOTHING_USED if used is None else used
-    per_symbol = bool(used.bought or used.sold) or len(sold) < len(sells) or len(bought) < len(buys)
-    book = _Book(snapshot, prices, used, per_symbol)
+    per_symbol = bool(used.bought or used.sold) or repeats
+    book = _Book(held, snapshot.cash, prices, used, per_symbol)
     caps = _Caps(limits, snapshot.cash + sum(book.values.values(), ZERO))
     rules = _Rules(limits, state, live_prices, used)
     order_cap = caps.order
@@ -447,12 +447,13 @@ def review(
         if refusal is not None:
             decisions.append(_decision(intent, ZERO, _DENIED, (refusal[0],), refusal[1]))
             continue
-        notional = intent.qty * intent.ref_price
+        qty = intent.qty
+        notional = qty * intent.ref_price
         room = order_cap - book.ordered(intent) if per_symbol else order_cap
         if _fits(intent, notional, room, caps, book):
-            decisions.append(_decision(intent, intent.qty, _APPROVED, (), _WITHIN_LIMITS))
+            decisions.append(_decision(intent, qty, _APPROVED, (), _WITHIN_LIMITS))
             approved.append(intent)
-            book.apply(intent, intent.qty, notional)
+            book.apply(intent, qty, notional)
             continue
         sizing = _shrink(intent, room, caps, book, used)
         if sizing.qty * intent.ref_price < MIN_SHRUNK_NOTIONAL:
