@@ -236,14 +236,15 @@ def test_a_millionaire_s_row_still_reads_at_100_columns() -> None:
     assert all(len(line) <= cli_ledger.WIDTH for line in lines), lines
     for money in ("$3.062M", "$12.346M", "$12.501M", "+$155,555", "+1.26%"):
         assert money in lines[1]
-    # Still too wide with its 28-character run id, the row names its run on the line
-    # below, whole, before the reason.
+    # Still too wide with its 28-character run id, the row names its run on a line of
+    # its own below, whole, before the reason.
     assert lines[1].endswith("+1.26%")
-    assert lines[2] == "            -- run demo-20260731-aaaaaaaaaa-dry; started, never finished"
+    assert lines[2] == "            -- run demo-20260731-aaaaaaaaaa-dry"
+    assert lines[3] == "            -- started, never finished"
     # Only the millions go compact: the smaller row keeps every dollar; in columns this
     # wide its run id goes below too.
-    assert lines[3].endswith("$99,000 $100,000    +$1,000 +1.01%")
-    assert lines[4] == "            -- run demo-20260730-bbbbbbbbbb"
+    assert lines[4].endswith("$99,000 $100,000    +$1,000 +1.01%")
+    assert lines[5] == "            -- run demo-20260730-bbbbbbbbbb"
     # A table whose rows fit keeps every dollar everywhere.
     fits = report(
         "demo-20260729-cccccccccc",

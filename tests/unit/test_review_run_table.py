@@ -3,8 +3,6 @@ moved below its row is never cut, and one long run id does not widen later rows.
 
 from __future__ import annotations
 
-import pytest
-
 from alchemiser.cli import ledger as cli_ledger
 from alchemiser.domain.report import ErrorReport, RunStatus
 
@@ -14,9 +12,6 @@ from .test_report_history import FIRST, SECOND, report, valued
 LONG_ACCOUNT = "a" * 64
 
 
-@pytest.mark.xfail(
-    strict=True, reason="run_table cuts a long run id moved below its row when a reason follows"
-)
 def test_a_run_id_moved_below_is_whole_even_before_a_reason() -> None:
     run_id = f"{LONG_ACCOUNT}-20260731-aaaaaaaaaa-dry"
     unfinished = report(
@@ -32,10 +27,6 @@ def test_a_run_id_moved_below_is_whole_even_before_a_reason() -> None:
     assert f"-- run {run_id}" in below[0], below[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="run_table keeps the reason room one long run id widened for every later row",
-)
 def test_a_later_row_s_reason_still_stays_within_the_width() -> None:
     long_run = report(f"{LONG_ACCOUNT}-20260731-aaaaaaaaaa", FIRST, RunStatus.COMPLETED)
     failed = report(

@@ -264,21 +264,20 @@ def run_table(reports: Sequence[RunReport], gone: set[tuple[str, str]]) -> list[
     ``WIDTH`` columns (``--run`` shows it whole).
 
     A table too wide for ``WIDTH`` writes its millions compact; a row still too wide
-    (a long account name, or seven-figure P&L) moves its run id to the line below, in
-    front of the reason. A run id is never cut: it is what ``--run`` takes."""
+    (a long account name, or seven-figure P&L) moves its run id to a line of its own
+    below it, before the reason. A run id is never cut: it is what ``--run`` takes."""
     table = _cells(reports, gone, compact=False)
     if max(len(line) for line in _lines(table)[0]) > WIDTH:
         table = _cells(reports, gone, compact=True)
     rows, below = _lines(table)
     room = WIDTH - len(below)
     out = [rows[0]]
-    for (cells, reason_text), full in zip(table[1:], rows[1:], strict=True):
-        row, why = full, reason_text
-        if len(full) > WIDTH:
-            row = full[: -len(cells[-1])].rstrip()
-            why = f"run {cells[-1]}" + (f"; {reason_text}" if reason_text else "")
-            room = max(room, len(f"run {cells[-1]}"))
-        out.append(row)
+    for (cells, why), row in zip(table[1:], rows[1:], strict=True):
+        if len(row) > WIDTH:
+            out.append(row[: -len(cells[-1])].rstrip())
+            out.append(f"{below}run {cells[-1]}")
+        else:
+            out.append(row)
         if why:
             out.append(below + (why if len(why) <= room else why[: room - 3] + "..."))
     return out
