@@ -27,7 +27,7 @@ Decisions (docs/SYMPHONY.md lists them for users):
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -83,21 +83,24 @@ __all__ = [
 ]
 
 
-def _post_order(root: Node) -> Iterator[tuple[Node, tuple[Node, ...]]]:
+def _post_order(root: Node) -> list[tuple[Node, tuple[Node, ...]]]:
     """Children before parents, each node once (with its children), without recursion."""
+    walk: list[tuple[Node, tuple[Node, ...]]] = []
     stack: list[tuple[Node, tuple[Node, ...] | None]] = [(root, None)]
     seen: set[int] = set()
     while stack:
         node, kids = stack.pop()
-        if kids is not None:
-            yield node, kids
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        kids = children(node)
-        stack.append((node, kids))
-        stack.extend((child, None) for child in reversed(kids))
+        if kids is None:
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            kids = children(node)
+            if kids:  # a leaf (half the nodes) goes straight into the walk
+                stack.append((node, kids))
+                stack.extend([(child, None) for child in reversed(kids)])
+                continue
+        walk.append((node, kids))
+    return walk
 
 
 def _combine(parts: list[tuple[float, Result]], length: int, need: bool) -> Result:
@@ -355,10 +358,10 @@ def evaluate(symphony: Symphony, history: PriceHistory, *, trace: bool = False) 
     no_return = np.isnan(returns)
     known_returns = np.where(no_return, 0.0, returns)
     ctx = Context(history, columns, closes, known_returns, no_return, trace)
-    ctx.needs_weights = _scored_subtrees(symphony.body)
+    walk = _post_order(symphony.body)
+    ctx.needs_weights = _scored_subtrees(walk)
     ctx.ones = np.ones(ctx.length)
     ctx.ones.flags.writeable = False
-    walk = list(_post_order(symphony.body))
     parents = Counter(id(child) for _, kids in walk for child in kids)
     if not trace:
         ctx.uses, ctx.held_uses = _indicator_uses([node for node, _ in walk])
@@ -407,19 +410,16 @@ def _indicator_uses(nodes: list[Node]) -> tuple[Counter[Key], Counter[Key]]:
     return uses, held_uses
 
 
-def _scored_subtrees(root: Node) -> set[int]:
+def _scored_subtrees(walk: list[tuple[Node, tuple[Node, ...]]]) -> set[int]:
     """Nodes inside a non-asset candidate of a filter or inverse-volatility node: their
-    value series is scored, so they need weight series of their own. One pass."""
+    value series is scored, so they need weight series of their own. One pass over the
+    walk backwards: every parent of a node comes before it."""
     marked: set[int] = set()
-    stack: list[tuple[Node, bool]] = [(root, False)]
-    while stack:
-        node, inside = stack.pop()
-        if inside:
-            marked.add(id(node))
-        scores = isinstance(node, Filter | WeightInverseVolatility)
-        stack.extend(
-            (child, inside or (scores and not isinstance(child, Asset))) for child in children(node)
-        )
+    for node, kids in reversed(walk):
+        if id(node) in marked:
+            marked.update(id(child) for child in kids)
+        elif isinstance(node, Filter | WeightInverseVolatility):
+            marked.update(id(child) for child in kids if not isinstance(child, Asset))
     return marked
 
 
