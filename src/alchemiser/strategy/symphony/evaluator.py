@@ -426,7 +426,14 @@ def _scored_subtrees(walk: list[tuple[Node, tuple[Node, ...]]]) -> set[int]:
 def _route(ctx: Context, root: Node) -> dict[str, Series]:
     """The account's weights: the root's capital (1 on every date) flows down the tree,
     split as each node decides, and lands on assets. This is the same weighted sum as
-    combining children bottom-up, without building every node's weight series."""
+    combining children bottom-up, without building every node's weight series.
+
+    Capital stays finite and never negative: it starts at 1 and is only ever split by
+    finite non-negative factors (1 / children, specified weights, which the parsers
+    keep at 0 or more and summing to at most 1, 1 / picks, 0 or 1, and inverse-
+    volatility shares; a positive finite volatility is at least about 1e-162, the
+    square root of the smallest double over a window, so its inverse, and their sum
+    over any number of children, is finite)."""
     weights: dict[str, Series] = {}
     stack: list[tuple[Node, Series]] = [(root, np.ones(ctx.length))]
     while stack:
@@ -445,17 +452,15 @@ def _route(ctx: Context, root: Node) -> dict[str, Series]:
                 (child, capital * w) for w, child in zip(node.weights, node.children, strict=True)
             )
         elif isinstance(node, If):
+            # A mask multiplies in: capital * 1 is capital and capital * 0 is 0, the
+            # bits np.where would give, as capital is finite and never negative.
             holds = ctx.holds[id(node)]
-            stack.append((node.then, np.where(holds, capital, 0.0)))
-            stack.append((node.otherwise, np.where(holds, 0.0, capital)))
+            stack.append((node.then, capital * holds))
+            stack.append((node.otherwise, capital * ~holds))
         elif isinstance(node, Filter):
             order, chosen, count = ctx.picks[id(node)]
-            # capital * 0 is 0: capital is finite and never negative.
             each = capital * _share(count)
-            stack.extend(
-                (node.children[i], np.where(chosen[:, slot], each, 0.0))
-                for slot, i in enumerate(order)
-            )
+            stack.extend((node.children[i], each * chosen[:, slot]) for slot, i in enumerate(order))
         elif isinstance(node, WeightInverseVolatility):
             shares = ctx.shares[id(node)]
             stack.extend((child, capital * shares[:, i]) for i, child in enumerate(node.children))
