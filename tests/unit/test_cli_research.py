@@ -277,6 +277,21 @@ def test_evaluate_names_an_unknown_ticker_with_its_location(
     assert f"STRATEGY_INVALID: {path}:2:10: ZZZ: no price file" in capsys.readouterr().err
 
 
+def test_evaluate_names_the_first_place_a_ticker_without_prices_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Assets come before indicators (ticker_locations): ZZZ's asset is named first,
+    # though AZZ sorts first and its indicator comes first in the text.
+    line = '  (if (> (rsi "AZZ" {:window 10}) 50) [(asset "SPY")] [(asset "ZZZ")]))'
+    path = tmp_path / "zz.clj"
+    path.write_text(f'(defsymphony "x" {{}}\n{line}\n')
+    assert main(["evaluate", str(path), "--as-of", "2026-07-31"]) == 1
+    column = line.index('(asset "ZZZ")') + 1
+    err = capsys.readouterr().err
+    assert f"STRATEGY_INVALID: {path}:2:{column}: ZZZ: no price file" in err
+    assert "AZZ" not in err
+
+
 # ------------------------------------------------------------------- rebalance rules
 
 CORRIDOR = """(defsymphony "Corridor" {:rebalance-threshold 0.05}

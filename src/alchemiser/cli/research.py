@@ -199,20 +199,29 @@ def _load(reference: str) -> Symphony:
 def _evaluation(args: argparse.Namespace, *, trace: bool = False) -> tuple[SymphonyTable, int]:
     symphony = _load(args.file)
     store = _store(args.prices)
-    checked: set[str] = set()  # each file once (a ticker is named at many places)
-    for ticker, location in ticker_locations(symphony):
-        if ticker in checked:
-            continue
-        checked.add(ticker)
+    strategy = SymphonyStrategy(symphony.name, symphony, args.anchor)
+    tickers = sorted(strategy.symbols())
+    _check_prices(store, symphony, tickers)
+    market: MarketData = store
+    history = market.history(tickers, args.as_of, ALL_HISTORY)
+    table = strategy.evaluate_all(history, trace=trace)
+    return table, table.evaluation.row(args.as_of)
+
+
+def _check_prices(store: FilePriceStore, symphony: Symphony, tickers: list[str]) -> None:
+    """Each ticker's price file, checked once; a problem is raised at the first place
+    the symphony names a ticker with one (``ticker_locations`` order), found only then."""
+    problems: dict[str, DataError] = {}
+    for ticker in tickers:
         try:
             store.check(ticker)
         except DataError as error:
-            raise StrategyError(str(error), location=str(location)) from error
-    market: MarketData = store
-    history = market.history(sorted(symbols(symphony)), args.as_of, ALL_HISTORY)
-    strategy = SymphonyStrategy(symphony.name, symphony, args.anchor)
-    table = strategy.evaluate_all(history, trace=trace)
-    return table, table.evaluation.row(args.as_of)
+            problems[ticker] = error
+    if problems:
+        for ticker, location in ticker_locations(symphony):
+            problem = problems.get(ticker)
+            if problem is not None:
+                raise StrategyError(str(problem), location=str(location)) from problem
 
 
 def evaluate_command(args: argparse.Namespace) -> int:

@@ -376,10 +376,11 @@ def _rsi(x: FloatArray, n: int) -> FloatArray:
     gain, loss = moves[n - 1 :, :cols], moves[n - 1 :, cols:]
     total = gain + loss
     rsi = out[n:]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        np.divide(gain, total, out=rsi)
+    # No movement at all (0 / 0) reads 50; skipping those rows needs no errstate.
+    flat = total == 0.0
+    np.divide(gain, total, out=rsi, where=~flat)
     rsi *= 100.0
-    rsi[total == 0.0] = 50.0
+    rsi[flat] = 50.0
     return out
 
 

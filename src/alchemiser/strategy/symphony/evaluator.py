@@ -27,7 +27,7 @@ Decisions (docs/SYMPHONY.md lists them for users):
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -83,21 +83,24 @@ __all__ = [
 ]
 
 
-def _post_order(root: Node) -> Iterator[tuple[Node, tuple[Node, ...]]]:
+def _post_order(root: Node) -> list[tuple[Node, tuple[Node, ...]]]:
     """Children before parents, each node once (with its children), without recursion."""
+    walk: list[tuple[Node, tuple[Node, ...]]] = []
     stack: list[tuple[Node, tuple[Node, ...] | None]] = [(root, None)]
     seen: set[int] = set()
     while stack:
         node, kids = stack.pop()
-        if kids is not None:
-            yield node, kids
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        kids = children(node)
-        stack.append((node, kids))
-        stack.extend((child, None) for child in reversed(kids))
+        if kids is None:
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            kids = children(node)
+            if kids:  # a leaf (half the nodes) goes straight into the walk
+                stack.append((node, kids))
+                stack.extend([(child, None) for child in reversed(kids)])
+                continue
+        walk.append((node, kids))
+    return walk
 
 
 def _combine(parts: list[tuple[float, Result]], length: int, need: bool) -> Result:
@@ -355,10 +358,10 @@ def evaluate(symphony: Symphony, history: PriceHistory, *, trace: bool = False) 
     no_return = np.isnan(returns)
     known_returns = np.where(no_return, 0.0, returns)
     ctx = Context(history, columns, closes, known_returns, no_return, trace)
-    ctx.needs_weights = _scored_subtrees(symphony.body)
+    walk = _post_order(symphony.body)
+    ctx.needs_weights = _scored_subtrees(walk)
     ctx.ones = np.ones(ctx.length)
     ctx.ones.flags.writeable = False
-    walk = list(_post_order(symphony.body))
     parents = Counter(id(child) for _, kids in walk for child in kids)
     if not trace:
         ctx.uses, ctx.held_uses = _indicator_uses([node for node, _ in walk])
@@ -407,26 +410,30 @@ def _indicator_uses(nodes: list[Node]) -> tuple[Counter[Key], Counter[Key]]:
     return uses, held_uses
 
 
-def _scored_subtrees(root: Node) -> set[int]:
+def _scored_subtrees(walk: list[tuple[Node, tuple[Node, ...]]]) -> set[int]:
     """Nodes inside a non-asset candidate of a filter or inverse-volatility node: their
-    value series is scored, so they need weight series of their own. One pass."""
+    value series is scored, so they need weight series of their own. One pass over the
+    walk backwards: every parent of a node comes before it."""
     marked: set[int] = set()
-    stack: list[tuple[Node, bool]] = [(root, False)]
-    while stack:
-        node, inside = stack.pop()
-        if inside:
-            marked.add(id(node))
-        scores = isinstance(node, Filter | WeightInverseVolatility)
-        stack.extend(
-            (child, inside or (scores and not isinstance(child, Asset))) for child in children(node)
-        )
+    for node, kids in reversed(walk):
+        if id(node) in marked:
+            marked.update(id(child) for child in kids)
+        elif isinstance(node, Filter | WeightInverseVolatility):
+            marked.update(id(child) for child in kids if not isinstance(child, Asset))
     return marked
 
 
 def _route(ctx: Context, root: Node) -> dict[str, Series]:
     """The account's weights: the root's capital (1 on every date) flows down the tree,
     split as each node decides, and lands on assets. This is the same weighted sum as
-    combining children bottom-up, without building every node's weight series."""
+    combining children bottom-up, without building every node's weight series.
+
+    Capital stays finite and never negative: it starts at 1 and is only ever split by
+    finite non-negative factors (1 / children, specified weights, which the parsers
+    keep at 0 or more and summing to at most 1, 1 / picks, 0 or 1, and inverse-
+    volatility shares; a positive finite volatility is at least about 1e-162, the
+    square root of the smallest double over a window, so its inverse, and their sum
+    over any number of children, is finite)."""
     weights: dict[str, Series] = {}
     stack: list[tuple[Node, Series]] = [(root, np.ones(ctx.length))]
     while stack:
@@ -445,17 +452,15 @@ def _route(ctx: Context, root: Node) -> dict[str, Series]:
                 (child, capital * w) for w, child in zip(node.weights, node.children, strict=True)
             )
         elif isinstance(node, If):
+            # A mask multiplies in: capital * 1 is capital and capital * 0 is 0, the
+            # bits np.where would give, as capital is finite and never negative.
             holds = ctx.holds[id(node)]
-            stack.append((node.then, np.where(holds, capital, 0.0)))
-            stack.append((node.otherwise, np.where(holds, 0.0, capital)))
+            stack.append((node.then, capital * holds))
+            stack.append((node.otherwise, capital * ~holds))
         elif isinstance(node, Filter):
             order, chosen, count = ctx.picks[id(node)]
-            # capital * 0 is 0: capital is finite and never negative.
             each = capital * _share(count)
-            stack.extend(
-                (node.children[i], np.where(chosen[:, slot], each, 0.0))
-                for slot, i in enumerate(order)
-            )
+            stack.extend((node.children[i], each * chosen[:, slot]) for slot, i in enumerate(order))
         elif isinstance(node, WeightInverseVolatility):
             shares = ctx.shares[id(node)]
             stack.extend((child, capital * shares[:, i]) for i, child in enumerate(node.children))
