@@ -258,6 +258,7 @@ def run_backtest(
     done = itertools.count(1)
 
     def step() -> None:
+        gc.freeze()  # what the session leaves outlives the sessions (_fewer_collections)
         if progress is not None:
             progress(next(done), total)
 
@@ -300,10 +301,11 @@ def _fewer_collections() -> Iterator[None]:
     counting, not cycles), and the default first-generation threshold (700) had the
     collector scanning them about every 10 orders, a sixth of a long backtest's time.
     What exists when the sessions start (the loaded prices, the evaluated strategies)
-    outlives them: it is set aside (``gc.freeze``) until they end, so the collector's
-    older-generation passes, which the simulated broker's growing order book brings on,
-    do not scan it again and again. Only how often the collector runs and what it scans
-    changes, for this process and only meanwhile."""
+    outlives them, and so does what each session leaves (its day, the simulated broker's
+    orders): both are set aside (``gc.freeze``, again after every session) until the
+    sessions end, so the collector does not scan them again and again. A reference cycle
+    a session drops waits until then. Only how often the collector runs and what it
+    scans changes, for this process and only meanwhile."""
     before = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(BACKTEST_GC_THRESHOLD, *before[1:])
