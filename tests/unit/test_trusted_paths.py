@@ -20,7 +20,7 @@ from alchemiser.domain.account import AccountSnapshot, Position, value_account
 from alchemiser.domain.orders import IntentKind, OrderIntent, OrderRecord, OrderRequest, Side
 from alchemiser.domain.prices import PriceHistory, reference_prices
 from alchemiser.errors import DataError
-from alchemiser.execution.procedure import ExecutionResult, _request
+from alchemiser.execution.procedure import ExecutionResult, _adjustments, _request
 from alchemiser.service import _targets_report
 from alchemiser.strategy.allocation import StrategyWeights, combine
 
@@ -274,3 +274,21 @@ def test_snapshot_positions_follow_fills_and_sessions() -> None:
     assert AccountSnapshot.model_validate(third.model_dump()) == third
     for position in (*second.positions, *third.positions):
         _same_as_validated(position)
+
+
+def test_adjustments_are_what_validation_builds() -> None:
+    fractional = _intent(Side.BUY, "2.5", "0.000000001")
+    whole = _intent(Side.BUY, "3", "1").model_copy(update={"client_order_id": "r-buy-BBB-0"})
+    changes = _adjustments(
+        [fractional, whole],
+        [fractional.with_qty(Decimal("1.25"))],
+        Decimal("126.875"),
+        {"AAA": Decimal("102")},
+    )
+    assert [(a.approved_qty, a.placed_qty) for a in changes] == [
+        (Decimal("2.5"), Decimal("1.25")),
+        (Decimal(3), Decimal(0)),
+    ]
+    assert "ask $102 is above the reference close" in changes[1].reason
+    for change in changes:
+        _same_as_validated(change)

@@ -111,10 +111,7 @@ def _request(intent: OrderIntent) -> OrderRequest:
     fields.update(side=intent.side, qty=qty, notional=notional)
     # From the validated intent, a positive size is all the request's validation checks.
     positive = notional is not None or (qty is not None and qty > ZERO)
-    return _new_request(fields) if positive else OrderRequest(**fields)
-
-
-_new_request = OrderRequest.trusted
+    return OrderRequest.trusted(fields) if positive else OrderRequest(**fields)
 
 
 def _rejected(request: OrderRequest, intent: OrderIntent, reason: str) -> OrderRecord:
@@ -533,14 +530,17 @@ def _adjustments(
             )
         else:
             reason = f"buys scaled to fit the ${max(available, ZERO):.2f} left to spend"
+        # Built without re-validation: the validated intents' fields, a Decimal, a text.
         changes.append(
-            Adjustment(
-                client_order_id=intent.client_order_id,
-                symbol=intent.symbol,
-                side=intent.side,
-                approved_qty=intent.qty,
-                placed_qty=qty,
-                reason=reason,
+            Adjustment.trusted(
+                {
+                    "client_order_id": intent.client_order_id,
+                    "symbol": intent.symbol,
+                    "side": intent.side,
+                    "approved_qty": intent.qty,
+                    "placed_qty": qty,
+                    "reason": reason,
+                }
             )
         )
     return changes
