@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from alchemiser.errors import StrategyError
@@ -37,3 +39,19 @@ def test_unallocated_capital_stays_cash() -> None:
 def test_invalid_weights_are_strategy_errors(strategies: list[StrategyWeights]) -> None:
     with pytest.raises(StrategyError):
         combine(strategies)
+
+
+@pytest.mark.parametrize("allocation", [1.0, 0.7, 0.333333333333, 1e-9])
+def test_one_strategy_combines_as_the_general_case_does(allocation: float) -> None:
+    rng = random.Random(7)
+    raw = [rng.random() ** 3 for _ in range(60)] + [1e-13, 0.0]
+    total = sum(raw)
+    weights = {f"S{i:02d}": w / total for i, w in enumerate(raw)}
+    alone = combine([StrategyWeights("one", allocation, weights)])
+    # A second strategy with nothing allocated takes the general path, adding nothing.
+    general = combine([StrategyWeights("one", allocation, weights), StrategyWeights("z", 0.0, {})])
+    assert alone.weights == general.weights
+    assert list(alone.weights) == list(general.weights)
+    assert [repr(w) for w in alone.weights.values()] == [repr(w) for w in general.weights.values()]
+    assert alone.attribution == general.attribution
+    assert list(alone.attribution) == list(general.attribution)

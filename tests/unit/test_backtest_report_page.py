@@ -117,14 +117,22 @@ def test_the_summary_shows_each_strategy_alone(tmp_path: Path) -> None:
 
 def test_the_collector_runs_less_often_only_while_sessions_are_simulated(tmp_path: Path) -> None:
     before = gc.get_threshold()
+    frozen_before = gc.get_freeze_count()
     during: list[tuple[int, int, int]] = []
+    frozen: list[int] = []
+
+    def progress(*_: int) -> None:
+        during.append(gc.get_threshold())
+        frozen.append(gc.get_freeze_count())
+
     run_backtest(
-        load_config(write_config(tmp_path, A_AND_B)),
-        FilePriceStore.bundled(),
-        START,
-        END,
-        lambda *_: during.append(gc.get_threshold()),
+        load_config(write_config(tmp_path, A_AND_B)), FilePriceStore.bundled(), START, END, progress
     )
     assert during
     assert {t[0] for t in during} == {BACKTEST_GC_THRESHOLD}
     assert gc.get_threshold() == before
+    # What each session leaves is set aside from the collector while sessions run, and
+    # given back to it at the end.
+    assert min(frozen) > frozen_before
+    assert frozen[-1] > frozen[0]  # again after every session
+    assert gc.get_freeze_count() == 0

@@ -249,6 +249,7 @@ def test_collector_threshold_is_restored_after_an_error() -> None:
         failing_session()
     assert during[0][0] != before[0]
     assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0  # nothing stays set aside from the collector
 
 
 # -- commands -------------------------------------------------------------------------

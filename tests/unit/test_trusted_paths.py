@@ -10,17 +10,17 @@ from typing import Any
 
 import numpy as np
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from alchemiser.adapters.clock import ManualClock
 from alchemiser.adapters.sim.broker import SimBroker
 from alchemiser.adapters.sim.preloaded import PreloadedMarketData
 from alchemiser.domain import scalars, values
 from alchemiser.domain.account import AccountSnapshot, Position, value_account
-from alchemiser.domain.orders import OrderRecord, OrderRequest, Side
+from alchemiser.domain.orders import IntentKind, OrderIntent, OrderRecord, OrderRequest, Side
 from alchemiser.domain.prices import PriceHistory, reference_prices
 from alchemiser.errors import DataError
-from alchemiser.execution.procedure import ExecutionResult
+from alchemiser.execution.procedure import ExecutionResult, _adjustments, _request
 from alchemiser.service import _targets_report
 from alchemiser.strategy.allocation import StrategyWeights, combine
 
@@ -217,3 +217,78 @@ def test_order_record_with_a_new_quantity_is_what_validation_builds() -> None:
     copied = OrderRecord.trusted({**record.__dict__, "qty": Decimal(2)})
     _same_as_validated(copied)
     assert copied.qty == Decimal(2)
+
+
+def _intent(side: Side, qty: str, qty_step: str) -> OrderIntent:
+    return OrderIntent(
+        client_order_id=f"r-{side.value}-AAA-0",
+        symbol="AAA",
+        side=side,
+        qty=Decimal(qty),
+        ref_price=Decimal("101.5"),
+        qty_step=Decimal(qty_step),
+        kind=IntentKind.OPEN,
+        current_weight=Decimal(0),
+        target_weight=Decimal("0.1"),
+        reason="test",
+    )
+
+
+def test_order_requests_are_what_validation_builds() -> None:
+    dollars = _request(_intent(Side.BUY, "2.5", "0.000000001"))
+    shares = _request(_intent(Side.SELL, "2.5", "0.000000001"))
+    whole = _request(_intent(Side.BUY, "3", "1"))
+    small = _request(_intent(Side.BUY, "0.005", "0.000000001"))  # under $1: as shares
+    assert (dollars.qty, dollars.notional) == (None, Decimal("253.75"))
+    assert (shares.qty, whole.qty, small.qty) == (Decimal("2.5"), Decimal(3), Decimal("0.005"))
+    assert small.notional is None
+    for request in (dollars, shares, whole, small):
+        _same_as_validated(request)
+    # A size the request refuses is still refused.
+    with pytest.raises(ValidationError, match="order size must be positive"):
+        _request(_intent(Side.SELL, "0", "1"))
+
+
+def test_snapshot_positions_follow_fills_and_sessions() -> None:
+    broker = _broker()
+
+    def order(cid: str, symbol: str, side: Side, qty: int) -> None:
+        broker.submit_order(OrderRequest(client_order_id=cid, symbol=symbol, side=side, qty=qty))
+
+    for symbol in ("AAA", "BBB", "CCC"):
+        order(f"r-buy-{symbol}-0", symbol, Side.BUY, 3)
+    first = broker.snapshot()
+    order("r-sell-AAA-0", "AAA", Side.SELL, 1)
+    order("r-buy-BBB-1", "BBB", Side.BUY, 1)
+    second = broker.snapshot()
+    assert [(p.symbol, p.qty) for p in second.positions] == [("AAA", 2), ("BBB", 4), ("CCC", 3)]
+    assert second.positions[2] is first.positions[2]  # untraded, same price: the same one
+    broker.advance_to(SESSIONS[2])
+    third = broker.snapshot()
+    assert [p.current_price for p in third.positions] == [
+        Decimal("102.125"),
+        Decimal(48),
+        Decimal("21.5"),
+    ]
+    assert [p.qty for p in third.positions] == [2, 4, 3]
+    assert AccountSnapshot.model_validate(third.model_dump()) == third
+    for position in (*second.positions, *third.positions):
+        _same_as_validated(position)
+
+
+def test_adjustments_are_what_validation_builds() -> None:
+    fractional = _intent(Side.BUY, "2.5", "0.000000001")
+    whole = _intent(Side.BUY, "3", "1").model_copy(update={"client_order_id": "r-buy-BBB-0"})
+    changes = _adjustments(
+        [fractional, whole],
+        [fractional.with_qty(Decimal("1.25"))],
+        Decimal("126.875"),
+        {"AAA": Decimal("102")},
+    )
+    assert [(a.approved_qty, a.placed_qty) for a in changes] == [
+        (Decimal("2.5"), Decimal("1.25")),
+        (Decimal(3), Decimal(0)),
+    ]
+    assert "ask $102 is above the reference close" in changes[1].reason
+    for change in changes:
+        _same_as_validated(change)

@@ -7,7 +7,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from operator import itemgetter
 
 from alchemiser.domain.orders import Fill, OrderRecord
-from alchemiser.domain.values import PRICE_STEP, ZERO, Frozen, Symbol, to_cents
+from alchemiser.domain.values import CENT, PRICE_STEP, ZERO, Frozen, Symbol, to_cents
 
 
 class Position(Frozen):
@@ -117,20 +117,19 @@ def value_account(snapshot: AccountSnapshot, prices: Mapping[str, Decimal]) -> A
             marked.append((position.symbol, position.qty, price, position.qty * price))
     equity = snapshot.cash + sum([row[3] for row in marked], ZERO)
     positive = equity > ZERO
-    rows = []
-    for symbol, qty, price, value in sorted(marked, key=_by_symbol):
-        weight = (value / equity) if positive else ZERO
-        rows.append(
-            _new_position_value(
-                {
-                    "symbol": symbol,
-                    "qty": qty,
-                    "price": price,
-                    "market_value": to_cents(value),
-                    "weight": weight.quantize(_WEIGHT_STEP),
-                }
-            )
+    # to_cents inlined (the same rounding): this runs for every position, twice a session.
+    rows = [
+        _new_position_value(
+            {
+                "symbol": symbol,
+                "qty": qty,
+                "price": price,
+                "market_value": value.quantize(CENT, ROUND_HALF_EVEN),
+                "weight": ((value / equity) if positive else ZERO).quantize(_WEIGHT_STEP),
+            }
         )
+        for symbol, qty, price, value in sorted(marked, key=_by_symbol)
+    ]
     return AccountValuation.trusted(
         {"cash": to_cents(snapshot.cash), "equity": to_cents(equity), "positions": tuple(rows)}
     )

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from alchemiser.domain.scalars import to_decimal_price
+from alchemiser.domain.scalars import MAX_PRICE, to_decimal_price
 from alchemiser.errors import DataError, DataErrorKind
 
 FloatMatrix = npt.NDArray[np.float64]
@@ -120,18 +120,38 @@ def reference_prices(
     Fails closed: a symbol with no bar on that exact session (missing or stale), a NaN
     or a non-positive close is an error for the whole run, never skipped.
     """
-    index = history.row_index(as_of)
-    if index < 0 or history.session(index) != as_of:
+    day = np.datetime64(as_of, "D")
+    index = int(np.searchsorted(history.dates, day, side="right")) - 1  # row_index
+    if index < 0 or history.dates[index] != day:
         raise DataError(
             f"no market data for session {as_of.isoformat()}", kind=DataErrorKind.MISSING
         )
     # The session's row read once, as Python floats: one lookup per symbol after that.
     row = history.closes[index].tolist()
+    wanted = sorted(set(symbols))
+    if tuple(wanted) == history.symbols:
+        closes = row  # the history holds exactly these, in this order (the usual read)
+    else:
+        count = len(history.symbols)
+        # Each symbol's first column (assigned last to first, so the first one stays).
+        columns = dict(zip(reversed(history.symbols), range(count - 1, -1, -1), strict=True))
+        found = [columns.get(symbol) for symbol in wanted]
+        closes = [math.nan if j is None else row[j] for j in found]
+    if all(0 < close < MAX_PRICE for close in closes):  # NaN is not: every one is valid
+        return dict(zip(wanted, map(to_decimal_price, closes), strict=True))
+    return _first_invalid(history, wanted, index, as_of)
+
+
+def _first_invalid(
+    history: PriceHistory, wanted: list[str], index: int, as_of: date
+) -> dict[str, Decimal]:
+    """``reference_prices`` when some price is not valid: the error naming the first
+    symbol (in order) that is wrong."""
+    row = history.closes[index].tolist()
     count = len(history.symbols)
-    # Each symbol's first column (assigned last to first, so the first one stays).
     columns = dict(zip(reversed(history.symbols), range(count - 1, -1, -1), strict=True))
     prices: dict[str, Decimal] = {}
-    for symbol in sorted(set(symbols)):
+    for symbol in wanted:
         j = columns.get(symbol)
         if j is None:
             raise DataError(f"{symbol}: no price history", kind=DataErrorKind.MISSING)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from pydantic import Field
 
@@ -100,22 +100,18 @@ class _Halt(Exception):
 def _request(intent: OrderIntent) -> OrderRequest:
     """Buys of fractionable assets go as dollar amounts (the broker sizes them at its
     price); everything else, and every sell, as shares (a sell knows what is held)."""
+    qty: Decimal | None = intent.qty
+    notional = None
     if intent.side is Side.BUY and intent.fractional:
         # Down to the cent: a buy never spends more than the dollars risk approved.
-        notional = (intent.qty * intent.ref_price).quantize(CENT, ROUND_DOWN)
-        if notional >= MIN_NOTIONAL:
-            return OrderRequest(
-                client_order_id=intent.client_order_id,
-                symbol=intent.symbol,
-                side=intent.side,
-                notional=notional,
-            )
-    return OrderRequest(
-        client_order_id=intent.client_order_id,
-        symbol=intent.symbol,
-        side=intent.side,
-        qty=intent.qty,
-    )
+        dollars = (intent.qty * intent.ref_price).quantize(CENT, ROUND_DOWN)
+        if dollars >= MIN_NOTIONAL:
+            qty, notional = None, dollars
+    fields: dict[str, Any] = {"client_order_id": intent.client_order_id, "symbol": intent.symbol}
+    fields.update(side=intent.side, qty=qty, notional=notional)
+    # From the validated intent, a positive size is all the request's validation checks.
+    positive = notional is not None or (qty is not None and qty > ZERO)
+    return OrderRequest.trusted(fields) if positive else OrderRequest(**fields)
 
 
 def _rejected(request: OrderRequest, intent: OrderIntent, reason: str) -> OrderRecord:
@@ -534,14 +530,17 @@ def _adjustments(
             )
         else:
             reason = f"buys scaled to fit the ${max(available, ZERO):.2f} left to spend"
+        # Built without re-validation: the validated intents' fields, a Decimal, a text.
         changes.append(
-            Adjustment(
-                client_order_id=intent.client_order_id,
-                symbol=intent.symbol,
-                side=intent.side,
-                approved_qty=intent.qty,
-                placed_qty=qty,
-                reason=reason,
+            Adjustment.trusted(
+                {
+                    "client_order_id": intent.client_order_id,
+                    "symbol": intent.symbol,
+                    "side": intent.side,
+                    "approved_qty": intent.qty,
+                    "placed_qty": qty,
+                    "reason": reason,
+                }
             )
         )
     return changes

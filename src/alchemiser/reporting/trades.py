@@ -74,11 +74,16 @@ def _attribution(
     after: Mapping[str, TargetReport],
     order: Mapping[str, int],
 ) -> str:
-    names = set(after[symbol].attribution) if symbol in after else set()
-    if symbol in before:
-        names |= set(before[symbol].attribution)
+    now, then = after.get(symbol), before.get(symbol)
+    # The common case: one strategy, and the same one before (or none): nothing to order.
+    parts = now.attribution if now is not None else {}
+    if len(parts) == 1 and (then is None or then.attribution.keys() == parts.keys()):
+        return next(iter(parts))
+    names = set(now.attribution) if now is not None else set()
+    if then is not None:
+        names |= set(then.attribution)
     if len(names) == 1:
-        return next(iter(names))  # the common case: one strategy, nothing to order
+        return next(iter(names))
     return "+".join(sorted(names, key=lambda name: (order.get(name, len(order)), name)))
 
 

@@ -40,6 +40,8 @@ def combine(strategies: Sequence[StrategyWeights]) -> CombinedTargets:
             validate_targets(strategy.weights)
         except StrategyError as error:
             raise StrategyError(f"strategy {strategy.name!r}: {error}") from error
+        if len(strategies) == 1:
+            return _alone(strategy)
         for symbol, weight in strategy.weights.items():
             contribution = strategy.allocation * weight
             if contribution > 0:
@@ -55,3 +57,19 @@ def combine(strategies: Sequence[StrategyWeights]) -> CombinedTargets:
     }
     validate_targets(weights)
     return CombinedTargets(weights=weights, attribution=dict(sorted(attribution.items())))
+
+
+def _alone(strategy: StrategyWeights) -> CombinedTargets:
+    """``combine`` of one (validated) strategy: each weight its one part, rounded once.
+    Rounding a weight (at most 1) to 12 places again changes nothing, and the sum of one
+    part is the part, so this is what the general case computes."""
+    name, allocation = strategy.name, strategy.allocation
+    weights: dict[str, float] = {}
+    for symbol, weight in sorted(strategy.weights.items()):
+        contribution = allocation * weight
+        if contribution > 0:
+            weights[symbol] = round(contribution, 12)
+    validate_targets(weights)
+    return CombinedTargets(
+        weights=weights, attribution={symbol: {name: part} for symbol, part in weights.items()}
+    )

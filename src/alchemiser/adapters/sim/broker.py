@@ -36,6 +36,7 @@ NOTIONAL_QTY_STEP = Decimal("1e-9")
 
 
 _BUY = Side.BUY
+_FILLED = OrderStatus.FILLED
 _new_position = Position.trusted
 _new_quote = Quote.trusted
 _new_record = OrderRecord.trusted
@@ -47,11 +48,28 @@ class SimPosition(BaseModel):
 
 
 class SimState(BaseModel):
+    """The account as its state file holds it."""
+
     version: int = STATE_VERSION
     cash: Decimal
     positions: dict[Symbol, SimPosition] = {}
     orders: dict[str, OrderRecord] = {}
     last_session: date | None = None
+
+
+class _Held:
+    """One position while the broker runs (``SimPosition`` is its form in the state
+    file): plain slots, changed in place by every fill. ``position`` is the last one
+    ``snapshot`` built for it and ``price`` the current price that one carries; a fill
+    drops it, so a later snapshot at the same price reuses it (Positions are frozen)."""
+
+    __slots__ = ("avg_entry_price", "position", "price", "qty")
+
+    def __init__(self, qty: Decimal, avg_entry_price: Decimal) -> None:
+        self.qty = qty
+        self.avg_entry_price = avg_entry_price
+        self.position: Position | None = None
+        self.price: Decimal | None = None
 
 
 class SimBroker:
@@ -72,6 +90,9 @@ class SimBroker:
         self._session = session
         self._priced: dict[str, Decimal] = {}
         """The session's prices read so far (before slippage), by symbol."""
+        self._fills_at: dict[str, tuple[Decimal, Decimal]] = {}
+        """What a sell and a buy of each symbol fill at this session (after slippage),
+        once computed: the quotes and every order of a symbol share them."""
         self._at_open = fill_at_open
         self._clock = clock
         self._slippage = slippage_bps / BPS
@@ -81,14 +102,22 @@ class SimBroker:
         self._fee = fee_bps / BPS
         self._whole = whole_share_symbols
         self._path = state_path
-        self._state = self._load(starting_cash)
+        state = self._load(starting_cash)
+        # The state's parts, kept apart: each fill changes them in place (the pydantic
+        # model is what the state file reads and writes, see ``_save``).
+        self._cash = state.cash
+        self._positions = {
+            symbol: _Held(p.qty, p.avg_entry_price) for symbol, p in state.positions.items()
+        }
+        self._orders = state.orders
+        self._last_session = state.last_session
         self._by_run: dict[str | None, list[str]] | None = None
         # The ids of the orders not yet terminal, in placement order: a snapshot lists
         # them without reading every order the account ever placed.
         self._open: dict[str, None] = {
-            c: None for c, o in self._state.orders.items() if not o.status.terminal
+            c: None for c, o in self._orders.items() if not o.status.terminal
         }
-        last = self._state.last_session
+        last = self._last_session
         if last is not None and session < last:
             raise ConfigError(
                 f"the simulated account last traded on {last.isoformat()}; it cannot trade on "
@@ -102,6 +131,7 @@ class SimBroker:
             raise ConfigError(f"cannot move the simulated market back to {session.isoformat()}")
         if session != self._session:
             self._priced = {}
+            self._fills_at = {}
         self._session = session
 
     def _load(self, starting_cash: Decimal) -> SimState:
@@ -123,7 +153,16 @@ class SimBroker:
         if self._path is None:
             return
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        payload = json.dumps(json.loads(self._state.model_dump_json()), indent=1)
+        state = SimState(
+            cash=self._cash,
+            positions={
+                symbol: SimPosition(qty=held.qty, avg_entry_price=held.avg_entry_price)
+                for symbol, held in self._positions.items()
+            },
+            orders=self._orders,
+            last_session=self._last_session,
+        )
+        payload = json.dumps(json.loads(state.model_dump_json()), indent=1)
         handle, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=".sim-", suffix=".json")
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(payload)
@@ -137,29 +176,31 @@ class SimBroker:
 
         Built without re-validation (``Frozen.trusted``): the state's symbols were
         validated when it was loaded or the orders placed, its quantities and prices
-        are Decimals, and a backtest reads the account twice a session."""
-        held = sorted(self._state.positions.items())
+        are Decimals, and a backtest reads the account twice a session. A position
+        that did not trade since the last snapshot at the same price is that one's."""
+        held = sorted(self._positions.items())
         prices = self._prices([symbol for symbol, _ in held])
-        # A list built, then a tuple: cheaper than a tuple drawn from a generator.
-        positions = tuple(
-            [
-                _new_position(
+        positions = []
+        for symbol, h in held:
+            price = prices.get(symbol)
+            position = h.position
+            if position is None or h.price is not price:
+                position = h.position = _new_position(
                     {
                         "symbol": symbol,
-                        "qty": p.qty,
-                        "avg_entry_price": p.avg_entry_price,
+                        "qty": h.qty,
+                        "avg_entry_price": h.avg_entry_price,
                         "market_value": None,
-                        "current_price": prices.get(symbol),
+                        "current_price": price,
                     }
                 )
-                for symbol, p in held
-            ]
-        )
+                h.price = price
+            positions.append(position)
         return AccountSnapshot.trusted(
             {
-                "cash": self._state.cash,
-                "buying_power": self._state.cash,
-                "positions": positions,
+                "cash": self._cash,
+                "buying_power": self._cash,
+                "positions": tuple(positions),
                 "open_orders": tuple(self.working_orders()),
                 "unmanaged": (),
                 "equity": None,
@@ -169,21 +210,28 @@ class SimBroker:
     def holdings(self) -> tuple[Decimal, list[tuple[str, Decimal]]]:
         """Cash and each position's quantity, by symbol (a snapshot without its prices
         and orders: what a backtest marks at the session's closes)."""
-        held = sorted(self._state.positions.items())
-        return self._state.cash, [(symbol, p.qty) for symbol, p in held]
+        held = sorted(self._positions.items())
+        return self._cash, [(symbol, p.qty) for symbol, p in held]
 
     def buying_power(self) -> Decimal:
-        return self._state.cash
+        return self._cash
 
     def fractionable(self, symbols: Sequence[str]) -> frozenset[str]:
         return frozenset(s for s in symbols if s not in self._whole)
 
     def _fill_price(self, symbol: str, side: Side) -> Decimal:
-        price = self._priced.get(symbol)
-        if price is None:
-            history = self._market.history([symbol], self._session, 1)
-            price = self._priced[symbol] = self._session_price(history, symbol)
-        return self._moved(price, side)
+        moved = self._fills_at.get(symbol)
+        if moved is None:
+            price = self._priced.get(symbol)
+            if price is None:
+                history = self._market.history([symbol], self._session, 1)
+                price = self._priced[symbol] = self._session_price(history, symbol)
+            moved = self._fills_at[symbol] = self._sides(price)
+        return moved[1] if side is _BUY else moved[0]
+
+    def _sides(self, price: Decimal) -> tuple[Decimal, Decimal]:
+        """What a sell and a buy fill at when the session's price is ``price``."""
+        return self._moved(price, Side.SELL), self._moved(price, Side.BUY)
 
     def _session_price(self, history: PriceHistory, symbol: str) -> Decimal:
         """What an order fills at before slippage: the session's open for a market-open
@@ -218,14 +266,13 @@ class SimBroker:
         built without re-validation: validated session prices, moved by ``_moved``."""
         quotes: dict[str, Quote] = {}
         at = self._clock.now()
+        fills_at = self._fills_at
         for symbol, price in self._prices(symbols).items():
+            moved = fills_at.get(symbol)
+            if moved is None:
+                moved = fills_at[symbol] = self._sides(price)
             quotes[symbol] = _new_quote(
-                {
-                    "symbol": symbol,
-                    "bid": self._moved(price, Side.SELL),
-                    "ask": self._moved(price, Side.BUY),
-                    "at": at,
-                }
+                {"symbol": symbol, "bid": moved[0], "ask": moved[1], "at": at}
             )
         return quotes
 
@@ -268,43 +315,61 @@ class SimBroker:
         return self._place(request, whole_shares_only=request.symbol in self._whole)
 
     def working_orders(self) -> list[OrderRecord]:
-        orders = self._state.orders
+        orders = self._orders
         return [orders[c] for c in self._open]
 
     def close_position(self, symbol: str, qty: Decimal) -> OrderRecord:
         """Like Alpaca's close-position route: any quantity up to what is held, whole or
         not, under an order id the broker chooses."""
-        client_order_id = f"sim-close-{len(self._state.orders) + 1:08d}"
+        client_order_id = f"sim-close-{len(self._orders) + 1:08d}"
         request = OrderRequest(
             client_order_id=client_order_id, symbol=symbol, side=Side.SELL, qty=qty
         )
         return self._place(request, whole_shares_only=False)
 
     def _place(self, request: OrderRequest, *, whole_shares_only: bool) -> OrderRecord:
-        if request.client_order_id in self._state.orders:
+        client_order_id = request.client_order_id
+        symbol = request.symbol
+        side = request.side
+        orders = self._orders
+        if client_order_id in orders:
             raise DuplicateOrder(
-                f"client_order_id {request.client_order_id} is already in use",
+                f"client_order_id {client_order_id} is already in use",
                 broker_code="duplicate_client_order_id",
             )
-        fractional = request.notional is not None or (
-            request.qty is not None and request.qty != request.qty.to_integral_value()
-        )
-        if whole_shares_only and fractional:
+        qty = request.qty
+        notional_asked = request.notional
+        if whole_shares_only and (
+            notional_asked is not None or (qty is not None and qty != qty.to_integral_value())
+        ):
             raise BrokerRejected(
-                f"{request.symbol} is not fractionable", broker_code="fractional_not_allowed"
+                f"{symbol} is not fractionable", broker_code="fractional_not_allowed"
             )
-        price = self._fill_price(request.symbol, request.side)
-        if request.qty is not None:
-            qty = request.qty
-        else:
-            assert request.notional is not None  # OrderRequest holds exactly one
-            qty = (request.notional / price).quantize(NOTIONAL_QTY_STEP, ROUND_DOWN)
+        price = self._fill_price(symbol, side)
+        if qty is None:
+            assert notional_asked is not None  # OrderRequest holds exactly one
+            qty = (notional_asked / price).quantize(NOTIONAL_QTY_STEP, ROUND_DOWN)
         notional = to_cents(qty * price)
         fee = to_cents(notional * self._fee)
-        # What the account pays for a buy, or receives for a sell, after the fee.
-        cost = notional + fee if request.side is Side.BUY else notional - fee
-        held = self._state.positions.get(request.symbol)
-        if request.side is Side.SELL:
+        held = self._positions.get(symbol)
+        if side is _BUY:
+            cost = notional + fee  # what the account pays, fee included
+            if cost > self._cash:
+                raise BrokerRejected(
+                    f"insufficient buying power (needs ${cost}, has ${self._cash})",
+                    broker_code="insufficient_buying_power",
+                )
+            if held is None:
+                self._positions[symbol] = _Held(qty, price)
+            else:
+                total = held.qty + qty
+                held.avg_entry_price = ((held.qty * held.avg_entry_price + cost) / total).quantize(
+                    PRICE_STEP
+                )
+                held.qty = total
+                held.position = None
+            self._cash -= cost
+        else:
             if held is None or qty > held.qty:
                 available = held.qty if held else ZERO
                 raise BrokerRejected(
@@ -313,73 +378,55 @@ class SimBroker:
                     broker_code="insufficient_qty",
                 )
             held.qty -= qty
+            held.position = None
             if held.qty == ZERO:
-                del self._state.positions[request.symbol]
-            self._state.cash += cost
-        else:
-            if cost > self._state.cash:
-                raise BrokerRejected(
-                    f"insufficient buying power (needs ${cost}, has ${self._state.cash})",
-                    broker_code="insufficient_buying_power",
-                )
-            if held is None:
-                self._state.positions[request.symbol] = SimPosition(qty=qty, avg_entry_price=price)
-            else:
-                total = held.qty + qty
-                held.avg_entry_price = ((held.qty * held.avg_entry_price + cost) / total).quantize(
-                    PRICE_STEP
-                )
-                held.qty = total
-            self._state.cash -= cost
+                del self._positions[symbol]
+            self._cash += notional - fee  # what the account receives, fee deducted
         # Built without re-validation: every field comes from the validated request or
         # is a Decimal, an id or a time computed here (fields in declaration order).
-        record = _new_record(
+        # It is filled, so never among the open orders.
+        record = orders[client_order_id] = _new_record(
             {
-                "client_order_id": request.client_order_id,
-                "symbol": request.symbol,
-                "side": request.side,
+                "client_order_id": client_order_id,
+                "symbol": symbol,
+                "side": side,
                 "qty": qty,
-                "status": OrderStatus.FILLED,
+                "status": _FILLED,
                 "filled_qty": qty,
                 "filled_avg_price": price,
-                "notional": request.notional,
-                "broker_order_id": f"sim-{len(self._state.orders) + 1:08d}",
+                "notional": notional_asked,
+                "broker_order_id": f"sim-{len(orders) + 1:08d}",
                 "submitted_at": self._clock.now(),
                 "reject_reason": None,
             }
         )
-        self._state.orders[request.client_order_id] = record
-        if not record.status.terminal:
-            self._open[request.client_order_id] = None
         if self._by_run is not None:
-            self._by_run.setdefault(run_of(request.client_order_id), []).append(
-                request.client_order_id
-            )
-        if self._state.last_session != self._session:
-            self._state.last_session = self._session
-        self._save()
+            self._by_run.setdefault(run_of(client_order_id), []).append(client_order_id)
+        self._last_session = self._session
+        if self._path is not None:
+            self._save()
         return record
 
     def get_order(self, client_order_id: str) -> OrderRecord | None:
-        return self._state.orders.get(client_order_id)
+        return self._orders.get(client_order_id)
 
     def orders_of_run(self, run_id: str, *, force: bool = False) -> list[OrderRecord]:
         # Indexed: a backtest asks once per session, over every order it ever placed.
         if self._by_run is None:
             self._by_run = {}
-            for client_order_id in self._state.orders:
+            for client_order_id in self._orders:
                 self._by_run.setdefault(run_of(client_order_id), []).append(client_order_id)
-        return [self._state.orders[c] for c in self._by_run.get(run_id, ())]
+        return [self._orders[c] for c in self._by_run.get(run_id, ())]
 
     def get_orders(self, client_order_ids: Sequence[str]) -> dict[str, OrderRecord]:
-        orders = self._state.orders
+        orders = self._orders
         return {c: orders[c] for c in client_order_ids if c in orders}
 
     def cancel_order(self, order: OrderRecord) -> None:
-        record = self._state.orders.get(order.client_order_id)
+        record = self._orders.get(order.client_order_id)
         if record is None or record.status.terminal:
             return  # never placed, or finished: nothing to cancel
         cancelled = record.model_copy(update={"status": OrderStatus.CANCELED})
-        self._state.orders[order.client_order_id] = cancelled
+        self._orders[order.client_order_id] = cancelled
         self._open.pop(order.client_order_id, None)
         self._save()

@@ -22,6 +22,15 @@ class PreloadedMarketData:
     def __init__(self, history: PriceHistory) -> None:
         self._history = history
         self._columns = {s: i for i, s in enumerate(history.symbols)}
+        self._rows: dict[date, int] = {}
+        """``history.row_index`` of each day asked so far (a backtest asks for the same
+        few sessions several times a session)."""
+
+    def _row_index(self, day: date) -> int:
+        index = self._rows.get(day)
+        if index is None:
+            index = self._rows[day] = self._history.row_index(day)
+        return index
 
     def latest_session(self, before: date | None = None) -> date:
         index = len(self._history.dates) - 1
@@ -32,11 +41,11 @@ class PreloadedMarketData:
         return self._history.session(index)
 
     def is_session(self, day: date) -> bool:
-        index = self._history.row_index(day)
+        index = self._row_index(day)
         return index >= 0 and self._history.session(index) == day
 
     def history(self, symbols: Sequence[str], end: date, sessions: int) -> PriceHistory:
-        stop = self._history.row_index(end) + 1
+        stop = self._row_index(end) + 1
         start = max(stop - max(sessions, 1), 0)
         ordered = tuple(sorted(set(symbols)))
         missing = [s for s in ordered if s not in self._columns]
