@@ -116,13 +116,13 @@ def floor_to_step(value: Decimal, step: Decimal) -> Decimal:
     """Round a non-negative quantity down to a multiple of ``step`` (never up)."""
     if value <= ZERO:
         return ZERO
-    if _is_power_of_ten(step):
+    if quantizes_to_step(step):
         # Rounding passed positionally: the keyword form costs twice as much in C.
         return value.quantize(step, ROUND_DOWN)
     return (value / step).to_integral_value(rounding=ROUND_DOWN) * step
 
 
-def _is_power_of_ten(step: Decimal) -> bool:
+def quantizes_to_step(step: Decimal) -> bool:
     """True when ``step`` is written 1, 0.0...01 or 1E+-n, so quantizing to it floors to
     a multiple of it. Read from the text, not cached by value: 0.10 equals 0.1 (and hashes
     alike) but has two decimal places, and quantizing to it keeps 2.77."""

@@ -23,8 +23,8 @@ from alchemiser.domain.values import (
     ZERO,
     Frozen,
     Symbol,
-    _is_power_of_ten,
     floor_to_step,
+    quantizes_to_step,
     to_decimal_weights,
 )
 from alchemiser.errors import DataError, DataErrorKind
@@ -220,7 +220,7 @@ def _plan(  # noqa: PLR0915 (one hot loop, kept flat)
     qty_step = policy.qty_step
     # floor_to_step quantizes to a power-of-ten step and divides by any other: which
     # one is read from the step's text, here once per step rather than once per order.
-    qty_step_quantizes = _is_power_of_ten(qty_step)
+    qty_step_quantizes = quantizes_to_step(qty_step)
     stems = {_SELL: id_stem(run_id, _SELL), _BUY: id_stem(run_id, _BUY)}
     sell_stem = stems[_SELL]
     # Formatted once: the texts of values many symbols share (no holding, a band of
