@@ -6,16 +6,10 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import pytest
 
 from alchemiser.strategy.indicators import relative_strength_index
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RSI divides inf by inf without np.errstate now: a RuntimeWarning the old kernel "
-    "kept quiet (values unchanged)",
-)
 def test_rsi_of_overflowing_moves_warns_no_invalid_division() -> None:
     closes = np.array([1.0, 1.7e308] * 3)
     with warnings.catch_warnings(record=True) as caught:

@@ -376,9 +376,11 @@ def _rsi(x: FloatArray, n: int) -> FloatArray:
     gain, loss = moves[n - 1 :, :cols], moves[n - 1 :, cols:]
     total = gain + loss
     rsi = out[n:]
-    # No movement at all (0 / 0) reads 50; skipping those rows needs no errstate.
+    # No movement at all (0 / 0) reads 50, those rows skipped; moves that overflow the
+    # averages (inf / inf) read NaN, as quietly as every other kernel's.
     flat = total == 0.0
-    np.divide(gain, total, out=rsi, where=~flat)
+    with np.errstate(invalid="ignore"):
+        np.divide(gain, total, out=rsi, where=~flat)
     rsi *= 100.0
     rsi[flat] = 50.0
     return out
