@@ -257,13 +257,14 @@ def run_backtest(
     total = len(trades) * (1 + len(alone))
     done = itertools.count(1)
 
-    def step() -> None:
-        gc.freeze()  # what the session leaves outlives the sessions (_fewer_collections)
-        if progress is not None:
-            progress(next(done), total)
-
     held = None if benchmark is None else load_benchmark(market, benchmark, trades[0][0], end)
-    with _fewer_collections():
+    with _fewer_collections() as set_aside:
+
+        def step() -> None:
+            set_aside()  # what the session leaves outlives the sessions
+            if progress is not None:
+                progress(next(done), total)
+
         days = simulate(sessions, evaluated, step, detail=True)
         solo = {
             a.strategy.name: [
@@ -295,7 +296,7 @@ def run_backtest(
 
 
 @contextmanager
-def _fewer_collections() -> Iterator[None]:
+def _fewer_collections() -> Iterator[Callable[[], None]]:
     """The cyclic garbage collector run less often while sessions are simulated: each
     session allocates thousands of short-lived report objects (freed by reference
     counting, not cycles), and the default first-generation threshold (700) had the
@@ -305,15 +306,24 @@ def _fewer_collections() -> Iterator[None]:
     orders): both are set aside (``gc.freeze``, again after every session) until the
     sessions end, so the collector does not scan them again and again. A reference cycle
     a session drops waits until then. Only how often the collector runs and what it
-    scans changes, for this process and only meanwhile."""
+    scans changes, for this process and only meanwhile. A caller that has frozen objects
+    itself keeps them so: the sessions' objects are then not set aside, since ending
+    that would unfreeze the caller's too. Yields what sets aside a session's objects."""
     before = gc.get_threshold()
-    gc.freeze()
+    ours = gc.get_freeze_count() == 0
+
+    def set_aside() -> None:
+        if ours:
+            gc.freeze()
+
+    set_aside()
     gc.set_threshold(BACKTEST_GC_THRESHOLD, *before[1:])
     try:
-        yield
+        yield set_aside
     finally:
         gc.set_threshold(*before)
-        gc.unfreeze()
+        if ours:
+            gc.unfreeze()
 
 
 def write_csv(result: BacktestResult, path: Path) -> None:

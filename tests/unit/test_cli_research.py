@@ -125,6 +125,18 @@ def test_evaluate_on_a_day_without_a_session_or_an_unknown_builtin(
 # ------------------------------------------------------------------- explain
 
 
+@pytest.mark.parametrize("name", ["nuclear", "tecl", "kmlm-switcher"])
+def test_evaluate_before_the_first_close_is_a_typed_error(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A date before any of the symphony's prices: no rows to evaluate, a one-line
+    error, not a traceback from an empty history."""
+    assert main(["evaluate", f"builtin:{name}", "--as-of", "1999-01-04"]) == 1
+    assert capsys.readouterr().err == (
+        "alchemiser: DATA_MISSING: no session 1999-01-04 in the price data\n"
+    )
+
+
 def test_explain_prints_the_path(
     tiny: Path, prices: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -200,6 +200,8 @@ def price_series(ctx: Context, result: Result) -> Series:
     # Day t earns what the weights chosen at close t-1 return over day t; a day after one
     # without a decision earns nothing (a fresh start). The value exists on the days the
     # node decides, unless a held symbol's return is missing; across a gap it carries.
+    if ctx.length == 0:  # no session on or before the decision: nothing compounds
+        return np.empty(0)
     decided_before = np.zeros(ctx.length, dtype=bool)
     decided_before[1:] = result.valid[:-1]
     daily = np.zeros(ctx.length)
