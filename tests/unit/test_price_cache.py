@@ -131,10 +131,12 @@ def test_a_copy_is_read_without_np_load_as_np_load_reads_it(
 
     monkeypatch.setattr(np, "load", refuse)
     data = price_cache._read(copy)
-    assert data.dtype == expected.dtype and data.tobytes() == expected.tobytes()
+    assert data.dtype == expected.dtype
+    assert data.tobytes() == expected.tobytes()
     assert data.flags.writeable
     seen = price_cache.stamp(path)
-    assert seen is not None and price_cache.load(path, seen) is not None
+    assert seen is not None
+    assert price_cache.load(path, seen) is not None
 
 
 def test_no_copy_of_a_file_that_changed_moments_ago(tmp_path: Path) -> None:
