@@ -74,7 +74,20 @@ def test_a_changed_file_is_parsed_again(tmp_path: Path, close: str) -> None:
 
 
 @pytest.mark.usefixtures("settled")
-@pytest.mark.parametrize("damage", ["truncate", "flip", "garbage", "empty", "other-file"])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "truncate",
+        "truncate-whole-values",
+        "header-length",
+        "flip",
+        "garbage",
+        "empty",
+        "other-file",
+        "other-dtype",
+        "big-endian",
+    ],
+)
 def test_a_damaged_copy_is_ignored_and_rebuilt(tmp_path: Path, damage: str) -> None:
     written(tmp_path)
     parsed = arrays(tmp_path)
@@ -82,6 +95,14 @@ def test_a_damaged_copy_is_ignored_and_rebuilt(tmp_path: Path, damage: str) -> N
     raw = copy.read_bytes()
     if damage == "truncate":
         copy.write_bytes(raw[:-5])
+    elif damage == "truncate-whole-values":  # fewer values than the header's shape
+        copy.write_bytes(raw[:-8])
+    elif damage == "header-length":  # the header's own length no longer fits it
+        copy.write_bytes(raw[:8] + bytes([raw[8] + 8]) + raw[9:])
+    elif damage == "other-dtype":  # a valid .npy of other values: read by np.load
+        np.save(copy, np.frombuffer(raw[128:], dtype=np.float64))
+    elif damage == "big-endian":
+        np.save(copy, np.frombuffer(raw[128:], dtype=np.int64).astype(">i8"))
     elif damage == "flip":
         copy.write_bytes(raw[:-3] + bytes([raw[-3] ^ 1]) + raw[-2:])
     elif damage == "garbage":
@@ -94,6 +115,28 @@ def test_a_damaged_copy_is_ignored_and_rebuilt(tmp_path: Path, damage: str) -> N
         copy.write_bytes((tmp_path / "other" / ".cache" / "SPY.csv.gz.npy").read_bytes())
     assert arrays(tmp_path) == parsed
     assert copy.read_bytes() == raw  # rebuilt
+
+
+@pytest.mark.usefixtures("settled")
+def test_a_copy_is_read_without_np_load_as_np_load_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = written(tmp_path)
+    arrays(tmp_path)
+    copy = tmp_path / ".cache" / "SPY.csv.gz.npy"
+    expected = np.load(copy, allow_pickle=False)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("np.load")
+
+    monkeypatch.setattr(np, "load", refuse)
+    data = price_cache._read(copy)
+    assert data.dtype == expected.dtype
+    assert data.tobytes() == expected.tobytes()
+    assert data.flags.writeable
+    seen = price_cache.stamp(path)
+    assert seen is not None
+    assert price_cache.load(path, seen) is not None
 
 
 def test_no_copy_of_a_file_that_changed_moments_ago(tmp_path: Path) -> None:

@@ -261,6 +261,36 @@ def test_the_collector_is_paused_while_reading_and_restored_after() -> None:
         gc.enable()
 
 
+class _Made:
+    """A tracked object (instances of classes are), to find among the collector's."""
+
+
+def test_what_a_paused_block_made_goes_to_the_oldest_generation_unexamined() -> None:
+    assert gc.get_freeze_count() == 0
+    with paused_gc():
+        made = [_Made() for _ in range(1000)]
+    young = {id(o) for o in gc.get_objects(generation=0) + gc.get_objects(generation=1)}
+    assert not any(id(o) in young for o in made)
+    oldest = {id(o) for o in gc.get_objects(generation=2)}
+    assert all(id(o) in oldest for o in made)
+    assert gc.get_freeze_count() == 0  # nothing left frozen
+    assert gc.isenabled()
+
+
+def test_objects_kept_frozen_stay_frozen() -> None:
+    kept = _Made()
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with paused_gc():
+            made = [_Made() for _ in range(100)]
+        assert gc.get_freeze_count() == frozen
+        assert id(kept) not in {id(o) for o in gc.get_objects()}  # in no generation
+        assert made
+    finally:
+        gc.unfreeze()
+
+
 def test_the_collector_is_restored_after_an_error() -> None:
     error("(")
     assert gc.isenabled()

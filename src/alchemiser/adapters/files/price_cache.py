@@ -14,6 +14,7 @@ change is a couple of seconds old, so that a later change cannot share its times
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import time
 import zlib
@@ -32,6 +33,14 @@ SETTLED_NS = 2_000_000_000
 """How long ago a file must have last changed for a copy of it to be written."""
 _MARK = 0x616C6368_70726331  # "alchprc1"
 _HEADER = 8
+_NPY_PREFIX = 10
+"""A ``.npy`` file's magic string, version and header length (format version 1.0)."""
+_NPY_HEADER = re.compile(
+    rb"\x93NUMPY\x01\x00(..)"
+    rb"\{'descr': '<i8', 'fortran_order': False, 'shape': \(([0-9]{1,12}),\), \} *\n",
+    re.DOTALL,
+)
+"""The header ``np.save`` writes for a 1-D int64 array (little-endian)."""
 
 
 def stamp(path: Path) -> Stamp | None:
@@ -56,7 +65,7 @@ def _copy(path: Path) -> Path:
 def load(path: Path, seen: Stamp) -> Series | None:
     """The copy of ``path`` made when it had stamp ``seen``, or None."""
     try:
-        data = np.load(_copy(path), allow_pickle=False)
+        data = _read(_copy(path))
     except (OSError, ValueError, EOFError):
         return None
     if data.dtype != np.int64 or data.ndim != 1 or len(data) < _HEADER:
@@ -71,6 +80,23 @@ def load(path: Path, seen: Stamp) -> Series | None:
     closes: FloatMatrix = body[rows : 2 * rows].view(np.float64)
     opens: FloatMatrix | None = body[2 * rows :].view(np.float64) if series == 3 else None
     return dates, closes, opens
+
+
+def _read(copy: Path) -> npt.NDArray[np.int64]:
+    """The array in ``copy``: read directly when its header is the one ``save`` writes
+    (parsing a ``.npy`` header in general evaluates it as a Python literal, which costs
+    more than reading the data), else by ``np.load``."""
+    with copy.open("rb") as stream:
+        raw = bytearray(stream.read())
+    header = _NPY_HEADER.match(raw)
+    if header is None or len(header.group(0)) != _NPY_PREFIX + int.from_bytes(
+        header.group(1), "little"
+    ):
+        return np.load(copy, allow_pickle=False)  # type: ignore[no-any-return]
+    data: npt.NDArray[np.int64] = np.frombuffer(raw, dtype="<i8", offset=header.end())
+    if len(data) != int(header.group(2)):
+        raise ValueError(f"{copy}: truncated")
+    return data
 
 
 def save(path: Path, seen: Stamp, arrays: Series) -> None:

@@ -241,6 +241,23 @@ def check_price_text(text: str, source: str) -> None:
     _parse(text, source)
 
 
+def _stretch(dates: DateArray, calendar: DateArray) -> tuple[slice, slice] | None:
+    """(calendar rows, positions in ``dates``) when the dates within the calendar's span
+    are exactly a run of consecutive calendar sessions (a file's usual shape: it starts
+    late, perhaps ends early, and skips no session), else None."""
+    if not len(calendar) or not len(dates):
+        return None
+    first = int(np.searchsorted(dates, calendar[0]))
+    last = int(np.searchsorted(dates, calendar[-1], side="right"))
+    if first >= last:
+        return slice(0, 0), slice(0, 0)  # no date within the calendar's span
+    row = int(np.searchsorted(calendar, dates[first]))
+    rows = slice(row, row + last - first)
+    if rows.stop > len(calendar) or not np.array_equal(calendar[rows], dates[first:last]):
+        return None
+    return rows, slice(first, last)
+
+
 class FilePriceStore:
     """Daily closes from a directory of per-ticker files (or the bundled set)."""
 
@@ -346,6 +363,15 @@ class FilePriceStore:
         opens: FloatMatrix | None = None
         for column, symbol in enumerate(ordered):
             series = self._read(symbol)
+            stretch = _stretch(series.dates, calendar)
+            if stretch is not None:
+                rows, taken = stretch
+                closes[rows, column] = series.closes[taken]
+                if series.opens is not None:
+                    if opens is None:
+                        opens = np.full_like(closes, np.nan)
+                    opens[rows, column] = series.opens[taken]
+                continue
             positions = np.searchsorted(series.dates, calendar)
             positions = np.minimum(positions, len(series.dates) - 1)
             hit = series.dates[positions] == calendar

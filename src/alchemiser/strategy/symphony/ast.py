@@ -13,6 +13,8 @@ from enum import StrEnum
 
 @dataclass(frozen=True, slots=True)
 class Location:
+    """Where a form starts in its source: ``source:line:column``, counted from 1."""
+
     source: str
     line: int
     column: int
@@ -104,6 +106,8 @@ class Indicator:
 
 @dataclass(frozen=True, slots=True)
 class Number:
+    """A constant side of a condition: the ``70`` of ``(> (relative-strength-index ...) 70)``."""
+
     value: float
     location: Location
 
@@ -121,6 +125,8 @@ class Comparator(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Condition:
+    """An ``if``'s test: ``left op right``, on every date."""
+
     op: Comparator
     left: Operand
     right: Operand
@@ -129,6 +135,8 @@ class Condition:
 
 @dataclass(frozen=True, slots=True)
 class Asset:
+    """``(asset "TICKER" ...)``: the capital reaching it holds one ticker."""
+
     ticker: str
     """Normalised to Alpaca's spelling (``BRK/B`` -> ``BRK.B``)."""
     description: str | None
@@ -137,12 +145,16 @@ class Asset:
 
 @dataclass(frozen=True, slots=True)
 class WeightEqual:
+    """``(weight-equal [NODE ...])``: the children share the capital equally."""
+
     children: tuple[Node, ...]
     location: Location
 
 
 @dataclass(frozen=True, slots=True)
 class WeightSpecified:
+    """``weight-specified``: each child gets its own fixed fraction of the capital."""
+
     weights: tuple[float, ...]
     """Fractions summing to at most 1 (percent weights are divided by 100 when parsed)."""
     children: tuple[Node, ...]
@@ -151,6 +163,9 @@ class WeightSpecified:
 
 @dataclass(frozen=True, slots=True)
 class WeightInverseVolatility:
+    """``(weight-inverse-volatility WINDOW [NODE ...])``: the children share the capital
+    in inverse proportion to their volatility over ``window``."""
+
     window: int
     children: tuple[Node, ...]
     location: Location
@@ -158,6 +173,8 @@ class WeightInverseVolatility:
 
 @dataclass(frozen=True, slots=True)
 class Group:
+    """``(group "label" [NODE])``: a named sub-portfolio around one child."""
+
     label: str
     child: Node
     location: Location
@@ -165,6 +182,9 @@ class Group:
 
 @dataclass(frozen=True, slots=True)
 class If:
+    """``(if CONDITION [THEN] [ELSE])``: the capital goes to ``then`` where the condition
+    holds and to ``otherwise`` elsewhere."""
+
     condition: Condition
     then: Node
     otherwise: Node
@@ -178,6 +198,9 @@ class Selection(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Filter:
+    """``(filter (SCORE {:window N}) (select-top N) [NODE ...])``: the ``count`` best
+    scored children share the capital equally."""
+
     score: Indicator
     """The candidate-relative indicator (``ticker`` is None)."""
     selection: Selection
@@ -226,6 +249,8 @@ class RebalanceRule:
 
 @dataclass(frozen=True, slots=True)
 class Symphony:
+    """A whole symphony: its name, header options, body and rebalancing rule."""
+
     name: str
     options: dict[str, object]
     body: Node

@@ -81,6 +81,10 @@ class Context:
     """A read-only 1.0 on every date: an asset's own weight series (shared by all)."""
     finite: dict[str, Mask] = field(default_factory=dict)
     """Ticker -> where it has a close (an asset's validity), read-only, computed once."""
+    absent: dict[int, slice | Mask] = field(default_factory=dict)
+    """Column -> the days after the first where its return is missing (``no_return``
+    without its first day), as a slice when they are the first few (a ticker's history
+    starting late), computed once."""
     checked: dict[tuple[str, bool], Closes] = field(default_factory=dict)
     """(ticker, held) -> its closes (or held value) checked once for every indicator of
     it; the series itself when it fails the check, so each indicator refuses it."""
@@ -95,6 +99,22 @@ class Context:
             found = np.isfinite(self.close(ticker))
             found.flags.writeable = False
             self.finite[ticker] = found
+        return found
+
+    def absent_returns(self, column: int) -> slice | Mask:
+        """Where ``column``'s return is missing, from the second day on."""
+        found = self.absent.get(column)
+        if found is None:
+            missing = self.no_return[column, 1:]
+            # The first known return (argmin: the first False), or none known at all.
+            first_known = int(missing.argmin()) if len(missing) else 0
+            if len(missing) and missing[first_known]:
+                found = slice(0, len(missing))
+            elif missing[first_known:].any():
+                found = missing
+            else:
+                found = slice(0, first_known)
+            self.absent[column] = found
         return found
 
     def close(self, ticker: str) -> Series:
@@ -215,7 +235,7 @@ def price_series(ctx: Context, result: Result) -> Series:
         part = np.empty(ctx.length - 1)
         for symbol, series in result.weights.items():
             column = ctx.columns[symbol]
-            absent = ctx.no_return[column, 1:]
+            absent = ctx.absent_returns(column)
             if series is ctx.ones:  # held whole every day: 1 * return
                 earned += ctx.known_returns[column, 1:]
                 unpriced[absent] = 1.0
@@ -223,7 +243,10 @@ def price_series(ctx: Context, result: Result) -> Series:
             held = series[:-1]
             np.multiply(held, ctx.known_returns[column, 1:], out=part)
             earned += part
-            np.add(unpriced, held, out=unpriced, where=absent)
+            if isinstance(absent, slice):  # usually: only the days before its history
+                unpriced[absent] += held[absent]
+            else:
+                np.add(unpriced, held, out=unpriced, where=absent)
         known[1:] &= ~(decided_before[1:] & (unpriced > 0))
     daily[~(known & decided_before)] = 0.0
     value: Series = np.cumprod(1.0 + daily, dtype=np.float64)
