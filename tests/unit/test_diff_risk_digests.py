@@ -13,14 +13,11 @@ denials, symbol lists, trading states, order caps and earlier attempts' usage.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import random
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from enum import Enum
-from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -32,22 +29,11 @@ from alchemiser.domain.orders import IntentKind, OrderIntent, Side, client_order
 from alchemiser.portfolio.diff import DiffPolicy, diff
 from alchemiser.portfolio.risk import RiskLimits, RunUsage, review
 from alchemiser.portfolio.unmanaged import partition_unmanaged
+from tests.bench_scripts import bench_script
 
 ROOT = Path(__file__).resolve().parents[2]
 D = Decimal
 BENCH_LIMITS = RiskLimits(max_orders=10_000, max_position_weight=D(1))
-
-
-@cache
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "bench_diff_risk", ROOT / "bench/bench_diff_risk.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _text(value: Any) -> str:
@@ -125,18 +111,18 @@ def _book(seed: int, symbols: int, cash: int = 100_000) -> tuple[Any, AccountSna
 
 
 def _bench_rebuild() -> str:
-    targets, snapshot, prices = _bench().rebuild(500)
+    targets, snapshot, prices = bench_script("bench_diff_risk").rebuild(500)
     return _run(targets, snapshot, prices, DiffPolicy(), BENCH_LIMITS)
 
 
 def _bench_drift() -> str:
-    targets, snapshot, prices = _bench().drift(500)
+    targets, snapshot, prices = bench_script("bench_diff_risk").drift(500)
     return _run(targets, snapshot, prices, DiffPolicy(), BENCH_LIMITS)
 
 
 def _default_limits() -> str:
     """The default limits: at most 50 orders, so most of a big book is denied."""
-    targets, snapshot, prices = _bench().rebuild(300, seed=3)
+    targets, snapshot, prices = bench_script("bench_diff_risk").rebuild(300, seed=3)
     return _run(targets, snapshot, prices, DiffPolicy(), RiskLimits())
 
 

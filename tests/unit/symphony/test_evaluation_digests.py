@@ -11,11 +11,9 @@ benchmark symphonies, over the bundled prices.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 from datetime import date
 from functools import cache
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
@@ -26,20 +24,12 @@ from alchemiser.strategy.base import ALL_HISTORY
 from alchemiser.strategy.symphony.ast import Symphony
 from alchemiser.strategy.symphony.evaluator import Evaluation, evaluate
 from alchemiser.strategy.symphony.parser import parse_symphony, symbols
+from tests.bench_scripts import bench_script
 
 ROOT = Path(__file__).resolve().parents[3]
 BUNDLED = ROOT / "src/alchemiser/data/prices"
 AS_OF = date(2026, 7, 31)
 STORE = FilePriceStore.bundled()
-
-
-def _module(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, ROOT / f"bench/{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @cache
@@ -51,12 +41,12 @@ def reference(case: str) -> Symphony:
         return builtin_symphony(rest)
     if kind == "export":
         seed, nodes = (int(part) for part in rest.split(":"))
-        text, _ = _module("gen_symphony").generate(
+        text, _ = bench_script("gen_symphony").generate(
             seed=seed, nodes=nodes, size=0, directory=BUNDLED
         )
         return parse_symphony(text, f"{case}.clj")
     seed, ifs, filters = (int(part) for part in rest.split(":"))
-    bench = _module("bench_symphony")
+    bench = bench_script("bench_symphony")
     setattr(bench, "MIN_IFS", ifs)  # noqa: B010 (the generator's size knobs)
     setattr(bench, "MIN_FILTERS", filters)  # noqa: B010
     return parse_symphony(bench.Generator(seed).symphony(), f"{case}.clj")

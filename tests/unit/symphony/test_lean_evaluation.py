@@ -9,12 +9,10 @@ routing capital top-down), the traced evaluation, and the complete ranking of ea
 
 from __future__ import annotations
 
-import importlib.util
 import random
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
@@ -29,21 +27,12 @@ from alchemiser.strategy.symphony.evaluator import TIE_TOLERANCE, Evaluation, ev
 from alchemiser.strategy.symphony.explain import explain
 from alchemiser.strategy.symphony.parser import iter_nodes, parse_symphony, symbols
 from alchemiser.strategy.symphony.strategy import SymphonyStrategy
+from tests.bench_scripts import bench_script
 
 START = date(2012, 1, 3)
 AS_OF = date(2026, 7, 31)
 STORE = FilePriceStore.bundled()
 BUNDLED = Path(__file__).resolve().parents[3] / "src/alchemiser/data/prices"
-
-
-def _generator() -> ModuleType:
-    path = Path(__file__).resolve().parents[3] / "bench/gen_symphony.py"
-    spec = importlib.util.spec_from_file_location("gen_symphony", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _full_ranking(
@@ -155,7 +144,7 @@ def test_builtins_decide_the_same_on_every_session(name: str) -> None:
 
 @pytest.mark.parametrize("seed", range(3))
 def test_generated_exports_decide_the_same_on_every_session(seed: int) -> None:
-    text, _ = _generator().generate(seed=seed, nodes=400, size=0, directory=BUNDLED)
+    text, _ = bench_script("gen_symphony").generate(seed=seed, nodes=400, size=0, directory=BUNDLED)
     symphony = parse_symphony(text, f"generated-{seed}.clj")
     _assert_same_decisions(symphony, sorted(symbols(symphony)))
 

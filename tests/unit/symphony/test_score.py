@@ -3,11 +3,9 @@ its JSON path, the writers, round trips that keep every date's weights, and the 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from datetime import date
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -42,6 +40,7 @@ from alchemiser.strategy.symphony.jsondata import _decode_deep, decode, encode
 from alchemiser.strategy.symphony.parser import parse_symphony, symbols
 from alchemiser.strategy.symphony.score import looks_like_score, parse_score, read_score
 from alchemiser.strategy.symphony.writer import to_score, to_text
+from tests.bench_scripts import bench_script
 
 SOURCE = "s.json"
 AS_OF = date(2026, 7, 31)
@@ -602,19 +601,8 @@ def assert_same_weights(first: Symphony, second: Symphony) -> None:
         np.testing.assert_array_equal(series, two.weights[symbol])
 
 
-def bench_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "bench_symphony", ROOT / "bench/bench_symphony.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def generated(seed: int) -> str:
-    bench = bench_module()
+    bench = bench_script("bench_symphony")
     setattr(bench, "MIN_IFS", 60)  # noqa: B010 (a small one for tests)
     setattr(bench, "MIN_FILTERS", 10)  # noqa: B010
     text: str = bench.Generator(seed).symphony()
