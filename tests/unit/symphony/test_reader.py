@@ -281,12 +281,14 @@ def test_objects_kept_frozen_stay_frozen() -> None:
     kept = _Made()
     gc.freeze()
     try:
-        frozen = gc.get_freeze_count()
         with paused_gc():
             made = [_Made() for _ in range(100)]
-        assert gc.get_freeze_count() == frozen
-        assert id(kept) not in {id(o) for o in gc.get_objects()}  # in no generation
-        assert made
+        # The count may fall as frozen objects die (reference counting still frees
+        # them); what must hold is that the caller's stay frozen, in no generation,
+        # and nothing made meanwhile was set aside.
+        tracked = {id(o) for o in gc.get_objects()}
+        assert id(kept) not in tracked
+        assert all(id(o) in tracked for o in made)
     finally:
         gc.unfreeze()
 
