@@ -83,19 +83,27 @@ def load(path: Path, seen: Stamp) -> Series | None:
 
 
 def _read(copy: Path) -> npt.NDArray[np.int64]:
-    """The array in ``copy``: read directly when its header is the one ``save`` writes
-    (parsing a ``.npy`` header in general evaluates it as a Python literal, which costs
-    more than reading the data), else by ``np.load``."""
+    """The array in ``copy``, which must be exactly what ``save`` writes: the ``.npy``
+    header ``np.save`` writes for a 1-D little-endian int64 array, then as many values as
+    it claims and nothing more. Anything else (an archive, another header, a claim the
+    file's size does not hold) is a ``ValueError``: the copy is ignored and rebuilt. The
+    size is checked before the data is read, so junk is never read whole."""
     with copy.open("rb") as stream:
-        raw = bytearray(stream.read())
-    header = _NPY_HEADER.match(raw)
-    if header is None or len(header.group(0)) != _NPY_PREFIX + int.from_bytes(
-        header.group(1), "little"
-    ):
-        return np.load(copy, allow_pickle=False)  # type: ignore[no-any-return]
-    data: npt.NDArray[np.int64] = np.frombuffer(raw, dtype="<i8", offset=header.end())
-    if len(data) != int(header.group(2)):
-        raise ValueError(f"{copy}: truncated")
+        prefix = stream.read(_NPY_PREFIX)
+        if len(prefix) != _NPY_PREFIX:
+            raise ValueError(f"{copy}: not a price copy")
+        length = _NPY_PREFIX + int.from_bytes(prefix[-2:], "little")
+        head = prefix + stream.read(length - _NPY_PREFIX)
+        header = _NPY_HEADER.fullmatch(head)
+        if header is None:
+            raise ValueError(f"{copy}: not a price copy")
+        count = int(header.group(2))
+        if os.fstat(stream.fileno()).st_size != length + 8 * count:
+            raise ValueError(f"{copy}: its size is not what its header claims")
+        data: npt.NDArray[np.int64] = np.empty(count, dtype="<i8")
+        # An ndarray is a writable buffer; numpy's stubs do not say so before 3.12.
+        if stream.readinto(data) != 8 * count:  # type: ignore[arg-type]
+            raise ValueError(f"{copy}: truncated")
     return data
 
 
