@@ -161,6 +161,8 @@ class Context:
             try:
                 found = check(series)
             except ValueError:
+                # Kept unchecked, not accepted: ``compute`` checks it again and refuses
+                # it there, as a StrategyError naming the indicator that reads it.
                 found = series
             self.checked[key] = found
         return found
